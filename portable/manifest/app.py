@@ -1,0 +1,85 @@
+"""`App`: a validated manifest bound to one target, the unit every provider works on.
+
+It also resolves secret values, on demand and only for the provider that writes them into
+the target's own secret mechanism; nothing else in portable ever holds a secret's value.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portable.errors import InputError
+from portable.manifest.model import Manifest, Service, Target
+
+LOCAL_TARGET = "local"
+
+
+@dataclass(frozen=True)
+class App:
+    """One application as it should run on one target."""
+
+    manifest: Manifest
+    path: Path
+    target_name: str
+    target: Target
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.metadata.name
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def services(self) -> dict[str, Service]:
+        return self.manifest.services
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.manifest.metadata.labels)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.target.settings
+
+    def digest(self) -> str:
+        """A stable hash of the manifest as deployed to this target (secret values excluded)."""
+        data = self.manifest.model_dump(mode="json", by_alias=True, exclude={"overrides"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def secret_value(self, name: str) -> bytes:
+        """The value of secret `name`, read now from its source. Never log or store it."""
+        secret = self.manifest.secrets.get(name)
+        if secret is None:
+            raise InputError(f"secret `{name}` is not declared under `secrets`")
+        if secret.source_kind == "env":
+            value = self.env.get(secret.source_ref)
+            if value is None:
+                raise InputError(
+                    f"secret `{name}` reads environment variable {secret.source_ref}, which is not set",
+                    hint=f"export {secret.source_ref}=... before deploying",
+                )
+            return value.encode()
+        file = Path(secret.source_ref)
+        if not file.is_absolute():
+            file = self.base_dir / file
+        try:
+            return file.read_bytes()
+        except OSError as exc:
+            raise InputError(f"secret `{name}` reads {file}, which cannot be read: {exc.strerror}") from None
+
+    def secret_digest(self, name: str) -> str:
+        """A short one-way digest of a secret's value, so a changed secret rolls its users."""
+        return hashlib.sha256(b"portable-secret:" + self.secret_value(name)).hexdigest()[:12]
+
+    def check_secrets(self) -> None:
+        """Fails before anything is changed when a secret's source is missing."""
+        for name in self.manifest.secrets:
+            self.secret_value(name)

@@ -1,0 +1,283 @@
+"""The manifest v1 model: what one application is, independent of where it runs.
+
+Pydantic v2 models with unknown keys forbidden, so a typo is an error with a location
+rather than a silently ignored setting. Cross-references (depends_on, volumes, secrets)
+are checked in `references.py`, where each problem gets its exact field path.
+"""
+from __future__ import annotations
+
+import shlex
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from portable.manifest.units import parse_cpu, parse_duration, parse_size
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+API_VERSION = "portable/v1"
+PROVIDERS = ("docker", "kubernetes", "aws", "libcloud", "vsphere")
+
+
+def _as_text(value: Any) -> Any:
+    """Env values may be written as numbers or booleans in YAML; containers see text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _as_argv(value: Any) -> Any:
+    """`command: "sh -c 'x'"` is split like a shell would; a list is kept as written."""
+    if isinstance(value, str):
+        return shlex.split(value)
+    return value
+
+
+def _check_duration(value: Any) -> Any:
+    parse_duration(value)
+    return value
+
+
+def _check_size(value: Any) -> Any:
+    parse_size(value)
+    return value
+
+
+def _check_cpu(value: Any) -> Any:
+    parse_cpu(value)
+    return value
+
+
+Duration = Annotated[str | int | float, BeforeValidator(_check_duration)]
+Size = Annotated[str | int, BeforeValidator(_check_size)]
+Cpu = Annotated[str | int | float, BeforeValidator(_check_cpu)]
+Text = Annotated[str, BeforeValidator(_as_text)]
+Argv = Annotated[list[str], BeforeValidator(_as_argv)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Strict(BaseModel):
+    """Base for every manifest object: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Metadata(Strict):
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="DNS-1123 label naming the app")
+    labels: dict[str, Text] = Field(default_factory=dict)
+
+
+class Build(Strict):
+    context: str = Field(".", description="build context directory, relative to the manifest")
+    dockerfile: str = "Dockerfile"
+    args: dict[str, Text] = Field(default_factory=dict)
+
+
+class Port(Strict):
+    port: PortNumber = Field(description="the port the container listens on")
+    protocol: Literal["http", "tcp", "udp"] = "http"
+    expose: Literal["public", "internal", "none"] = "internal"
+    published: PortNumber | None = Field(
+        None, description="port users reach for `expose: public` (defaults to `port`)"
+    )
+    name: str | None = Field(None, pattern=DNS_LABEL, max_length=15)
+
+    @property
+    def public_port(self) -> int:
+        return self.published or self.port
+
+
+class HttpCheck(Strict):
+    path: str = Field("/", pattern=r"^/")
+    port: PortNumber
+
+
+class TcpCheck(Strict):
+    port: PortNumber
+
+
+class ExecCheck(Strict):
+    command: Argv = Field(min_length=1)
+
+
+class Health(Strict):
+    http: HttpCheck | None = None
+    tcp: TcpCheck | None = None
+    exec: ExecCheck | None = None
+    interval: Duration = "10s"
+    timeout: Duration = "5s"
+    retries: int = Field(3, ge=1, le=100)
+    start_period: Duration = "0s"
+
+    @model_validator(mode="after")
+    def _exactly_one_probe(self) -> "Health":
+        kinds = [k for k in ("http", "tcp", "exec") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("set exactly one of http, tcp or exec" + (f" (got {', '.join(kinds)})" if kinds else ""))
+        return self
+
+    @property
+    def interval_s(self) -> float:
+        return parse_duration(self.interval)
+
+    @property
+    def timeout_s(self) -> float:
+        return parse_duration(self.timeout)
+
+    @property
+    def start_period_s(self) -> float:
+        return parse_duration(self.start_period)
+
+
+class Resources(Strict):
+    cpu: Cpu | None = Field(None, description="cores: 0.5, 2 or 500m")
+    memory: Size | None = Field(None, description="bytes with units: 256Mi, 1Gi")
+
+    @property
+    def cpu_cores(self) -> float | None:
+        return parse_cpu(self.cpu) if self.cpu is not None else None
+
+    @property
+    def memory_bytes(self) -> int | None:
+        return parse_size(self.memory) if self.memory is not None else None
+
+
+class VolumeMount(Strict):
+    volume: str = Field(description="name of an entry under top-level `volumes`")
+    path: str = Field(pattern=r"^/", description="absolute path in the container")
+    read_only: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        """Accept compose's `data:/var/lib/data[:ro]`."""
+        if isinstance(value, str):
+            parts = value.split(":")
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise ValueError("expected `volume:/path` or `volume:/path:ro`")
+            return {"volume": parts[0], "path": parts[1], "read_only": len(parts) == 3 and parts[2] == "ro"}
+        return value
+
+
+class SecretRef(Strict):
+    name: str = Field(description="name of an entry under top-level `secrets`")
+    path: str | None = Field(None, pattern=r"^/", description="file path in the container (default /run/secrets/NAME)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def mount_path(self) -> str:
+        return self.path or f"/run/secrets/{self.name}"
+
+
+class ConfigFile(Strict):
+    path: str = Field(pattern=r"^/", description="absolute path in the container")
+    content: str
+    mode: int = Field(0o644, ge=0, le=0o777)
+
+
+class Autoscale(Strict):
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+    cpu_percent: int = Field(80, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Autoscale":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        return self
+
+
+class Service(Strict):
+    image: str | None = Field(None, min_length=1)
+    build: Build | None = None
+    command: Argv | None = Field(None, description="replaces the image's entrypoint")
+    args: Argv | None = Field(None, description="replaces the image's default arguments (CMD)")
+    env: dict[str, Text] = Field(default_factory=dict)
+    secrets: list[SecretRef] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+    replicas: int = Field(1, ge=0, le=1000)
+    resources: Resources = Field(default_factory=Resources)
+    health: Health | None = None
+    volumes: list[VolumeMount] = Field(default_factory=list)
+    files: list[ConfigFile] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    restart: Literal["always", "on-failure", "unless-stopped", "no"] = "always"
+    labels: dict[str, Text] = Field(default_factory=dict)
+    user: str | None = None
+    stop_grace_period: Duration = "10s"
+    autoscale: Autoscale | None = None
+
+    @field_validator("build", mode="before")
+    @classmethod
+    def _build_short(cls, value: Any) -> Any:
+        return {"context": value} if isinstance(value, str) else value
+
+    @field_validator("restart", mode="before")
+    @classmethod
+    def _restart_no(cls, value: Any) -> Any:
+        return "no" if value is False else value  # YAML reads a bare `no` as false
+
+    @property
+    def stop_grace_s(self) -> float:
+        return parse_duration(self.stop_grace_period)
+
+    @property
+    def is_stateful(self) -> bool:
+        return bool(self.volumes)
+
+
+class Volume(Strict):
+    size: Size = "1Gi"
+
+    @property
+    def size_bytes(self) -> int:
+        return parse_size(self.size)
+
+
+class Secret(Strict):
+    from_: str = Field(
+        alias="from",
+        pattern=r"^(env|file):.+$",
+        description="where the value comes from: env:VARIABLE or file:PATH (relative to the manifest)",
+    )
+
+    @property
+    def source_kind(self) -> str:
+        return self.from_.split(":", 1)[0]
+
+    @property
+    def source_ref(self) -> str:
+        return self.from_.split(":", 1)[1]
+
+
+class Target(BaseModel):
+    """A place to deploy to. Provider settings are validated by the provider's own model."""
+
+    model_config = ConfigDict(extra="allow")
+    provider: Literal["docker", "kubernetes", "aws", "libcloud", "vsphere"]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Manifest(Strict):
+    apiVersion: Literal["portable/v1"]
+    kind: Literal["Application"]
+    metadata: Metadata
+    services: dict[str, Service] = Field(min_length=1)
+    volumes: dict[str, Volume] = Field(default_factory=dict)
+    secrets: dict[str, Secret] = Field(default_factory=dict)
+    targets: dict[str, Target] = Field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per target: a partial manifest merged over this one"
+    )
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

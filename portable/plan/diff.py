@@ -1,0 +1,66 @@
+"""Computes a Plan by comparing desired resources with what the target reports.
+
+The target is the truth (its labels carry each object's spec digest); the state's previous
+revision only supplies the old spec so the plan can say which fields change.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from portable.plan.order import order_levels
+from portable.plan.plan import Action, Change, Plan
+from portable.plan.resources import Observed, Resource
+
+ReplaceTest = Callable[[Observed, Resource], bool]
+
+
+def field_changes(old: Any, new: Any, path: str = "") -> list[Change]:
+    """Leaf-level differences between two JSON values, as dotted paths."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out: list[Change] = []
+        for key in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            out += field_changes(old.get(key), new.get(key), sub)
+        return out
+    if old != new:
+        return [Change(path or "(all)", old, new)]
+    return []
+
+
+def compute_plan(
+    app: str,
+    target: str,
+    desired: Iterable[Resource],
+    observed: Iterable[Observed],
+    previous: Iterable[Resource] = (),
+    *,
+    needs_replace: ReplaceTest | None = None,
+    delete_stateful: bool = False,
+) -> Plan:
+    """Actions taking `observed` to `desired`. Stateful leftovers are kept unless asked."""
+    want = {r.key: r for r in desired}
+    have = {o.key: o for o in observed}
+    before = {r.key: r for r in previous}
+    actions: list[Action] = []
+    kept: list[Observed] = []
+    for key, res in want.items():
+        obs = have.get(key)
+        if obs is None:
+            actions.append(Action("create", res.kind, res.name, "not present on the target", desired=res))
+            continue
+        if obs.digest == res.digest:
+            continue
+        old = before.get(key)
+        changes = tuple(field_changes(old.spec, res.spec)) if old is not None and old.digest == obs.digest else ()
+        reason = "spec changed" if changes else "differs from what is running"
+        op = "replace" if needs_replace is not None and needs_replace(obs, res) else "update"
+        actions.append(Action(op, res.kind, res.name, reason, desired=res, observed=obs, changes=changes))
+    for key, obs in have.items():
+        if key in want:
+            continue
+        if obs.stateful and not delete_stateful:
+            kept.append(obs)
+            continue
+        actions.append(Action("delete", obs.kind, obs.name, "no longer in the manifest", observed=obs, desired=before.get(key)))
+    return Plan(app, target, order_levels(actions, list(want.values()) + list(before.values())), kept)

@@ -1,0 +1,74 @@
+"""Provider name -> implementation, imported lazily so the CLI starts without any cloud SDK.
+
+Modelled on libcloud's driver registry: strings until used. A missing SDK gives the
+`pip install 'portable[extra]'` to run instead of an ImportError.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from portable.errors import InputError, MissingExtraError
+
+
+@dataclass(frozen=True)
+class Entry:
+    provider: str  # "module:Class" of the provider
+    settings: str  # "module:Class" of its settings model (light: pydantic only)
+    extra: str  # the pip extra that brings its SDK
+    sdk: tuple[str, ...]  # top-level modules of that SDK
+
+
+REGISTRY: dict[str, Entry] = {
+    "docker": Entry("portable.providers.docker.provider:DockerProvider", "portable.providers.docker.settings:DockerSettings", "docker", ("docker",)),
+    "kubernetes": Entry("portable.providers.kubernetes.provider:KubernetesProvider", "portable.providers.kubernetes.settings:KubernetesSettings", "kubernetes", ("kubernetes",)),
+    "aws": Entry("portable.providers.aws.provider:AwsProvider", "portable.providers.aws.settings:AwsSettings", "aws", ("boto3",)),
+    "libcloud": Entry("portable.providers.libcloud.provider:LibcloudProvider", "portable.providers.libcloud.settings:LibcloudSettings", "libcloud", ("libcloud",)),
+    "vsphere": Entry("portable.providers.vsphere.provider:VsphereProvider", "portable.providers.vsphere.settings:VsphereSettings", "vsphere", ("pyVmomi",)),
+}
+
+
+class AnySettings(BaseModel):
+    """Used while a provider has no settings model yet: accepts anything."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def _load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _entry(name: str) -> Entry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise InputError(f"unknown provider `{name}`; known: {', '.join(sorted(REGISTRY))}") from None
+
+
+def settings_model(name: str) -> type[BaseModel]:
+    """The pydantic model that validates a target's settings for provider `name`."""
+    try:
+        return _load(_entry(name).settings)  # type: ignore[no-any-return]
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("portable.providers"):
+            return AnySettings
+        raise
+
+
+def provider_class(name: str) -> type:
+    """Imports the provider (and so its SDK) now; a missing SDK becomes install advice."""
+    entry = _entry(name)
+    try:
+        return _load(entry.provider)  # type: ignore[no-any-return]
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top in entry.sdk:
+            raise MissingExtraError(
+                f"the {name} provider needs the `{top}` package, which is not installed",
+                hint=f"pip install 'portable[{entry.extra}]'",
+            ) from None
+        raise

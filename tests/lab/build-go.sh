@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Builds the lab's Go components (kube control plane, etcd, kwok, vcsim) from the Go module
+# proxy into a cache outside the repo, keyed by version. Idempotent: cached binaries are reused.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/versions.sh"
+BIN=$LAB_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-govmomi-$GOVMOMI_VERSION
+export GOTOOLCHAIN=local CGO_ENABLED=0
+export GOMODCACHE=${GOMODCACHE:-$LAB_CACHE/gomod} GOCACHE=${GOCACHE:-$LAB_CACHE/gocache}
+export GOFLAGS="-modcacherw -buildvcs=false"
+json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); v=d
+for k in sys.argv[1].split("."): v=(v or {}).get(k)
+print(v or "")' "$1"; }
+ts() { date +%s; }
+
+build_k8s() {
+  [[ -x $BIN/kube-apiserver && -x $BIN/kube-controller-manager && -x $BIN/kube-scheduler ]] && return
+  local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+  local staging=v0.${K8S_VERSION#v1.}
+  local w=$LAB_CACHE/src/k8s-$K8S_VERSION; rm -rf "$w"; mkdir -p "$w" "$BIN"; cd "$w"
+  local kmod; kmod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | json_field GoMod)
+  local goline; goline=$(awk '$1=="go"{print $2; exit}' "$kmod")
+  printf 'module local.invalid/k8s-lab-bins\n\ngo %s\n' "$goline" > go.mod
+  grep -E '^godebug ' "$kmod" >> go.mod || true
+  local m
+  for m in $(grep -oE 'k8s\.io/[A-Za-z0-9._-]+ => \./staging/' "$kmod" | awk '{print $1}' | sort -u); do
+    go mod edit -replace="$m=$m@$staging"
+  done
+  go mod edit -require="k8s.io/kubernetes@$K8S_VERSION" \
+    -tool=k8s.io/kubernetes/cmd/kube-apiserver \
+    -tool=k8s.io/kubernetes/cmd/kube-controller-manager \
+    -tool=k8s.io/kubernetes/cmd/kube-scheduler
+  go mod tidy
+  local ld="-s -w" p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ld+=" -X $p.gitTreeState=clean -X $p.gitCommit=0000000000000000000000000000000000000000"
+    ld+=" -X $p.buildDate=1970-01-01T00:00:00Z"
+  done
+  go build -trimpath -ldflags "$ld" -o "$BIN/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler
+  "$BIN/kube-apiserver" --version
+}
+
+build_etcd() {
+  [[ -x $BIN/etcd ]] && return
+  local w=$LAB_CACHE/src/etcd-$ETCD_VERSION; rm -rf "$w"; mkdir -p "$w" "$BIN"; cd "$w"
+  printf 'module local.invalid/etcd-bin\n\ngo 1.26.0\n' > go.mod
+  go mod edit -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION" -tool=go.etcd.io/etcd/server/v3
+  go mod tidy
+  go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+  "$BIN/etcd" --version
+}
+
+build_kwok() {
+  [[ -x $BIN/kwok && -s $BIN/kwok-stages.yaml ]] && return
+  mkdir -p "$BIN"
+  GOBIN=$BIN go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  local dir; dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | json_field Dir)
+  local s=$dir/kustomize/stage f
+  { for f in node/fast/node-initialize.yaml \
+             node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo '---'; cat "$s/$f"; echo
+    done; } > "$BIN/kwok-stages.yaml.tmp"
+  mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
+}
+
+build_vcsim() {
+  [[ -x $BIN/vcsim ]] && return
+  local w=$LAB_CACHE/src/vcsim-$GOVMOMI_VERSION; rm -rf "$w"; mkdir -p "$w" "$BIN"; cd "$w"
+  printf 'module local.invalid/vcsim-bin\n\ngo 1.26.0\n' > go.mod
+  go mod edit -replace="github.com/vmware/govmomi=github.com/vmware/govmomi@$GOVMOMI_VERSION"
+  local rev; rev=$(go mod download -json "github.com/vmware/govmomi@$GOVMOMI_VERSION" | json_field Origin.Hash)
+  go get -tool "github.com/vmware/govmomi/vcsim@${rev:-$GOVMOMI_VERSION}"
+  go mod tidy
+  go build -trimpath -ldflags "-s -w" -o "$BIN/vcsim" github.com/vmware/govmomi/vcsim
+}
+
+what=${*:-etcd kwok vcsim k8s}
+for c in $what; do
+  t0=$(ts); echo "== building $c"
+  "build_$c"
+  echo "== built $c in $(( $(ts) - t0 ))s"
+done
+echo "$BIN"

@@ -1,0 +1,108 @@
+// Lab vCenter simulator: govmomi's simulator package (the engine behind upstream `vcsim`)
+// with the lab inventory prepared in-process.
+//
+// Why not upstream vcsim/main.go: since govmomi split vcsim/ into its own nested Go module,
+// github.com/vmware/govmomi/vcsim has no tags and the Go module proxy answers 404/403 for it,
+// so `go install .../vcsim@...` cannot work from the proxy. The simulator package itself is in
+// the tagged github.com/vmware/govmomi module, so this small main is built against it instead.
+//
+// Inventory: the default VPX model (datacenter DC0, cluster DC0_C0 with 3 hosts, standalone host,
+// datastore LocalDS_0, networks "VM Network" and DC0_DVPG0, VMs DC0_H0_VM0, DC0_C0_RP0_VM0, ...)
+// plus a VM folder "portable" and a powered-off template (default name "portable-template")
+// cloned from DC0_C0_RP0_VM0 into the datacenter's vm folder.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+
+	_ "github.com/vmware/govmomi/vapi/simulator" // REST endpoints (/rest, /api): tags, content library
+)
+
+func main() {
+	listen := flag.String("l", "127.0.0.1:8989", "listen address (keep it on loopback)")
+	user := flag.String("username", "", "login user (any user is accepted when empty)")
+	pass := flag.String("password", "", "login password")
+	template := flag.String("template", "portable-template", "name of the VM template to create (empty: none)")
+	source := flag.String("template-source", "DC0_C0_RP0_VM0", "VM the template is cloned from")
+	folder := flag.String("folder", "portable", "VM folder to create in DC0 (empty: none)")
+	flag.Parse()
+
+	model := simulator.VPX()
+	model.ServiceContent.About.FullName += " (govmomi simulator, portable lab)"
+	if err := model.Create(); err != nil {
+		log.Fatal(err)
+	}
+	u := &url.URL{Host: *listen}
+	if *user != "" {
+		u.User = url.UserPassword(*user, *pass)
+	}
+	model.Service.RegisterEndpoints = true
+	model.Service.Listen = u
+	model.Service.TLS = new(tls.Config)
+	s := model.Service.NewServer()
+
+	if err := prepare(s.URL, *template, *source, *folder); err != nil {
+		log.Fatalf("preparing lab inventory: %v", err)
+	}
+	// the lab waits for this line (same format as upstream vcsim)
+	fmt.Printf("export GOVC_URL=%s GOVC_SIM_PID=%d\n", s.URL, os.Getpid())
+	fmt.Println("lab inventory ready")
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	s.Close()
+	model.Remove()
+}
+
+func prepare(u *url.URL, template, source, folder string) error {
+	ctx := context.Background()
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.DefaultDatacenter(ctx)
+	if err != nil {
+		return err
+	}
+	f.SetDatacenter(dc)
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return err
+	}
+	if folder != "" {
+		if _, err := folders.VmFolder.CreateFolder(ctx, folder); err != nil {
+			return fmt.Errorf("create folder %s: %w", folder, err)
+		}
+	}
+	if template == "" {
+		return nil
+	}
+	src, err := f.VirtualMachine(ctx, source)
+	if err != nil {
+		return err
+	}
+	task, err := src.Clone(ctx, folders.VmFolder, template, types.VirtualMachineCloneSpec{Template: true})
+	if err != nil {
+		return err
+	}
+	if err := task.Wait(ctx); err != nil {
+		return fmt.Errorf("clone %s -> %s: %w", source, template, err)
+	}
+	return nil
+}

@@ -1,0 +1,8 @@
+# Versions of every lab component; the build cache is keyed by these.
+K8S_VERSION=${K8S_VERSION:-v1.36.3}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.14}
+KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+GOVMOMI_VERSION=${GOVMOMI_VERSION:-v0.56.0}
+MOTO_VERSION=${MOTO_VERSION:-5.1.22}
+LAB_CACHE=${LAB_CACHE:-/var/cache/portable-lab}
+LAB_RUN=${LAB_RUN:-/tmp/portable-lab}
