@@ -1,0 +1,1 @@
+"""The `portable` command line: thin click commands over portable.api."""

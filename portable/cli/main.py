@@ -1,0 +1,339 @@
+"""Entry point of the `portable` command. Only click is imported at start-up; each command
+imports the API (and, through it, one provider's SDK) when it runs.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from portable.cli.output import emit_json, fail, progress, table, warn
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_FILE = "portable.yaml"
+
+
+def _handle_errors(fn: F) -> F:
+    """Maps portable errors to messages and exit codes; tracebacks only with --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from portable.errors import PortableError
+
+        debug = bool(click.get_current_context().find_root().params.get("debug"))
+        try:
+            return fn(*args, **kwargs)
+        except PortableError as exc:
+            if debug:
+                raise
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # pragma: no cover - reported, not hidden
+            if debug:
+                raise
+            fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def file_option(fn: F) -> F:
+    return click.option("-f", "--file", "file", default=lambda: os.environ.get("PORTABLE_FILE", DEFAULT_FILE), show_default=DEFAULT_FILE, type=click.Path(dir_okay=False), help="The manifest.")(fn)  # type: ignore[return-value]
+
+
+def target_option(fn: F) -> F:
+    return click.option("-t", "--target", default=lambda: os.environ.get("PORTABLE_TARGET", "local"), show_default="local", help="Where to act (a name under `targets:`, or local).")(fn)  # type: ignore[return-value]
+
+
+def state_option(fn: F) -> F:
+    return click.option("--state", envvar="PORTABLE_STATE", default=None, help="State file (default .portable/state.db beside the manifest).")(fn)  # type: ignore[return-value]
+
+
+def output_option(fn: F) -> F:
+    return click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(fn)  # type: ignore[return-value]
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question} needs confirmation: pass --yes when not running on a terminal", 2)
+    if not click.confirm(question, default=False):
+        fail("cancelled; nothing was changed", 1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(package_name="portable")
+def cli(debug: bool) -> None:
+    """Deploy one app manifest to Docker, Kubernetes, AWS, any Libcloud cloud or vSphere,
+    and move it between them with its data."""
+
+
+@cli.command()
+@click.option("--name", default=None, help="App name (default: the folder's name).")
+@click.option("-f", "--file", "file", default=DEFAULT_FILE, show_default=True, type=click.Path(dir_okay=False))
+@_handle_errors
+def init(name: str | None, file: str) -> None:
+    """Write a starter portable.yaml."""
+    from portable.cli.starter import write_starter
+
+    path = write_starter(Path(file), name)
+    click.echo(f"wrote {path}; next: portable validate && portable deploy --yes")
+
+
+@cli.command()
+@file_option
+@output_option
+@_handle_errors
+def validate(file: str, output: str) -> None:
+    """Check the manifest (and every target's overrides)."""
+    from portable import api
+
+    result = api.validate(file)
+    for w in result.warnings:
+        warn(w)
+    if output == "json":
+        emit_json({"valid": True, "app": result.app, "services": result.services, "targets": result.targets, "warnings": result.warnings})
+    else:
+        click.echo(f"{result.file}: valid ({result.app}: {len(result.services)} services; targets: {', '.join(result.targets)})")
+
+
+@cli.command()
+@file_option
+@target_option
+@click.option("-o", "--out", "outdir", default=None, help="Directory to write to (default rendered/<target>).")
+@_handle_errors
+def render(file: str, target: str, outdir: str | None) -> None:
+    """Write what the target would get, as files its own tools accept."""
+    from portable import api
+
+    paths = api.render(file, target, outdir or os.path.join("rendered", target))
+    for p in paths:
+        click.echo(str(p))
+
+
+@cli.command()
+@file_option
+@target_option
+@state_option
+@output_option
+@_handle_errors
+def plan(file: str, target: str, state: str | None, output: str) -> None:
+    """Show what deploy would change."""
+    from portable import api
+
+    the_plan = api.plan(file, target, state=state)
+    if output == "json":
+        emit_json(the_plan.to_dict())
+    else:
+        click.echo(f"{the_plan.app} on {target}:")
+        click.echo(the_plan.render_text())
+
+
+@cli.command()
+@file_option
+@target_option
+@state_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each change to become healthy.")
+@click.option("--parallelism", default=4, show_default=True, help="Independent changes applied at once.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@_handle_errors
+def deploy(file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int, quiet: bool) -> None:
+    """Make the target match the manifest (a failed revision is rolled back)."""
+    from portable import api
+
+    if not yes:
+        preview = api.plan(file, target, state=state)
+        click.echo(preview.render_text())
+        if preview.empty:
+            return
+        _confirm("Apply these changes?", yes)
+    with progress(not quiet) as report:
+        result = api.deploy(file, target, state=state, progress=report, timeout=timeout, parallelism=parallelism)
+    if result.revision is None:
+        click.echo(f"{result.app} on {target}: no changes; nothing was touched.")
+    else:
+        click.echo(result.plan.render_text() if yes else result.plan.summary())
+        click.echo(f"{result.app} on {target}: revision {result.revision} deployed.")
+
+
+@cli.command()
+@file_option
+@target_option
+@state_option
+@output_option
+@_handle_errors
+def status(file: str, target: str, state: str | None, output: str) -> None:
+    """Per service: desired, running and healthy replicas, and endpoints."""
+    from portable import api
+
+    result = api.status(file, target, state=state)
+    if output == "json":
+        emit_json(result.to_dict())
+        return
+    rev = result.revision
+    click.echo(f"{result.app} on {target}: " + (f"revision {rev.number} ({rev.status}, {rev.finished_at or rev.created_at})" if rev else "never deployed"))
+    table(["SERVICE", "DESIRED", "RUNNING", "HEALTHY", "ENDPOINTS"], [[s.service, s.desired, s.running, s.healthy, ", ".join(s.endpoints)] for s in result.services])
+
+
+@cli.command()
+@file_option
+@target_option
+@click.argument("services", nargs=-1)
+@click.option("--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("--tail", default=100, show_default=True, help="Lines of history per instance.")
+@_handle_errors
+def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: int) -> None:
+    """Print the services' output, prefixed by service and replica."""
+    from portable import api
+
+    for line in api.logs(file, target, list(services), follow=follow, tail=tail):
+        click.echo(f"{line.instance} | {line.text}")
+
+
+@cli.command()
+@file_option
+@target_option
+@state_option
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--volumes", is_flag=True, help="Also delete volumes and data disks (their data is lost).")
+@click.option("--quiet", is_flag=True)
+@_handle_errors
+def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, quiet: bool) -> None:
+    """Remove everything of the app from the target (data only with --volumes)."""
+    from portable import api
+
+    _confirm(f"Destroy the app on target {target}{' including its volumes' if volumes else ''}?", yes)
+    with progress(not quiet) as report:
+        the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report)
+    click.echo(the_plan.render_text())
+    click.echo(f"{the_plan.app} on {target}: destroyed.")
+
+
+@cli.command()
+@file_option
+@target_option
+@state_option
+@click.option("--to", "to", type=int, default=None, help="Revision number (default: the one before the current).")
+@click.option("--quiet", is_flag=True)
+@_handle_errors
+def rollback(file: str, target: str, state: str | None, to: int | None, quiet: bool) -> None:
+    """Return the target to an earlier revision."""
+    from portable import api
+
+    with progress(not quiet) as report:
+        result = api.rollback(file, target, to=to, state=state, progress=report)
+    if result.revision is None:
+        click.echo(f"{result.app} on {target}: already at that revision; nothing was touched.")
+    else:
+        click.echo(f"{result.app} on {target}: rolled back as revision {result.revision}.")
+
+
+@cli.command()
+@file_option
+@target_option
+@state_option
+@output_option
+@_handle_errors
+def history(file: str, target: str, state: str | None, output: str) -> None:
+    """List the revisions of the app on the target."""
+    from portable import api
+
+    revs = api.history(file, target, state=state)
+    if output == "json":
+        emit_json([r.to_dict() for r in revs])
+        return
+    table(["REVISION", "KIND", "STATUS", "CREATED", "RESOURCES", "MESSAGE"], [[r.number, r.kind, r.status, r.created_at, len(r.resources), r.message.splitlines()[0] if r.message else ""] for r in revs])
+
+
+@cli.command()
+@file_option
+@output_option
+@click.option("--no-check", is_flag=True, help="List only; do not contact the targets.")
+@_handle_errors
+def targets(file: str, output: str, no_check: bool) -> None:
+    """List the declared targets and check that each is reachable with its credentials."""
+    from portable import api
+
+    infos = api.targets(file, check=not no_check)
+    if output == "json":
+        emit_json([i.__dict__ for i in infos])
+    else:
+        table(["TARGET", "PROVIDER", "REACHABLE", "DETAIL"], [[i.name, i.provider, {True: "yes", False: "NO", None: "-"}[i.reachable], i.detail] for i in infos])
+    if any(i.reachable is False for i in infos):
+        sys.exit(1)
+
+
+@cli.group()
+def state() -> None:
+    """Inspect the state store; release a stuck lock."""
+
+
+@state.command("list")
+@file_option
+@state_option
+@output_option
+@_handle_errors
+def state_list(file: str, state: str | None, output: str) -> None:
+    """Every app and target in the store with its newest revision, and held locks."""
+    from portable.state import open_store
+
+    store = open_store(state, Path(file))
+    revs = list(store.deployments())
+    locks = store.locks()
+    if output == "json":
+        emit_json({"deployments": [r.to_dict() for r in revs], "locks": [l.__dict__ for l in locks]})
+        return
+    table(["APP", "TARGET", "REVISION", "KIND", "STATUS", "FINISHED"], [[r.app, r.target, r.number, r.kind, r.status, r.finished_at] for r in revs])
+    if locks:
+        click.echo("")
+        table(["LOCK", "APP", "TARGET", "HOLDER", "SINCE", "OPERATION"], [[l.lock_id, l.app, l.target, l.holder, l.since, l.operation] for l in locks])
+
+
+@state.command("show")
+@file_option
+@target_option
+@state_option
+@click.option("--revision", type=int, default=None)
+@_handle_errors
+def state_show(file: str, target: str, state: str | None, revision: int | None) -> None:
+    """The resources recorded for a revision (the current one by default), as JSON."""
+    from portable.manifest import load_app
+    from portable.state import open_store
+
+    app = load_app(file, target)
+    store = open_store(state, app.path)
+    rev = store.get(app.name, target, revision) if revision else store.current(app.name, target)
+    if rev is None:
+        fail(f"{app.name} has no revision on target {target}", 1)
+    emit_json({**rev.to_dict(), "resources": [r.to_dict() for r in rev.resources]})
+
+
+@state.command("unlock")
+@click.argument("lock_id")
+@file_option
+@state_option
+@_handle_errors
+def state_unlock(lock_id: str, file: str, state: str | None) -> None:
+    """Release a lock whose holder is gone."""
+    from portable.state import open_store
+
+    info = open_store(state, Path(file)).unlock(lock_id)
+    click.echo(f"released lock {info.lock_id} on {info.app}/{info.target} (held by {info.holder} since {info.since})")
+
+
+def main() -> None:
+    cli(prog_name="portable")
+
+
+if __name__ == "__main__":
+    main()
