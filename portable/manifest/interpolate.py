@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-_REF = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$\{(?P<bad>[^}]*)\}?")
+_NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>.*))?$", re.DOTALL)
 
 
 class InterpolationError(ValueError):
@@ -46,28 +46,58 @@ def environment_for(manifest: Path, env: Mapping[str, str] | None = None) -> dic
     return merged
 
 
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the `}` closing the `${` whose body starts at `start` (nesting allowed)."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
 def interpolate(text: str, env: Mapping[str, str], warnings: list[str] | None = None) -> str:
-    """`text` with every reference replaced; raises InterpolationError for `${VAR:?}` and bad syntax."""
+    """`text` with every reference replaced; raises InterpolationError for `${VAR:?}` and bad syntax.
 
-    def replace(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        if m.group("bad") is not None or m.group("name") is None:
-            raise InterpolationError(f"invalid interpolation {m.group(0)!r}: expected ${{NAME}}, ${{NAME:-default}} or ${{NAME:?message}}")
-        name, op, arg = m.group("name"), m.group("op"), m.group("arg") or ""
-        value = env.get(name)
-        if op in (":-", ":?"):
-            missing = not value
-        else:
-            missing = value is None
-        if not missing:
-            return value or ""
-        if op in (":-", "-"):
-            return interpolate(arg, env, warnings)
-        if op in (":?", "?"):
-            raise InterpolationError(f"required variable {name} is not set" + (f": {arg}" if arg else ""))
-        if warnings is not None:
-            warnings.append(f"variable {name} is not set; using an empty string")
-        return ""
+    Defaults may themselves hold references: `${IMAGE:-${REGISTRY}/web:1}`.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        if not text.startswith("${", i):
+            out.append(text[i])
+            i += 1
+            continue
+        end = _closing_brace(text, i + 2)
+        body = text[i + 2 : end] if end >= 0 else text[i + 2 :]
+        m = _NAME.match(body)
+        if end < 0 or m is None:
+            raise InterpolationError(f"invalid interpolation {text[i:end + 1] if end >= 0 else text[i:]!r}: expected ${{NAME}}, ${{NAME:-default}} or ${{NAME:?message}}")
+        out.append(_resolve(m.group("name"), m.group("op"), m.group("arg") or "", env, warnings))
+        i = end + 1
+    return "".join(out)
 
-    return _REF.sub(replace, text)
+
+def _resolve(name: str, op: str | None, arg: str, env: Mapping[str, str], warnings: list[str] | None) -> str:
+    value = env.get(name)
+    missing = (not value) if op in (":-", ":?") else value is None
+    if not missing:
+        return value or ""
+    if op in (":-", "-"):
+        return interpolate(arg, env, warnings)
+    if op in (":?", "?"):
+        raise InterpolationError(f"required variable {name} is not set" + (f": {arg}" if arg else ""))
+    if warnings is not None:
+        warnings.append(f"variable {name} is not set; using an empty string")
+    return ""

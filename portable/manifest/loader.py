@@ -6,6 +6,7 @@ position; interpolation, overrides and validation all report against those posit
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
@@ -212,7 +213,14 @@ class LoadedManifest:
         if not override:
             return self.manifest
         merged = _deep_merge({k: v for k, v in self.data.items() if k != "overrides"}, override)
-        return _validate(merged, self.positions.rebased(("overrides", target)), str(self.path))
+        try:
+            return _validate(merged, self.positions.rebased(("overrides", target)), str(self.path))
+        except ManifestError as exc:
+            # name the override when the bad value came from it, so users look in the right place
+            raise ManifestError([
+                replace(p, path=f"overrides.{target}.{p.path}") if _has_path(override, p.path) else p
+                for p in exc.problems
+            ]) from None
 
 
 def _validate(data: dict[str, Any], positions: Positions, file: str) -> Manifest:
@@ -225,16 +233,32 @@ def _validate(data: dict[str, Any], positions: Positions, file: str) -> Manifest
     if problems:
         located = []
         for p in problems:
-            parts: list[str | int] = []
-            for piece in p.path.replace("]", "").split("."):
-                name, _, idx = piece.partition("[")
-                parts.append(name)
-                if idx:
-                    parts.extend(int(i) for i in idx.split("["))
-            line, col = positions.at(tuple(parts), key=True)
+            line, col = positions.at(tuple(_split_path(p.path)), key=True)
             located.append(Problem(p.path, p.message, file, line, col, p.hint))
         raise ManifestError(located)
     return manifest
+
+
+def _split_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in path.replace("]", "").split("."):
+        name, _, idx = piece.partition("[")
+        parts.append(name)
+        if idx:
+            parts.extend(int(i) for i in idx.split("["))
+    return parts
+
+
+def _has_path(data: Any, path: str) -> bool:
+    cur = data
+    for part in _split_path(path):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            cur = cur[part]
+        else:
+            return False
+    return True
 
 
 def _check_target_settings(m: Manifest, data: dict[str, Any], positions: Positions, file: str) -> list[Problem]:

@@ -1,0 +1,47 @@
+"""The curated Python API stays as documented, and importing the CLI pulls in no cloud SDK."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import portable
+
+EXPECTED = {
+    "App", "AuthError", "CapabilityError", "DeployResult", "HealthCheckError", "InputError",
+    "Manifest", "ManifestError", "MigrationError", "MissingExtraError", "NotFoundError", "Plan",
+    "PortableError", "Resource", "Revision", "ServiceStatus", "StateError", "StateLockedError",
+    "StatusResult", "TargetError", "TargetInfo", "TransientError", "ValidationResult",
+    "__version__", "backup", "deploy", "destroy", "history", "load_app", "logs", "migrate",
+    "plan", "render", "restore", "rollback", "status", "targets", "validate",
+}
+SDKS = ("docker", "kubernetes", "boto3", "botocore", "libcloud", "pyVmomi")
+
+
+def test_all_is_guarded() -> None:
+    assert set(portable.__all__) == EXPECTED
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in portable.__all__:
+        assert getattr(portable, name) is not None, name
+
+
+def test_errors_share_one_root_with_exit_codes() -> None:
+    assert issubclass(portable.ManifestError, portable.InputError)
+    assert portable.InputError.exit_code == 2 and portable.TargetError.exit_code == 1
+    for name in ("AuthError", "TransientError", "HealthCheckError", "StateLockedError", "MigrationError"):
+        assert issubclass(getattr(portable, name), portable.PortableError)
+
+
+def test_cli_import_pulls_in_no_cloud_sdk() -> None:
+    code = "import sys, portable.cli.main; print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in %r)))" % (SDKS,)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_validate_and_render_plan_paths_import_no_sdk_for_validation(tmp_path) -> None:
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text("apiVersion: portable/v1\nkind: Application\nmetadata: {name: a}\nservices:\n  web: {image: x}\ntargets:\n  k: {provider: kubernetes}\n  a: {provider: aws}\n")
+    code = f"import sys, portable; portable.validate({str(manifest)!r}); print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {SDKS!r})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
