@@ -1,0 +1,168 @@
+"""The vSphere `InstanceGroupBackend`: what the shared blue/green rollout drives.
+
+Creating an instance = cloning the template with the replica's data disks and guestinfo,
+marking it as the app's, and powering it on. Healthy = powered on with a guest IP reported
+by VMware Tools (vSphere has no load balancer of its own, so registering is a no-op).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from portable.manifest.app import App
+from portable.plan.resources import Resource
+from portable.providers.vm import InstanceRef, render_cloud_init, resolve_group_secrets, resolve_registry_password
+from portable.providers.vsphere import machines
+from portable.providers.vsphere.connection import Session
+from portable.providers.vsphere.disks import app_folder
+from portable.providers.vsphere.inventory import Placement
+from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
+from portable.providers.vsphere.settings import VsphereSettings
+from portable.providers.vsphere.specs import clone_request, disk_devices, peer_hosts
+
+TASK_TIMEOUT = 600.0
+
+
+def user_data_for(
+    app: App,
+    group: Resource,
+    replica: int,
+    settings: VsphereSettings,
+    *,
+    secrets: dict[str, bytes] | None,
+    registry_password: bytes | None,
+    hosts: dict[str, str],
+) -> str:
+    """The shared VM runtime's cloud-init for one replica, with vSphere's disk device paths."""
+    return render_cloud_init(
+        app,
+        group,
+        secrets=secrets,
+        registry=settings.registry,
+        registry_password=registry_password,
+        hosts=hosts,
+        disk_devices=disk_devices(group.spec, replica),
+        replica=replica,
+    )
+
+
+class VsphereGroupBackend:
+    """Drives one app's instance groups on one vCenter placement."""
+
+    def __init__(
+        self,
+        session: Session,
+        marks: Marks,
+        placement: Placement,
+        settings: VsphereSettings,
+        app: App,
+        datastore_name: str,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.session = session
+        self.marks = marks
+        self.placement = placement
+        self.settings = settings
+        self.app = app
+        self.datastore_name = datastore_name
+        self.progress = progress
+        self._vms: dict[str, Any] = {}  # instance id (VM name) -> vim.VirtualMachine
+
+    # -- instances as the rollout sees them
+
+    def instances(self, group: Resource, owned: Sequence[OwnedVm]) -> list[InstanceRef]:
+        refs = []
+        for o in owned:
+            if o.service != group.name:
+                continue
+            self._vms[o.name] = o.vm
+            refs.append(InstanceRef(id=o.name, replica=o.replica, revision=o.revision, address=o.ip_address))
+        return refs
+
+    def _peer_addresses(self) -> dict[str, str]:
+        """service -> IP of its lowest replica, from the app's VMs as they are now."""
+        out: dict[str, str] = {}
+        for o in sorted(self.marks.owned_vms(self.app.name), key=lambda o: o.replica):
+            if o.ip_address and o.power_state == "poweredOn":
+                out.setdefault(o.service, o.ip_address)
+        return out
+
+    # -- InstanceGroupBackend
+
+    def create_instances(self, group: Resource, replicas: Sequence[int]) -> list[InstanceRef]:
+        secrets = resolve_group_secrets(self.app, group)
+        password = (
+            resolve_registry_password(self.settings.registry, self.app.base_dir, self.app.env)
+            if self.settings.registry is not None
+            else None
+        )
+        hosts = peer_hosts(group.spec["peers"], self._peer_addresses())
+        linked = self.settings.linked_clone and machines.template_snapshot(self.placement.template) is not None
+        created: list[InstanceRef] = []
+
+        def one(replica: int) -> InstanceRef:
+            text = user_data_for(self.app, group, replica, self.settings, secrets=secrets, registry_password=password, hosts=hosts)
+            request = clone_request(group, replica, user_data=text, datastore_name=self.datastore_name)
+            self.progress(f"{group.name}: cloning {request.name} ({request.cpus} vCPU, {request.memory_mb} MiB"
+                          f"{', linked clone' if linked else ''}{', ' + str(len(request.disks)) + ' data disk(s)' if request.disks else ''})")
+            vm = machines.clone_vm(self.session, request, self.placement, linked_clone=linked, timeout=TASK_TIMEOUT)
+            self._vms[request.name] = vm
+            ref = InstanceRef(id=request.name, replica=replica, revision=group.spec["revision"])
+            created.append(ref)
+            self.marks.stamp(vm, request.marks)
+            machines.power_on(self.session, vm, TASK_TIMEOUT)
+            return ref
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(4, max(1, len(replicas)))) as pool:
+                return list(pool.map(one, replicas))
+        except BaseException:
+            self._remove_quietly(group, created)
+            raise
+
+    def wait_healthy(self, group: Resource, instances: Sequence[InstanceRef], timeout: float) -> None:
+        budget = min(timeout, self.settings.boot_timeout)
+        with ThreadPoolExecutor(max_workers=min(4, max(1, len(instances)))) as pool:
+            ips = list(pool.map(lambda ref: machines.wait_for_ip(self.session, self._vm(ref), budget), instances))
+        for ref, ip in zip(instances, ips):
+            self.progress(f"{group.name}: {ref.id} is up at {ip}")
+
+    def register_with_lb(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        return None  # vSphere has no load balancer of its own: each VM serves on its address
+
+    def deregister(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        return None
+
+    def terminate(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        def one(ref: InstanceRef) -> None:
+            machines.destroy_vm(self.session, self._vm(ref), keep_prefix=self.disk_prefix, timeout=TASK_TIMEOUT)
+
+        with ThreadPoolExecutor(max_workers=min(4, max(1, len(instances)))) as pool:
+            list(pool.map(one, instances))
+
+    def mark_current(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        for ref in instances:
+            self.marks.stamp(self._vm(ref), {DIGEST: group.digest})
+
+    # -- helpers
+
+    @property
+    def disk_prefix(self) -> str:
+        """Data disks of this app live under this datastore folder; destroying a VM keeps them."""
+        return app_folder(self.datastore_name, self.app.name) + "/"
+
+    def _vm(self, ref: InstanceRef) -> Any:
+        vm = self._vms.get(ref.id)
+        if vm is None:
+            raise KeyError(f"VM {ref.id} is not known to this rollout")
+        return vm
+
+    def _remove_quietly(self, group: Resource, refs: Sequence[InstanceRef]) -> None:
+        """Deletes VMs a failed create left behind; the original error is what the user sees."""
+        for ref in refs:
+            try:
+                machines.destroy_vm(self.session, self._vm(ref), keep_prefix=self.disk_prefix, timeout=TASK_TIMEOUT)
+            except Exception:  # noqa: BLE001 - best effort; the VM is marked and observe will show it
+                self.progress(f"{group.name}: could not remove {ref.id}; delete it in vCenter")
+

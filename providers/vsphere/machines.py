@@ -1,0 +1,191 @@
+"""VM lifecycle on vCenter: clone from the template, power, wait for the guest IP, delete.
+
+A `CloneRequest` is plain data (what `render` writes); `clone_vm` turns it into a
+vim.vm.CloneSpec: CPU and memory, the NIC re-pointed to the target network, the data disks
+attached from their files, guestinfo in extraConfig, and a linked clone when the template
+has a snapshot.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyVmomi import vim
+
+from portable.errors import HealthCheckError
+from portable.providers.vsphere.connection import Session
+from portable.providers.vsphere.inventory import Placement
+
+# Data disks hang off their own SCSI controller so the template's disks keep their slots.
+DATA_CONTROLLER_BUS = 3
+DATA_CONTROLLER_KEY = -101
+
+
+@dataclass(frozen=True)
+class DataDisk:
+    """One existing data disk file attached to a new VM."""
+
+    name: str  # the volume resource name, e.g. `data` or `data-1`
+    file: str  # datastore path, e.g. `[LocalDS_0] portable-disks/shop/db.data.vmdk`
+    size_gib: int
+    unit: int  # SCSI unit on the data controller
+
+
+@dataclass(frozen=True)
+class CloneRequest:
+    """Everything one new VM is created with; JSON-serialisable for `render`."""
+
+    name: str
+    cpus: int
+    memory_mb: int
+    disks: tuple[DataDisk, ...] = ()
+    extra_config: dict[str, str] = field(default_factory=dict)
+    marks: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def template_snapshot(template: Any) -> Any | None:
+    """The template's current snapshot (linked clones grow from it), or None."""
+    snapshot = template.snapshot
+    return snapshot.currentSnapshot if snapshot is not None else None
+
+
+def _nic_change(template: Any, network: Any) -> list[Any]:
+    """Edit the template's first NIC to use `network` (standard or distributed port group)."""
+    nics = [d for d in template.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)]
+    if not nics:
+        return []
+    nic = nics[0]
+    if isinstance(network, vim.dvs.DistributedVirtualPortgroup):
+        backing = vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
+            port=vim.dvs.PortConnection(
+                portgroupKey=network.key, switchUuid=network.config.distributedVirtualSwitch.uuid
+            )
+        )
+    else:
+        backing = vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(network=network, deviceName=network.name)
+    nic.backing = backing
+    return [vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.edit, device=nic)]
+
+
+def _data_disk_changes(disks: tuple[DataDisk, ...]) -> list[Any]:
+    """A paravirtual SCSI controller plus each data disk attached from its existing file."""
+    if not disks:
+        return []
+    controller = vim.vm.device.ParaVirtualSCSIController(
+        key=DATA_CONTROLLER_KEY, busNumber=DATA_CONTROLLER_BUS, sharedBus=vim.vm.device.VirtualSCSIController.Sharing.noSharing
+    )
+    changes = [vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=controller)]
+    for i, disk in enumerate(disks):
+        device = vim.vm.device.VirtualDisk(
+            key=-(200 + i),
+            controllerKey=DATA_CONTROLLER_KEY,
+            unitNumber=disk.unit,
+            capacityInKB=disk.size_gib * 1024 * 1024,
+            backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+                fileName=disk.file, diskMode="independent_persistent", thinProvisioned=True
+            ),
+        )
+        # no fileOperation: attach the existing file, never create or replace it
+        changes.append(vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.add, device=device))
+    return changes
+
+
+def clone_spec(request: CloneRequest, placement: Placement, *, linked_clone: bool) -> Any:
+    """The vim.vm.CloneSpec for `request` (not powered on: marks are written first)."""
+    relocate = vim.vm.RelocateSpec(pool=placement.pool)
+    if placement.host is not None:
+        relocate.host = placement.host
+    if placement.datastore is not None:
+        relocate.datastore = placement.datastore
+    snapshot = template_snapshot(placement.template) if linked_clone else None
+    if snapshot is not None:
+        relocate.diskMoveType = "createNewChildDiskBacking"
+    changes = _nic_change(placement.template, placement.network) if placement.network is not None else []
+    changes += _data_disk_changes(request.disks)
+    config = vim.vm.ConfigSpec(
+        numCPUs=request.cpus,
+        memoryMB=request.memory_mb,
+        deviceChange=changes,
+        extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in sorted(request.extra_config.items())],
+    )
+    spec = vim.vm.CloneSpec(location=relocate, config=config, powerOn=False, template=False)
+    if snapshot is not None:
+        spec.snapshot = snapshot
+    return spec
+
+
+def clone_vm(session: Session, request: CloneRequest, placement: Placement, *, linked_clone: bool, timeout: float) -> Any:
+    """Clones the template into the target folder and returns the new VM (powered off)."""
+    spec = clone_spec(request, placement, linked_clone=linked_clone)
+    what = f"cloning template `{placement.template.name}` into VM `{request.name}`"
+    task = session.call(what, lambda: placement.template.CloneVM_Task(folder=placement.folder, name=request.name, spec=spec))
+    return session.wait_for_task(task, what, timeout=timeout)
+
+
+def power_on(session: Session, vm: Any, timeout: float) -> None:
+    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
+        return
+    what = f"powering on VM `{vm.name}`"
+    session.wait_for_task(session.call(what, vm.PowerOnVM_Task), what, timeout=timeout)
+
+
+def power_off(session: Session, vm: Any, timeout: float) -> None:
+    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOff:
+        return
+    what = f"powering off VM `{vm.name}`"
+    session.wait_for_task(session.call(what, vm.PowerOffVM_Task), what, timeout=timeout)
+
+
+def detach_data_disks(session: Session, vm: Any, keep_prefix: str, timeout: float) -> None:
+    """Removes disks whose file starts with `keep_prefix` without deleting the files (so Destroy keeps them)."""
+    changes = []
+    for device in vm.config.hardware.device:
+        if isinstance(device, vim.vm.device.VirtualDisk) and str(getattr(device.backing, "fileName", "")).startswith(keep_prefix):
+            changes.append(vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.remove, device=device))
+    if not changes:
+        return
+    what = f"detaching data disks from VM `{vm.name}`"
+    task = session.call(what, lambda: vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=changes)))
+    session.wait_for_task(task, what, timeout=timeout)
+
+
+def destroy_vm(session: Session, vm: Any, *, keep_prefix: str, timeout: float) -> None:
+    """Powers off, detaches the data disks (files under `keep_prefix`), destroys the VM with its own disks."""
+    power_off(session, vm, timeout)
+    detach_data_disks(session, vm, keep_prefix, timeout)
+    what = f"deleting VM `{vm.name}`"
+    session.wait_for_task(session.call(what, vm.Destroy_Task), what, timeout=timeout)
+
+
+def attached_files(vm_devices: list[Any]) -> dict[str, int]:
+    """Datastore path -> capacity (KiB) of every disk in a VM's device list."""
+    out: dict[str, int] = {}
+    for device in vm_devices:
+        if isinstance(device, vim.vm.device.VirtualDisk):
+            name = getattr(device.backing, "fileName", None)
+            if name:
+                out[name] = int(device.capacityInKB or 0)
+    return out
+
+
+def wait_for_ip(session: Session, vm: Any, timeout: float) -> str:
+    """The guest IP VMware Tools reports; HealthCheckError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 1.0
+    while True:
+        ip = session.call(f"reading the guest IP of VM `{vm.name}`", lambda: vm.guest.ipAddress)
+        if ip:
+            return str(ip)
+        if time.monotonic() > deadline:
+            state = session.call(f"reading VM `{vm.name}`", lambda: (vm.runtime.powerState, vm.guest.toolsRunningStatus))
+            raise HealthCheckError(
+                f"VM `{vm.name}` reported no IP address within {int(timeout)}s",
+                details=f"power state: {state[0]}; VMware Tools: {state[1] or 'not running'}",
+                hint="check that the template has VMware Tools (or open-vm-tools) and that its network hands out addresses (DHCP)",
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 5.0)

@@ -1,0 +1,164 @@
+"""Ownership marks: vCenter custom attributes on every VM portable creates.
+
+`portable.app`, `portable.service`, `portable.revision` and `portable.digest` (the
+instance-group spec digest the VM was created or last scaled under) let `observe` find
+exactly the app's VMs, and nothing else, with one property-collector query.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyVmomi import vim, vmodl
+
+from portable.providers.vsphere.connection import Session
+
+APP = "portable.app"
+SERVICE = "portable.service"
+REVISION = "portable.revision"
+DIGEST = "portable.digest"
+REPLICA = "portable.replica"
+FIELDS = (APP, SERVICE, REVISION, DIGEST, REPLICA)
+
+VM_PROPERTIES = [
+    "name",
+    "customValue",
+    "runtime.powerState",
+    "guest.ipAddress",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
+    "config.hardware.device",
+    "config.template",
+]
+
+
+@dataclass
+class OwnedVm:
+    """One VM carrying portable's marks, with the properties observe and status need."""
+
+    vm: Any  # vim.VirtualMachine
+    name: str
+    marks: dict[str, str]
+    power_state: str
+    ip_address: str | None
+    cpus: int
+    memory_mb: int
+    devices: list[Any] = field(default_factory=list)
+
+    @property
+    def service(self) -> str:
+        return self.marks.get(SERVICE, "")
+
+    @property
+    def revision(self) -> str:
+        return self.marks.get(REVISION, "")
+
+    @property
+    def replica(self) -> int:
+        try:
+            return int(self.marks.get(REPLICA, "0"))
+        except ValueError:
+            return 0
+
+
+class Marks:
+    """Defines the custom attributes once per session and reads/writes them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._keys: dict[str, int] | None = None
+        self._lock = threading.Lock()
+
+    def keys(self) -> dict[str, int]:
+        """name -> field key, defining the fields that do not exist yet (for VMs)."""
+        with self._lock:
+            if self._keys is None:
+                manager = self.session.content.customFieldsManager
+                existing = self.session.call("reading custom attributes", lambda: list(manager.field or []))
+                keys = {f.name: f.key for f in existing if f.name in FIELDS}
+                for name in FIELDS:
+                    if name not in keys:
+                        keys[name] = self._define(manager, name)
+                self._keys = keys
+            return self._keys
+
+    def _define(self, manager: Any, name: str) -> int:
+        try:
+            definition = self.session.call(
+                f"defining custom attribute {name}",
+                lambda: manager.AddCustomFieldDef(name=name, moType=vim.VirtualMachine),
+            )
+            return int(definition.key)
+        except Exception:
+            # another thread or process defined it first: read it back
+            for f in manager.field or []:
+                if f.name == name:
+                    return int(f.key)
+            raise
+
+    def stamp(self, vm: Any, marks: Mapping[str, str]) -> None:
+        """Writes the marks on `vm` (CustomFieldsManager.SetField, one call per field)."""
+        keys = self.keys()
+        manager = self.session.content.customFieldsManager
+        for name, value in marks.items():
+            self.session.call(
+                f"marking VM {vm.name} with {name}",
+                lambda n=name, v=value: manager.SetField(entity=vm, key=keys[n], value=v),
+            )
+
+    def owned_vms(self, app_name: str) -> list[OwnedVm]:
+        """Every VM (not template) whose `portable.app` mark is `app_name`."""
+        keys = self.keys()
+        by_key = {v: k for k, v in keys.items()}
+        content = self.session.content
+        rows = self.session.call("listing VMs", lambda: _collect_vms(content))
+        out: list[OwnedVm] = []
+        for vm, props in rows:
+            marks = {by_key[c.key]: str(c.value) for c in props.get("customValue") or [] if c.key in by_key}
+            if marks.get(APP) != app_name or props.get("config.template"):
+                continue
+            out.append(
+                OwnedVm(
+                    vm=vm,
+                    name=props.get("name", ""),
+                    marks=marks,
+                    power_state=str(props.get("runtime.powerState", "")),
+                    ip_address=props.get("guest.ipAddress") or None,
+                    cpus=int(props.get("config.hardware.numCPU") or 0),
+                    memory_mb=int(props.get("config.hardware.memoryMB") or 0),
+                    devices=list(props.get("config.hardware.device") or []),
+                )
+            )
+        return sorted(out, key=lambda o: o.name)
+
+
+def _collect_vms(content: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """All VMs with VM_PROPERTIES, in one RetrievePropertiesEx round (plus continuations)."""
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        spec = vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[
+                vmodl.query.PropertyCollector.ObjectSpec(
+                    obj=view,
+                    skip=True,
+                    selectSet=[
+                        vmodl.query.PropertyCollector.TraversalSpec(
+                            name="view", path="view", skip=False, type=vim.view.ContainerView
+                        )
+                    ],
+                )
+            ],
+            propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=VM_PROPERTIES)],
+        )
+        collector = content.propertyCollector
+        result = collector.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions())
+        rows: list[tuple[Any, dict[str, Any]]] = []
+        while result is not None:
+            for obj in result.objects:
+                rows.append((obj.obj, {p.name: p.val for p in obj.propSet or []}))
+            result = collector.ContinueRetrievePropertiesEx(result.token) if result.token else None
+        return rows
+    finally:
+        view.Destroy()

@@ -1,0 +1,237 @@
+"""`VsphereProvider`: the app's services as VMs on vCenter, through the shared VM runtime.
+
+translate -> one `instance-group` per service and one stateful `volume` per data disk
+(providers/vm); apply -> blue/green rollouts of VMs cloned from the template (backend.py)
+and VMDK files for volumes (disks.py); observe -> the VMs marked with the app's custom
+attributes and the disk files in the app's datastore folder.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from portable.errors import TargetError
+from portable.manifest.app import App
+from portable.plan.plan import Action
+from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
+from portable.providers.base import ApplyContext, BaseProvider, Capability
+from portable.providers.vm import GROUP_KIND, VOLUME_KIND, instance_groups, roll_out, scale, tear_down, volume_resources
+from portable.providers.vsphere import disks as vdisks
+from portable.providers.vsphere.backend import VsphereGroupBackend
+from portable.providers.vsphere.connection import Session
+from portable.providers.vsphere.inventory import Placement, resolve_placement
+from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
+from portable.providers.vsphere.render import render_files
+from portable.providers.vsphere.settings import VsphereSettings
+from portable.providers.vsphere.specs import disk_uuid_hex, vm_size, vmdk_uuid
+
+DISK_TASK_TIMEOUT = 300.0
+
+
+class VsphereProvider(BaseProvider):
+    """Deploys an app to VMware vSphere (vCenter or ESXi) as VMs cloned from a template."""
+
+    name: ClassVar[str] = "vsphere"
+    base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP}
+    )
+
+    def __init__(self, target_name: str, settings: VsphereSettings | dict[str, Any]) -> None:
+        if not isinstance(settings, VsphereSettings):
+            settings = VsphereSettings.model_validate(settings)
+        super().__init__(target_name, settings)
+        self.settings: VsphereSettings = settings
+        self.session = Session(settings)
+        self.marks = Marks(self.session)
+        self._placement: Placement | None = None
+        self._lock = threading.Lock()
+
+    # -- connection and inventory
+
+    def placement(self) -> Placement:
+        with self._lock:
+            if self._placement is None:
+                content = self.session.content
+                self._placement = self.session.call("looking up the target's inventory", lambda: resolve_placement(content, self.settings))
+            return self._placement
+
+    def datastore_name(self) -> str:
+        """Where data disks live: `datastore`, else the template's first datastore."""
+        p = self.placement()
+        if p.datastore is not None:
+            return str(p.datastore.name)
+        stores = self.session.call("reading the template's datastore", lambda: list(p.template.datastore))
+        if not stores:
+            raise TargetError(f"template `{p.template.name}` has no datastore: set `datastore` in the target")
+        return str(stores[0].name)
+
+    def _datastore(self) -> Any:
+        p = self.placement()
+        if p.datastore is not None:
+            return p.datastore
+        name = self.datastore_name()
+        return next(d for d in p.template.datastore if d.name == name)
+
+    def check(self) -> str:
+        about = self.session.call("reading vCenter's version", lambda: self.session.content.about)
+        p = self.placement()
+        return (
+            f"{about.fullName} at {self.session.where}: template `{p.template.name}` in datacenter "
+            f"`{p.datacenter.name}`, pool `{p.pool.name}`, folder `{p.folder.name}`"
+        )
+
+    # -- translate (pure)
+
+    def translate(self, app: App) -> list[Resource]:
+        volumes = volume_resources(app, extra_spec={"datastore": self.settings.datastore})
+        groups = instance_groups(
+            app,
+            size_for=lambda name, svc: vm_size(name, svc, self.settings),
+            behind_load_balancer=False,
+        )
+        return volumes + groups
+
+    def needs_replace(self, observed: Observed, desired: Resource) -> bool:
+        return False  # groups roll out blue/green inside `update`; volumes are never replaced
+
+    # -- observe
+
+    def observe(self, app: App) -> list[Observed]:
+        desired = {r.key: r for r in self.translate(app)}
+        owned = self.marks.owned_vms(app.name)
+        out: list[Observed] = []
+        by_service: dict[str, list[OwnedVm]] = {}
+        for vm in owned:
+            by_service.setdefault(vm.service, []).append(vm)
+        for service, vms in sorted(by_service.items()):
+            digests = {vm.marks.get(DIGEST) for vm in vms}
+            out.append(
+                Observed(
+                    GROUP_KIND,
+                    service,
+                    digests.pop() if len(digests) == 1 else None,
+                    service=service,
+                    info={"vms": [vm.name for vm in vms], "revisions": sorted({vm.revision for vm in vms})},
+                )
+            )
+        attached = {path: kb for vm in owned for path, kb in _disk_capacities(vm).items()}
+        for disk in vdisks.list_disks(self.session, self._datastore(), app.name):
+            key = f"{VOLUME_KIND}/{disk.name}"
+            want = desired.get(key)
+            digest = None
+            if want is not None and want.service == disk.service:
+                size_kb = attached.get(disk.path)
+                same_size = size_kb is None or size_kb == int(want.spec["size_gib"]) * 1024 * 1024
+                digest = want.digest if same_size else None
+            out.append(Observed(VOLUME_KIND, disk.name, digest, stateful=True, service=disk.service, info={"path": disk.path}))
+        return out
+
+    # -- apply
+
+    def apply(self, action: Action, ctx: ApplyContext) -> None:
+        if action.kind == VOLUME_KIND:
+            self._apply_volume(action, ctx)
+        elif action.kind == GROUP_KIND:
+            self._apply_group(action, ctx)
+        else:
+            raise TargetError(f"the vsphere target does not manage `{action.kind}` resources (found {action.key})")
+
+    def _apply_volume(self, action: Action, ctx: ApplyContext) -> None:
+        placement = self.placement()
+        service = action.service or ""
+        path = vdisks.disk_path(self.datastore_name(), ctx.app.name, service, action.name)
+        if action.op == "delete":
+            found = action.observed.info.get("path") if action.observed is not None else None
+            ctx.progress(f"deleting data disk {found or path}")
+            vdisks.delete_disk(self.session, placement.datacenter, str(found or path), DISK_TASK_TIMEOUT)
+            return
+        assert action.desired is not None
+        size = int(action.desired.spec["size_gib"])
+        if vdisks.create_disk(self.session, placement.datacenter, path, size, DISK_TASK_TIMEOUT):
+            ctx.progress(f"created data disk {path} ({size} GiB)")
+            uuid = vmdk_uuid(disk_uuid_hex(ctx.app.name, service, action.name))
+            content = self.session.content
+            self.session.call(
+                f"setting the id of data disk {path}",
+                lambda: content.virtualDiskManager.SetVirtualDiskUuid(name=path, datacenter=placement.datacenter, uuid=uuid),
+            )
+        elif action.op != "create":
+            ctx.progress(f"data disk {path} exists; its size is changed only by growing it in vCenter")
+
+    def _backend(self, app: App, ctx: ApplyContext) -> VsphereGroupBackend:
+        return VsphereGroupBackend(self.session, self.marks, self.placement(), self.settings, app, self.datastore_name(), ctx.progress)
+
+    def _apply_group(self, action: Action, ctx: ApplyContext) -> None:
+        backend = self._backend(ctx.app, ctx)
+        owned = self.marks.owned_vms(ctx.app.name)
+        if action.op == "delete":
+            group = action.desired or Resource(GROUP_KIND, action.name, {"volumes": [], "revision": "", "replicas": 0}, service=action.name)
+            tear_down(backend, group, backend.instances(group, owned), progress=ctx.progress)
+            return
+        group = action.desired
+        assert group is not None
+        current = backend.instances(group, owned)
+        revision = group.spec["revision"]
+        same = [i for i in current if i.revision == revision]
+        if current and len(same) == len(current):
+            scale(backend, group, current, timeout=ctx.timeout, progress=ctx.progress)
+            return
+        # blue/green: instances of the new revision replace every other one
+        stale = [i for i in current if i.revision != revision]
+        if same:
+            tear_down(backend, group, same, progress=ctx.progress)  # leftovers of a failed rollout
+        roll_out(backend, group, stale, timeout=ctx.timeout, progress=ctx.progress)
+
+    # -- status, logs, render
+
+    def status(self, app: App) -> list[ServiceStatus]:
+        owned = self.marks.owned_vms(app.name)
+        out = []
+        for name, svc in app.services.items():
+            vms = [vm for vm in owned if vm.service == name]
+            instances = tuple(
+                InstanceStatus(
+                    name=vm.name,
+                    state="running" if vm.power_state == "poweredOn" else vm.power_state.removeprefix("powered").lower(),
+                    healthy=(vm.power_state == "poweredOn" and vm.ip_address is not None) if svc.health else None,
+                    address=vm.ip_address,
+                    revision=vm.revision,
+                )
+                for vm in vms
+            )
+            running = [vm for vm in vms if vm.power_state == "poweredOn"]
+            endpoints = tuple(
+                f"{'http' if p.protocol == 'http' else p.protocol}://{vm.ip_address}:{p.public_port}"
+                for vm in running
+                if vm.ip_address
+                for p in svc.ports
+                if p.expose == "public"
+            )
+            out.append(
+                ServiceStatus(
+                    service=name,
+                    desired=svc.replicas,
+                    running=len(running),
+                    healthy=sum(1 for vm in running if vm.ip_address),
+                    endpoints=endpoints,
+                    instances=instances,
+                )
+            )
+        return out
+
+    def logs(self, app: App, services: list[str], *, follow: bool, tail: int) -> Iterator[LogLine]:
+        raise TargetError(
+            "the vsphere target cannot read container logs through vCenter",
+            hint="log in to the VM and run `docker logs vm-<app>-<service>` (or `journalctl -u cloud-final`)",
+        )
+
+    def render(self, app: App, resources: list[Resource], outdir: Path) -> list[Path]:
+        return render_files(app, resources, outdir, self.settings)
+
+
+def _disk_capacities(vm: OwnedVm) -> dict[str, int]:
+    from portable.providers.vsphere.machines import attached_files
+
+    return attached_files(vm.devices)

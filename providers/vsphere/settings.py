@@ -1,0 +1,66 @@
+"""Settings of a `provider: vsphere` target, validated with the manifest (pydantic only).
+
+Credentials never live in the manifest: the user name and password are read at connect
+time from environment variables (named here) or from a credentials file.
+"""
+from __future__ import annotations
+
+import re
+
+from pydantic import ConfigDict, Field, model_validator
+
+from portable.providers.vm.settings import VmSettings
+
+SIZE_PATTERN = r"^[1-9][0-9]*x[1-9][0-9]*$"
+
+
+class VsphereSettings(VmSettings):
+    """Where on vCenter the app's VMs go and how to log in.
+
+    From VmSettings: `registry`, `boot_timeout` (seconds a new VM may take to report its IP),
+    and `instance_type` / `instance_types`, which on vSphere read `CPUSxMEMORY_MIB`, e.g. `2x4096`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, description="vCenter (or ESXi) host name or address")
+    port: int = Field(443, ge=1, le=65535, description="HTTPS port of the vSphere API")
+    insecure: bool = Field(
+        False, description="skip TLS certificate verification (only for labs and self-signed vCenters)"
+    )
+    ca_file: str | None = Field(None, description="PEM bundle to verify vCenter's certificate with")
+    user_env: str = Field("VSPHERE_USER", description="environment variable holding the user name")
+    password_env: str = Field("VSPHERE_PASSWORD", description="environment variable holding the password")
+    credentials_file: str | None = Field(
+        None,
+        description="file with `user=...` and `password=...` lines (or a JSON object with user and "
+        "password), used when the environment variables are not set; `~` is expanded",
+    )
+    datacenter: str | None = Field(None, description="datacenter name (default: the only one)")
+    cluster: str | None = Field(None, description="cluster to run the VMs in (or set `esx_host`)")
+    esx_host: str | None = Field(None, description="standalone or cluster host to run the VMs on")
+    resource_pool: str | None = Field(
+        None, description="resource pool path under the cluster/host, e.g. `apps/web` (default: its root pool)"
+    )
+    folder: str | None = Field(None, description="VM folder path under the datacenter's VM folder")
+    datastore: str | None = Field(None, description="datastore for VMs and data disks (default: the template's)")
+    network: str | None = Field(
+        None, description="port group or distributed port group for the VMs' first NIC (default: the template's)"
+    )
+    template: str = Field(min_length=1, description="VM template (name or inventory path) to clone")
+    linked_clone: bool = Field(
+        True, description="clone as linked clones when the template has a snapshot"
+    )
+    cpus: int = Field(1, ge=1, le=768, description="vCPUs when a service sets no `resources.cpu`")
+    memory_mb: int = Field(1024, ge=4, description="memory (MiB) when a service sets no `resources.memory`")
+
+    @model_validator(mode="after")
+    def _one_compute_place(self) -> "VsphereSettings":
+        if self.cluster and self.esx_host:
+            raise ValueError("set `cluster` or `esx_host`, not both")
+        if self.insecure and self.ca_file:
+            raise ValueError("`insecure: true` and `ca_file` contradict each other; keep one")
+        for where, size in [("instance_type", self.instance_type), *((f"instance_types.{k}", v) for k, v in self.instance_types.items())]:
+            if size is not None and not re.match(SIZE_PATTERN, size):
+                raise ValueError(f"{where}: `{size}` is not CPUSxMEMORY_MIB (e.g. 2x4096) as vSphere sizes VMs")
+        return self

@@ -1,0 +1,85 @@
+"""`portable render --target vcsim`: clone specs and guestinfo, written without vCenter.
+
+What a user reads before deploying: one clone spec per VM with the CPU, memory and data
+disks the manifest asks for, and guestinfo that decodes to the shared VM runtime's
+cloud-init (with placeholders, never secret values).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pyVmomi")
+
+from portable.manifest import load_app  # noqa: E402
+from portable.providers.vm import render_cloud_init  # noqa: E402
+from portable.providers.vsphere.provider import VsphereProvider  # noqa: E402
+from portable.providers.vsphere.specs import disk_devices  # noqa: E402
+
+APP = Path(__file__).parent / "app" / "portable.yaml"
+SECRET = "s3cr3t-value-never-rendered"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, VSHOP_API_KEY=SECRET, APP_NAME="vshop")
+    env.update(extra)
+    return env
+
+
+def _render(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "portable.cli.main", "render", "-f", str(APP), "--target", "vcsim", "-o", str(out)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result, out
+
+
+def test_render_writes_one_clone_spec_per_vm_with_resources_and_disks(tmp_path: Path) -> None:
+    result, out = _render(tmp_path)
+    assert result.returncode == 0, result.stderr
+    clones = {p.name.removesuffix(".clone.json"): json.loads(p.read_text()) for p in out.glob("*.clone.json")}
+    by_service: dict[str, list[dict]] = {}
+    for spec in clones.values():
+        by_service.setdefault(spec["custom_attributes"]["portable.service"], []).append(spec)
+    assert sorted((s, len(v)) for s, v in by_service.items()) == [("kv", 1), ("web", 1), ("worker", 2)]
+    web, kv = by_service["web"][0], by_service["kv"][0]
+    assert (web["cpus"], web["memory_mb"]) == (2, 1024 + 256)  # 1Gi for the container + OS headroom
+    assert (kv["cpus"], kv["memory_mb"]) == (1, 512 + 256)
+    assert kv["data_disks"] == [
+        {"name": "data", "file": "[LocalDS_0] portable-disks/vshop/kv.data.vmdk", "size_gib": 2, "unit": 0}
+    ]
+    assert web["data_disks"] == []
+    assert web["placement"]["template"] == "portable-template"
+    assert web["extra_config"]["guestinfo.userdata.encoding"] == "base64"
+    assert web["extra_config"]["guestinfo.metadata.encoding"] == "base64"
+    meta = json.loads(base64.b64decode(web["extra_config"]["guestinfo.metadata"]))
+    assert meta["instance-id"] == web["name"]
+
+
+def test_rendered_guestinfo_is_the_shared_vm_runtime_cloud_init_without_secrets(tmp_path: Path) -> None:
+    result, out = _render(tmp_path)
+    assert result.returncode == 0, result.stderr
+    app = load_app(APP, "vcsim", _env())
+    provider = VsphereProvider("vcsim", app.target.settings)
+    groups = {r.name: r for r in provider.translate(app) if r.kind == "instance-group"}
+    for clone_file in out.glob("*.clone.json"):
+        spec = json.loads(clone_file.read_text())
+        group = groups[spec["custom_attributes"]["portable.service"]]
+        replica = int(spec["custom_attributes"]["portable.replica"])
+        expected = render_cloud_init(app, group, hosts={}, disk_devices=disk_devices(group.spec, replica), replica=replica)
+        user_data = base64.b64decode(spec["extra_config"]["guestinfo.userdata"]).decode()
+        assert user_data == expected
+        assert (out / f"{spec['name']}.user-data.yaml").read_text() == expected
+    everything = "".join(p.read_text() for p in out.iterdir())
+    assert SECRET not in everything
+    assert base64.b64encode(SECRET.encode()).decode() not in everything

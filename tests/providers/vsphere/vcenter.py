@@ -1,0 +1,153 @@
+"""Test helpers that look at vcsim directly with pyVmomi: what a user would see in vCenter.
+
+`GuestIpReporter` plays VMware Tools: vcsim runs no guest OS, so a powered-on VM never
+reports an address by itself. vcsim's documented hook for this is extraConfig
+`SET.guest.ipAddress` (set through ReconfigVM), which makes `guest.ipAddress` read back
+the value, exactly what the provider waits for on a real vCenter.
+"""
+from __future__ import annotations
+
+import base64
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+
+
+@dataclass(frozen=True)
+class Lab:
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+@contextmanager
+def connect(lab: Lab) -> Iterator[Any]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    si = SmartConnect(host=lab.host, port=lab.port, user=lab.user, pwd=lab.password, sslContext=context)
+    try:
+        yield si.RetrieveContent()
+    finally:
+        Disconnect(si)
+
+
+@dataclass
+class VmView:
+    name: str
+    power_state: str
+    cpus: int
+    memory_mb: int
+    ip: str | None
+    marks: dict[str, str]
+    extra_config: dict[str, str]
+    disks: dict[str, int]  # datastore path -> capacity KiB
+
+    def decoded(self, key: str) -> str:
+        value = self.extra_config[key]
+        assert self.extra_config.get(f"{key}.encoding") == "base64", f"{key} is not marked base64"
+        return base64.b64decode(value).decode()
+
+
+def app_vms(content: Any, app: str) -> list[VmView]:
+    """Every VM whose custom attribute portable.app is `app`."""
+    fields = {f.key: f.name for f in content.customFieldsManager.field or []}
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        out = []
+        for vm in view.view:
+            marks = {fields.get(c.key, str(c.key)): str(c.value) for c in vm.customValue or []}
+            if marks.get("portable.app") != app:
+                continue
+            config = vm.config
+            out.append(
+                VmView(
+                    name=vm.name,
+                    power_state=str(vm.runtime.powerState),
+                    cpus=config.hardware.numCPU,
+                    memory_mb=config.hardware.memoryMB,
+                    ip=vm.guest.ipAddress or None,
+                    marks=marks,
+                    extra_config={o.key: str(o.value) for o in config.extraConfig or []},
+                    disks={
+                        d.backing.fileName: int(d.capacityInKB)
+                        for d in config.hardware.device
+                        if isinstance(d, vim.vm.device.VirtualDisk)
+                    },
+                )
+            )
+        return sorted(out, key=lambda v: v.name)
+    finally:
+        view.Destroy()
+
+
+def datastore_files(content: Any, datastore: str, folder: str) -> list[str]:
+    """Files under `[datastore] folder` (recursively); [] when the folder does not exist."""
+    dc = content.rootFolder.childEntity[0]
+    ds = next(d for d in dc.datastore if d.name == datastore)
+    task = ds.browser.SearchDatastoreSubFolders_Task(datastorePath=f"[{datastore}] {folder}", searchSpec=vim.host.DatastoreBrowser.SearchSpec())
+    while task.info.state in ("queued", "running"):
+        threading.Event().wait(0.1)
+    if task.info.state == "error":
+        if isinstance(task.info.error, vim.fault.FileNotFound):
+            return []
+        raise task.info.error
+    return sorted(f"{r.folderPath}{'' if r.folderPath.endswith('/') else '/'}{f.path}" for r in task.info.result for f in r.file or [])
+
+
+@dataclass
+class GuestIpReporter:
+    """Sets a guest IP on every powered-on VM of `app` that has none, like VMware Tools would."""
+
+    lab: Lab
+    app: str
+    prefix: str = "10.77.0."
+    interval: float = 0.3
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    assigned: dict[str, str] = field(default_factory=dict)
+
+    def __enter__(self) -> "GuestIpReporter":
+        self._thread = threading.Thread(target=self._run, name="guest-ip-reporter", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        with connect(self.lab) as content:
+            while not self._stop.is_set():
+                try:
+                    self._tick(content)
+                except Exception:  # noqa: BLE001 - VMs come and go under us; try again
+                    pass
+                self._stop.wait(self.interval)
+
+    def _tick(self, content: Any) -> None:
+        fields = {f.name: f.key for f in content.customFieldsManager.field or []}
+        key = fields.get("portable.app")
+        if key is None:
+            return
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            for vm in view.view:
+                if not any(c.key == key and c.value == self.app for c in vm.customValue or []):
+                    continue
+                if vm.runtime.powerState != "poweredOn" or vm.guest.ipAddress:
+                    continue
+                ip = f"{self.prefix}{len(self.assigned) + 10}"
+                self.assigned[vm.name] = ip
+                spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=ip)])
+                vm.ReconfigVM_Task(spec=spec)
+        finally:
+            view.Destroy()
