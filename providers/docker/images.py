@@ -1,0 +1,88 @@
+"""Makes a replica's image present on the engine: built from its context, or pulled.
+
+`build:` images are tagged `<app>/<service>:<content hash>` (see build_context.py), so an
+image with that tag already present is exactly the one wanted and is never rebuilt.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import docker
+
+from portable.errors import NotFoundError, TargetError
+from portable.manifest.app import App
+
+from portable.providers.docker import naming
+from portable.providers.docker.engine import engine_call, retried
+
+_locks_guard = threading.Lock()
+_locks: dict[str, threading.Lock] = {}
+
+
+def _lock(tag: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(tag, threading.Lock())
+
+
+def ensure_image(
+    client: docker.DockerClient, app: App, service: str, spec: Mapping[str, Any], pull: bool, progress: Callable[[str], None]
+) -> None:
+    tag = str(spec["image"])
+    with _lock(tag):
+        try:
+            client.api.inspect_image(tag)
+            return
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            with engine_call(f"looking up image {tag}"):
+                raise exc
+        if spec.get("build"):
+            _build(client, app, service, tag, spec["build"], progress)
+        elif pull:
+            _pull(client, service, tag, progress)
+        else:
+            raise NotFoundError(
+                f"image {tag} of service {service} is not on the engine and the target does not pull",
+                hint="load or build it first, or set `pull: true` on the target",
+            )
+
+
+def _build(client: docker.DockerClient, app: App, service: str, tag: str, build: Mapping[str, Any], progress: Callable[[str], None]) -> None:
+    context = app.base_dir / str(build["context"])
+    progress(f"building {tag} from {context}")
+    labels = {naming.LABEL_APP: app.name, naming.LABEL_SERVICE: service}
+    with engine_call(f"building image {tag} for service {service}"):
+        stream = client.api.build(
+            path=str(context), dockerfile=build["dockerfile"], tag=tag, buildargs=dict(build["args"]) or None,
+            labels=labels, rm=True, forcerm=True, decode=True,
+        )
+        tail: list[str] = []
+        for chunk in stream:
+            if "error" in chunk:
+                detail = "\n".join(f"    {line}" for line in tail[-8:])
+                raise TargetError(f"building image {tag} for service {service} failed: {str(chunk['error']).strip()}\n{detail}")
+            text = str(chunk.get("stream", "")).rstrip()
+            if text:
+                tail.append(text)
+                if text.startswith("Step "):
+                    progress(f"build {service}: {text}")
+
+
+def _pull(client: docker.DockerClient, service: str, tag: str, progress: Callable[[str], None]) -> None:
+    progress(f"pulling {tag}")
+    repo, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
+
+    def go() -> None:
+        for chunk in client.api.pull(repo, tag=version, stream=True, decode=True):
+            if "error" in chunk:
+                raise TargetError(f"pulling image {tag} for service {service} failed: {chunk['error']}",
+                                  hint="check the image name and that the engine can reach its registry")
+
+    try:
+        retried(f"pulling image {tag} for service {service}", go, attempts=3)
+    except NotFoundError:
+        raise NotFoundError(f"image {tag} for service {service} does not exist in its registry",
+                            hint=f"check services.{service}.image") from None

@@ -1,0 +1,113 @@
+"""Apply for the app's shared objects: its network, its named volumes and its front proxies.
+
+Networks and volumes are immutable on the engine (labels included); their specs hold only
+what cannot change without a new name, so an "update" of them only happens if someone
+relabelled them by hand, and is answered with a clear error rather than data loss.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import docker
+
+from portable.errors import TargetError
+from portable.manifest.app import App
+from portable.plan.plan import Action
+from portable.plan.resources import Resource
+
+from portable.providers.docker import containers, naming, proxy, replicas
+from portable.providers.docker.engine import engine_call, retried
+
+Progress = Callable[[str], None]
+
+
+def _labels(app: App, res: Resource, target: str) -> dict[str, str]:
+    return {
+        naming.LABEL_APP: app.name,
+        naming.LABEL_KIND: res.kind,
+        naming.LABEL_RESOURCE: res.name,
+        naming.LABEL_REVISION: res.digest,
+        naming.LABEL_TARGET: target,
+    }
+
+
+def apply_network(client: docker.DockerClient, app: App, action: Action, target: str, progress: Progress) -> None:
+    if action.op == "delete":
+        assert action.observed is not None
+        nid = action.observed.info.get("id", action.observed.name)
+        progress(f"removing network {action.observed.name}")
+
+        def remove() -> None:
+            try:
+                client.api.remove_network(nid)
+            except docker.errors.NotFound:
+                pass
+
+        retried(f"removing network {action.observed.name}", remove)
+        return
+    res = action.desired
+    assert res is not None
+    if action.op != "create":
+        raise TargetError(
+            f"network {res.name} exists with other settings than portable gave it",
+            hint=f"remove it (docker network rm {res.name}) after stopping what uses it, then deploy again",
+        )
+    progress(f"creating network {res.spec['name']}")
+    with engine_call(f"creating network {res.spec['name']}"):
+        client.api.create_network(res.spec["name"], driver=res.spec["driver"], labels=_labels(app, res, target),
+                                  check_duplicate=True)
+
+
+def apply_volume(client: docker.DockerClient, app: App, action: Action, target: str, progress: Progress) -> None:
+    if action.op == "delete":
+        assert action.observed is not None
+        vname = action.observed.info.get("volume", action.observed.name)
+        progress(f"removing volume {vname} and its data")
+
+        def remove() -> None:
+            try:
+                client.api.remove_volume(vname, force=False)
+            except docker.errors.NotFound:
+                pass
+
+        retried(f"removing volume {vname}", remove)
+        return
+    res = action.desired
+    assert res is not None
+    if action.op != "create":
+        raise TargetError(f"volume {res.spec['name']} exists with other labels than portable gave it",
+                          hint="portable never recreates a volume (it holds data); relabel or remove it yourself")
+    progress(f"creating volume {res.spec['name']}")
+    with engine_call(f"creating volume {res.spec['name']}"):
+        client.api.create_volume(res.spec["name"], driver=res.spec["driver"], labels=_labels(app, res, target))
+
+
+def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: str, progress: Progress,
+                timeout: float, guard: replicas.RolloutGuard) -> None:
+    """Creates/replaces/removes a front proxy; a new proxy is pointed at the healthy replicas."""
+    name = naming.container_name(app.name, action.name)
+    existing = _containers_named(client, name)
+    service = action.service or ""
+    with guard.lock(f"{app.name}/{service}"):
+        for c in existing:
+            progress(f"stopping front proxy {name}")
+            containers.stop_and_remove(client, c["Id"], name, 2)
+        if action.op == "delete":
+            return
+        res = action.desired
+        assert res is not None
+        progress(f"starting front proxy {name} on port {res.spec['published']}")
+        proxy.create_proxy(client, app, res, target)
+        members = replicas.healthy_members(client, app.name, service, set())
+        if members:
+            p = proxy.find_proxies(client, app.name, service)
+            for found in p:
+                port = proxy.target_port(found)
+                proxy.set_targets(client, found, app.name, service, [f"{ip}:{port}" for ip, _ in members],
+                                  members[0][1], min(timeout, 60.0))
+
+
+def _containers_named(client: docker.DockerClient, name: str) -> list[dict[str, Any]]:
+    found = retried(f"looking up container {name}", lambda: client.api.containers(all=True, filters={"name": [name]}))
+    return [c for c in found if str(c["Names"][0]).lstrip("/") == name]

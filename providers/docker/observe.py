@@ -1,0 +1,94 @@
+"""Reads back what the engine holds for an app: observe (for plans) and status (for people).
+
+Everything is found by the `io.portable.app` label; kind, name and revision come from the
+labels written at creation, so a redeploy with nothing changed plans nothing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import docker
+
+from portable.manifest.app import App
+from portable.plan.resources import InstanceStatus, Observed, Resource, ServiceStatus
+
+from portable.providers.docker import naming
+from portable.providers.docker.engine import retried
+
+# a container that never ran or is half-removed is not the revision its label claims
+BROKEN_STATES = ("created", "dead", "removing")
+
+
+def observe_app(client: docker.DockerClient, app: str) -> list[Observed]:
+    filters = naming.app_filter(app)
+    out: dict[str, Observed] = {}
+    nets = retried(f"listing networks of {app}", lambda: client.api.networks(filters=filters))
+    for n in nets:
+        labels = n.get("Labels") or {}
+        obs = Observed(naming.KIND_NETWORK, labels.get(naming.LABEL_RESOURCE, n["Name"]), labels.get(naming.LABEL_REVISION),
+                       info={"id": n["Id"], "network": n["Name"]})
+        out[obs.key] = obs
+    vols = retried(f"listing volumes of {app}", lambda: client.api.volumes(filters=filters))
+    for v in (vols or {}).get("Volumes") or []:
+        labels = v.get("Labels") or {}
+        obs = Observed(naming.KIND_VOLUME, labels.get(naming.LABEL_RESOURCE, v["Name"]), labels.get(naming.LABEL_REVISION),
+                       stateful=True, info={"volume": v["Name"]})
+        out[obs.key] = obs
+    found = retried(f"listing containers of {app}", lambda: client.api.containers(all=True, filters=filters))
+    # canonical names first, so a leftover `-next` replacement never hides the replica itself
+    for c in sorted(found, key=lambda c: str(c["Names"][0]).endswith(naming.NEXT_SUFFIX)):
+        labels = c.get("Labels") or {}
+        kind = labels.get(naming.LABEL_KIND)
+        if kind not in (naming.KIND_CONTAINER, naming.KIND_PROXY):
+            continue
+        name = labels.get(naming.LABEL_RESOURCE, "")
+        key = f"{kind}/{name}"
+        if key in out:
+            continue
+        digest = None if c.get("State") in BROKEN_STATES else labels.get(naming.LABEL_REVISION)
+        out[key] = Observed(kind, name, digest, service=labels.get(naming.LABEL_SERVICE),
+                            info={"id": c["Id"], "container": str(c["Names"][0]).lstrip("/"), "state": c.get("State")})
+    return list(out.values())
+
+
+def _summaries(client: docker.DockerClient, app: str) -> list[dict[str, Any]]:
+    filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}"]}
+    return retried(f"listing containers of {app}", lambda: client.api.containers(all=True, filters=filters))  # type: ignore[no-any-return]
+
+
+def status_of(client: docker.DockerClient, app: App, desired: list[Resource], host: str) -> list[ServiceStatus]:
+    by_service: dict[str, list[InstanceStatus]] = {name: [] for name in app.services}
+    for c in sorted(_summaries(client, app.name), key=lambda c: str(c["Names"][0])):
+        labels = c.get("Labels") or {}
+        service = labels.get(naming.LABEL_SERVICE, "")
+        data = retried("inspecting a container", lambda: client.api.inspect_container(c["Id"]))
+        state = data["State"]
+        health = state.get("Health")
+        healthy = None if health is None else health.get("Status") == "healthy"
+        nets = data["NetworkSettings"].get("Networks") or {}
+        address = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), None)
+        by_service.setdefault(service, []).append(
+            InstanceStatus(str(c["Names"][0]).lstrip("/"), str(state.get("Status")), healthy, address, labels.get(naming.LABEL_REVISION))
+        )
+    out: list[ServiceStatus] = []
+    for name in sorted(by_service):
+        svc = app.services.get(name)
+        instances = by_service[name]
+        running = [i for i in instances if i.state == "running"]
+        endpoints = []
+        if svc is not None:
+            for p in svc.ports:
+                if p.expose == "public":
+                    scheme = "http" if p.protocol == "http" else p.protocol
+                    endpoints.append(f"{scheme}://{host}:{p.public_port}")
+                elif p.expose == "internal":
+                    endpoints.append(f"{name}:{p.port} (app network)")
+        out.append(ServiceStatus(
+            service=name,
+            desired=svc.replicas if svc is not None else 0,
+            running=len(running),
+            healthy=sum(1 for i in running if i.healthy is not False),
+            endpoints=tuple(endpoints),
+            instances=tuple(instances),
+        ))
+    return out

@@ -1,0 +1,108 @@
+"""`portable render` for docker: a docker-compose-style YAML of exactly what deploy creates.
+
+Secrets appear by name with their source (compose's `environment:`/`file:` secret forms),
+never by value. The front proxy is listed as the service owning the public port; the
+upstream switching it does during deploys is portable's job and has no compose equivalent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from portable.manifest.app import App
+from portable.plan.resources import Resource
+
+from portable.providers.docker import naming
+from portable.providers.docker.containers import labels_for
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _container(app: App, res: Resource, target: str) -> dict[str, Any]:
+    spec = res.spec
+    out: dict[str, Any] = {"container_name": naming.container_name(app.name, res.name), "image": spec["image"]}
+    if spec.get("build"):
+        b = spec["build"]
+        out["build"] = {"context": b["context"], "dockerfile": b["dockerfile"], **({"args": b["args"]} if b["args"] else {})}
+    if spec["entrypoint"]:
+        out["entrypoint"] = list(spec["entrypoint"])
+    if spec["command"]:
+        out["command"] = list(spec["command"])
+    if spec["env"]:
+        out["environment"] = dict(spec["env"])
+    if spec["user"]:
+        out["user"] = spec["user"]
+    ports = [f"{p['published']}:{p['port']}/{'udp' if p['protocol'] == 'udp' else 'tcp'}" for p in spec["ports"] if p["via"] == "direct"]
+    if ports:
+        out["ports"] = ports
+    expose = [str(p["port"]) for p in spec["ports"] if p["via"] != "direct"]
+    if expose:
+        out["expose"] = expose
+    if spec["volumes"]:
+        out["volumes"] = [f"{v['name']}:{v['path']}{':ro' if v['read_only'] else ''}" for v in spec["volumes"]]
+    if spec["secrets"]:
+        out["secrets"] = [{"source": s["name"], "target": s["path"], "mode": 0o400} for s in spec["secrets"]]
+    if spec["files"]:
+        out["configs"] = [{"source": f"{res.service}-{i}", "target": f["path"], "mode": f["mode"]} for i, f in enumerate(spec["files"])]
+    if spec["health"]:
+        h = spec["health"]
+        out["healthcheck"] = {"test": list(h["test"]), "interval": _seconds(h["interval_s"]), "timeout": _seconds(h["timeout_s"]),
+                              "retries": h["retries"], "start_period": _seconds(h["start_period_s"])}
+    out["restart"] = spec["restart"]
+    out["stop_grace_period"] = _seconds(spec["stop_grace_s"])
+    limits = {k: v for k, v in (("cpus", spec["cpus"]), ("memory", spec["memory"])) if v}
+    if limits:
+        out["deploy"] = {"resources": {"limits": limits}}
+    out["networks"] = {spec["network"]: {"aliases": list(spec["aliases"])}}
+    out["labels"] = labels_for(app, res, target)
+    deps = sorted({d.split("/", 1)[1] for d in res.depends_on if d.startswith(f"{naming.KIND_CONTAINER}/")})
+    if deps:
+        out["depends_on"] = {d: {"condition": "service_healthy"} for d in deps}
+    return out
+
+
+def render_compose(app: App, resources: list[Resource], outdir: Path, target: str) -> list[Path]:
+    doc: dict[str, Any] = {"name": app.name, "services": {}, "networks": {}, "volumes": {}}
+    for res in resources:
+        if res.kind == naming.KIND_NETWORK:
+            doc["networks"][res.name] = {"name": res.spec["name"], "driver": res.spec["driver"]}
+        elif res.kind == naming.KIND_VOLUME:
+            doc["volumes"][res.name] = {"name": res.spec["name"], "driver": res.spec["driver"]}
+        elif res.kind == naming.KIND_PROXY:
+            s = res.spec
+            doc["services"][res.name] = {
+                "container_name": naming.container_name(app.name, res.name),
+                "image": s["image"],
+                "command": ["kamal-proxy", "run", "--http-port", str(s["container_port"])],
+                "ports": [f"{s['bind']}:{s['published']}:{s['container_port']}"],
+                "networks": [s["network"]],
+                "restart": "always",
+                "labels": {**labels_for(app, res, target), naming.LABEL_TARGET_PORT: str(s["target_port"])},
+            }
+        elif res.kind == naming.KIND_CONTAINER:
+            doc["services"][res.name] = _container(app, res, target)
+    # compose's depends_on names services, and ours are per replica: keep names as rendered
+    secrets = {}
+    for name, secret in app.manifest.secrets.items():
+        secrets[name] = {"environment": secret.source_ref} if secret.source_kind == "env" else {"file": secret.source_ref}
+    if secrets:
+        doc["secrets"] = secrets
+    configs = {}
+    for res in resources:
+        if res.kind == naming.KIND_CONTAINER and res.spec["replica"] == 1:
+            for i, f in enumerate(res.spec["files"]):
+                configs[f"{res.service}-{i}"] = {"content": f["content"]}
+    if configs:
+        doc["configs"] = configs
+    for key in ("networks", "volumes"):
+        if not doc[key]:
+            del doc[key]
+    outdir.mkdir(parents=True, exist_ok=True)
+    out = outdir / "docker-compose.yaml"
+    header = f"# What `portable deploy` creates for {app.name} on target {target} (secret values are never written here).\n"
+    out.write_text(header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    return [out]

@@ -1,0 +1,149 @@
+"""Start-first replacement of one replica, and its retirement, behind the front proxy.
+
+Replicas of one service are rolled one at a time (a per-service lock: the engine may apply
+them in parallel threads). A new container is started beside the old one, must become
+healthy, is switched into the proxy, and only then is the old one stopped; the new one then
+takes the canonical name `<app>-<service>-<n>`. When the new one fails it is removed and the
+old one never stopped serving. Ports published directly (tcp/udp, or no proxy) cannot be
+bound twice, so those replicas are replaced stop-first.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+
+from portable.errors import HealthCheckError
+from portable.manifest.app import App
+from portable.plan.resources import Resource, spec_digest
+
+from portable.providers.docker import containers, naming, proxy
+from portable.providers.docker.engine import retried
+from portable.providers.docker.images import ensure_image
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RolloutGuard:
+    """Per-service locks, and the first failure of a revision so its siblings fail fast."""
+
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+    _locks: dict[str, threading.RLock] = field(default_factory=dict)
+    failures: dict[str, HealthCheckError] = field(default_factory=dict)
+
+    def lock(self, key: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.RLock())
+
+
+def _template_key(res: Resource) -> str:
+    return spec_digest("template", res.service or "", {k: v for k, v in res.spec.items() if k != "replica"})
+
+
+def _find(client: docker.DockerClient, app: str, resource: str) -> list[dict[str, Any]]:
+    filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
+                         f"{naming.LABEL_RESOURCE}={resource}"]}
+    return retried(f"listing containers of {app}/{resource}", lambda: client.api.containers(all=True, filters=filters))  # type: ignore[no-any-return]
+
+
+def _name(summary: dict[str, Any]) -> str:
+    return str(summary["Names"][0]).lstrip("/")
+
+
+def roll_replica(
+    client: docker.DockerClient, app: App, res: Resource, *, target: str, bind_address: str, pull: bool,
+    timeout: float, progress: Progress, guard: RolloutGuard,
+) -> None:
+    """Makes replica `res` run its spec, start-first; raises HealthCheckError if the new one fails."""
+    spec = res.spec
+    service = res.service or ""
+    canonical = naming.container_name(app.name, res.name)
+    with guard.lock(f"{app.name}/{service}"):
+        earlier = guard.failures.get(_template_key(res))
+        if earlier is not None:
+            raise HealthCheckError(f"{canonical} not replaced: another replica of this revision failed first ({earlier.message})",
+                                   details=earlier.details)
+        ensure_image(client, app, service, spec, pull, progress)
+        current: dict[str, Any] | None = None
+        for found in _find(client, app.name, res.name):
+            if _name(found) == canonical:
+                current = found
+            else:  # a replacement left behind by an interrupted run
+                containers.stop_and_remove(client, found["Id"], _name(found), 0)
+        if current is not None and current["Labels"].get(naming.LABEL_REVISION) == res.digest and current["State"] == "running":
+            progress(f"{canonical} already runs this revision")
+            return
+        direct = any(p["via"] == "direct" for p in spec["ports"])
+        if current is not None and (direct or current["State"] != "running"):
+            progress(f"stopping {canonical} first (it publishes a host port directly)" if direct else f"removing stopped {canonical}")
+            containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
+            current = None
+        name = canonical + naming.NEXT_SUFFIX if current is not None else canonical
+        progress(f"starting {name} ({spec['image']})")
+        cid = containers.create_replica(client, app, res, name, target, bind_address)
+        try:
+            containers.start(client, cid, name)
+            containers.wait_healthy(client, cid, name, timeout)
+            progress(f"{name} is healthy")
+            _switch_proxies(client, app, service, spec, exclude={current["Id"]} if current else set(), timeout=timeout)
+        except HealthCheckError as exc:
+            guard.failures.setdefault(_template_key(res), exc)
+            containers.stop_and_remove(client, cid, name, 0)
+            if current is not None:
+                exc.message += f"; {canonical} keeps serving the previous revision"
+                exc.args = (exc.message,)
+            raise
+        except BaseException:
+            containers.stop_and_remove(client, cid, name, 0)
+            raise
+        if current is not None:
+            progress(f"stopping previous {canonical}")
+            containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
+            retried(f"renaming {name} to {canonical}", lambda: client.api.rename(cid, canonical))
+
+
+def retire_replica(client: docker.DockerClient, app: App, resource: str, service: str | None, *,
+                   timeout: float, progress: Progress, guard: RolloutGuard) -> None:
+    """Takes replica `resource` out of the proxy, then stops and removes its containers."""
+    with guard.lock(f"{app.name}/{service or ''}"):
+        found = _find(client, app.name, resource)
+        if service:
+            _switch_proxies(client, app, service, None, exclude={c["Id"] for c in found}, timeout=timeout)
+        for c in found:
+            progress(f"stopping {_name(c)}")
+            containers.stop_and_remove(client, c["Id"], _name(c), None)
+
+
+def _switch_proxies(client: docker.DockerClient, app: App, service: str, spec: Any, *, exclude: set[str], timeout: float) -> None:
+    """Points every front proxy of `service` at its healthy running replicas, minus `exclude`."""
+    proxies = proxy.find_proxies(client, app.name, service)
+    if not proxies:
+        return
+    members = healthy_members(client, app.name, service, exclude)
+    path = spec["proxy_health_path"] if spec else next((m[1] for m in members), "/")
+    for p in proxies:
+        port = proxy.target_port(p)
+        proxy.set_targets(client, p, app.name, service, [f"{ip}:{port}" for ip, _ in members], path, min(timeout, 60.0))
+
+
+def healthy_members(client: docker.DockerClient, app: str, service: str, exclude: set[str]) -> list[tuple[str, str]]:
+    """(address, proxy health path) of the service's running replicas that are healthy (or have no check)."""
+    filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
+                         f"{naming.LABEL_SERVICE}={service}"], "status": ["running"]}
+    found = retried(f"listing replicas of {app}/{service}", lambda: client.api.containers(filters=filters))
+    out: list[tuple[str, str]] = []
+    for summary in found:
+        if summary["Id"] in exclude:
+            continue
+        data = containers.inspect(client, summary["Id"], _name(summary))
+        health = data["State"].get("Health")
+        if health is not None and health.get("Status") != "healthy":
+            continue
+        ip = containers.ip_address(data, data["HostConfig"]["NetworkMode"])
+        if ip:
+            out.append((ip, data["Config"]["Labels"].get(naming.LABEL_HEALTH_PATH, "/")))
+    return out
