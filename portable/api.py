@@ -197,6 +197,11 @@ def deploy(
     return _apply_revision(app, provider, _store(state, app), desired, "deploy", progress, timeout, parallelism, lock_wait=lock_wait)
 
 
+def deploy_app(app: App, provider: Any, *, state: PathLike | StateStore | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, kind: str = "deploy", message: str = "") -> DeployResult:
+    """`deploy` for an App already loaded (and perhaps carrying volume restores)."""
+    return _apply_revision(app, provider, _store(state, app), provider.translate(app), kind, progress, timeout, parallelism, message=message)
+
+
 def rollback(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: int | None = None, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4) -> DeployResult:
     """Returns the target to revision `to` (default: the deployed revision before the current one)."""
     app = load_app(path, target, env)
@@ -216,7 +221,7 @@ def rollback(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: i
     return _apply_revision(app, provider, store, chosen.resources, "rollback", progress, timeout, parallelism, message=f"rollback to revision {chosen.number}")
 
 
-def destroy(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes: bool = False, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4) -> Plan:
+def destroy(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes: bool = False, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, message: str = "") -> Plan:
     """Removes everything labelled for the app on `target`; data only with `volumes=True`."""
     from portable.engine.apply import apply_plan
     from portable.providers.base import ApplyContext
@@ -226,7 +231,7 @@ def destroy(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volume
     store = _store(state, app)
     with store.lock(app.name, app.target_name, "destroy"):
         the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes)
-        rev = store.begin(app.name, app.target_name, "destroy", app.digest(), [], "destroy" + (" --volumes" if volumes else ""))
+        rev = store.begin(app.name, app.target_name, "destroy", app.digest(), [], message or ("destroy" + (" --volumes" if volumes else "")))
         report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout), parallelism)
         if not report.ok:
             action, error = report.failed[0]

@@ -69,10 +69,23 @@ def _confirm(question: str, yes: bool) -> None:
         fail("cancelled; nothing was changed", 1)
 
 
+def _env() -> dict[str, str] | None:
+    """Variables for interpolation: --env-file values, overridden by the process environment."""
+    env_file = click.get_current_context().find_root().params.get("env_file")
+    if not env_file:
+        return None
+    from portable.manifest.interpolate import read_dotenv
+
+    if not os.path.isfile(env_file):
+        fail(f"--env-file {env_file}: no such file", 2)
+    return {**read_dotenv(Path(env_file)), **os.environ}
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--env-file", type=click.Path(dir_okay=False), default=None, help="Extra variables for ${VAR} interpolation (the environment still wins).")
 @click.version_option(package_name="portable")
-def cli(debug: bool) -> None:
+def cli(debug: bool, env_file: str | None) -> None:
     """Deploy one app manifest to Docker, Kubernetes, AWS, any Libcloud cloud or vSphere,
     and move it between them with its data."""
 
@@ -97,7 +110,7 @@ def validate(file: str, output: str) -> None:
     """Check the manifest (and every target's overrides)."""
     from portable import api
 
-    result = api.validate(file)
+    result = api.validate(file, env=_env())
     for w in result.warnings:
         warn(w)
     if output == "json":
@@ -115,7 +128,7 @@ def render(file: str, target: str, outdir: str | None) -> None:
     """Write what the target would get, as files its own tools accept."""
     from portable import api
 
-    paths = api.render(file, target, outdir or os.path.join("rendered", target))
+    paths = api.render(file, target, outdir or os.path.join("rendered", target), env=_env())
     for p in paths:
         click.echo(str(p))
 
@@ -130,7 +143,7 @@ def plan(file: str, target: str, state: str | None, output: str) -> None:
     """Show what deploy would change."""
     from portable import api
 
-    the_plan = api.plan(file, target, state=state)
+    the_plan = api.plan(file, target, state=state, env=_env())
     if output == "json":
         emit_json(the_plan.to_dict())
     else:
@@ -152,13 +165,13 @@ def deploy(file: str, target: str, state: str | None, yes: bool, timeout: float,
     from portable import api
 
     if not yes:
-        preview = api.plan(file, target, state=state)
+        preview = api.plan(file, target, state=state, env=_env())
         click.echo(preview.render_text())
         if preview.empty:
             return
         _confirm("Apply these changes?", yes)
     with progress(not quiet) as report:
-        result = api.deploy(file, target, state=state, progress=report, timeout=timeout, parallelism=parallelism)
+        result = api.deploy(file, target, state=state, progress=report, timeout=timeout, parallelism=parallelism, env=_env())
     if result.revision is None:
         click.echo(f"{result.app} on {target}: no changes; nothing was touched.")
     else:
@@ -176,7 +189,7 @@ def status(file: str, target: str, state: str | None, output: str) -> None:
     """Per service: desired, running and healthy replicas, and endpoints."""
     from portable import api
 
-    result = api.status(file, target, state=state)
+    result = api.status(file, target, state=state, env=_env())
     if output == "json":
         emit_json(result.to_dict())
         return
@@ -196,7 +209,7 @@ def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: 
     """Print the services' output, prefixed by service and replica."""
     from portable import api
 
-    for line in api.logs(file, target, list(services), follow=follow, tail=tail):
+    for line in api.logs(file, target, list(services), follow=follow, tail=tail, env=_env()):
         click.echo(f"{line.instance} | {line.text}")
 
 
@@ -214,7 +227,7 @@ def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool,
 
     _confirm(f"Destroy the app on target {target}{' including its volumes' if volumes else ''}?", yes)
     with progress(not quiet) as report:
-        the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report)
+        the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report, env=_env())
     click.echo(the_plan.render_text())
     click.echo(f"{the_plan.app} on {target}: destroyed.")
 
@@ -231,7 +244,7 @@ def rollback(file: str, target: str, state: str | None, to: int | None, quiet: b
     from portable import api
 
     with progress(not quiet) as report:
-        result = api.rollback(file, target, to=to, state=state, progress=report)
+        result = api.rollback(file, target, to=to, state=state, progress=report, env=_env())
     if result.revision is None:
         click.echo(f"{result.app} on {target}: already at that revision; nothing was touched.")
     else:
@@ -248,7 +261,7 @@ def history(file: str, target: str, state: str | None, output: str) -> None:
     """List the revisions of the app on the target."""
     from portable import api
 
-    revs = api.history(file, target, state=state)
+    revs = api.history(file, target, state=state, env=_env())
     if output == "json":
         emit_json([r.to_dict() for r in revs])
         return
@@ -264,7 +277,7 @@ def targets(file: str, output: str, no_check: bool) -> None:
     """List the declared targets and check that each is reachable with its credentials."""
     from portable import api
 
-    infos = api.targets(file, check=not no_check)
+    infos = api.targets(file, check=not no_check, env=_env())
     if output == "json":
         emit_json([i.__dict__ for i in infos])
     else:
@@ -310,7 +323,7 @@ def state_show(file: str, target: str, state: str | None, revision: int | None) 
     from portable.manifest import load_app
     from portable.state import open_store
 
-    app = load_app(file, target)
+    app = load_app(file, target, _env())
     store = open_store(state, app.path)
     rev = store.get(app.name, target, revision) if revision else store.current(app.name, target)
     if rev is None:

@@ -28,6 +28,8 @@ class App:
     target_name: str
     target: Target
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False, compare=False)
+    # volume name -> {"url", "sha256", "key"}: archives to restore before services start (migrate/restore)
+    restores: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,163 @@
+"""The portable volume archive: a gzip'd tar of a volume's files plus a checksummed index.
+
+Any target can produce one (it only needs to stream a tar of the volume) and any target can
+restore one (Docker through a helper container, Kubernetes through an init container, VMs
+in their bootstrap). The index lists every file with its size and SHA-256, so a restore can
+prove the data arrived intact, and the archive's own SHA-256 is kept beside it.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from portable.errors import MigrationError
+
+INDEX_NAME = ".portable-index.json"
+FORMAT = "portable-volume/v1"
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    """What is known of one volume archive once written."""
+
+    volume: str
+    path: Path
+    sha256: str
+    size: int  # bytes of the compressed archive
+    files: int
+    data_bytes: int  # bytes of file content inside
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"volume": self.volume, "path": str(self.path), "sha256": self.sha256, "size": self.size, "files": self.files, "data_bytes": self.data_bytes}
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks (what SDKs stream tar data as)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it: Iterator[bytes] = iter(chunks)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _strip_root(name: str, root: str) -> str:
+    """Docker's get_archive names members `data/...`: archives hold paths relative to the volume."""
+    if root and (name == root or name.startswith(root + "/")):
+        name = name[len(root):].lstrip("/")
+    return name or "."
+
+
+def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip: str = "") -> ArchiveInfo:
+    """Re-packs a tar stream of a volume into a checksummed archive at `dest` (atomically)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".partial")
+    index: list[dict[str, Any]] = []
+    data_bytes = 0
+    source = tarfile.open(fileobj=io.BufferedReader(_ChunkReader(tar_chunks), 1 << 20), mode="r|*")
+    with gzip.open(tmp, "wb", compresslevel=6) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as out:
+        for member in source:
+            member.name = _strip_root(member.name, strip)
+            if member.name in (".", INDEX_NAME):
+                continue
+            if member.isfile():
+                fileobj = source.extractfile(member)
+                assert fileobj is not None
+                digest = hashlib.sha256()
+                buf = io.BytesIO()
+                for chunk in iter(lambda: fileobj.read(1 << 20), b""):
+                    digest.update(chunk)
+                    buf.write(chunk)
+                buf.seek(0)
+                out.addfile(member, buf)
+                index.append({"path": member.name, "size": member.size, "sha256": digest.hexdigest(), "mode": member.mode})
+                data_bytes += member.size
+            else:
+                out.addfile(member)
+                index.append({"path": member.name, "type": "dir" if member.isdir() else "other", "mode": member.mode})
+        payload = json.dumps({"format": FORMAT, "volume": volume, "files": index}, indent=1, sort_keys=True).encode()
+        info = tarfile.TarInfo(INDEX_NAME)
+        info.size = len(payload)
+        info.mode = 0o644
+        out.addfile(info, io.BytesIO(payload))
+    source.close()
+    sha = file_sha256(tmp)
+    tmp.replace(dest)
+    (dest.parent / (dest.name + ".sha256")).write_text(f"{sha}  {dest.name}\n")
+    return ArchiveInfo(volume, dest, sha, dest.stat().st_size, sum(1 for e in index if "sha256" in e), data_bytes)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_index(path: Path) -> dict[str, Any]:
+    """The archive's index (format, volume, files)."""
+    with tarfile.open(path, "r:gz") as tar:
+        member = tar.getmember(INDEX_NAME)
+        fh = tar.extractfile(member)
+        assert fh is not None
+        return json.loads(fh.read())  # type: ignore[no-any-return]
+
+
+def verify_archive(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    """Checks the archive's checksum and every file against its index; returns the index."""
+    if expected_sha256 and file_sha256(path) != expected_sha256:
+        raise MigrationError(f"archive {path} does not match its checksum: it was changed or truncated; export it again")
+    index = read_index(path)
+    wanted = {e["path"]: e for e in index["files"] if "sha256" in e}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar:
+            if member.name in wanted:
+                fh = tar.extractfile(member)
+                assert fh is not None
+                digest = hashlib.sha256()
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+                if digest.hexdigest() != wanted.pop(member.name)["sha256"]:
+                    raise MigrationError(f"archive {path}: {member.name} does not match its checksum")
+    if wanted:
+        raise MigrationError(f"archive {path} is missing {len(wanted)} files listed in its index, e.g. {next(iter(wanted))}")
+    return index
+
+
+def restore_tar_stream(path: Path) -> Iterator[bytes]:
+    """The archive's content as an uncompressed tar stream (without the index), for put_archive-style APIs."""
+    buf = io.BytesIO()
+    with tarfile.open(path, "r:gz") as src, tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
+        for member in src:
+            if member.name == INDEX_NAME:
+                continue
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+    buf.seek(0)
+    while chunk := buf.read(1 << 20):
+        yield chunk
+
+
+def copy_to(path: Path, fh: BinaryIO) -> None:
+    with open(path, "rb") as src:
+        shutil.copyfileobj(src, fh, 1 << 20)

@@ -1,0 +1,137 @@
+"""Where volume archives live between export and restore: a local directory by default,
+S3 (or any S3-compatible store) when asked. Targets fetch archives by the URL it gives.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from portable.errors import InputError, MigrationError
+
+
+class BlobStore(Protocol):
+    url: str
+
+    def put(self, key: str, source: Path) -> str:
+        """Stores `source` under `key`; returns the URL a target fetches it from."""
+        ...
+
+    def fetch(self, key: str, dest: Path) -> Path:
+        """Copies the blob `key` to `dest`."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def locate(self, key: str) -> str:
+        """The URL for `key` (file:// for a directory, a presigned https URL for S3)."""
+        ...
+
+
+@dataclass
+class LocalBlobStore:
+    """A directory on this machine (the default: `.portable/archives` beside the manifest)."""
+
+    root: Path
+
+    @property
+    def url(self) -> str:
+        return self.root.resolve().as_uri()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise InputError(f"blob key {key!r} escapes the blob store")
+        return path
+
+    def put(self, key: str, source: Path) -> str:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != dest:
+            tmp = dest.with_name(dest.name + ".partial")
+            shutil.copyfile(source, tmp)
+            tmp.replace(dest)
+        return dest.as_uri()
+
+    def fetch(self, key: str, dest: Path) -> Path:
+        src = self._path(key)
+        if not src.is_file():
+            raise MigrationError(f"archive {key} is not in the blob store {self.url}")
+        if src != dest.resolve():
+            shutil.copyfile(src, dest)
+        return dest
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def locate(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+
+@dataclass
+class S3BlobStore:
+    """An S3 bucket and prefix; credentials through boto3's standard chain."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _client(self):  # type: ignore[no-untyped-def]
+        try:
+            import boto3
+        except ModuleNotFoundError:
+            raise InputError("an s3:// blob store needs boto3", hint="pip install 'portable[aws]'") from None
+        return boto3.client("s3", endpoint_url=self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"), region_name=self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix.rstrip('/')}/{key}" if self.prefix else key
+
+    def put(self, key: str, source: Path) -> str:
+        client = self._client()
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except Exception:
+            client.create_bucket(Bucket=self.bucket)
+        client.upload_file(str(source), self.bucket, self._key(key))
+        return self.locate(key)
+
+    def fetch(self, key: str, dest: Path) -> Path:
+        self._client().download_file(self.bucket, self._key(key), str(dest))
+        return dest
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client().head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except Exception:
+            return False
+
+    def locate(self, key: str) -> str:
+        return str(self._client().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=7 * 24 * 3600))
+
+
+def open_blob_store(url: str | None, default_dir: Path) -> LocalBlobStore | S3BlobStore:
+    """`s3://bucket/prefix`, `file:///dir` or a directory path; None means `default_dir`."""
+    if not url:
+        return LocalBlobStore(default_dir)
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise InputError(f"blob store {url!r}: expected s3://BUCKET[/PREFIX]")
+        return S3BlobStore(parsed.netloc, parsed.path.lstrip("/"))
+    if parsed.scheme == "file":
+        return LocalBlobStore(Path(parsed.path))
+    if parsed.scheme:
+        raise InputError(f"blob store {url!r}: use a directory, file:///DIR or s3://BUCKET/PREFIX")
+    return LocalBlobStore(Path(url))

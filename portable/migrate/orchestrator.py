@@ -1,0 +1,235 @@
+"""Moves a running app from target A to target B with its data, step by step.
+
+plan on B -> images -> quiesce A -> export volumes -> deploy B with volumes restored ->
+health-check B -> cut over -> retire A. Each step is written to a journal as it finishes,
+so rerunning the same command after a crash resumes where it stopped. Any failure before
+the cutover resumes A's writers, removes what was created on B (unless keep_failed), and
+leaves A serving with its data untouched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portable.errors import CapabilityError, MigrationError, PortableError
+from portable.manifest import App, load_app
+from portable.migrate.archive import ArchiveInfo, verify_archive, write_archive
+from portable.migrate.blobstore import LocalBlobStore, S3BlobStore, open_blob_store
+from portable.migrate.cutover import Cutover, cut_over
+from portable.migrate.journal import Journal
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class MigrationResult:
+    app: str
+    source: str
+    destination: str
+    journal: Path
+    archives: list[dict[str, Any]]
+    revision: int | None
+    cutover: str
+    retired: bool
+    write_unavailable_s: float | None = None  # from quiesce to B healthy, when quiesced
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def stateful_volumes(app: App) -> list[str]:
+    """Volumes some service mounts, in manifest order."""
+    used = {m.volume for svc in app.services.values() for m in svc.volumes}
+    return [v for v in app.manifest.volumes if v in used]
+
+
+def _require(provider: Any, method: str, app: App, why: str) -> None:
+    if not callable(getattr(provider, method, None)):
+        raise CapabilityError(f"target `{app.target_name}` ({provider.name}) cannot {why}; migration needs it")
+
+
+class Migration:
+    """One migration of one app; `run()` executes or resumes it."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        source: str,
+        destination: str,
+        *,
+        state: Any = None,
+        env: Mapping[str, str] | None = None,
+        blob_store: str | None = None,
+        quiesce: bool = False,
+        keep_source: bool = False,
+        keep_failed: bool = False,
+        cutover: Cutover | None = None,
+        progress: Progress = lambda m: None,
+        timeout: float = 300.0,
+        fresh: bool = False,
+    ) -> None:
+        from portable import api
+
+        if source == destination:
+            raise MigrationError("--from and --to name the same target; nothing to move")
+        self.api = api
+        self.path = Path(path)
+        self.env = env
+        self.state = state
+        self.src = load_app(path, source, env)
+        self.dst = load_app(path, destination, env)
+        self.src_provider = api.open_provider(self.src)
+        self.dst_provider = api.open_provider(self.dst)
+        base = self.src.base_dir / ".portable"
+        self.blobs = open_blob_store(blob_store, base / "archives")
+        self.journal = Journal.open(base / "migrations", self.src.name, source, destination, fresh=fresh)
+        self.quiesce = quiesce
+        self.keep_source = keep_source
+        self.keep_failed = keep_failed
+        self.cutover = cutover
+        self.progress = progress
+        self.timeout = timeout
+        self.timings: dict[str, float] = {}
+        self._quiesced_at: float | None = None
+
+    # ---------------------------------------------------------------- steps
+    def _step(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if self.journal.done(name):
+            self.progress(f"[{name}] already done (resuming)")
+            return self.journal.output(name)
+        self.progress(f"[{name}] ...")
+        started = time.monotonic()
+        self.journal.mark(name, "running")
+        try:
+            out = fn()
+        except BaseException as exc:
+            self.journal.mark(name, "failed", error=str(exc))
+            raise
+        self.timings[name] = time.monotonic() - started
+        self.journal.mark(name, "done", out)
+        self.progress(f"[{name}] done in {self.timings[name]:.1f}s")
+        return out
+
+    def _plan(self) -> dict[str, Any]:
+        self.dst.check_secrets()
+        problems = self.api.check_capabilities(self.dst, self.dst_provider)
+        if problems:
+            raise CapabilityError("\n".join(p.render() for p in problems))
+        volumes = stateful_volumes(self.src)
+        if volumes:
+            _require(self.src_provider, "export_volume", self.src, "export volume data")
+            if not callable(getattr(self.dst_provider, "restore_volume", None)) and not getattr(self.dst_provider, "restores_in_translate", False):
+                raise CapabilityError(f"target `{self.dst.target_name}` ({self.dst_provider.name}) cannot restore volume data; migration needs it")
+        plan = self.api.plan(self.path, self.dst.target_name, state=self.state, env=self.env)
+        self.progress(plan.render_text())
+        return {"actions": len(plan.actions), "volumes": volumes}
+
+    def _images(self) -> dict[str, Any]:
+        mover = getattr(self.dst_provider, "import_images", None)
+        if not callable(mover):
+            return {"note": f"{self.dst_provider.name} pulls images from their registries"}
+        moved = mover(self.dst, self.src_provider, self.src, self.progress)
+        return {"moved": moved}
+
+    def _quiesce(self) -> dict[str, Any]:
+        if not self.quiesce:
+            return {"quiesced": False, "note": "source kept writing during the copy: the archive is a crash-consistent copy of each file as read"}
+        _require(self.src_provider, "quiesce", self.src, "stop its writers")
+        stopped = self.src_provider.quiesce(self.src)
+        self._quiesced_at = time.monotonic()
+        return {"quiesced": True, "stopped": stopped}
+
+    def _export(self) -> dict[str, Any]:
+        archives = []
+        stamp = self.journal.id
+        for volume in stateful_volumes(self.src):
+            key = f"{self.src.name}/{stamp}/{volume}.tar.gz"
+            local = self.blobs.local_path(key) if isinstance(self.blobs, LocalBlobStore) else self.src.base_dir / ".portable" / "tmp" / f"{volume}.tar.gz"
+            chunks, strip = self.src_provider.export_volume(self.src, volume)
+            info = write_archive(volume, chunks, local, strip=strip)
+            url = self.blobs.put(key, local)
+            self.progress(f"exported volume {volume}: {info.files} files, {info.data_bytes} bytes -> {url if isinstance(self.blobs, LocalBlobStore) else self.blobs.url + key}")
+            archives.append({**info.to_dict(), "key": key, "url": url})
+        self.journal.archives = archives
+        return {"archives": archives}
+
+    def _restore_app(self, archives: list[dict[str, Any]]) -> App:
+        restores = {a["volume"]: {"url": a["url"], "sha256": a["sha256"], "key": a["key"]} for a in archives}
+        return dataclasses.replace(self.dst, restores=restores)
+
+    def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
+        app = self._restore_app(archives)
+        restore = getattr(self.dst_provider, "restore_volume", None)
+        if callable(restore):
+            for a in archives:
+                local = self._local_archive(a)
+                verify_archive(local, a["sha256"])
+                restore(app, a["volume"], local, self.progress)
+        result = self.api.deploy_app(app, self.dst_provider, state=self.state, progress=self.progress, timeout=self.timeout, kind="migrate", message=f"migrated from {self.src.target_name}")
+        return {"revision": result.revision}
+
+    def _local_archive(self, archive: dict[str, Any]) -> Path:
+        if isinstance(self.blobs, LocalBlobStore):
+            return self.blobs.local_path(archive["key"])
+        dest = self.src.base_dir / ".portable" / "tmp" / Path(archive["key"]).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return self.blobs.fetch(archive["key"], dest)
+
+    def _health(self) -> dict[str, Any]:
+        status = self.dst_provider.status(self.dst)
+        bad = [s for s in status if s.desired and s.healthy < s.desired and s.running < s.desired]
+        if bad:
+            raise MigrationError("on " + self.dst.target_name + ": " + ", ".join(f"{s.service} has {s.healthy}/{s.desired} healthy" for s in bad))
+        return {"services": {s.service: {"healthy": s.healthy, "desired": s.desired, "endpoints": list(s.endpoints)} for s in status}}
+
+    def _cutover(self, health: dict[str, Any]) -> dict[str, Any]:
+        endpoints = [e for s in health.get("services", {}).values() for e in s["endpoints"]]
+        return {"message": cut_over(self.cutover, endpoints, self.progress)}
+
+    def _retire(self) -> dict[str, Any]:
+        if self.keep_source:
+            if self._quiesced_at is not None or self.journal.output("quiesce").get("quiesced"):
+                self.src_provider.resume(self.src)
+            return {"retired": False}
+        self.api.destroy(self.path, self.src.target_name, state=self.state, env=self.env, progress=self.progress, message=f"migrated to {self.dst.target_name}")
+        return {"retired": True}
+
+    # ---------------------------------------------------------------- run
+    def run(self) -> MigrationResult:
+        try:
+            self._step("plan", self._plan)
+            self._step("images", self._images)
+            self._step("quiesce", self._quiesce)
+            archives = self._step("export", self._export)["archives"]
+            revision = self._step("deploy", lambda: self._deploy(archives)).get("revision")
+            health = self._step("health", self._health)
+        except PortableError as exc:
+            self._abort(exc)
+            raise
+        except Exception as exc:
+            self._abort(exc)
+            raise MigrationError(f"migration failed before the cutover: {type(exc).__name__}: {exc}; {self.src.target_name} keeps serving") from exc
+        unavailable = time.monotonic() - self._quiesced_at if self._quiesced_at is not None else None
+        cut = self._step("cutover", lambda: self._cutover(health))
+        retired = self._step("retire", self._retire).get("retired", False)
+        self.journal.finish("done")
+        return MigrationResult(self.src.name, self.src.target_name, self.dst.target_name, self.journal.path, self.journal.archives, revision, cut["message"], bool(retired), unavailable, self.timings)
+
+    def _abort(self, exc: BaseException) -> None:
+        """Before the cutover: A keeps (or resumes) serving; B's half-made copy is removed."""
+        self.progress(f"migration failed: {exc}")
+        if self.journal.output("quiesce").get("quiesced") or self._quiesced_at is not None:
+            try:
+                self.src_provider.resume(self.src)
+                self.progress(f"resumed the writers on {self.src.target_name}")
+            except PortableError as again:
+                self.progress(f"could not resume {self.src.target_name}: {again}")
+        if not self.keep_failed and (self.journal.steps.get("deploy") or {}).get("status") in ("running", "failed", "done"):
+            try:
+                self.api.destroy(self.path, self.dst.target_name, volumes=True, state=self.state, env=self.env, progress=self.progress, message="failed migration cleaned up")
+                self.progress(f"removed what was created on {self.dst.target_name}")
+            except PortableError as again:
+                self.progress(f"could not clean up {self.dst.target_name}: {again}")
+        self.journal.finish("failed")
