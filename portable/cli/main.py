@@ -286,6 +286,84 @@ def targets(file: str, output: str, no_check: bool) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@file_option
+@state_option
+@click.option("--from", "source", required=True, help="The target the app runs on now.")
+@click.option("--to", "destination", required=True, help="The target to move it to.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--quiesce", is_flag=True, help="Stop the source's writers during the copy, so the data is consistent.")
+@click.option("--keep-source", is_flag=True, help="Leave the source running after the cutover.")
+@click.option("--keep-failed", is_flag=True, help="On failure, keep what was created on the destination for inspection.")
+@click.option("--dry-run", is_flag=True, help="Only show the destination's plan and the volumes that would move.")
+@click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None, help="Where archives go: a directory or s3://BUCKET/PREFIX (default .portable/archives).")
+@click.option("--dns-record", default=None, help="DNS name to switch to the destination at cutover.")
+@click.option("--dns-zone", default=None, help="Hosted zone id (Route 53) or zone id/domain (libcloud).")
+@click.option("--dns-provider", default="route53", show_default=True, help="route53 or libcloud:<driver>.")
+@click.option("--timeout", default=300.0, show_default=True)
+@_handle_errors
+def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, timeout: float) -> None:
+    """Move the running app to another target with its data (resumable)."""
+    from portable import api
+    from portable.manifest import load_app
+    from portable.migrate.api import migrate as run_migration
+    from portable.migrate.cutover import Cutover
+    from portable.migrate.orchestrator import stateful_volumes
+
+    if dry_run or not yes:
+        preview = api.plan(file, destination, state=state, env=_env())
+        click.echo(f"on {destination}:")
+        click.echo(preview.render_text())
+        volumes = stateful_volumes(load_app(file, source, _env()))
+        click.echo(f"volumes to move from {source}: {', '.join(volumes) or 'none'}")
+        if dry_run:
+            return
+        _confirm(f"Migrate from {source} to {destination}{'' if keep_source else f' and retire {source}'}?", yes)
+    if bool(dns_record) != bool(dns_zone):
+        fail("--dns-record and --dns-zone go together", 2)
+    cut = Cutover(dns_record, dns_zone, dns_provider) if dns_record and dns_zone else None
+    with progress() as report:
+        result = run_migration(file, source, destination, state=state, env=_env(), blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout)
+    for a in result.archives:
+        click.echo(f"volume {a['volume']}: {a['files']} files, {a['data_bytes']} bytes, sha256 {a['sha256'][:16]}...")
+    click.echo(result.cutover)
+    if result.write_unavailable_s is not None:
+        click.echo(f"writes were unavailable for {result.write_unavailable_s:.1f}s")
+    click.echo(f"{result.app} now runs on {destination}" + ("" if result.retired else f" (and still on {source})") + ".")
+
+
+@cli.command()
+@file_option
+@target_option
+@click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None, help="A directory or s3://BUCKET/PREFIX (default .portable/archives).")
+@click.option("--quiesce", is_flag=True, help="Stop writers while the volumes are read.")
+@_handle_errors
+def backup(file: str, target: str, blob_store: str | None, quiesce: bool) -> None:
+    """Export the app's volumes as portable archives."""
+    from portable.migrate.api import backup as run_backup
+
+    with progress() as report:
+        result = run_backup(file, target, env=_env(), blob_store=blob_store, quiesce=quiesce, progress=report)
+    click.echo(f"backup {result.id} of {result.app} on {target}: {len(result.archives)} volumes; index {result.index}")
+
+
+@cli.command()
+@file_option
+@target_option
+@click.option("--from", "source", required=True, help="Backup id, its directory, or its backup.json.")
+@click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@_handle_errors
+def restore(file: str, target: str, source: str, blob_store: str | None, yes: bool) -> None:
+    """Replace the app's volume data on the target with a backup's."""
+    from portable.migrate.api import restore as run_restore
+
+    _confirm(f"Replace the volume data of the app on {target} with backup {source}?", yes)
+    with progress() as report:
+        restored = run_restore(file, target, source=source, env=_env(), blob_store=blob_store, progress=report)
+    click.echo(f"restored volumes: {', '.join(restored)}")
+
+
 @cli.group()
 def state() -> None:
     """Inspect the state store; release a stuck lock."""
