@@ -52,11 +52,13 @@ class StatusResult:
     target: str
     revision: Revision | None
     services: list[ServiceStatus]
+    lives_on: list[str] = field(default_factory=list)  # every target where the app is deployed now
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "app": self.app,
             "target": self.target,
+            "lives_on": list(self.lives_on),
             "revision": self.revision.number if self.revision else None,
             "revision_status": self.revision.status if self.revision else None,
             "services": [s.to_dict() for s in self.services],
@@ -245,7 +247,10 @@ def status(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: 
     """Per service: desired, running and healthy replicas and endpoints, plus the revision."""
     app = load_app(path, target, env)
     provider = open_provider(app)
-    return StatusResult(app.name, target, _store(state, app).current(app.name, app.target_name), list(provider.status(app)))
+    store = _store(state, app)
+    lives_on = [r.target for r in store.deployments() if r.app == app.name and r.status == "deployed"]
+    current = store.current(app.name, app.target_name)
+    return StatusResult(app.name, target, current, list(provider.status(app)), lives_on)
 
 
 def logs(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, services: list[str] | None = None, *, follow: bool = False, tail: int = 100, env: Mapping[str, str] | None = None) -> Iterator[LogLine]:

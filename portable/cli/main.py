@@ -194,7 +194,8 @@ def status(file: str, target: str, state: str | None, output: str) -> None:
         emit_json(result.to_dict())
         return
     rev = result.revision
-    click.echo(f"{result.app} on {target}: " + (f"revision {rev.number} ({rev.status}, {rev.finished_at or rev.created_at})" if rev else "never deployed"))
+    click.echo(f"{result.app} on {target}: " + (f"revision {rev.number} ({rev.status}, {rev.finished_at or rev.created_at})" if rev else "never deployed") + (f"; {rev.message}" if rev and rev.message else ""))
+    click.echo(f"lives on: {', '.join(result.lives_on) or 'no target'}")
     table(["SERVICE", "DESIRED", "RUNNING", "HEALTHY", "ENDPOINTS"], [[s.service, s.desired, s.running, s.healthy, ", ".join(s.endpoints)] for s in result.services])
 
 

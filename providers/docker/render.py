@@ -54,7 +54,12 @@ def _container(app: App, res: Resource, target: str) -> dict[str, Any]:
                               "retries": h["retries"], "start_period": _seconds(h["start_period_s"])}
     out["restart"] = spec["restart"]
     out["stop_grace_period"] = _seconds(spec["stop_grace_s"])
-    limits = {k: v for k, v in (("cpus", spec["cpus"]), ("memory", spec["memory"])) if v}
+    limits: dict[str, Any] = {}
+    if spec["cpus"]:
+        limits["cpus"] = f"{spec['cpus']:g}"
+    if spec["memory"]:
+        mem = int(spec["memory"])
+        limits["memory"] = f"{mem // 1048576}m" if mem % 1048576 == 0 else f"{mem}b"
     if limits:
         out["deploy"] = {"resources": {"limits": limits}}
     out["networks"] = {spec["network"]: {"aliases": list(spec["aliases"])}}
@@ -65,8 +70,19 @@ def _container(app: App, res: Resource, target: str) -> dict[str, Any]:
     return out
 
 
+def _escape_dollars(value: Any) -> Any:
+    """Compose interpolates `$VAR` in every string; what portable runs is already final."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_escape_dollars(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escape_dollars(v) for k, v in value.items()}
+    return value
+
+
 def render_compose(app: App, resources: list[Resource], outdir: Path, target: str) -> list[Path]:
-    doc: dict[str, Any] = {"name": app.name, "services": {}, "networks": {}, "volumes": {}}
+    doc: dict[str, Any] = {"services": {}, "networks": {}, "volumes": {}}
     for res in resources:
         if res.kind == naming.KIND_NETWORK:
             doc["networks"][res.name] = {"name": res.spec["name"], "driver": res.spec["driver"]}
@@ -91,18 +107,25 @@ def render_compose(app: App, resources: list[Resource], outdir: Path, target: st
         secrets[name] = {"environment": secret.source_ref} if secret.source_kind == "env" else {"file": secret.source_ref}
     if secrets:
         doc["secrets"] = secrets
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
     configs = {}
     for res in resources:
         if res.kind == naming.KIND_CONTAINER and res.spec["replica"] == 1:
             for i, f in enumerate(res.spec["files"]):
-                configs[f"{res.service}-{i}"] = {"content": f["content"]}
+                name = f"{res.service}-{i}"
+                file = outdir / "configs" / name
+                file.parent.mkdir(exist_ok=True)
+                file.write_text(f["content"])
+                written.append(file)
+                configs[name] = {"file": f"./configs/{name}"}
     if configs:
         doc["configs"] = configs
     for key in ("networks", "volumes"):
         if not doc[key]:
             del doc[key]
-    outdir.mkdir(parents=True, exist_ok=True)
+    doc["services"] = _escape_dollars(doc["services"])
     out = outdir / "docker-compose.yaml"
     header = f"# What `portable deploy` creates for {app.name} on target {target} (secret values are never written here).\n"
     out.write_text(header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
-    return [out]
+    return [out, *written]

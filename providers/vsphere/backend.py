@@ -145,6 +145,13 @@ class VsphereGroupBackend:
         for ref in instances:
             self.marks.stamp(self._vm(ref), {DIGEST: group.digest})
 
+    def power_on(self, names: Sequence[str], timeout: float) -> None:
+        """Starts stopped VMs of the current revision and waits for their addresses."""
+        for name in names:
+            machines.power_on(self.session, self._vms[name], TASK_TIMEOUT)
+        for name in names:
+            machines.wait_for_ip(self.session, self._vms[name], min(timeout, self.settings.boot_timeout))
+
     # -- helpers
 
     @property

@@ -166,6 +166,28 @@ class Session:
 
         return attempt()
 
+    def read(self, obj: Any, path: str, what: str) -> Any:
+        """One property path of one object (None when unset), fetched by path.
+
+        Reading `vm.runtime.powerState` through pyVmomi's accessor would fetch all of
+        `runtime`; asking the property collector for the path alone is cheaper and keeps
+        a server's odd value elsewhere in that object (vcsim sends an empty
+        faultToleranceState) from failing the read.
+        """
+        from pyVmomi import vmodl
+
+        pc = vmodl.query.PropertyCollector
+        spec = pc.FilterSpec(
+            objectSet=[pc.ObjectSpec(obj=obj)],
+            propSet=[pc.PropertySpec(type=type(obj), pathSet=[path])],
+        )
+        result = self.call(what, lambda: self.content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions()))
+        for content in (result.objects if result is not None else []):
+            for prop in content.propSet or []:
+                if prop.name == path:
+                    return prop.val
+        return None
+
     def wait_for_task(self, task: Any, what: str, timeout: float = 600.0, *, ignore: tuple[type, ...] = ()) -> Any:
         """Waits for a vCenter task; its fault becomes one sentence about `what`.
 

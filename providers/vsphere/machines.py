@@ -49,8 +49,8 @@ class CloneRequest:
 
 def template_snapshot(template: Any) -> Any | None:
     """The template's current snapshot (linked clones grow from it), or None."""
-    snapshot = template.snapshot
-    return snapshot.currentSnapshot if snapshot is not None else None
+    snapshot = getattr(template, "snapshot", None)  # unset on a template without snapshots
+    return getattr(snapshot, "currentSnapshot", None) if snapshot is not None else None
 
 
 def _nic_change(template: Any, network: Any) -> list[Any]:
@@ -126,17 +126,21 @@ def clone_vm(session: Session, request: CloneRequest, placement: Placement, *, l
     return session.wait_for_task(task, what, timeout=timeout)
 
 
+def power_state(session: Session, vm: Any) -> str:
+    return str(session.read(vm, "runtime.powerState", "reading a VM's power state"))
+
+
 def power_on(session: Session, vm: Any, timeout: float) -> None:
-    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
-        return
     what = f"powering on VM `{vm.name}`"
+    if power_state(session, vm) == vim.VirtualMachinePowerState.poweredOn:
+        return
     session.wait_for_task(session.call(what, vm.PowerOnVM_Task), what, timeout=timeout)
 
 
 def power_off(session: Session, vm: Any, timeout: float) -> None:
-    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOff:
-        return
     what = f"powering off VM `{vm.name}`"
+    if power_state(session, vm) == vim.VirtualMachinePowerState.poweredOff:
+        return
     session.wait_for_task(session.call(what, vm.PowerOffVM_Task), what, timeout=timeout)
 
 
@@ -177,14 +181,14 @@ def wait_for_ip(session: Session, vm: Any, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     delay = 1.0
     while True:
-        ip = session.call(f"reading the guest IP of VM `{vm.name}`", lambda: vm.guest.ipAddress)
+        ip = session.read(vm, "guest.ipAddress", f"reading the guest IP of VM `{vm.name}`")
         if ip:
             return str(ip)
         if time.monotonic() > deadline:
-            state = session.call(f"reading VM `{vm.name}`", lambda: (vm.runtime.powerState, vm.guest.toolsRunningStatus))
+            tools = session.read(vm, "guest.toolsRunningStatus", f"reading VM `{vm.name}`")
             raise HealthCheckError(
                 f"VM `{vm.name}` reported no IP address within {int(timeout)}s",
-                details=f"power state: {state[0]}; VMware Tools: {state[1] or 'not running'}",
+                details=f"power state: {power_state(session, vm)}; VMware Tools: {tools or 'not running'}",
                 hint="check that the template has VMware Tools (or open-vm-tools) and that its network hands out addresses (DHCP)",
             )
         time.sleep(delay)

@@ -107,11 +107,17 @@ class VsphereProvider(BaseProvider):
             by_service.setdefault(vm.service, []).append(vm)
         for service, vms in sorted(by_service.items()):
             digests = {vm.marks.get(DIGEST) for vm in vms}
+            want = desired.get(f"{GROUP_KIND}/{service}")
+            whole = (
+                len(digests) == 1
+                and all(vm.power_state == "poweredOn" for vm in vms)
+                and (want is None or len(vms) == int(want.spec["replicas"]))
+            )  # a stopped or missing VM makes the group differ, so deploy repairs it
             out.append(
                 Observed(
                     GROUP_KIND,
                     service,
-                    digests.pop() if len(digests) == 1 else None,
+                    digests.pop() if whole else None,
                     service=service,
                     info={"vms": [vm.name for vm in vms], "revisions": sorted({vm.revision for vm in vms})},
                 )
@@ -176,6 +182,10 @@ class VsphereProvider(BaseProvider):
         revision = group.spec["revision"]
         same = [i for i in current if i.revision == revision]
         if current and len(same) == len(current):
+            stopped = [o for o in owned if o.service == group.name and o.power_state != "poweredOn"]
+            if stopped:
+                ctx.progress(f"{group.name}: powering on {', '.join(o.name for o in stopped)}")
+                backend.power_on([o.name for o in stopped], timeout=ctx.timeout)
             scale(backend, group, current, timeout=ctx.timeout, progress=ctx.progress)
             return
         # blue/green: instances of the new revision replace every other one

@@ -69,20 +69,33 @@ build_kwok() {
 }
 
 build_vcsim() {
-  [[ -x $BIN/vcsim ]] && return
+  # upstream vcsim/ is a nested module without tags (the Go proxy answers 404/403 for it), so the
+  # lab builds its own small main (tests/lab/vcsim/main.go) against the tagged govmomi module.
+  local src=$here/vcsim/main.go sum; sum=$(sha256sum "$src" | cut -c1-16)
+  [[ -x $BIN/vcsim && $(cat "$BIN/vcsim.src" 2>/dev/null) == "$sum" ]] && return
   local w=$LAB_CACHE/src/vcsim-$GOVMOMI_VERSION; rm -rf "$w"; mkdir -p "$w" "$BIN"; cd "$w"
-  printf 'module local.invalid/vcsim-bin\n\ngo 1.26.0\n' > go.mod
-  go mod edit -replace="github.com/vmware/govmomi=github.com/vmware/govmomi@$GOVMOMI_VERSION"
-  local rev; rev=$(go mod download -json "github.com/vmware/govmomi@$GOVMOMI_VERSION" | json_field Origin.Hash)
-  go get -tool "github.com/vmware/govmomi/vcsim@${rev:-$GOVMOMI_VERSION}"
+  printf 'module local.invalid/vcsim-lab\n\ngo 1.26.0\n' > go.mod
+  cp "$src" main.go
+  go mod edit -require="github.com/vmware/govmomi@$GOVMOMI_VERSION"
   go mod tidy
-  go build -trimpath -ldflags "-s -w" -o "$BIN/vcsim" github.com/vmware/govmomi/vcsim
+  go build -trimpath -ldflags "-s -w" -o "$BIN/vcsim" .
+  echo "$sum" > "$BIN/vcsim.src"
 }
 
-what=${*:-etcd kwok vcsim k8s}
+# front proxy for zero-downtime docker updates: kamal-proxy is refused by the Go module proxy
+# ("403 Forbidden: This module version is not available", every tag and commit), so caddy.
+build_proxy() {
+  local pbin=$LAB_CACHE/bin/caddy-$CADDY_VERSION
+  [[ -x $pbin/caddy ]] && return
+  mkdir -p "$pbin"
+  GOBIN=$pbin go install -trimpath -ldflags "-s -w" "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
+  "$pbin/caddy" version
+}
+
+what=${*:-etcd kwok vcsim proxy k8s}
 for c in $what; do
-  t0=$(ts); echo "== building $c"
+  t0=$(ts); echo "== building $c ($(date -u +%FT%TZ))"
   "build_$c"
-  echo "== built $c in $(( $(ts) - t0 ))s"
+  echo "== built $c in $(( $(ts) - t0 ))s ($(date -u +%FT%TZ))"
 done
 echo "$BIN"
