@@ -90,7 +90,7 @@ def _start(backend: InstanceGroupBackend, group: Resource, replicas: Sequence[in
     except BaseException:
         _discard(backend, group, new, progress)
         raise
-    progress(f"{group.name}: {len(new)} new instance(s) healthy and registered")
+    progress(f"{group.name}: {len(new)} new instance(s) healthy and serving")
     return new
 
 

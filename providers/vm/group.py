@@ -178,13 +178,15 @@ def instance_groups(
     behind_load_balancer: bool,
     depends_on: Callable[[str, Service], tuple[str, ...]] = lambda name, svc: (),
 ) -> list[Resource]:
-    """One `instance-group` Resource per service (replicas 0 included: it keeps its disks).
+    """One `instance-group` Resource per service with replicas > 0 (a group of none is no group).
 
     Each group depends on its own disks, on the groups of its `depends_on` services, and on
     whatever cloud objects `depends_on(name, service)` adds (security group, target groups).
     """
     out: list[Resource] = []
     for name, svc in app.services.items():
+        if svc.replicas == 0:
+            continue
         spec = group_spec(app, name, instance_size=size_for(name, svc), behind_load_balancer=behind_load_balancer)
         deps = [f"{VOLUME_KIND}/{disk_name(m.volume, r)}" for m in svc.volumes for r in range(svc.replicas)]
         deps += [f"{GROUP_KIND}/{d}" for d in svc.depends_on]

@@ -1,0 +1,1 @@
+"""The `aws` target: EC2 instances running the shared VM runtime, behind an ALB."""

@@ -1,0 +1,80 @@
+"""The optional Route 53 record pointing `domain` at the app's load balancer.
+
+Route 53 records carry no tags, so ownership is recorded the way external-dns does it: a TXT
+record `_portable.<domain>` holding the app name and the spec digest.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from portable.errors import NotFoundError, TargetError
+from portable.plan.resources import Observed, Resource
+from portable.providers.aws.clients import AwsClients
+from portable.providers.aws.errors import call
+from portable.providers.aws.loadbalancer import LoadBalancing
+from portable.providers.base import ApplyContext
+
+KIND = "dns-record"
+
+
+def _fqdn(name: str) -> str:
+    return name if name.endswith(".") else name + "."
+
+
+class Dns:
+    def __init__(self, clients: AwsClients, lbs: LoadBalancing) -> None:
+        self.clients = clients
+        self.lbs = lbs
+
+    def zone_id(self) -> str:
+        zone = self.clients.settings.hosted_zone or ""
+        if zone.startswith("/hostedzone/") or (zone.startswith("Z") and "." not in zone):
+            return zone.rsplit("/", 1)[-1]
+        found = call(self.clients.route53.list_hosted_zones_by_name, DNSName=_fqdn(zone), MaxItems="1", action="find", what=f"hosted zone {zone}")
+        for z in found["HostedZones"]:
+            if z["Name"] == _fqdn(zone):
+                return str(z["Id"]).rsplit("/", 1)[-1]
+        raise NotFoundError(f"Route 53 has no hosted zone {zone}", hint="create it, or fix `hosted_zone` on the target")
+
+    def _records(self, domain: str) -> dict[tuple[str, str], dict[str, Any]]:
+        found = call(self.clients.route53.list_resource_record_sets, HostedZoneId=self.zone_id(), action="list", what=f"the records of {domain}")
+        wanted = {_fqdn(domain), _fqdn("_portable." + domain)}
+        return {(r["Name"], r["Type"]): r for r in found["ResourceRecordSets"] if r["Name"] in wanted}
+
+    def observe(self, app_name: str) -> list[Observed]:
+        domain = self.clients.settings.domain
+        if not domain or not self.clients.settings.hosted_zone:
+            return []
+        owner = self._records(domain).get((_fqdn("_portable." + domain), "TXT"))
+        if owner is None:
+            return []
+        text = " ".join(v["Value"].strip('"') for v in owner.get("ResourceRecords", []))
+        fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
+        if fields.get("app") != app_name:
+            return []
+        return [Observed(KIND, domain, fields.get("digest"), info={"zone": self.zone_id()})]
+
+    def ensure(self, app_name: str, res: Resource, ctx: ApplyContext) -> None:
+        domain = res.name
+        found = self.lbs.load_balancer(app_name)
+        if found is None:
+            raise TargetError(f"the load balancer of {app_name} is missing, so {domain} cannot point at it; deploy again")
+        lb = found[0]
+        changes = [
+            {"Action": "UPSERT", "ResourceRecordSet": {
+                "Name": _fqdn(domain), "Type": "A",
+                "AliasTarget": {"HostedZoneId": lb["CanonicalHostedZoneId"], "DNSName": lb["DNSName"], "EvaluateTargetHealth": True},
+            }},
+            {"Action": "UPSERT", "ResourceRecordSet": {
+                "Name": _fqdn("_portable." + domain), "Type": "TXT", "TTL": 300,
+                "ResourceRecords": [{"Value": f'"app={app_name} digest={res.digest}"'}],
+            }},
+        ]
+        call(self.clients.route53.change_resource_record_sets, HostedZoneId=self.zone_id(), ChangeBatch={"Comment": f"portable: {app_name}", "Changes": changes}, action="point", what=f"{domain} at {lb['DNSName']}")
+        ctx.progress(f"{domain} -> {lb['DNSName']}")
+
+    def delete(self, domain: str) -> None:
+        records = self._records(domain)
+        changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in records.values()]
+        if changes:
+            call(self.clients.route53.change_resource_record_sets, HostedZoneId=self.zone_id(), ChangeBatch={"Changes": changes}, action="delete", what=f"the records of {domain}")

@@ -1,0 +1,102 @@
+"""Maps boto3/botocore failures to portable errors, once, by error code; retries transient ones.
+
+Every AWS call of the provider goes through `call`: throttling and 5xx are retried with
+exponential backoff and jitter (bounded), anything else fails at once as ONE sentence that
+names the object and says what to fix.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError as BotoConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    WaiterError,
+)
+
+from portable.engine.retry import retry_transient
+from portable.errors import AuthError, InputError, NotFoundError, PortableError, TargetError, TransientError
+
+T = TypeVar("T")
+
+AUTH_CODES = frozenset({
+    "AuthFailure", "UnauthorizedOperation", "InvalidClientTokenId", "SignatureDoesNotMatch",
+    "AccessDenied", "AccessDeniedException", "ExpiredToken", "ExpiredTokenException",
+    "UnrecognizedClientException", "OptInRequired", "InvalidAccessKeyId",
+})
+TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+    "RequestThrottled", "RequestThrottledException", "SlowDown", "ServiceUnavailable",
+    "Unavailable", "InternalError", "InternalFailure", "InsufficientInstanceCapacity",
+    "PriorRequestNotComplete", "IncorrectState",
+})
+NOT_FOUND_CODES = frozenset({
+    "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "NoSuchHostedZone",
+    "InvalidAMIID.Malformed", "ParameterNotFound", "InvalidKeyPair.NotFound",
+})
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _retry_after(exc: ClientError) -> float | None:
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    try:
+        return float(headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
+def map_client_error(exc: ClientError, action: str, what: str) -> PortableError:
+    """One sentence for a ClientError: which object, what AWS said, what to do."""
+    code = error_code(exc)
+    said = exc.response.get("Error", {}).get("Message") or code
+    if code in AUTH_CODES:
+        return AuthError(
+            f"AWS refused to {action} {what} ({code}): {said}",
+            hint="check the credentials boto3 finds (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO login) and their IAM permissions",
+        )
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if code in TRANSIENT_CODES or status >= 500:
+        return TransientError(f"AWS is busy and could not {action} {what} ({code or status}); try again", retry_after=_retry_after(exc))
+    if code in NOT_FOUND_CODES or code.endswith(".NotFound") or code.endswith("NotFound"):
+        return NotFoundError(f"could not {action} {what}: {said} ({code})", hint="check the ids in the target's settings (ami, vpc_id, subnet_ids, key_name, hosted_zone)")
+    return TargetError(f"could not {action} {what}: {said} ({code})")
+
+
+def map_error(exc: Exception, action: str, what: str) -> PortableError:
+    """Any boto3/botocore exception as a portable error."""
+    if isinstance(exc, PortableError):
+        return exc
+    if isinstance(exc, ClientError):
+        return map_client_error(exc, action, what)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return AuthError(f"no AWS credentials found to {action} {what}", hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`")
+    if isinstance(exc, NoRegionError):
+        return InputError("no AWS region is configured", hint="set `region` on the target or AWS_REGION")
+    if isinstance(exc, BotoConnectionError):
+        return TransientError(f"could not reach AWS to {action} {what}: {exc}")
+    if isinstance(exc, WaiterError):
+        return TargetError(f"gave up waiting to {action} {what}: {exc.last_response.get('Error', {}).get('Message', exc) if isinstance(exc.last_response, dict) else exc}")
+    if isinstance(exc, BotoCoreError):
+        return TargetError(f"could not {action} {what}: {exc}")
+    raise exc
+
+
+def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int = 6, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` with AWS errors mapped and transient ones retried (bounded)."""
+
+    @retry_transient(attempts=attempts, max_seconds=90.0)
+    def once() -> T:
+        try:
+            return fn(*args, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise map_error(exc, action, what) from exc
+
+    return once()

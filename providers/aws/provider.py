@@ -1,0 +1,182 @@
+"""`AwsProvider`: deploys an app to EC2 with boto3 (standard credential chain).
+
+Security groups, target groups, an ALB, EBS volumes, instance groups (blue/green through
+the shared VM runtime) and an optional Route 53 record, all tagged `portable:app`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from portable.errors import TargetError
+from portable.manifest.app import App
+from portable.plan.plan import Action
+from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
+from portable.providers.aws import tags as T
+from portable.providers.aws.clients import AwsClients
+from portable.providers.aws.dns import Dns
+from portable.providers.aws.errors import call
+from portable.providers.aws.instances import Ec2GroupBackend, as_ref, list_instances
+from portable.providers.aws.loadbalancer import LoadBalancing
+from portable.providers.aws.network import Network, SecurityGroups
+from portable.providers.aws.render import render_files
+from portable.providers.aws.settings import AwsSettings
+from portable.providers.aws.translate import DNS_KIND, LB_KIND, SG_KIND, TG_KIND, translate
+from portable.providers.aws.volumes import Volumes
+from portable.providers.base import ApplyContext, BaseProvider, Capability
+from portable.providers.vm import GROUP_KIND, VOLUME_KIND, roll_out, scale, tear_down
+
+
+class AwsProvider(BaseProvider):
+    name: ClassVar[str] = "aws"
+    base_capabilities = frozenset({
+        Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
+        Capability.DNS, Capability.ZERO_DOWNTIME, Capability.LOGS,
+    })
+
+    def __init__(self, target_name: str, settings: AwsSettings) -> None:
+        super().__init__(target_name, settings)
+        self.settings: AwsSettings = settings
+        self.clients = AwsClients(settings)
+        self.network = Network(self.clients)
+        self.groups = SecurityGroups(self.clients, self.network)
+        self.lbs = LoadBalancing(self.clients, self.network, self.groups)
+        self.volumes = Volumes(self.clients, self.network)
+        self.dns = Dns(self.clients, self.lbs)
+
+    # -- contract ------------------------------------------------------------------------
+
+    def check(self) -> str:
+        who = call(self.clients.session.client("sts", endpoint_url=self.settings.endpoint_url).get_caller_identity, action="identify", what="the caller")
+        vpc = self.network.vpc_id()
+        where = f" via {self.settings.endpoint_url}" if self.settings.endpoint_url else ""
+        return f"AWS account {who['Account']} in {self.clients.region}{where}, VPC {vpc}"
+
+    def translate(self, app: App) -> list[Resource]:
+        return translate(app, self.settings)
+
+    def observe(self, app: App) -> list[Observed]:
+        out = self.groups.observe(app.name) + self.lbs.observe(app.name) + self.volumes.observe(app.name)
+        out += self._observe_groups(app)
+        out += self.dns.observe(app.name)
+        return out
+
+    def _observe_groups(self, app: App) -> list[Observed]:
+        by_service: dict[str, list[dict[str, Any]]] = {}
+        for inst in list_instances(self.clients, app.name):
+            service = T.tag_dict(inst.get("Tags")).get(T.SERVICE)
+            if service:
+                by_service.setdefault(service, []).append(inst)
+        out = []
+        for service, instances in sorted(by_service.items()):
+            tags = [T.tag_dict(i.get("Tags")) for i in instances]
+            digests = {t.get(T.DIGEST) for t in tags}
+            revisions = {t.get(T.REVISION) for t in tags}
+            counts = {t.get(T.REPLICAS) for t in tags}
+            complete = len(counts) == 1 and str(len(instances)) in counts and len({t.get(T.REPLICA) for t in tags}) == len(instances)
+            digest = digests.pop() if len(digests) == 1 and complete else None
+            info = {"revision": revisions.pop() if len(revisions) == 1 else "mixed", "instances": [as_ref(i).__dict__ for i in instances]}
+            out.append(Observed(GROUP_KIND, service, digest, service=service, info=info))
+        return out
+
+    def needs_replace(self, observed: Observed, desired: Resource) -> bool:
+        if desired.kind == GROUP_KIND:
+            return observed.info.get("revision") != desired.spec["revision"]
+        return False
+
+    def apply(self, action: Action, ctx: ApplyContext) -> None:
+        app = ctx.app
+        res = action.desired
+        if action.op == "delete":
+            self._delete(app, action, ctx)
+            return
+        assert res is not None
+        if res.kind == SG_KIND:
+            self.groups.ensure(app.name, res, ctx)
+        elif res.kind == TG_KIND:
+            self.lbs.ensure_target_group(app.name, res, ctx)
+        elif res.kind == LB_KIND:
+            self.lbs.ensure_load_balancer(app.name, res, ctx)
+        elif res.kind == VOLUME_KIND:
+            self.volumes.ensure(app.name, res, ctx)
+        elif res.kind == DNS_KIND:
+            self.dns.ensure(app.name, res, ctx)
+        elif res.kind == GROUP_KIND:
+            self._apply_group(app, action.op, res, ctx)
+        else:
+            raise TargetError(f"the aws provider does not know resource kind {res.kind}")
+
+    def _backend(self, app: App, ctx: ApplyContext) -> Ec2GroupBackend:
+        return Ec2GroupBackend(self.clients, self.network, self.groups, self.lbs, self.volumes, app, ctx)
+
+    def _apply_group(self, app: App, op: str, group: Resource, ctx: ApplyContext) -> None:
+        backend = self._backend(app, ctx)
+        current = [as_ref(i) for i in list_instances(self.clients, app.name, group.name)]
+        timeout = backend.timeout
+        if op == "update" and current and all(i.revision == group.spec["revision"] for i in current):
+            scale(backend, group, current, timeout=timeout, progress=ctx.progress)
+        else:
+            roll_out(backend, group, current, timeout=timeout, progress=ctx.progress)
+
+    def _delete(self, app: App, action: Action, ctx: ApplyContext) -> None:
+        kind, name = action.kind, action.name
+        if kind == GROUP_KIND:
+            group = action.desired or Resource(GROUP_KIND, name, {"replicas": 0, "volumes": []}, service=name)
+            current = [as_ref(i) for i in list_instances(self.clients, app.name, name)]
+            tear_down(self._backend(app, ctx), group, current, progress=ctx.progress)
+        elif kind == SG_KIND:
+            self.groups.delete(app.name, name, ctx)
+        elif kind == TG_KIND:
+            self.lbs.delete_target_group(app.name, name, ctx)
+        elif kind == LB_KIND:
+            self.lbs.delete_load_balancer(app.name, ctx)
+        elif kind == VOLUME_KIND:
+            self.volumes.delete(app.name, name, ctx)
+        elif kind == DNS_KIND:
+            self.dns.delete(name)
+        else:
+            raise TargetError(f"the aws provider does not know resource kind {kind}")
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def status(self, app: App) -> list[ServiceStatus]:
+        health: dict[str, bool] = {}
+        endpoints: dict[str, list[str]] = {}
+        lb = self.lbs.load_balancer(app.name)
+        for tg_name, (tg, tags) in self.lbs.target_groups(app.name).items():
+            found = call(self.clients.elbv2.describe_target_health, TargetGroupArn=tg["TargetGroupArn"], action="read the target health of", what=tg_name)
+            for d in found["TargetHealthDescriptions"]:
+                health[d["Target"]["Id"]] = health.get(d["Target"]["Id"], True) and d["TargetHealth"]["State"] == "healthy"
+        if lb is not None:
+            for li in call(self.clients.elbv2.describe_listeners, LoadBalancerArn=lb[0]["LoadBalancerArn"], action="list", what="listeners")["Listeners"]:
+                for tg_name, (tg, tags) in self.lbs.target_groups(app.name).items():
+                    if any(a.get("TargetGroupArn") == tg["TargetGroupArn"] for a in li["DefaultActions"]):
+                        endpoints.setdefault(tags.get(T.SERVICE, ""), []).append(f"http://{lb[0]['DNSName']}:{li['Port']}")
+        by_service: dict[str, list[InstanceStatus]] = {}
+        for inst in list_instances(self.clients, app.name):
+            tags = T.tag_dict(inst.get("Tags"))
+            state = inst["State"]["Name"]
+            by_service.setdefault(tags.get(T.SERVICE, ""), []).append(
+                InstanceStatus(inst["InstanceId"], state, health.get(inst["InstanceId"]), inst.get("PrivateIpAddress"), tags.get(T.REVISION))
+            )
+        out = []
+        for name, svc in app.services.items():
+            insts = by_service.get(name, [])
+            running = sum(1 for i in insts if i.state == "running")
+            healthy = sum(1 for i in insts if i.state == "running" and i.healthy is not False)
+            out.append(ServiceStatus(name, svc.replicas, running, healthy, tuple(endpoints.get(name, [])), tuple(insts)))
+        return out
+
+    def logs(self, app: App, services: list[str], *, follow: bool, tail: int) -> Iterator[LogLine]:
+        """The instances' console output (what the bootstrap printed); `follow` is not supported."""
+        for inst in list_instances(self.clients, app.name):
+            tags = T.tag_dict(inst.get("Tags"))
+            if tags.get(T.SERVICE) not in services:
+                continue
+            out = call(self.clients.ec2.get_console_output, InstanceId=inst["InstanceId"], Latest=True, action="read the console of", what=f"instance {inst['InstanceId']}")
+            for line in (out.get("Output") or "").splitlines()[-tail:]:
+                yield LogLine(tags.get(T.SERVICE, ""), f"{tags.get(T.REPLICA, '0')}:{inst['InstanceId']}", line)
+
+    def render(self, app: App, resources: list[Resource], outdir: Path) -> list[Path]:
+        return render_files(app, resources, outdir, self.settings)

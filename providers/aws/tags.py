@@ -1,0 +1,26 @@
+"""The tags every AWS object of an app carries, so observe and destroy find exactly its own."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+APP = "portable:app"
+KIND = "portable:kind"
+NAME = "portable:name"
+SERVICE = "portable:service"
+REVISION = "portable:revision"
+DIGEST = "portable:digest"
+REPLICA = "portable:replica"
+REPLICAS = "portable:replicas"
+
+
+def tag_list(values: Mapping[str, str | None]) -> list[dict[str, str]]:
+    """EC2/ELB style [{"Key": k, "Value": v}], skipping empty values."""
+    return [{"Key": k, "Value": v} for k, v in values.items() if v is not None]
+
+
+def tag_dict(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or ()}
+
+
+def base_tags(app_name: str, kind: str, name: str, digest: str, service: str | None = None) -> dict[str, str | None]:
+    return {APP: app_name, KIND: kind, NAME: name, DIGEST: digest, SERVICE: service, "Name": f"{app_name}-{name}"}
