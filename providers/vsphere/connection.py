@@ -22,7 +22,7 @@ from pyVmomi import vim
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from portable.errors import AuthError, InputError, PortableError, TargetError, TransientError
-from portable.providers.vsphere.faults import translate_fault, vsphere_call
+from portable.providers.vsphere.faults import translate_fault
 from portable.providers.vsphere.settings import VsphereSettings
 
 T = TypeVar("T")
@@ -196,15 +196,17 @@ class Session:
         deadline = time.monotonic() + timeout
         delay = 0.1
         while True:
-            with vsphere_call(what):
-                info = task.info
-                state = info.state
+            # by path: some servers (vcsim) name a non-ManagedEntity as a task's `entity`,
+            # which pyVmomi refuses when it reads `info` whole
+            state = self.read(task, "info.state", what)
             if state == vim.TaskInfo.State.success:
-                return info.result
+                return self.read(task, "info.result", what)
             if state == vim.TaskInfo.State.error:
-                if isinstance(info.error, ignore):
+                error = self.read(task, "info.error", what)
+                fault = getattr(error, "fault", error)  # LocalizedMethodFault wraps the fault
+                if isinstance(fault, ignore):
                     return IGNORED
-                raise translate_fault(info.error, what)
+                raise translate_fault(fault, what)
             if time.monotonic() > deadline:
                 raise TargetError(f"vCenter task for {what} did not finish within {int(timeout)}s")
             time.sleep(delay)

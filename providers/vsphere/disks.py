@@ -64,6 +64,17 @@ def delete_disk(session: Session, datacenter: Any, path: str, timeout: float) ->
         return  # already gone
 
 
+def remove_empty_folder(session: Session, datastore: Any, datacenter: Any, app: str) -> None:
+    """Deletes the app's disk folder once its last disk is gone (best effort)."""
+    if list_disks(session, datastore, app):
+        return
+    folder = app_folder(datastore.name, app)
+    what = f"removing the empty folder {folder}"
+    content = session.content
+    task = session.call(what, lambda: content.fileManager.DeleteDatastoreFile_Task(name=folder, datacenter=datacenter))
+    session.wait_for_task(task, what, timeout=120.0, ignore=(vim.fault.FileNotFound, vim.fault.FileFault))
+
+
 def list_disks(session: Session, datastore: Any, app: str, timeout: float = 120.0) -> list[DiskFile]:
     """The data disks under the app's folder on `datastore` (none when the folder is absent)."""
     folder = app_folder(datastore.name, app)

@@ -152,6 +152,8 @@ class VsphereProvider(BaseProvider):
             found = action.observed.info.get("path") if action.observed is not None else None
             ctx.progress(f"deleting data disk {found or path}")
             vdisks.delete_disk(self.session, placement.datacenter, str(found or path), DISK_TASK_TIMEOUT)
+            with self._lock:  # parallel volume deletes: one of them removes the folder
+                vdisks.remove_empty_folder(self.session, self._datastore(), placement.datacenter, ctx.app.name)
             return
         assert action.desired is not None
         size = int(action.desired.spec["size_gib"])

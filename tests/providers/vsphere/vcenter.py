@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyVim.connect import Disconnect, SmartConnect
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,14 @@ def connect(lab: Lab) -> Iterator[Any]:
         yield si.RetrieveContent()
     finally:
         Disconnect(si)
+
+
+def props(content: Any, obj: Any, *paths: str) -> dict[str, Any]:
+    """Property paths of one object, by path (vcsim's `runtime` cannot be read whole by pyVmomi)."""
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=obj)], propSet=[pc.PropertySpec(type=type(obj), pathSet=list(paths))])
+    result = content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions())
+    return {p.name: p.val for o in (result.objects if result else []) for p in o.propSet or []}
 
 
 @dataclass
@@ -70,7 +78,7 @@ def app_vms(content: Any, app: str) -> list[VmView]:
             out.append(
                 VmView(
                     name=vm.name,
-                    power_state=str(vm.runtime.powerState),
+                    power_state=str(props(content, vm, "runtime.powerState").get("runtime.powerState")),
                     cpus=config.hardware.numCPU,
                     memory_mb=config.hardware.memoryMB,
                     ip=vm.guest.ipAddress or None,
@@ -92,7 +100,7 @@ def datastore_files(content: Any, datastore: str, folder: str) -> list[str]:
     """Files under `[datastore] folder` (recursively); [] when the folder does not exist."""
     dc = content.rootFolder.childEntity[0]
     ds = next(d for d in dc.datastore if d.name == datastore)
-    task = ds.browser.SearchDatastoreSubFolders_Task(datastorePath=f"[{datastore}] {folder}", searchSpec=vim.host.DatastoreBrowser.SearchSpec())
+    task = ds.browser.SearchDatastoreSubFolders_Task(datastorePath=f"[{datastore}] {folder}", searchSpec=vim.host.DatastoreBrowser.SearchSpec(matchPattern=["*"]))
     while task.info.state in ("queued", "running"):
         threading.Event().wait(0.1)
     if task.info.state == "error":
@@ -143,7 +151,7 @@ class GuestIpReporter:
             for vm in view.view:
                 if not any(c.key == key and c.value == self.app for c in vm.customValue or []):
                     continue
-                if vm.runtime.powerState != "poweredOn" or vm.guest.ipAddress:
+                if props(content, vm, "runtime.powerState").get("runtime.powerState") != "poweredOn" or vm.guest.ipAddress:
                     continue
                 ip = f"{self.prefix}{len(self.assigned) + 10}"
                 self.assigned[vm.name] = ip
