@@ -47,6 +47,7 @@ class VsphereProvider(BaseProvider):
         self.marks = Marks(self.session)
         self._placement: Placement | None = None
         self._lock = threading.Lock()
+        self._folder_lock = threading.Lock()
 
     # -- connection and inventory
 
@@ -152,7 +153,7 @@ class VsphereProvider(BaseProvider):
             found = action.observed.info.get("path") if action.observed is not None else None
             ctx.progress(f"deleting data disk {found or path}")
             vdisks.delete_disk(self.session, placement.datacenter, str(found or path), DISK_TASK_TIMEOUT)
-            with self._lock:  # parallel volume deletes: one of them removes the folder
+            with self._folder_lock:  # parallel volume deletes: one of them removes the folder
                 vdisks.remove_empty_folder(self.session, self._datastore(), placement.datacenter, ctx.app.name)
             return
         assert action.desired is not None
