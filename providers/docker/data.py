@@ -1,0 +1,185 @@
+"""Moving an app's data and images in and out of a Docker engine, for migrate/backup/restore.
+
+Volumes are read and written through short-lived helper containers that are created but
+never started: the engine's archive API reads and writes a stopped container's mounts, so
+no shell or tar is needed in any image. Helpers carry `io.portable.helper=<app>` (not the
+app label), so observe never mistakes them for part of the app.
+"""
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from portable.errors import MigrationError, TargetError
+from portable.manifest.app import App
+from portable.migrate.archive import restore_tar_stream
+from portable.plan.plan import Action
+from portable.providers.base import ApplyContext
+from portable.providers.docker import naming
+from portable.providers.docker.engine import engine_call
+
+MOUNT = "/portable-volume"
+LABEL_HELPER = "io.portable.helper"
+Progress = Callable[[str], None]
+
+
+def _writers(app: App) -> set[str]:
+    """Services that mount a volume read-write: the ones to stop for a consistent copy."""
+    return {name for name, svc in app.services.items() if any(not m.read_only for m in svc.volumes)}
+
+
+def _image_for(app: App, volume: str, resources: list[Any]) -> str:
+    users = {name for name, svc in app.services.items() if any(m.volume == volume for m in svc.volumes)}
+    for res in resources:
+        if res.kind == naming.KIND_CONTAINER and res.service in users:
+            return str(res.spec["image"])
+    for res in resources:
+        if res.kind == naming.KIND_CONTAINER:
+            return str(res.spec["image"])
+    raise MigrationError(f"no image of {app.name} is available to read volume {volume} with")
+
+
+class DockerData:
+    """Mixed into DockerProvider: the data hooks the migration engine looks for."""
+
+    # provided by DockerProvider, which this is mixed into
+    client: docker.DockerClient
+    target_name: str
+    translate: Callable[[App], list[Any]]
+    apply: Callable[[Action, ApplyContext], None]
+
+    def _helper(self, app: App, volume: str, read_only: bool) -> Any:
+        image = _image_for(app, volume, self.translate(app))
+        vname = naming.volume_name(app.name, volume)
+        with engine_call(f"creating a helper container for volume {vname}"):
+            return self.client.containers.create(
+                image,
+                name=f"{app.name}-{volume}-helper-{uuid.uuid4().hex[:6]}",
+                entrypoint=["/portable-never-started"],
+                volumes={vname: {"bind": MOUNT, "mode": "ro" if read_only else "rw"}},
+                labels={LABEL_HELPER: app.name},
+                network_disabled=True,
+            )
+
+    def export_volume(self, app: App, volume: str) -> tuple[Iterator[bytes], str]:
+        """A tar stream of the volume's files (paths under `portable-volume/`) and that prefix."""
+        vname = naming.volume_name(app.name, volume)
+        with engine_call(f"finding volume {vname}"):
+            self.client.volumes.get(vname)
+        helper = self._helper(app, volume, read_only=True)
+        with engine_call(f"reading volume {vname}"):
+            bits, _ = helper.get_archive(MOUNT + "/")
+
+        def stream() -> Iterator[bytes]:
+            try:
+                yield from bits
+            finally:
+                helper.remove(force=True)
+
+        return stream(), MOUNT.strip("/")
+
+    def restore_volume(self, app: App, volume: str, archive: Path, progress: Progress, *, replace: bool = False) -> None:
+        """Creates the volume as deploy would (same labels) and fills it from `archive`.
+
+        Refuses to overwrite a volume that already holds data unless `replace` is set
+        (restore of a backup), so a resumed migration never clobbers newer data.
+        """
+        vname = naming.volume_name(app.name, volume)
+        desired = [r for r in self.translate(app) if r.kind == naming.KIND_VOLUME and r.name == volume]
+        if not desired:
+            raise MigrationError(f"volume {volume} is not part of {app.name} on target {self.target_name}")
+        try:
+            self.client.volumes.get(vname)
+        except docker.errors.NotFound:
+            self.apply(Action("create", naming.KIND_VOLUME, volume, "restore from archive", desired=desired[0]), ApplyContext(app=app, progress=progress))
+        helper = self._helper(app, volume, read_only=False)
+        try:
+            with engine_call(f"reading volume {vname}"):
+                bits, _ = helper.get_archive(MOUNT + "/")
+                holds_data = _has_entries(bits)
+            if holds_data and not replace:
+                raise TargetError(f"volume {vname} on target {self.target_name} already holds data; not overwriting it", hint="remove the volume, or use `portable restore` to replace its contents")
+            if holds_data:
+                _empty_volume(self.client, helper.image.id, vname)
+            progress(f"restoring volume {vname} from {archive.name}")
+            with tempfile.TemporaryFile() as tmp:
+                for chunk in restore_tar_stream(archive):
+                    tmp.write(chunk)
+                tmp.seek(0)
+                with engine_call(f"writing volume {vname}"):
+                    if not helper.put_archive(MOUNT, tmp.read()):
+                        raise TargetError(f"the engine refused to write the archive into volume {vname}")
+        finally:
+            helper.remove(force=True)
+
+    def quiesce(self, app: App) -> list[str]:
+        """Stops the containers of services that write to volumes; returns their names."""
+        stopped = []
+        filters = {"label": [f"{naming.LABEL_APP}={app.name}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}"]}
+        for c in self.client.containers.list(filters=filters):
+            service = c.labels.get(naming.LABEL_SERVICE)
+            if service in _writers(app):
+                with engine_call(f"stopping {c.name}"):
+                    c.stop(timeout=int(app.services[service].stop_grace_s))
+                stopped.append(c.name)
+        return stopped
+
+    def resume(self, app: App) -> list[str]:
+        """Starts again the writers `quiesce` stopped."""
+        started = []
+        filters = {"label": [f"{naming.LABEL_APP}={app.name}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}"], "status": ["exited", "created"]}
+        for c in self.client.containers.list(all=True, filters=filters):
+            if c.labels.get(naming.LABEL_SERVICE) in _writers(app):
+                with engine_call(f"starting {c.name}"):
+                    c.start()
+                started.append(c.name)
+        return started
+
+    def import_images(self, app: App, source: Any, source_app: App, progress: Progress) -> list[str]:
+        """Copies the images this engine lacks from a source Docker engine (save | load)."""
+        wanted = sorted({str(r.spec["image"]) for r in self.translate(app) if r.kind in (naming.KIND_CONTAINER, naming.KIND_PROXY) and r.spec.get("image")})
+        moved = []
+        for ref in wanted:
+            try:
+                self.client.images.get(ref)
+                continue
+            except docker.errors.ImageNotFound:
+                pass
+            src_client = getattr(source, "client", None)
+            if not isinstance(src_client, docker.DockerClient):
+                progress(f"{ref}: not on {self.target_name}; the engine will pull it from its registry")
+                continue
+            try:
+                image = src_client.images.get(ref)
+            except docker.errors.ImageNotFound:
+                progress(f"{ref}: on neither engine; the engine will pull it from its registry")
+                continue
+            progress(f"copying image {ref} to {self.target_name}")
+            with tempfile.TemporaryFile() as tmp:
+                for chunk in image.save(named=True):
+                    tmp.write(chunk)
+                tmp.seek(0)
+                with engine_call(f"loading image {ref} into {self.target_name}"):
+                    self.client.images.load(tmp)
+            moved.append(ref)
+        return moved
+
+
+def _has_entries(bits: Iterator[bytes]) -> bool:
+    import io
+    import tarfile
+
+    data = b"".join(bits)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return any(m.name.strip("/").count("/") >= 1 for m in tar.getmembers())
+
+
+def _empty_volume(client: docker.DockerClient, image: str, vname: str) -> None:
+    """Removes a volume's contents with a run of the app's own image (needs a shell in it)."""
+    with engine_call(f"emptying volume {vname}"):
+        client.containers.run(image, entrypoint=["sh", "-c", f"rm -rf {MOUNT}/..?* {MOUNT}/.[!.]* {MOUNT}/*"], volumes={vname: {"bind": MOUNT, "mode": "rw"}}, remove=True, network_disabled=True)
