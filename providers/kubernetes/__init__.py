@@ -1,0 +1,1 @@
+"""The `kubernetes` target: server-side apply of plain Kubernetes objects, one per Resource."""

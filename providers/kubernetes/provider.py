@@ -1,0 +1,106 @@
+"""The `kubernetes` provider: the contract's methods, wired to the modules that do the work.
+
+translate.py (pure objects), apply.py (server-side apply + rollout wait), observe below
+(labelled objects, read back with their digest annotation), status.py, render.py.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+from portable.errors import AuthError
+from portable.manifest.app import App
+from portable.plan.plan import Action
+from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
+from portable.providers.base import ApplyContext, BaseProvider, Capability
+from portable.providers.kubernetes import naming as n
+from portable.providers.kubernetes import render as render_mod
+from portable.providers.kubernetes import status as status_mod
+from portable.providers.kubernetes.apply import Applier
+from portable.providers.kubernetes.client import MANAGED_KINDS, Kube
+from portable.providers.kubernetes.settings import KubernetesSettings
+from portable.providers.kubernetes.translate import namespace_of, translate
+
+
+class KubernetesProvider(BaseProvider):
+    """Deploys an app as Kubernetes objects in one namespace of one cluster."""
+
+    name: ClassVar[str] = "kubernetes"
+    base_capabilities: ClassVar[frozenset[Capability]] = frozenset({
+        Capability.VOLUMES,
+        Capability.PUBLIC_HTTP,
+        Capability.PUBLIC_TCP,
+        Capability.LOAD_BALANCER,
+        Capability.AUTOSCALE,
+        Capability.LOGS,
+        Capability.ZERO_DOWNTIME,
+    })
+
+    def __init__(self, target_name: str, settings: Any) -> None:
+        if not isinstance(settings, KubernetesSettings):
+            settings = KubernetesSettings.model_validate(settings or {})
+        super().__init__(target_name, settings)
+        self.settings: KubernetesSettings = settings
+        self.kube = Kube(settings)
+        self.applier = Applier(self.kube, settings, target_name)
+
+    def check(self) -> str:
+        version = self.kube.version()
+        namespace = self.settings.namespace or "(the app's name)"
+        if self.settings.namespace:
+            try:
+                self.kube.list("Deployment", self.settings.namespace, n.app_selector("portable-check"))
+            except AuthError as exc:
+                raise AuthError(f"the cluster answers but refuses this user in namespace {self.settings.namespace}: {exc.message}") from None
+        where = "in-cluster" if self.settings.in_cluster else f"context {self.settings.context or '(current)'}"
+        return f"Kubernetes {version.get('gitVersion', '?')} at {self.kube.host} ({where}, namespace {namespace})"
+
+    def translate(self, app: App) -> list[Resource]:
+        return translate(app, self.settings)
+
+    def observe(self, app: App) -> list[Observed]:
+        namespace = namespace_of(app, self.settings)
+        selector = n.app_selector(app.name)
+        with ThreadPoolExecutor(len(MANAGED_KINDS)) as pool:
+            listed = list(pool.map(lambda kind: (kind, self.kube.list(kind, namespace, selector)), MANAGED_KINDS))
+        out = []
+        for kind, items in listed:
+            for obj in items:
+                meta = obj["metadata"]
+                annotations = meta.get("annotations") or {}
+                out.append(Observed(
+                    kind=kind,
+                    name=meta["name"],
+                    digest=annotations.get(n.DIGEST),
+                    stateful=kind == "PersistentVolumeClaim",
+                    service=(meta.get("labels") or {}).get(n.SERVICE_LABEL),
+                    info={
+                        "namespace": meta.get("namespace"),
+                        "uid": meta.get("uid"),
+                        "resourceVersion": meta.get("resourceVersion"),
+                        "immutable": annotations.get(n.IMMUTABLE),
+                    },
+                ))
+        return out
+
+    def needs_replace(self, observed: Observed, desired: Resource) -> bool:
+        """Workloads whose selector, claim templates or service name changed cannot be updated."""
+        if desired.kind not in ("Deployment", "StatefulSet"):
+            return False
+        want = desired.spec.get("metadata", {}).get("annotations", {}).get(n.IMMUTABLE)
+        have = observed.info.get("immutable")
+        return bool(want and have and want != have)
+
+    def apply(self, action: Action, ctx: ApplyContext) -> None:
+        self.applier.apply(action, ctx)
+
+    def status(self, app: App) -> list[ServiceStatus]:
+        return status_mod.status(self.kube, app, namespace_of(app, self.settings))
+
+    def logs(self, app: App, services: list[str], *, follow: bool, tail: int) -> Iterator[LogLine]:
+        return status_mod.logs(self.kube, app, namespace_of(app, self.settings), services, follow=follow, tail=tail)
+
+    def render(self, app: App, resources: list[Resource], outdir: Path) -> list[Path]:
+        return render_mod.render(app, self.settings, self.target_name, resources, outdir)

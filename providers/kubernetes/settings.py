@@ -1,0 +1,70 @@
+"""Settings of a `kubernetes` target, validated while the manifest is loaded.
+
+Only pydantic (and portable's pure unit parser) is imported here: manifests are validated
+on machines without the kubernetes SDK.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from portable.manifest.units import parse_duration
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class IngressSettings(BaseModel):
+    """Publishes public http ports through an Ingress instead of a LoadBalancer/NodePort."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class_name: str | None = Field(None, alias="class", description="ingressClassName (default: the cluster's default class)")
+    host: str = Field(description="host name users reach; with several public http services each gets <service>.<host>")
+    tls_secret: str | None = Field(None, description="name of an existing kubernetes.io/tls Secret in the namespace")
+
+
+class RegistryAuth(BaseModel):
+    """Credentials for a private registry, turned into an imagePullSecret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str = Field(description="registry host, e.g. registry.example.com:5000")
+    username: str
+    password_secret: str = Field(description="name of an entry under the manifest's top-level `secrets`")
+
+
+class KubernetesSettings(BaseModel):
+    """Which cluster and namespace, and how public ports and storage are laid out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kubeconfig: str | None = Field(None, description="path to a kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
+    context: str | None = Field(None, description="kubeconfig context (default: its current-context)")
+    in_cluster: bool = Field(False, description="use the pod's service account instead of a kubeconfig")
+    namespace: str | None = Field(
+        None, pattern=DNS_LABEL, max_length=63, description="namespace of the app (default: the app's name); created if missing"
+    )
+    ingress: IngressSettings | None = Field(None, description="route public http ports through an Ingress")
+    public_service_type: Literal["LoadBalancer", "NodePort"] = Field(
+        "LoadBalancer", description="Service type for public ports not routed through an Ingress"
+    )
+    storage_class: str | None = Field(None, description="storageClassName of volumes (default: the cluster's default class)")
+    image_pull_secrets: list[str] = Field(default_factory=list, description="existing Secrets in the namespace to pull images with")
+    registries: list[RegistryAuth] = Field(default_factory=list, description="private registries: portable creates their pull Secret")
+    force_conflicts: bool = Field(False, description="take over fields another field manager owns (like --force-conflicts)")
+    rollout_timeout: str | int | float | None = Field(
+        None, description="longest wait for one workload to become available, e.g. 5m (default: the deploy timeout)"
+    )
+    request_timeout: float = Field(30.0, gt=0, description="seconds to wait for one API call")
+
+    @field_validator("rollout_timeout")
+    @classmethod
+    def _duration(cls, value: str | int | float | None) -> str | int | float | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def rollout_timeout_s(self) -> float | None:
+        return parse_duration(self.rollout_timeout) if self.rollout_timeout is not None else None
