@@ -78,12 +78,14 @@ def _env() -> dict[str, str] | None:
 
     if not os.path.isfile(env_file):
         fail(f"--env-file {env_file}: no such file", 2)
-    return {**read_dotenv(Path(env_file)), **os.environ}
+    for key, value in read_dotenv(Path(env_file)).items():
+        os.environ.setdefault(key, value)  # as if exported: target settings read them too
+    return dict(os.environ)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-@click.option("--env-file", type=click.Path(dir_okay=False), default=None, help="Extra variables for ${VAR} interpolation (the environment still wins).")
+@click.option("--env-file", type=click.Path(dir_okay=False), default=None, help="Variables to use as if exported (for ${VAR} interpolation and target settings); the environment wins.")
 @click.version_option(package_name="portable")
 def cli(debug: bool, env_file: str | None) -> None:
     """Deploy one app manifest to Docker, Kubernetes, AWS, any Libcloud cloud or vSphere,
