@@ -85,6 +85,7 @@ wait_ready() {
     state=$($DOCKER inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1" 2>/dev/null || echo "missing none")
     case "$state" in
       "running healthy"|"running none") return 0 ;;
+      "running unhealthy") fail "health check failing: $($DOCKER inspect -f '{{range .State.Health.Log}}{{.Output}}{{end}}' "$1" 2>/dev/null | tail -c 300)" ;;
       exited*|dead*|missing*) fail "container $state: $($DOCKER logs --tail 5 "$1" 2>&1 | tr '\n' ' ')" ;;
     esac
     [ "$(date +%s)" -lt "$deadline" ] || fail "not healthy after $2s ($state): $($DOCKER inspect -f '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' "$1" 2>/dev/null | tail -c 300)"

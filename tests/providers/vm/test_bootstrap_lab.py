@@ -1,0 +1,143 @@
+"""The rendered user data, executed for real: the bootstrap's container part runs against
+the lab's Docker engine (host setup skipped), pulls from the lab registry, and every
+service of examples/shop comes up answering and healthy, as it would on a VM.
+"""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from portable.providers.vm import instance_groups, render_cloud_init, resolve_group_secrets
+from vm_shop import lab_env, load_shop
+
+pytestmark = pytest.mark.lab("docker", "registry")
+TOKEN = "tok-3f9a-not-for-logs"
+
+
+def free_loopback(port: int) -> str:
+    """A 127.0.0.x address where `port` is free: each simulated VM gets its own."""
+    for x in random.sample(range(20, 250), 60):
+        address = f"127.0.0.{x}"
+        with socket.socket() as s:
+            try:
+                s.bind((address, port))
+                return address
+            except OSError:
+                continue
+    raise RuntimeError(f"no loopback address has port {port} free")
+
+
+def bootstrap_of(user_data: str) -> str:
+    doc = yaml.safe_load(user_data)
+    assert doc["runcmd"] == [["sh", "/var/lib/portable/bootstrap.sh"]]
+    return str(doc["write_files"][0]["content"])
+
+
+def run_vm(user_data: str, root: Path, docker_host: str, bind: str) -> subprocess.CompletedProcess[str]:
+    """Runs the user data's bootstrap like cloud-init would, minus the host setup."""
+    root.mkdir(parents=True, exist_ok=True)
+    script = root / "bootstrap.sh"
+    script.write_text(bootstrap_of(user_data))
+    env = dict(os.environ, DOCKER_HOST=docker_host, PORTABLE_SKIP_HOST_SETUP="1", PORTABLE_ROOT=str(root), PORTABLE_BIND_ADDRESS=bind)
+    return subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=300)
+
+
+def docker(docker_host: str, *args: str) -> str:
+    out = subprocess.run(["docker", "-H", docker_host, *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+
+@pytest.fixture
+def shell_image(docker_host: str, registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """busybox with a shell and no image health check, pushed to the lab registry (for the worker:
+    lab/worker:1's own health check expects its heartbeat loop, which shop's command replaces)."""
+    tag = f"{registry}/portable-test/shell:1"
+    ctx = tmp_path_factory.mktemp("shell-image")
+    (ctx / "Dockerfile").write_text('FROM lab/busybox:1\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
+    env = dict(os.environ, DOCKER_BUILDKIT="0")
+    subprocess.run(["docker", "-H", docker_host, "build", "-q", "-t", tag, str(ctx)], check=True, capture_output=True, timeout=300, env=env)
+    subprocess.run(["docker", "-H", docker_host, "push", tag], check=True, capture_output=True, timeout=300)
+    return tag
+
+
+@pytest.fixture
+def vm_containers(docker_host: str) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    for name in names:
+        subprocess.run(["docker", "-H", docker_host, "rm", "-f", name], capture_output=True, timeout=60)
+
+
+def test_shop_user_data_brings_every_service_up_healthy(tmp_path: Path, docker_host: str, registry: str, shell_image: str, vm_containers: list[str]) -> None:
+    app = load_shop(tmp_path, lab_env(registry, SHOP_WORKER_IMAGE=shell_image))
+    groups = {g.name: g for g in instance_groups(app, size_for=lambda n, s: "t3.micro", behind_load_balancer=True)}
+    assert set(groups) == {"web", "api", "worker", "kv"}
+    binds: dict[str, str] = {}
+    for name in ("kv", "api", "worker", "web"):  # dependency order, like the engine
+        group = groups[name]
+        vm_containers.append(f"vm-shop-{name}")
+        binds[name] = free_loopback(8080)
+        hosts = {peer: "10.9.9.9" for peer in group.spec["peers"]}
+        user_data = render_cloud_init(app, group, secrets=resolve_group_secrets(app, group), hosts=hosts)
+        done = run_vm(user_data, tmp_path / f"vm-{name}", docker_host, binds[name])
+        assert done.returncode == 0, f"{name}: {done.stdout}\n{done.stderr}"
+        assert f"portable: READY service={name} revision={group.spec['revision']}" in done.stdout
+        assert (tmp_path / f"vm-{name}" / "status").read_text().startswith("ready service=")
+        health = docker(docker_host, "inspect", "-f", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", f"vm-shop-{name}")
+        assert health == ("running" if name == "worker" else "running healthy")
+
+    # every http service answers on its VM's address, through the published port
+    for name in ("web", "api", "kv"):
+        assert get(f"http://{binds[name]}:8080/cgi-bin/health").strip() == "ok"
+    assert "greeting=hello from a vm" in get(f"http://{binds['web']}:8080/cgi-bin/count")
+    assert docker(docker_host, "inspect", "-f", "{{json .HostConfig.ExtraHosts}}", "vm-shop-web") == '["api:10.9.9.9","kv:10.9.9.9"]'
+
+    # secrets: a root-only file on the VM, read-only in the container; config files too
+    secret = tmp_path / "vm-api" / "secrets" / "api-token"
+    assert secret.read_text() == TOKEN and (secret.stat().st_mode & 0o777) == 0o400
+    assert docker(docker_host, "exec", "vm-shop-api", "cat", "/run/secrets/api-token") == TOKEN
+    assert docker(docker_host, "exec", "vm-shop-api", "cat", "/etc/shop/settings.json") == '{"currency": "EUR", "page_size": 20}'
+    assert docker(docker_host, "exec", "vm-shop-worker", "cat", "/run/secrets/token") == TOKEN
+    assert docker(docker_host, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "vm-shop-worker") == "on-failure"
+    deadline = time.monotonic() + 20
+    while "processing orders for shop" not in docker(docker_host, "logs", "vm-shop-worker") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert "worker: processing orders for shop" in docker(docker_host, "logs", "vm-shop-worker")
+
+    # kv keeps its data on the VM's volume directory, across a second boot of the bootstrap
+    assert get(f"http://{binds['kv']}:8080/cgi-bin/put?order=42").strip() == "ok"
+    assert any((tmp_path / "vm-kv" / "volumes" / "data").rglob("order"))
+    again = run_vm(render_cloud_init(app, groups["kv"]), tmp_path / "vm-kv", docker_host, binds["kv"])
+    assert again.returncode == 0, again.stderr
+    assert get(f"http://{binds['kv']}:8080/cgi-bin/get?order").strip() == "42"
+
+    # nothing secret leaked into what the bootstrap printed
+    assert TOKEN not in done.stdout + done.stderr
+
+
+def test_a_failing_health_check_fails_the_bootstrap_with_its_output(tmp_path: Path, docker_host: str, registry: str, vm_containers: list[str]) -> None:
+    app = load_shop(tmp_path, lab_env(registry, SHOP_WEB_HEALTH_PATH="/cgi-bin/missing"))
+    web = next(g for g in instance_groups(app, size_for=lambda n, s: "t3.micro", behind_load_balancer=True) if g.name == "web")
+    vm_containers.append("vm-shop-web")
+    started = time.monotonic()
+    done = run_vm(render_cloud_init(app, web), tmp_path / "vm-web", docker_host, free_loopback(8080))
+    assert done.returncode == 1
+    assert f"portable: FAILED service=web revision={web.spec['revision']}: health check failing" in done.stdout
+    assert "404" in done.stdout
+    assert (tmp_path / "vm-web" / "status").read_text().startswith("failed: health check failing")
+    assert time.monotonic() - started < 90
