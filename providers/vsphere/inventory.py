@@ -152,7 +152,7 @@ def find_network(content: Any, dc: Any, name: str | None) -> Any | None:
     """A standard port group (vim.Network) or a distributed port group, by name."""
     if name is None:
         return None
-    networks = list(dc.network)
+    networks = list({n._moId: n for n in dc.network}.values())  # a network may be listed twice
     match = [n for n in networks if n.name == name]
     if not match:
         raise NotFoundError(f"network `{name}` does not exist in datacenter `{dc.name}` ({_names(networks)}): fix `network` in the target")

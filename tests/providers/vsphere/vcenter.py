@@ -57,6 +57,7 @@ class VmView:
     marks: dict[str, str]
     extra_config: dict[str, str]
     disks: dict[str, int]  # datastore path -> capacity KiB
+    nics: list[str]  # port group name, or `dvpg:<key>` for a distributed port group
 
     def decoded(self, key: str) -> str:
         value = self.extra_config[key]
@@ -89,11 +90,24 @@ def app_vms(content: Any, app: str) -> list[VmView]:
                         for d in config.hardware.device
                         if isinstance(d, vim.vm.device.VirtualDisk)
                     },
+                    nics=[_nic(d) for d in config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard)],
                 )
             )
         return sorted(out, key=lambda v: v.name)
     finally:
         view.Destroy()
+
+
+def _nic(card: Any) -> str:
+    backing = card.backing
+    if isinstance(backing, vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo):
+        return f"dvpg:{backing.port.portgroupKey}"
+    return str(getattr(backing, "deviceName", ""))
+
+
+def network_key(content: Any, name: str) -> str:
+    dc = content.rootFolder.childEntity[0]
+    return str(next(n for n in dc.network if n.name == name).key)
 
 
 def datastore_files(content: Any, datastore: str, folder: str) -> list[str]:
