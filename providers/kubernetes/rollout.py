@@ -40,6 +40,8 @@ def rollout_state(obj: dict[str, Any]) -> tuple[bool, str, str | None]:
     ready = int(st.get("readyReplicas") or 0)
     total = int(st.get("replicas") or 0)
     line = f"{updated}/{desired} updated, {ready} ready, {available} available"
+    if total > desired:
+        line += f", {total - desired} old replica(s) still running"
     if obj["kind"] == "Deployment":
         for c in st.get("conditions") or []:
             if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
@@ -95,7 +97,7 @@ def wait_for_rollout(kube: Kube, kind: str, namespace: str, name: str, *, timeou
                 hint=f"kubectl -n {namespace} describe {kind.lower()} {name}",
             )
         time.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
+        delay = min(delay * 1.5, 1.0)
 
 
 def _pod_problems(pod: dict[str, Any]) -> list[str]:
@@ -160,4 +162,4 @@ def wait_until_gone(kube: Kube, kind: str, namespace: str | None, name: str, *, 
             progress(f"{kind}/{name}: waiting for deletion")
             said = True
         time.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
+        delay = min(delay * 1.5, 1.0)
