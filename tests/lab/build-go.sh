@@ -82,14 +82,19 @@ build_vcsim() {
   echo "$sum" > "$BIN/vcsim.src"
 }
 
-# front proxy for zero-downtime docker updates: kamal-proxy is refused by the Go module proxy
-# ("403 Forbidden: This module version is not available", every tag and commit), so caddy.
+# front proxy for zero-downtime docker updates: kamal-proxy, static. The Go proxy refuses the
+# module's version list (403 "This module version is not available") and so `go install
+# ...@version` fails while loading deprecation info; explicit tags such as v0.9.2 are served, so
+# it is built through a wrapper module (go get -tool), like the Kubernetes binaries.
 build_proxy() {
-  local pbin=$LAB_CACHE/bin/caddy-$CADDY_VERSION
-  [[ -x $pbin/caddy ]] && return
-  mkdir -p "$pbin"
-  GOBIN=$pbin go install -trimpath -ldflags "-s -w" "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
-  "$pbin/caddy" version
+  local pbin=$LAB_CACHE/bin/kamal-proxy-$KAMAL_PROXY_VERSION
+  [[ -x $pbin/kamal-proxy ]] && return
+  local w=$LAB_CACHE/src/kamal-proxy-$KAMAL_PROXY_VERSION; rm -rf "$w"; mkdir -p "$w" "$pbin"; cd "$w"
+  printf 'module local.invalid/kamal-proxy-lab\n\ngo 1.26.0\n' > go.mod
+  go mod edit -require="github.com/basecamp/kamal-proxy@$KAMAL_PROXY_VERSION" \
+    -tool=github.com/basecamp/kamal-proxy/cmd/kamal-proxy
+  go mod tidy
+  go build -trimpath -ldflags "-s -w" -o "$pbin/kamal-proxy" github.com/basecamp/kamal-proxy/cmd/kamal-proxy
 }
 
 what=${*:-etcd kwok vcsim proxy k8s}

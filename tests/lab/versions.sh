@@ -6,4 +6,4 @@ GOVMOMI_VERSION=${GOVMOMI_VERSION:-v0.56.0}
 MOTO_VERSION=${MOTO_VERSION:-5.1.22}
 LAB_CACHE=${LAB_CACHE:-/var/cache/portable-lab}
 LAB_RUN=${LAB_RUN:-/tmp/portable-lab}
-CADDY_VERSION=${CADDY_VERSION:-v2.11.9}   # front proxy (kamal-proxy is not served by the Go proxy)
+KAMAL_PROXY_VERSION=${KAMAL_PROXY_VERSION:-v0.9.2}  # front proxy; only explicit tags are served by the Go proxy
