@@ -22,6 +22,7 @@ from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
 from portable.providers.base import ApplyContext, BaseProvider, Capability
 
 from portable.providers.docker import infra, naming, replicas
+from portable.providers.docker.data import DockerData
 from portable.providers.docker.engine import connect, describe_host, engine_call
 from portable.providers.docker.logs import read_logs
 from portable.providers.docker.observe import observe_app, status_of
@@ -30,7 +31,7 @@ from portable.providers.docker.settings import DockerSettings
 from portable.providers.docker.translate import translate_app
 
 
-class DockerProvider(BaseProvider):
+class DockerProvider(DockerData, BaseProvider):
     """Deploys to a Docker engine: the local socket, DOCKER_HOST, or the target's `host`."""
 
     name: ClassVar[str] = "docker"

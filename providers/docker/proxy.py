@@ -42,7 +42,9 @@ def create_proxy(client: docker.DockerClient, app: App, res: Resource, target: s
             labels={**labels_for(app, res, target), naming.LABEL_TARGET_PORT: str(spec["target_port"])},
             ports=[spec["container_port"]],
             host_config=host_config,
-            command=["kamal-proxy", "run", "--http-port", str(spec["container_port"])],
+            # explicit entrypoint: images differ (official: CMD kamal-proxy run; others: ENTRYPOINT)
+            entrypoint=["kamal-proxy"],
+            command=["run", "--http-port", str(spec["container_port"])],
         )
     cid: str = created["Id"]
     start(client, cid, name)

@@ -93,7 +93,8 @@ def render_compose(app: App, resources: list[Resource], outdir: Path, target: st
             doc["services"][res.name] = {
                 "container_name": naming.container_name(app.name, res.name),
                 "image": s["image"],
-                "command": ["kamal-proxy", "run", "--http-port", str(s["container_port"])],
+                "entrypoint": ["kamal-proxy"],
+                "command": ["run", "--http-port", str(s["container_port"])],
                 "ports": [f"{s['bind']}:{s['published']}:{s['container_port']}"],
                 "networks": [s["network"]],
                 "restart": "always",

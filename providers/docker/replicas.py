@@ -54,6 +54,16 @@ def _name(summary: dict[str, Any]) -> str:
     return str(summary["Names"][0]).lstrip("/")
 
 
+def stop_first_reason(spec: Any) -> str | None:
+    """Why this replica cannot run beside its replacement, if it cannot."""
+    if any(p["via"] == "direct" for p in spec["ports"]):
+        return "it publishes a host port directly"
+    if any(not v["read_only"] for v in spec["volumes"]):
+        # two processes on one data directory corrupt it or refuse to start (lock files)
+        return "it writes to a volume"
+    return None
+
+
 def roll_replica(
     client: docker.DockerClient, app: App, res: Resource, *, target: str, bind_address: str, pull: bool,
     timeout: float, progress: Progress, guard: RolloutGuard,
@@ -77,9 +87,9 @@ def roll_replica(
         if current is not None and current["Labels"].get(naming.LABEL_REVISION) == res.digest and current["State"] == "running":
             progress(f"{canonical} already runs this revision")
             return
-        direct = any(p["via"] == "direct" for p in spec["ports"])
-        if current is not None and (direct or current["State"] != "running"):
-            progress(f"stopping {canonical} first (it publishes a host port directly)" if direct else f"removing stopped {canonical}")
+        stop_first = stop_first_reason(spec)
+        if current is not None and (stop_first or current["State"] != "running"):
+            progress(f"stopping {canonical} first ({stop_first})" if stop_first else f"removing stopped {canonical}")
             containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
             current = None
         name = canonical + naming.NEXT_SUFFIX if current is not None else canonical
