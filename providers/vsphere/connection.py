@@ -90,6 +90,7 @@ class Session:
         self.settings = settings
         self._lock = threading.Lock()
         self._si: Any = None
+        self._content: Any = None
 
     @property
     def where(self) -> str:
@@ -104,7 +105,12 @@ class Session:
 
     @property
     def content(self) -> Any:
-        return self.service_instance().RetrieveContent()
+        """The ServiceContent (managers, root folder), fetched once per session."""
+        si = self.service_instance()
+        with self._lock:
+            if self._content is None:
+                self._content = self.call("reading vCenter's service content", si.RetrieveContent)
+            return self._content
 
     def _connect(self) -> Any:
         user, password = read_credentials(self.settings)

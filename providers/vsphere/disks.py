@@ -54,6 +54,19 @@ def create_disk(session: Session, datacenter: Any, path: str, size_gib: int, tim
     return outcome is not IGNORED
 
 
+def grow_disk(session: Session, datacenter: Any, path: str, size_gib: int, timeout: float) -> None:
+    """Extends a detached disk file to `size_gib` (the guest grows its filesystem on boot)."""
+    what = f"growing data disk {path} to {size_gib} GiB"
+    content = session.content
+    task = session.call(
+        what,
+        lambda: content.virtualDiskManager.ExtendVirtualDisk_Task(
+            name=path, datacenter=datacenter, newCapacityKb=size_gib * 1024 * 1024, eagerZero=False
+        ),
+    )
+    session.wait_for_task(task, what, timeout=timeout)
+
+
 def delete_disk(session: Session, datacenter: Any, path: str, timeout: float) -> None:
     what = f"deleting data disk {path}"
     content = session.content

@@ -144,6 +144,19 @@ def power_off(session: Session, vm: Any, timeout: float) -> None:
     session.wait_for_task(session.call(what, vm.PowerOffVM_Task), what, timeout=timeout)
 
 
+def grow_attached_disk(session: Session, vm: Any, path: str, size_gib: int, timeout: float) -> bool:
+    """Grows the disk backed by `path` on `vm` (online); False when `vm` does not hold it."""
+    for device in vm.config.hardware.device:
+        if isinstance(device, vim.vm.device.VirtualDisk) and getattr(device.backing, "fileName", None) == path:
+            device.capacityInKB = size_gib * 1024 * 1024
+            change = vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.edit, device=device)
+            what = f"growing data disk {path} of VM `{vm.name}` to {size_gib} GiB"
+            task = session.call(what, lambda: vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+            session.wait_for_task(task, what, timeout=timeout)
+            return True
+    return False
+
+
 def detach_data_disks(session: Session, vm: Any, keep_prefix: str, timeout: float) -> None:
     """Removes disks whose file starts with `keep_prefix` without deleting the files (so Destroy keeps them)."""
     changes = []

@@ -19,6 +19,7 @@ from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource,
 from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, instance_groups, roll_out, scale, tear_down, volume_resources
 from portable.providers.vsphere import disks as vdisks
+from portable.providers.vsphere import machines
 from portable.providers.vsphere.backend import VsphereGroupBackend
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.inventory import Placement, resolve_placement
@@ -167,7 +168,21 @@ class VsphereProvider(BaseProvider):
                 lambda: content.virtualDiskManager.SetVirtualDiskUuid(name=path, datacenter=placement.datacenter, uuid=uuid),
             )
         elif action.op != "create":
-            ctx.progress(f"data disk {path} exists; its size is changed only by growing it in vCenter")
+            self._grow_volume(ctx, path, size, action)
+
+    def _grow_volume(self, ctx: ApplyContext, path: str, size_gib: int, action: Action) -> None:
+        """Grows a data disk (never shrinks: that would cut the filesystem on it)."""
+        placement = self.placement()
+        holders = [vm for vm in self.marks.owned_vms(ctx.app.name) if path in _disk_capacities(vm)]
+        current_kb = max((_disk_capacities(vm)[path] for vm in holders), default=None)
+        if current_kb is not None and current_kb > size_gib * 1024 * 1024:
+            raise TargetError(
+                f"volume `{action.name}` is {current_kb // (1024 * 1024)} GiB and cannot shrink to {size_gib} GiB: "
+                "keep its size, or copy the data to a new volume"
+            )
+        ctx.progress(f"growing data disk {path} to {size_gib} GiB")
+        if not any(machines.grow_attached_disk(self.session, vm.vm, path, size_gib, DISK_TASK_TIMEOUT) for vm in holders):
+            vdisks.grow_disk(self.session, placement.datacenter, path, size_gib, DISK_TASK_TIMEOUT)
 
     def _backend(self, app: App, ctx: ApplyContext) -> VsphereGroupBackend:
         return VsphereGroupBackend(self.session, self.marks, self.placement(), self.settings, app, self.datastore_name(), ctx.progress)
@@ -245,6 +260,4 @@ class VsphereProvider(BaseProvider):
 
 
 def _disk_capacities(vm: OwnedVm) -> dict[str, int]:
-    from portable.providers.vsphere.machines import attached_files
-
-    return attached_files(vm.devices)
+    return machines.attached_files(vm.devices)

@@ -81,7 +81,11 @@ def data_disks(spec: Mapping[str, Any], replica: int, datastore_name: str) -> tu
 
 def guestinfo(user_data: str, name: str) -> dict[str, str]:
     """extraConfig for cloud-init's VMware datasource: user data and metadata, base64."""
-    metadata = json.dumps({"instance-id": name, "local-hostname": name}, sort_keys=True)
+    # cleanup-guestinfo: cloud-init blanks guestinfo.userdata once read, so processes in the
+    # guest cannot read the secrets it carries later
+    metadata = json.dumps(
+        {"instance-id": name, "local-hostname": name, "cleanup-guestinfo": ["userdata"]}, sort_keys=True
+    )
     return {
         "guestinfo.userdata": base64.b64encode(user_data.encode()).decode(),
         "guestinfo.userdata.encoding": "base64",

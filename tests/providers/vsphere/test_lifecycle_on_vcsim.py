@@ -174,3 +174,19 @@ def test_standard_port_group_network(app_cli) -> None:
         result = app_cli.deploy(VC_NETWORK="VM Network", WORKER_REPLICAS="1")
     assert result.returncode == 0, result.stderr
     assert all(vm.nics[0] == "VM Network" for vm in app_cli.vms())
+
+
+def test_growing_a_volume_grows_the_same_disk_and_shrinking_is_refused(app_cli) -> None:
+    disk = "[LocalDS_0] portable-disks/{}/kv.data.vmdk".format(app_cli.env["APP_NAME"])
+    with app_cli.reporter():
+        assert app_cli.deploy().returncode == 0
+        grown = app_cli.deploy(KV_SIZE="3Gi")
+        assert grown.returncode == 0, grown.stdout + grown.stderr
+        [kv] = _by_service(app_cli)["kv"]
+        assert kv.disks[disk] == 3 * 1024 * 1024
+        assert "no changes" in app_cli.deploy(KV_SIZE="3Gi").stdout
+        shrink = app_cli.deploy(KV_SIZE="1Gi")
+    assert shrink.returncode == 1
+    assert "cannot shrink" in shrink.stderr and "volume `data`" in shrink.stderr
+    [still] = _by_service(app_cli)["kv"]
+    assert still.name == kv.name and still.disks[disk] == 3 * 1024 * 1024
