@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from portable.errors import PortableError, TargetError
+from portable.errors import NotFoundError, PortableError, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import InstanceStatus, LogLine, ServiceStatus
 from portable.providers.kubernetes import naming as n
@@ -105,8 +105,12 @@ def _read_lines(kube: Kube, namespace: str, pod: str, *, follow: bool, tail: int
     query = {"tailLines": str(tail)} if tail >= 0 else {}
     if follow:
         query["follow"] = "true"
-    resp = kube.raw(kube.path("Pod", namespace, pod) + "/log", what=f"logs of pod {pod} in namespace {namespace}", query=query,
-                    timeout=None if follow else kube.settings.request_timeout)
+    try:
+        resp = kube.raw(kube.path("Pod", namespace, pod) + "/log", what=f"logs of pod {pod} in namespace {namespace}", query=query,
+                        timeout=None if follow else kube.settings.request_timeout)
+    except NotFoundError as exc:
+        # the API server found the pod but the node's kubelet has no logs for it
+        raise TargetError(f"the node running pod {pod} in namespace {namespace} did not return its logs", hint=exc.message) from None
     buffer = b""
     for chunk in resp.stream(4096, decode_content=True):
         buffer += chunk

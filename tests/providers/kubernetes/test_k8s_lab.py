@@ -186,3 +186,54 @@ def test_field_owned_by_another_manager_conflicts_unless_forced(k8s_kubeconfig: 
     api.deploy(forced, "k8s", state=state, env=changed_env)
     image = live(k8s_kubeconfig, namespace, "hello", "deployments")["Deployment/web"]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "lab/web:2"
+
+
+def test_user_without_rbac_gets_one_sentence_naming_what_was_refused(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
+    # a real identity the apiserver authenticates but RBAC grants nothing: a fresh ServiceAccount's token
+    kubectl(k8s_kubeconfig, "create", "namespace", namespace)
+    kubectl(k8s_kubeconfig, "-n", namespace, "create", "serviceaccount", "nobody")
+    token = kubectl(k8s_kubeconfig, "-n", namespace, "create", "token", "nobody").stdout.strip()
+    config = yaml.safe_load(Path(k8s_kubeconfig).read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    limited = tmp_path / "nobody.kubeconfig"
+    limited.write_text(yaml.safe_dump(config))
+    manifest = example_with_target("hello", tmp_path, "k8s", target(str(limited), namespace))
+    run = cli("deploy", "-f", str(manifest), "--target", "k8s", "--yes", "--state", str(tmp_path / "s.db"), env=k8s_env, cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"not allowed to list" in run.stderr and f"in namespace {namespace}" in run.stderr, run.stderr
+    assert "RBAC" in run.stderr and "Traceback" not in run.stderr
+    targets = cli("targets", "-f", str(manifest), env=k8s_env, cwd=tmp_path)
+    assert "refuses this user" in targets.stdout + targets.stderr
+
+
+def test_status_and_logs(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
+    manifest = example_with_target("hello", tmp_path, "k8s", target(k8s_kubeconfig, namespace, public_service_type="NodePort"))
+    state = tmp_path / "s.db"
+    api.deploy(manifest, "k8s", state=state, env=k8s_env)
+    run = cli("status", "-f", str(manifest), "--target", "k8s", "--state", str(state), "-o", "json", env=k8s_env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    [web] = json.loads(run.stdout)["services"]
+    assert (web["desired"], web["running"], web["healthy"]) == (1, 1, 1)
+    assert f"web.{namespace}.svc:8080" in web["endpoints"]
+    assert any(e.endswith(":8080") is False and ":" in e for e in web["endpoints"])  # the NodePort on the node address
+    assert web["instances"][0]["revision"]
+    logs = cli("logs", "-f", str(manifest), "--target", "k8s", "web", env=k8s_env, cwd=tmp_path)
+    # kwok plays the kubelet and keeps no container logs: the user gets one sentence, not a traceback
+    if logs.returncode != 0:
+        assert logs.returncode == 1 and "did not return its logs" in logs.stderr and "Traceback" not in logs.stderr, logs.stderr
+
+
+def test_unready_statefulset_revision_is_rolled_back(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
+    manifest = example_with_target("shop", tmp_path, "k8s", target(k8s_kubeconfig, namespace, rollout_timeout="8s"))
+    state = tmp_path / "state.db"
+    api.deploy(manifest, "k8s", state=state, env=k8s_env, parallelism=8)
+    good = live(k8s_kubeconfig, namespace, "shop", "statefulsets")["StatefulSet/kv"]
+    # kv asks for more memory than any node has: its new pod can never be scheduled
+    with pytest.raises(HealthCheckError) as failure:
+        api.deploy(manifest, "k8s", state=state, env={**k8s_env, "SHOP_KV_MEMORY": "4000Gi"})
+    assert "StatefulSet kv" in str(failure.value) and "rolled back to revision 1" in str(failure.value)
+    back = assert_available(k8s_kubeconfig, namespace, "shop")["StatefulSet/kv"]
+    assert back["spec"]["template"] == good["spec"]["template"]
+    pods = live(k8s_kubeconfig, namespace, "shop", "pods")
+    assert pods["Pod/kv-0"]["metadata"]["labels"]["controller-revision-hash"] == back["status"]["updateRevision"]
