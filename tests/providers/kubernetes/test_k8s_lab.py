@@ -148,7 +148,10 @@ def test_destroy_leaves_nothing_labelled_and_volumes_only_on_request(k8s_kubecon
 
 @pytest.mark.parametrize("example", ["hello", "shop"])
 def test_rendered_yaml_passes_server_dry_run(example: str, k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
-    manifest = example_with_target(example, tmp_path, "k8s", target(k8s_kubeconfig, namespace))
+    # the settings of the golden files (NodePort for hello, an Ingress with TLS for shop)
+    from test_k8s_golden import TARGETS
+
+    manifest = example_with_target(example, tmp_path, "k8s", target(k8s_kubeconfig, **{**TARGETS[example], "namespace": namespace}))
     [rendered] = api.render(manifest, "k8s", tmp_path / "out", env=k8s_env)
     # a server dry run cannot create the namespace the other objects go in: create it first
     kubectl(k8s_kubeconfig, "create", "namespace", namespace)
@@ -237,3 +240,20 @@ def test_unready_statefulset_revision_is_rolled_back(k8s_kubeconfig: str, namesp
     assert back["spec"]["template"] == good["spec"]["template"]
     pods = live(k8s_kubeconfig, namespace, "shop", "pods")
     assert pods["Pod/kv-0"]["metadata"]["labels"]["controller-revision-hash"] == back["status"]["updateRevision"]
+
+
+def test_volume_size_change_replaces_statefulset_without_restarting_its_pod(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
+    manifest = example_with_target("shop", tmp_path, "k8s", target(k8s_kubeconfig, namespace))
+    state = tmp_path / "state.db"
+    api.deploy(manifest, "k8s", state=state, env=k8s_env, parallelism=8)
+    pod_uid = live(k8s_kubeconfig, namespace, "shop", "pods")["Pod/kv-0"]["metadata"]["uid"]
+    manifest.write_text(manifest.read_text().replace("    size: 1Gi", "    size: 2Gi"))
+    result = api.deploy(manifest, "k8s", state=state, env=k8s_env)
+    ops = {a.key: a.op for a in result.plan.actions}
+    assert ops == {"StatefulSet/kv": "replace", "PersistentVolumeClaim/data-kv-0": "update"}
+    objs = live(k8s_kubeconfig, namespace, "shop")
+    claim = objs["StatefulSet/kv"]["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+    assert claim == "2Gi"
+    assert objs["PersistentVolumeClaim/data-kv-0"]["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    assert objs["Pod/kv-0"]["metadata"]["uid"] == pod_uid, "the kv pod was restarted by a change that did not need it"
+    assert_available(k8s_kubeconfig, namespace, "shop")
