@@ -192,7 +192,7 @@ class Ec2GroupBackend:
                 return
             if failed in text:
                 break
-            time.sleep(10)
+            time.sleep(max(0.5, min(10.0, deadline - time.monotonic())))
         tail = "\n".join(line for line in text.splitlines() if "portable:" in line)[-2000:]
         raise HealthCheckError(f"{group.name}: instance {ref.id} did not report ready within {timeout:.0f}s", details=tail or "(no output from the bootstrap yet)")
 
@@ -229,8 +229,12 @@ class Ec2GroupBackend:
         if not instances:
             return
         elb = self.clients.elbv2
-        for arn, port in self._target_groups(group):
-            targets = [{"Id": i.id, "Port": port} for i in instances]
+        ids = {i.id for i in instances}
+        for arn, _port in self._target_groups(group):
+            found = call(elb.describe_target_health, TargetGroupArn=arn, action="read the targets of", what=f"the target group of {group.name}")
+            targets = [d["Target"] for d in found["TargetHealthDescriptions"] if d["Target"]["Id"] in ids]
+            if not targets:
+                continue
             call(elb.deregister_targets, TargetGroupArn=arn, Targets=targets, action="deregister instances from", what=f"the target group of {group.name}")
             waiter = elb.get_waiter("target_deregistered")
             call(waiter.wait, TargetGroupArn=arn, Targets=targets, WaiterConfig={"Delay": 5, "MaxAttempts": max(1, int(self.ctx.timeout // 5))}, action="wait for the deregistration from", what=f"the target group of {group.name}")

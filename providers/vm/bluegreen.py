@@ -71,10 +71,11 @@ def _discard(backend: InstanceGroupBackend, group: Resource, instances: Sequence
     if not instances:
         return
     progress(f"removing {len(instances)} new instance(s) of {group.name}; the previous ones keep serving")
-    try:
-        backend.deregister(group, instances)
-    finally:
-        backend.terminate(group, instances)
+    for step in (backend.deregister, backend.terminate):
+        try:
+            step(group, instances)
+        except Exception as exc:  # noqa: BLE001 - the first failure is the one to report
+            progress(f"{group.name}: could not {step.__name__} {', '.join(i.id for i in instances)} while cleaning up: {exc}")
 
 
 def _start(backend: InstanceGroupBackend, group: Resource, replicas: Sequence[int], timeout: float, progress: Progress) -> list[InstanceRef]:

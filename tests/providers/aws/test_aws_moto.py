@@ -1,0 +1,185 @@
+"""The aws provider against the lab's moto server, driven through the real CLI.
+
+Deploys examples/shop, checks every AWS object a user would look at, redeploys unchanged,
+replaces the web instances blue/green (watching the load balancer while it happens), fails
+a rollout on purpose, and destroys, listing every resource type the provider creates.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from aws_inventory import inventory, instances, tags, user_data
+from conftest import REGION, Shop
+
+pytestmark = pytest.mark.lab("moto")
+TOKEN = "tok-3f9a-not-for-logs"
+
+
+def web_target_group(shop: Shop) -> str:
+    found = [g for g in shop.client("elbv2").describe_target_groups()["TargetGroups"] if g["TargetGroupName"] == "shop-web-8080"]
+    assert len(found) == 1
+    return str(found[0]["TargetGroupArn"])
+
+
+def registered(shop: Shop, tg: str) -> dict[str, str]:
+    found = shop.client("elbv2").describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+    return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found}
+
+
+def ingress(shop: Shop, name: str) -> set[tuple[int, str, str]]:
+    groups = shop.client("ec2").describe_security_groups(Filters=[{"Name": "tag:portable:name", "Values": [name]}, {"Name": "tag:portable:app", "Values": ["shop"]}])["SecurityGroups"]
+    assert len(groups) == 1, groups
+    names = {g["GroupId"]: tags(g).get("portable:name") for g in shop.client("ec2").describe_security_groups()["SecurityGroups"]}
+    out = set()
+    for perm in groups[0]["IpPermissions"]:
+        for r in perm.get("IpRanges", []):
+            out.add((perm["FromPort"], perm["IpProtocol"], r["CidrIp"]))
+        for p in perm.get("UserIdGroupPairs", []):
+            out.add((perm["FromPort"], perm["IpProtocol"], f"sg:{names.get(p['GroupId'])}"))
+    return out
+
+
+class LoadBalancerWatch(threading.Thread):
+    """Samples the web target group and the web instances until stopped."""
+
+    def __init__(self, shop: Shop, tg: str) -> None:
+        super().__init__(daemon=True)
+        self.shop, self.tg = shop, tg
+        self.samples: list[tuple[float, dict[str, str], dict[str, str]]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            targets = registered(self.shop, self.tg)
+            states = {i["InstanceId"]: i["State"]["Name"] for i in instances(self.shop, service="web", states=("pending", "running", "shutting-down", "terminated"))}
+            self.samples.append((time.monotonic(), targets, states))
+            time.sleep(0.02)
+
+
+def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Shop) -> None:
+    shop = aws_shop
+    assert not any(inventory(shop).values()), "moto already holds objects of app shop in this region"
+
+    # -- deploy ---------------------------------------------------------------------------
+    done = shop.cli("deploy", "--target", "aws", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert TOKEN not in done.stdout + done.stderr
+
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for inst in instances(shop, states=("running",)):
+        by_service.setdefault(tags(inst)["portable:service"], []).append(inst)
+    assert {s: len(v) for s, v in by_service.items()} == {"web": 2, "api": 1, "worker": 1, "kv": 1}
+    for service, insts in by_service.items():
+        for inst in insts:
+            t = tags(inst)
+            assert t["portable:app"] == "shop" and len(t["portable:revision"]) == 12
+            assert inst["MetadataOptions"]["HttpTokens"] == "required"
+            data = user_data(shop, inst["InstanceId"])
+            assert len(data) < 16384 and b"#cloud-config" in (data if data[:2] != b"\x1f\x8b" else data)
+    assert sorted(i["Placement"]["AvailabilityZone"] for i in by_service["web"]) == [f"{REGION}a", f"{REGION}b"]
+    assert len({tags(i)["portable:revision"] for i in by_service["web"]}) == 1
+
+    # security groups follow the ports: the ALB is public on 8000, instances take 8080 from the
+    # ALB (web) and from each other (api and kv are internal)
+    assert ingress(shop, "shop-lb") == {(8000, "tcp", "0.0.0.0/0")}
+    assert ingress(shop, "shop") == {(8080, "tcp", "sg:shop-lb"), (8080, "tcp", "sg:shop")}
+
+    # the kv volume is an EBS volume attached to the kv instance
+    kv = by_service["kv"][0]
+    vols = shop.client("ec2").describe_volumes(Filters=[{"Name": "tag:portable:name", "Values": ["data"]}, {"Name": "tag:portable:app", "Values": ["shop"]}])["Volumes"]
+    assert len(vols) == 1 and vols[0]["State"] == "in-use" and vols[0]["Size"] == 1
+    assert vols[0]["Attachments"][0]["InstanceId"] == kv["InstanceId"]
+
+    # an ALB with one listener (8000) forwarding to the web target group holding both web instances
+    tg = web_target_group(shop)
+    assert registered(shop, tg) == {i["InstanceId"]: "healthy" for i in by_service["web"]}
+    inv = inventory(shop)
+    assert len(inv["load_balancers"]) == 1 and len(inv["listeners"]) == 1
+    listener = shop.client("elbv2").describe_listeners(LoadBalancerArn=inv["load_balancers"][0])["Listeners"][0]
+    assert listener["Port"] == 8000 and listener["DefaultActions"][0]["TargetGroupArn"] == tg
+    assert sorted(inv["dns_records"]) == ["_portable.www.shop.test.", "www.shop.test."]
+
+    status = shop.cli("status", "--target", "aws")
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"^web\s+2\s+2\s+2\s+http://shop-1\.ap-southeast-2\.elb\.amazonaws\.com:8000$", status.stdout, re.M), status.stdout
+    assert re.search(r"^kv\s+1\s+1\s+1", status.stdout, re.M), status.stdout
+
+    # -- redeploy, nothing changed ----------------------------------------------------------
+    before = {i["InstanceId"] for i in instances(shop)}
+    again = shop.cli("deploy", "--target", "aws", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert "no changes; nothing was touched" in again.stdout
+    assert {i["InstanceId"] for i in instances(shop)} == before
+
+    # -- a new web image: blue/green, watched from outside -----------------------------------
+    old_web = {i["InstanceId"] for i in by_service["web"]}
+    others = before - old_web
+    watch = LoadBalancerWatch(shop, tg)
+    watch.start()
+    try:
+        changed = shop.cli("deploy", "--target", "aws", "--yes", SHOP_WEB_IMAGE="127.0.0.1:5000/lab/web:2")
+    finally:
+        watch.stop.set()
+        watch.join(10)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "1 to replace" in changed.stdout
+    new_web = {i["InstanceId"] for i in instances(shop, service="web")}
+    assert len(new_web) == 2 and not (new_web & old_web)
+    assert {i["InstanceId"] for i in instances(shop)} - new_web == others  # nothing else was touched
+    assert registered(shop, tg) == {i: "healthy" for i in new_web}
+    # order, as the load balancer saw it: the target group never ran empty, and no old instance
+    # was shutting down before every new one was registered and healthy
+    assert len(watch.samples) > 5
+    assert all(targets for _, targets, _ in watch.samples), "the web target group was empty during the rollout"
+    first_all_new = next(t for t, targets, _ in watch.samples if new_web <= {i for i, s in targets.items() if s == "healthy"})
+    first_old_down = next(t for t, _, states in watch.samples if any(states.get(i) in ("shutting-down", "terminated") for i in old_web))
+    assert first_all_new <= first_old_down
+    out = changed.stdout + changed.stderr
+    assert out.index("registered and healthy behind the load balancer") < out.index("terminating " + sorted(old_web)[0][:2])
+
+    # -- a rollout that fails leaves the old instances serving --------------------------------
+    failed = shop.cli("deploy", "--target", "aws-console", "--yes", "--timeout", "6", SHOP_WEB_IMAGE="127.0.0.1:5000/lab/web:3")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "did not report ready within" in failed.stdout + failed.stderr, failed.stderr
+    assert {i["InstanceId"] for i in instances(shop, service="web")} == new_web
+    assert registered(shop, tg) == {i: "healthy" for i in new_web}
+
+    # -- destroy: data kept unless asked, then nothing tagged with the app is left -------------
+    gone = shop.cli("destroy", "--target", "aws", "--yes")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    left = inventory(shop)
+    assert [k for k, v in left.items() if v] == ["volumes"] and len(left["volumes"]) == 1
+    wiped = shop.cli("destroy", "--target", "aws", "--yes", "--volumes")
+    assert wiped.returncode == 0, wiped.stdout + wiped.stderr
+    assert inventory(shop) == {k: [] for k in left}
+
+
+def test_render_writes_user_data_and_a_resource_description_without_secrets(aws_shop: Shop, tmp_path: Any) -> None:
+    import json
+
+    out = tmp_path / "rendered"
+    before = inventory(aws_shop)
+    done = aws_shop.cli("render", "--target", "aws", "-o", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["shop.aws.json", "user-data/api.yaml", "user-data/kv.yaml", "user-data/web.yaml", "user-data/worker.yaml"]
+    for p in out.rglob("*"):
+        if p.is_file():
+            assert TOKEN not in p.read_text()
+    assert "<secret api-token: written to the VM at apply time>" in (out / "user-data" / "api.yaml").read_text()
+    doc = json.loads((out / "shop.aws.json").read_text())
+    kinds = sorted({(r["kind"], r["name"]) for r in doc["resources"]})
+    assert kinds == [
+        ("dns-record", "www.shop.test"), ("instance-group", "api"), ("instance-group", "kv"), ("instance-group", "web"),
+        ("instance-group", "worker"), ("load-balancer", "shop"), ("security-group", "shop"), ("security-group", "shop-lb"),
+        ("target-group", "web-8080"), ("volume", "data"),
+    ]
+    web = next(r for r in doc["resources"] if r["name"] == "web")
+    assert [i["name"] for i in web["instances"]] == ["shop-web-0", "shop-web-1"]
+    assert web["instances"][0]["metadata_options"]["HttpTokens"] == "required"
+    assert inventory(aws_shop) == before  # render touches nothing on the target
