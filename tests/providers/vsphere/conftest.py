@@ -1,17 +1,15 @@
 """Fixtures of the vsphere provider tests: the lab's vcsim, a CLI runner, a unique app name.
 
-vcsim comes from the lab (`bash tests/lab/lab up vcsim`): the shared `vcsim` fixture when
-tests/conftest.py has it, else the endpoint the lab wrote to $LAB_RUN/env.json. Missing
-vcsim fails under CI=true and skips loudly otherwise.
+vcsim comes from the lab (`bash tests/lab/lab up vcsim`) through the shared `vcsim` fixture
+of tests/conftest.py; the target settings read the lab's LAB_VC_* variables.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,45 +23,10 @@ TEST_APP = Path(__file__).parent / "app" / "portable.yaml"
 SHOP = REPO / "examples" / "shop" / "portable.yaml"
 
 
-def _lab_from(value: Any) -> Lab | None:
-    """Accepts what the shared fixture may hand out: a mapping of LAB_VC_* or an object."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        get = value.get
-        host = get("LAB_VC_HOST") or get("host")
-        port = get("LAB_VC_PORT") or get("port")
-        user = get("LAB_VC_USER") or get("user") or get("username")
-        password = get("LAB_VC_PASSWORD") or get("password")
-    else:
-        host, port = getattr(value, "host", None), getattr(value, "port", None)
-        user = getattr(value, "user", None) or getattr(value, "username", None)
-        password = getattr(value, "password", None)
-    if not (host and port and user and password is not None):
-        return None
-    return Lab(str(host), int(port), str(user), str(password))
-
-
-def _lab_env_file() -> Lab | None:
-    path = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab")) / "env.json"
-    try:
-        return _lab_from(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return None
-
-
 @pytest.fixture(scope="session")
-def vc_lab(request: pytest.FixtureRequest) -> Lab:
-    lab = None
-    try:
-        lab = _lab_from(request.getfixturevalue("vcsim"))
-    except pytest.FixtureLookupError:
-        lab = _lab_env_file()
-    if lab is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the lab's vcsim is not up (bash tests/lab/lab up vcsim)")
-        pytest.skip("LAB COMPONENT MISSING: vcsim (run: bash tests/lab/lab up vcsim)")
-    return lab
+def vc_lab(vcsim: Any) -> Lab:
+    """The lab's vcsim (the shared fixture fails under CI=true, skips loudly otherwise)."""
+    return Lab(vcsim.host, int(vcsim.port), vcsim.user, vcsim.password, vcsim.datastore)
 
 
 @dataclass
@@ -94,7 +57,7 @@ class Cli:
 
     def disk_files(self) -> list[str]:
         with connect(self.lab) as content:
-            return [f for f in datastore_files(content, "LocalDS_0", f"portable-disks/{self.env['APP_NAME']}") if f.endswith(".vmdk")]
+            return [f for f in datastore_files(content, self.lab.datastore, f"portable-disks/{self.env['APP_NAME']}") if f.endswith(".vmdk")]
 
     def reporter(self) -> GuestIpReporter:
         return GuestIpReporter(self.lab, self.env["APP_NAME"])
@@ -108,6 +71,7 @@ def _base_env(lab: Lab, app_name: str) -> dict[str, str]:
         "LAB_VC_PORT": str(lab.port),
         "VSPHERE_USER": lab.user,
         "VSPHERE_PASSWORD": lab.password,
+        **{k: str(v) for k, v in os.environ.items() if k.startswith("LAB_VC_")},
         "VSHOP_API_KEY": "vshop-key-s3cr3t",
         "SHOP_API_TOKEN": "lab-token-s3cr3t",
         "SHOP_WEB_IMAGE": "lab/web:1",
@@ -137,12 +101,13 @@ VCSIM_TARGET = {
     "provider": "vsphere",
     "host": "${LAB_VC_HOST}",
     "port": "${LAB_VC_PORT}",
-    "insecure": True,
-    "template": "portable-template",
-    "cluster": "DC0_C0",
-    "folder": "portable",
-    "datastore": "LocalDS_0",
-    "network": "VM Network",
+    "insecure": True,  # vcsim serves a self-signed certificate
+    "datacenter": "${LAB_VC_DATACENTER}",
+    "template": "${LAB_VC_TEMPLATE}",
+    "cluster": "${LAB_VC_CLUSTER}",
+    "folder": "${LAB_VC_FOLDER}",
+    "datastore": "${LAB_VC_DATASTORE}",
+    "network": "${LAB_VC_NETWORK}",
     "boot_timeout": 60,
 }
 

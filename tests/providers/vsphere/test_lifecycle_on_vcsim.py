@@ -75,7 +75,7 @@ def test_changed_image_starts_new_vms_before_removing_old_and_keeps_the_data_dis
     assert old_web.name not in watch.samples[-1]
     # kv holds a data disk: the old VM goes first, the new one boots with the same disk file
     assert not any(old_kv.name in s and new_kv.name in s for s in watch.samples)
-    disk = "[LocalDS_0] portable-disks/{}/kv.data.vmdk".format(app_cli.env["APP_NAME"])
+    disk = "[{}] portable-disks/{}/kv.data.vmdk".format(app_cli.lab.datastore, app_cli.env["APP_NAME"])
     assert disk in old_kv.disks and disk in new_kv.disks
     # untouched services keep their VMs
     assert sorted(v.name for v in after["worker"]) == sorted(v.name for v in before["worker"])
@@ -177,7 +177,7 @@ def test_standard_port_group_network(app_cli) -> None:
 
 
 def test_growing_a_volume_grows_the_same_disk_and_shrinking_is_refused(app_cli) -> None:
-    disk = "[LocalDS_0] portable-disks/{}/kv.data.vmdk".format(app_cli.env["APP_NAME"])
+    disk = "[{}] portable-disks/{}/kv.data.vmdk".format(app_cli.lab.datastore, app_cli.env["APP_NAME"])
     with app_cli.reporter():
         assert app_cli.deploy().returncode == 0
         grown = app_cli.deploy(KV_SIZE="3Gi")

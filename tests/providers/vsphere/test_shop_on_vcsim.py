@@ -40,7 +40,7 @@ def test_shop_runs_as_vms_with_its_resources_disks_guestinfo_and_addresses(shop_
         "kv": (1, 256 + 256),
         "worker": (1, 1024),
     }
-    kv_disk = "[LocalDS_0] portable-disks/shop/kv.data.vmdk"
+    kv_disk = f"[{shop_cli.lab.datastore}] portable-disks/shop/kv.data.vmdk"
     assert vms["kv"].disks.get(kv_disk) == 1024 * 1024  # 1Gi in KiB
     assert not any("portable-disks" in path for s, vm in vms.items() if s != "kv" for path in vm.disks)
     files = shop_cli.disk_files()

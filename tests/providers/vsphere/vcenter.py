@@ -25,6 +25,7 @@ class Lab:
     port: int
     user: str
     password: str
+    datastore: str = "LocalDS_0"
 
 
 @contextmanager
