@@ -83,3 +83,44 @@ def test_rendered_guestinfo_is_the_shared_vm_runtime_cloud_init_without_secrets(
     everything = "".join(p.read_text() for p in out.iterdir())
     assert SECRET not in everything
     assert base64.b64encode(SECRET.encode()).decode() not in everything
+
+
+def test_guestinfo_is_the_aws_targets_user_data_but_for_machine_size_and_disk_paths(tmp_path: Path) -> None:
+    """Both IaaS targets boot the same cloud-init; only the revision (which hashes the machine
+    size), where the cloud attaches data disks, and the host port of a public service differ:
+    AWS's load balancer listens on the published port and forwards to the container port,
+    while a vSphere VM (no load balancer) serves the published port itself."""
+    pytest.importorskip("boto3")
+    import re
+
+    import yaml
+
+    data = yaml.safe_load(APP.read_text())
+    data["targets"]["aws"] = {"provider": "aws", "region": "us-east-1", "instance_type": "t3.micro"}
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+    outs = {}
+    for target in ("vcsim", "aws"):
+        outs[target] = tmp_path / target
+        result = subprocess.run(
+            [sys.executable, "-m", "portable.cli.main", "render", "-f", str(manifest), "--target", target, "-o", str(outs[target])],
+            env=_env(), capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+
+    def normalized(text: str) -> str:
+        revision = re.search(r"revision=([0-9a-f]{12})", text)
+        assert revision, text[:300]
+        text = text.replace(revision.group(1), "<revision>")
+        text = re.sub(r"(mount_disk \S+ \S+).*", r"\1 <cloud's device paths>", text)
+        return re.sub(r'-p "\$\{BIND\}\d+:', '-p "${BIND}<host port>:', text)
+
+    compared = 0
+    for service in ("web", "kv", "worker"):
+        aws = (outs["aws"] / "user-data" / f"{service}.yaml").read_text()
+        [vsphere_file] = outs["vcsim"].glob(f"vshop-{service}-*-0.user-data.yaml")
+        assert normalized(vsphere_file.read_text()) == normalized(aws), service
+        compared += 1
+    assert compared == 3
+    [web] = outs["vcsim"].glob("vshop-web-*-0.user-data.yaml")
+    assert '-p "${BIND}80:8080/tcp"' in web.read_text()
