@@ -6,7 +6,7 @@ own rendered YAML with kubectl into another. portable waits for every rollout; p
 `kubectl apply` does not, so the kubectl time is also given with `kubectl wait` for the
 Deployments to be Available. Prints the ratios (goal: portable not slower).
 
-Usage: python bench/k8s_vs_kubectl.py [--kubeconfig PATH] [--services 50] [--parallelism 16]
+Usage: python bench/k8s_vs_kubectl.py [--kubeconfig PATH] [--services 50] [--parallelism 64]
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", default=os.environ.get("PORTABLE_LAB_KUBECONFIG"))
     parser.add_argument("--services", type=int, default=50)
-    parser.add_argument("--parallelism", type=int, default=32)
+    parser.add_argument("--parallelism", type=int, default=64)
     parser.add_argument("--image", default="lab/web:1")
     parser.add_argument("--keep", action="store_true", help="leave both namespaces in place")
     args = parser.parse_args()

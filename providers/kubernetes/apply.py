@@ -13,7 +13,7 @@ import json
 import threading
 from typing import Any
 
-from portable.errors import InputError, TargetError
+from portable.errors import InputError
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import Resource
@@ -118,8 +118,6 @@ class Applier:
     def _remove(self, kind: str, namespace: str, name: str, ctx: ApplyContext, *, orphan_pods: bool) -> None:
         """Deletes and waits until gone: with Foreground propagation that includes the
         ReplicaSets and Pods, so nothing labelled for the app outlives destroy."""
-        if kind == "PersistentVolumeClaim" and orphan_pods:
-            raise TargetError(f"PersistentVolumeClaim {name} cannot be recreated without losing its data")
         propagation = "Orphan" if orphan_pods else "Foreground"
         if self.kube.delete(kind, namespace, name, propagation=propagation):
             wait_until_gone(self.kube, kind, namespace, name, timeout=self.rollout_timeout(ctx), progress=ctx.progress)
