@@ -38,10 +38,11 @@ class Cli:
     state: Path
     env: dict[str, str]
 
-    def __call__(self, *args: str, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, timeout: float = 300, targeted: bool = True, **extra_env: str) -> subprocess.CompletedProcess[str]:
         env = {**self.env, **extra_env}
+        where = ["--target", "vcsim", "--state", str(self.state)] if targeted else []
         return subprocess.run(
-            [sys.executable, "-m", "portable.cli.main", *args, "-f", str(self.manifest), "--target", "vcsim", "--state", str(self.state)],
+            [sys.executable, "-m", "portable.cli.main", *args, "-f", str(self.manifest), *where],
             env=env,
             capture_output=True,
             text=True,
