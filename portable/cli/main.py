@@ -161,10 +161,14 @@ def plan(file: str, target: str, state: str | None, output: str) -> None:
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each change to become healthy.")
 @click.option("--parallelism", default=4, show_default=True, help="Independent changes applied at once.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--force-conflicts", is_flag=True, help="Kubernetes: take over fields another field manager owns (server-side apply).")
 @_handle_errors
-def deploy(file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int, quiet: bool) -> None:
+def deploy(file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int, quiet: bool, force_conflicts: bool) -> None:
     """Make the target match the manifest (a failed revision is rolled back)."""
     from portable import api
+
+    if force_conflicts:
+        os.environ["PORTABLE_FORCE_CONFLICTS"] = "1"  # read by the kubernetes provider
 
     if not yes:
         preview = api.plan(file, target, state=state, env=_env())

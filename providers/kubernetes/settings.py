@@ -5,7 +5,6 @@ on machines without the kubernetes SDK.
 """
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -54,9 +53,9 @@ class KubernetesSettings(BaseModel):
     image_pull_secrets: list[str] = Field(default_factory=list, description="existing Secrets in the namespace to pull images with")
     registries: list[RegistryAuth] = Field(default_factory=list, description="private registries: portable creates their pull Secret")
     force_conflicts: bool = Field(
-        default_factory=lambda: os.environ.get("PORTABLE_FORCE_CONFLICTS") == "1",
+        False,
         description="take over fields another field manager owns, like kubectl's --force-conflicts "
-        "(default: true when PORTABLE_FORCE_CONFLICTS=1)",
+        "(also: portable deploy --force-conflicts, or PORTABLE_FORCE_CONFLICTS=1)",
     )
     rollout_timeout: str | int | float | None = Field(
         None, description="longest wait for one workload to become available, e.g. 5m (default: the deploy timeout)"

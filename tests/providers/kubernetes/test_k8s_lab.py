@@ -185,8 +185,10 @@ def test_field_owned_by_another_manager_conflicts_unless_forced(k8s_kubeconfig: 
         api.deploy(manifest, "k8s", state=state, env=changed_env)
     assert "owned by another manager" in str(conflict.value) and "image" in str(conflict.value)
     assert "--force-conflicts" in str(conflict.value)
-    forced = example_with_target("hello", tmp_path / "forced", "k8s", target(k8s_kubeconfig, namespace, force_conflicts=True))
-    api.deploy(forced, "k8s", state=state, env=changed_env)
+    refused = cli("deploy", "-f", str(manifest), "--target", "k8s", "--yes", "--state", str(state), env=changed_env, cwd=tmp_path)
+    assert refused.returncode == 1 and "spec.template.spec.containers" in refused.stderr, refused.stderr
+    forced = cli("deploy", "-f", str(manifest), "--target", "k8s", "--yes", "--force-conflicts", "--state", str(state), env=changed_env, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
     image = live(k8s_kubeconfig, namespace, "hello", "deployments")["Deployment/web"]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "lab/web:2"
 
