@@ -124,6 +124,10 @@ class VsphereProvider(BaseProvider):
                     info={"vms": [vm.name for vm in vms], "revisions": sorted({vm.revision for vm in vms})},
                 )
             )
+        for key, want in desired.items():
+            # a group scaled to zero has no VM to carry its marks; zero VMs is exactly its state
+            if want.kind == GROUP_KIND and int(want.spec["replicas"]) == 0 and want.name not in by_service:
+                out.append(Observed(GROUP_KIND, want.name, want.digest, service=want.name, info={"vms": []}))
         attached = {path: kb for vm in owned for path, kb in _disk_capacities(vm).items()}
         for disk in vdisks.list_disks(self.session, self._datastore(), app.name):
             key = f"{VOLUME_KIND}/{disk.name}"
@@ -191,11 +195,12 @@ class VsphereProvider(BaseProvider):
         backend = self._backend(ctx.app, ctx)
         owned = self.marks.owned_vms(ctx.app.name)
         if action.op == "delete":
-            group = action.desired or Resource(GROUP_KIND, action.name, {"volumes": [], "revision": "", "replicas": 0}, service=action.name)
-            tear_down(backend, group, backend.instances(group, owned), progress=ctx.progress)
+            gone = action.desired or Resource(GROUP_KIND, action.name, {"volumes": [], "revision": "", "replicas": 0}, service=action.name)
+            tear_down(backend, gone, backend.instances(gone, owned), progress=ctx.progress)
             return
         group = action.desired
-        assert group is not None
+        if group is None:
+            raise TargetError(f"{action.op} of {action.key} needs its desired spec")
         current = backend.instances(group, owned)
         revision = group.spec["revision"]
         same = [i for i in current if i.revision == revision]

@@ -190,3 +190,12 @@ def test_growing_a_volume_grows_the_same_disk_and_shrinking_is_refused(app_cli) 
     assert "cannot shrink" in shrink.stderr and "volume `data`" in shrink.stderr
     [still] = _by_service(app_cli)["kv"]
     assert still.name == kv.name and still.disks[disk] == 3 * 1024 * 1024
+
+
+def test_scaling_a_service_to_zero_removes_its_vms_and_then_plans_nothing(app_cli) -> None:
+    with app_cli.reporter():
+        assert app_cli.deploy().returncode == 0
+        zero = app_cli.deploy(WORKER_REPLICAS="0")
+        assert zero.returncode == 0, zero.stderr
+        assert "worker" not in _by_service(app_cli)
+        assert "no changes" in app_cli.deploy(WORKER_REPLICAS="0").stdout
