@@ -98,12 +98,12 @@ class Kube:
         s = self.settings
         try:
             if s.in_cluster:
-                config.load_incluster_config(client_configuration=cfg)
+                config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             else:
                 path = os.path.expanduser(s.kubeconfig) if s.kubeconfig else None
                 if path is not None and not os.path.isfile(path):
                     raise InputError(f"kubeconfig {path} does not exist", hint="set `kubeconfig:` on the target to an existing file")
-                config.load_kube_config(config_file=path, context=s.context, client_configuration=cfg, persist_config=False)
+                config.load_kube_config(config_file=path, context=s.context, client_configuration=cfg, persist_config=False)  # type: ignore[no-untyped-call]
         except ConfigException as exc:
             raise AuthError(f"cannot load Kubernetes credentials: {exc}", hint="check `kubeconfig:`/`context:` of the target (or KUBECONFIG)") from None
         cfg.connection_pool_maxsize = 64  # one connection per parallel apply thread
@@ -146,7 +146,7 @@ class Kube:
     ) -> dict[str, Any]:
         """One HTTP call; returns the decoded JSON answer or raises a portable error."""
 
-        @_retryable()
+        @_retryable()  # type: ignore[untyped-decorator]
         def call() -> dict[str, Any]:
             headers = {"Accept": "application/json", "Content-Type": content_type}
             try:
@@ -161,9 +161,11 @@ class Kube:
                 raise map_exception(exc, what, verb) from None
             if not 200 <= resp.status <= 299:
                 raise map_http_error(resp.status, data, dict(resp.getheaders() or {}), what, verb)
-            return json.loads(data) if data else {}
+            decoded: dict[str, Any] = json.loads(data) if data else {}
+            return decoded
 
-        return call()
+        result: dict[str, Any] = call()
+        return result
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         from portable.errors import NotFoundError

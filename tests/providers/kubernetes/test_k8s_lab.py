@@ -78,9 +78,12 @@ def test_hello_deploys_then_redeploy_changes_nothing_then_env_change_rolls(k8s_k
 
 
 def test_shop_deploys_available_and_status_reports_it(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
-    manifest = example_with_target("shop", tmp_path, "k8s", target(k8s_kubeconfig, namespace))
+    ingress = {"class": "nginx", "host": "shop.example.com", "tls_secret": "shop-tls"}
+    manifest = example_with_target("shop", tmp_path, "k8s", target(k8s_kubeconfig, namespace, ingress=ingress))
     api.deploy(manifest, "k8s", state=tmp_path / "state.db", env=k8s_env, parallelism=8)
     objs = assert_available(k8s_kubeconfig, namespace, "shop")
+    rule = live(k8s_kubeconfig, namespace, "shop", "ingresses")["Ingress/shop"]["spec"]["rules"][0]
+    assert rule["host"] == "shop.example.com" and rule["http"]["paths"][0]["backend"]["service"]["name"] == "web"
     assert set(objs) == {"Deployment/web", "Deployment/api", "Deployment/worker", "StatefulSet/kv"}
     pvc = live(k8s_kubeconfig, namespace, "shop", "persistentvolumeclaims")["PersistentVolumeClaim/data-kv-0"]
     assert pvc["status"]["phase"] == "Bound"
@@ -90,6 +93,7 @@ def test_shop_deploys_available_and_status_reports_it(k8s_kubeconfig: str, names
     assert base64.b64decode(secret["data"]["value"]).decode() == k8s_env["SHOP_API_TOKEN"]
     status = {s.service: s for s in api.status(manifest, "k8s", state=tmp_path / "state.db", env=k8s_env).services}
     assert status["web"].desired == 2 and status["web"].healthy == 2
+    assert "https://shop.example.com/" in status["web"].endpoints
     assert status["kv"].healthy == 1
     assert api.plan(manifest, "k8s", state=tmp_path / "state.db", env=k8s_env).empty
 
