@@ -1,0 +1,1 @@
+"""The `libcloud` target: any Apache Libcloud compute driver running the shared VM runtime."""

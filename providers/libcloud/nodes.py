@@ -1,0 +1,186 @@
+"""Libcloud nodes of an instance group: the InstanceGroupBackend of the shared VM runtime.
+
+"Healthy" before the old instances go: the node is `running` (libcloud's wait_until_running)
+and, with `readiness: probe`, the service's http health check answers 2xx/3xx on the node's
+public address for a public port. There is no load balancer to register with: the rollout
+still starts the new instances before terminating the old, but their addresses change.
+"""
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from portable.errors import HealthCheckError, TargetError
+from portable.manifest.app import App
+from portable.plan.resources import Resource
+from portable.providers.base import ApplyContext
+from portable.providers.libcloud import ec2
+from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.naming import node_name, parse_node_name
+from portable.providers.vm import (
+    InstanceRef,
+    disk_name,
+    fit_user_data,
+    group_disks,
+    render_cloud_init,
+    resolve_group_secrets,
+    resolve_registry_password,
+)
+
+if TYPE_CHECKING:
+    from portable.providers.libcloud.provider import LibcloudProvider
+
+GONE = ("terminated", "unknown")
+
+
+def app_nodes(driver: Any, app_name: str, service: str | None = None) -> list[tuple[Any, Any]]:
+    """(node, parsed name) of the app's live nodes, optionally of one service."""
+    out = []
+    for node in call(driver.list_nodes, action="list", what="instances"):
+        parsed = parse_node_name(node.name)
+        if parsed is None or parsed.app != app_name or str(node.state) in GONE:
+            continue
+        if service is None or parsed.service == service:
+            out.append((node, parsed))
+    return out
+
+
+def as_ref(node: Any, parsed: Any) -> InstanceRef:
+    private = list(node.private_ips or [])
+    return InstanceRef(node.id, parsed.replica, parsed.revision, private[0] if private else None, node.extra.get("availability") or node.extra.get("zone"))
+
+
+class LibcloudGroupBackend:
+    def __init__(self, provider: "LibcloudProvider", app: App, ctx: ApplyContext) -> None:
+        self.p = provider
+        self.driver = provider.driver(app)
+        self.app = app
+        self.ctx = ctx
+        self.timeout = min(ctx.timeout, provider.settings.boot_timeout)
+
+    def _nodes(self, refs: Sequence[InstanceRef]) -> list[Any]:
+        ids = {r.id for r in refs}
+        return [n for n in call(self.driver.list_nodes, action="list", what="instances") if n.id in ids]
+
+    def _size(self, size_id: str) -> Any:
+        sizes = call(self.driver.list_sizes, action="list", what="instance sizes")
+        for s in sizes:
+            if s.id == size_id or s.name == size_id:
+                return s
+        raise TargetError(f"the {self.p.settings.driver} driver offers no size {size_id}", hint="set `instance_type` (or `instance_types`) on the target to one it lists")
+
+    def _image(self) -> Any:
+        return call(self.driver.get_image, self.p.settings.image, action="find", what=f"image {self.p.settings.image}")
+
+    def _user_data(self, group: Resource, replica: int, peers: dict[str, str]) -> str | bytes:
+        login = self.p.settings.registry
+        devices = {v["index"]: [f"/dev/sd{chr(ord('f') + v['index'])}", f"/dev/xvd{chr(ord('f') + v['index'])}", f"/dev/vd{chr(ord('b') + v['index'])}"] for v in group.spec["volumes"]}
+        text = render_cloud_init(
+            self.app, group, secrets=resolve_group_secrets(self.app, group), registry=login,
+            registry_password=resolve_registry_password(login, self.app.base_dir, self.app.env) if login else None,
+            hosts=peers, disk_devices=devices, replica=replica,
+        )
+        data = fit_user_data(text, limit=self.p.profile.user_data_limit, what=f"the user data of {group.name}")
+        return data.decode() if data.startswith(b"#cloud-config") else data
+
+    def _peers(self, group: Resource) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for node, parsed in app_nodes(self.driver, self.app.name):
+            if parsed.service in group.spec["peers"] and node.private_ips and (parsed.service not in out or parsed.replica == 0):
+                out[parsed.service] = node.private_ips[0]
+        return out
+
+    def create_instances(self, group: Resource, replicas: Sequence[int]) -> list[InstanceRef]:
+        spec = group.spec
+        image, size, locations = self._image(), self._size(spec["instance_size"]), self.p.locations(self.app)
+        is_ec2 = self.p.settings.driver == "ec2"
+        sg = self.p.firewall(self.app).find(self.app.name) if self.p.profile.firewall else None
+        subnets = ec2.default_subnets(self.driver) if is_ec2 else {}
+        vols = self.p.volumes(self.app).list(self.app.name)
+        peers = self._peers(group)
+        created: list[tuple[Any, int]] = []
+        attach: list[tuple[int, str, str]] = []
+        try:
+            for r in replicas:
+                location = locations[r % len(locations)]
+                for d in group_disks(spec, r):
+                    if disk_name(d.volume, r) not in vols:
+                        raise TargetError(f"volume {disk_name(d.volume, r)} is missing, so {group.name} replica {r} cannot start; deploy again")
+                    attach.append((r, disk_name(d.volume, r), f"/dev/sd{chr(ord('f') + d.index)}"))
+                kwargs: dict[str, Any] = dict(self.p.profile.user_data(self._user_data(group, r, peers)))  # type: ignore[arg-type]
+                if self.p.settings.key_name:
+                    kwargs["ex_keyname"] = self.p.settings.key_name
+                if is_ec2:
+                    kwargs["ex_metadata"] = {"portable:app": self.app.name, "portable:service": group.name, "portable:revision": spec["revision"], "portable:replica": str(r)}
+                    kwargs["ex_subnet"] = subnets.get(location.name)
+                    if sg is not None:
+                        kwargs["ex_security_group_ids"] = [sg.id]
+                name = node_name(self.app.name, group.name, r, spec["revision"])
+                node = call(self.driver.create_node, name=name, size=size, image=image, location=location, action="start", what=f"instance {name}", attempts=1, **kwargs)
+                created.append((node, r))
+            nodes = [n for n, _ in created]
+            self.ctx.progress(f"{group.name}: started {', '.join(n.id for n in nodes)}; waiting until running")
+            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=self.timeout, action="wait for", what=f"the instances of {group.name}")
+            by_replica = {r: n for n, r in created}
+            for node in nodes:
+                if is_ec2:
+                    ec2.require_imdsv2(self.driver, node.id)
+            for r, disk, device in attach:
+                call(self.driver.attach_volume, by_replica[r], vols[disk], device=device, action=f"attach volume {disk} to", what=f"instance {by_replica[r].id}")
+            self.p.volumes(self.app).wait_attached(self.app.name, [d for _, d, _ in attach], self.timeout)
+        except BaseException:
+            for node, _ in created:
+                self.ctx.progress(f"{group.name}: could not start every instance; terminating {node.id}")
+                call(self.driver.destroy_node, node, action="terminate", what=f"instance {node.id}")
+            raise
+        return [as_ref(n, parse_node_name(n.name)) for n in self._nodes([InstanceRef(n.id, r, "") for n, r in created])]
+
+    def wait_healthy(self, group: Resource, instances: Sequence[InstanceRef], timeout: float) -> None:
+        nodes = self._nodes(instances)
+        try:
+            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=timeout, action="wait for", what=f"the instances of {group.name}")
+        except TargetError as exc:
+            raise HealthCheckError(f"{group.name}: new instances did not reach the running state", details=exc.message) from None
+        if self.p.settings.readiness == "probe":
+            for node in self._nodes(instances):
+                self._probe(group, node, timeout)
+
+    def _probe(self, group: Resource, node: Any, timeout: float) -> None:
+        health = group.spec["health"]
+        ports = {p["port"]: p["host_port"] for p in group.spec["ports"] if p["expose"] == "public"}
+        if not health or health["kind"] != "http" or health["port"] not in ports or not node.public_ips:
+            return  # nothing reachable from here to probe: the node state is all there is
+        url = f"http://{node.public_ips[0]}:{ports[health['port']]}{health['path']}"
+        deadline, last = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=health["timeout_s"]) as r:
+                    if r.status < 400:
+                        return
+            except (urllib.error.URLError, OSError) as exc:
+                last = str(exc)
+            time.sleep(max(1.0, health["interval_s"]))
+        raise HealthCheckError(f"{group.name}: {url} did not answer within {timeout:.0f}s", details=last)
+
+    def register_with_lb(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        return None  # compute drivers have no load balancer (declared: no LOAD_BALANCER capability)
+
+    def deregister(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        return None
+
+    def terminate(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        nodes = self._nodes(instances)
+        for node in nodes:
+            call(self.driver.destroy_node, node, action="terminate", what=f"instance {node.id} of {group.name}")
+        ids = {n.id for n in nodes}
+        deadline = time.monotonic() + self.timeout
+        while any(n.id in ids and str(n.state) not in GONE for n in call(self.driver.list_nodes, action="list", what="instances")):
+            if time.monotonic() > deadline:
+                raise TargetError(f"instances {', '.join(sorted(ids))} of {group.name} were not terminated within {self.timeout:.0f}s")
+            time.sleep(2)
+
+    def mark_current(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        return None  # names carry the revision; the replica count is read from how many exist

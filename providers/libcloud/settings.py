@@ -1,0 +1,43 @@
+"""Settings of a `libcloud` target (pydantic only: imported while validating manifests).
+
+Credentials never sit here: they come from the environment (LIBCLOUD_KEY/LIBCLOUD_SECRET, or
+the driver's usual variables such as AWS_ACCESS_KEY_ID) or from `credentials_file`.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from portable.providers.vm.settings import VmSettings
+
+SECRET_OPTION_WORDS = ("key", "secret", "password", "token", "credential")
+
+
+class LibcloudSettings(VmSettings):
+    """`targets.<name>` with `provider: libcloud`."""
+
+    driver: str = Field(pattern=r"^[a-z0-9_]+$", description="libcloud compute driver name: ec2, gce, azure_arm, openstack, digitalocean, linode, ...")
+    region: str | None = Field(None, description="region passed to the driver, when it takes one")
+    image: str = Field(description="image id the instances boot (an Ubuntu/Debian cloud image with cloud-init)")
+    locations: list[str] = Field(default_factory=list, description="zones/locations to spread replicas over (default: every one the driver lists)")
+    key_name: str | None = Field(None, description="SSH key pair name, for drivers that take one")
+    credentials_file: str | None = Field(
+        None, description="JSON file with the driver's credentials ({\"key\": ..., \"secret\": ..., other constructor arguments}); relative to the manifest"
+    )
+    driver_options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="non-secret driver constructor arguments (host, port, secure, project, datacenter, ...)"
+    )
+    readiness: Literal["probe", "state"] = Field(
+        "probe",
+        description="when a new instance counts as healthy: `probe` also checks the service's http health "
+        "check on the instance's public address (public ports only); `state` trusts the node state (simulators)",
+    )
+
+    @field_validator("driver_options")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, object]) -> dict[str, object]:
+        for name in value:
+            if any(word in name.lower() for word in SECRET_OPTION_WORDS):
+                raise ValueError(f"`{name}` looks like a credential; credentials never go in the manifest: use the environment or `credentials_file`")
+        return value
