@@ -26,6 +26,7 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	_ "github.com/vmware/govmomi/vapi/simulator" // REST endpoints (/rest, /api): tags, content library
@@ -45,6 +46,14 @@ func main() {
 	if err := model.Create(); err != nil {
 		log.Fatal(err)
 	}
+	// simulator v0.56 never sets runtime.faultToleranceState nor runtime.recordReplayState: they
+	// are serialized as empty enum values, which pyVmomi 9 refuses ("FaultToleranceState has no
+	// attribute ''"), so reading vm.runtime or vm.summary fails. Give every VM, present and
+	// future, the values of a real vCenter: "notConfigured" and "inactive".
+	for _, e := range model.Map().All("VirtualMachine") {
+		fixVM(e)
+	}
+	model.Map().AddHandler(&vmHook{types.ManagedObjectReference{Type: "PortableLabHook", Value: "vm-defaults"}})
 	u := &url.URL{Host: *listen}
 	if *user != "" {
 		u.User = url.UserPassword(*user, *pass)
@@ -66,6 +75,32 @@ func main() {
 	<-sig
 	s.Close()
 	model.Remove()
+}
+
+type vmHook struct{ self types.ManagedObjectReference }
+
+func (h *vmHook) Reference() types.ManagedObjectReference                               { return h.self }
+func (h *vmHook) PutObject(_ *simulator.Context, o mo.Reference)                        { fixVM(o) }
+func (h *vmHook) UpdateObject(*simulator.Context, mo.Reference, []types.PropertyChange) {}
+func (h *vmHook) RemoveObject(*simulator.Context, types.ManagedObjectReference)         {}
+
+func fixVM(o mo.Reference) {
+	vm, ok := o.(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	if vm.Runtime.FaultToleranceState == "" {
+		vm.Runtime.FaultToleranceState = types.VirtualMachineFaultToleranceStateNotConfigured
+	}
+	if vm.Runtime.RecordReplayState == "" {
+		vm.Runtime.RecordReplayState = types.VirtualMachineRecordReplayStateInactive
+	}
+	if vm.Summary.Runtime.FaultToleranceState == "" {
+		vm.Summary.Runtime.FaultToleranceState = types.VirtualMachineFaultToleranceStateNotConfigured
+	}
+	if vm.Summary.Runtime.RecordReplayState == "" {
+		vm.Summary.Runtime.RecordReplayState = types.VirtualMachineRecordReplayStateInactive
+	}
 }
 
 func prepare(u *url.URL, template, source, folder string) error {

@@ -1,0 +1,225 @@
+"""Shared test machinery: the lab (tests/lab, see tests/lab/README.md).
+
+`bash tests/lab/lab up [COMPONENT...]` starts real engines and simulators on loopback and writes
+their endpoints to $LAB_RUN/env.json (LAB_RUN defaults to /tmp/portable-lab). Tests ask for
+components in two ways, both of which probe that the component actually answers:
+
+    pytestmark = pytest.mark.lab("k8s", "registry")   # marker, on a module/class/function
+
+    def test_x(kubeconfig): ...                          # fixtures require their component
+    def test_y():
+        require_lab("docker")                            # helper, from tests/conftest.py
+
+Components: docker, docker_b, registry, images, k8s, vcsim, moto.
+A component that does not answer makes the test FAIL when CI=true and SKIP (loudly, with the
+command that starts it) otherwise; the session summary lists what was missing.
+
+Fixtures: lab_env (dict of env.json, no requirement), docker_host, docker_b_host, registry
+("127.0.0.1:5000"), kubeconfig (path), vcsim (VcsimEndpoint), moto_url.
+Variables of env.json also become defaults of os.environ (explicit environment wins), so
+plain `pytest` works after `lab up` without sourcing env.sh.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LAB_RUN = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab"))
+COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "vcsim", "moto")
+CI = os.environ.get("CI") == "true"
+LAB_IMAGES = ("lab/busybox:1", "lab/web:1", "lab/worker:1", "lab/kv:1", "lab/kamal-proxy:1")
+_probed: dict[str, str | None] = {}   # component -> None (answers) or why not
+_missing: dict[str, str] = {}         # for the summary
+
+
+def load_lab_env() -> dict[str, str]:
+    """$LAB_RUN/env.json, or {} when the lab never ran."""
+    try:
+        return json.loads((LAB_RUN / "env.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+# ------------------------------------------------------------------ probes
+def _docker_get(host: str, path: str) -> tuple[int, bytes]:
+    """GET on a docker engine's unix socket (no SDK needed)."""
+    if not host.startswith("unix://"):
+        raise ValueError(f"lab engines listen on unix sockets, not {host}")
+    conn = http.client.HTTPConnection("docker", timeout=5)
+    conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.sock.settimeout(5)
+    conn.sock.connect(host[len("unix://"):])
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def _http_get(url: str, cafile: str | None = None, insecure: bool = False) -> int:
+    ctx = None
+    if url.startswith("https://"):
+        ctx = ssl.create_default_context(cafile=cafile)
+        if insecure:
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with urllib.request.urlopen(url, timeout=5, context=ctx) as r:
+        r.read(4096)
+        return r.status
+
+
+def _probe(component: str, env: dict[str, str]) -> str | None:
+    """None when `component` answers, else the reason it does not."""
+    try:
+        if component in ("docker", "docker_b", "images"):
+            key = "LAB_DOCKER_B_HOST" if component == "docker_b" else "LAB_DOCKER_HOST"
+            host = env.get(key) or ("unix:///var/run/docker.sock" if component != "docker_b" else "")
+            if not host:
+                return f"{key} is not in {LAB_RUN}/env.json"
+            status, body = _docker_get(host, "/_ping")
+            if status != 200:
+                return f"{host} /_ping answered {status} {body[:80]!r}"
+            if component == "images":
+                absent = [i for i in LAB_IMAGES if _docker_get(host, f"/images/{i}/json")[0] != 200]
+                if absent:
+                    return "images missing on engine A: " + ", ".join(absent)
+            return None
+        if component == "registry":
+            registry = env.get("LAB_REGISTRY", "127.0.0.1:5000")
+            _http_get(f"http://{registry}/v2/")
+            return None
+        if component == "k8s":
+            api, ca = env.get("LAB_K8S_API"), env.get("LAB_K8S_CA")
+            if not (api and ca and env.get("KUBECONFIG")):
+                return f"LAB_K8S_API/LAB_K8S_CA/KUBECONFIG are not in {LAB_RUN}/env.json"
+            _http_get(f"{api}/readyz", cafile=ca)
+            return None
+        if component == "vcsim":
+            if not env.get("LAB_VC_PORT"):
+                return f"LAB_VC_PORT is not in {LAB_RUN}/env.json"
+            _http_get(f"https://{env.get('LAB_VC_HOST', '127.0.0.1')}:{env['LAB_VC_PORT']}/about", insecure=True)
+            return None
+        if component == "moto":
+            if not env.get("LAB_MOTO_URL"):
+                return f"LAB_MOTO_URL is not in {LAB_RUN}/env.json"
+            _http_get(env["LAB_MOTO_URL"] + "/moto-api/")
+            return None
+        return f"unknown lab component {component!r} (known: {', '.join(COMPONENTS)})"
+    except Exception as e:  # noqa: BLE001 - any failure means "does not answer"
+        return f"{type(e).__name__}: {e}"
+
+
+def require_lab(*components: str) -> dict[str, str]:
+    """Fails (CI=true) or skips the calling test unless every component answers; returns env.json."""
+    env = load_lab_env()
+    for c in components:
+        if c not in _probed or _probed[c] is not None:   # answers are cached, failures re-probed
+            _probed[c] = _probe(c, env)
+        why = _probed[c]
+        if why is not None:
+            _missing[c] = why
+            msg = (f"LAB COMPONENT MISSING: {c} ({why}). "
+                   f"Start it with: bash tests/lab/lab up {c}")
+            if CI:
+                pytest.fail(msg + " [CI=true: missing lab components fail]", pytrace=False)
+            pytest.skip(msg)
+    return env
+
+
+# ------------------------------------------------------------------ pytest hooks
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, vcsim, moto); "
+        "fails when CI=true and one does not answer, skips otherwise")
+    for k, v in load_lab_env().items():
+        os.environ.setdefault(k, v)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers(name="lab"):
+        if not mark.args:
+            raise pytest.UsageError(f"{item.nodeid}: pytest.mark.lab needs component names, e.g. lab('docker')")
+        require_lab(*mark.args)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _missing:
+        tr = terminalreporter
+        tr.section("LAB COMPONENTS MISSING", sep="!", red=True, bold=True)
+        for c, why in sorted(_missing.items()):
+            tr.line(f"  {c}: {why}", red=True)
+        tr.line(f"  start them: bash tests/lab/lab up {' '.join(sorted(_missing))}   (or: bash tests/lab/lab test)")
+
+
+# ------------------------------------------------------------------ fixtures
+@dataclass(frozen=True)
+class VcsimEndpoint:
+    """The lab's vCenter simulator (self-signed TLS: connect without certificate checks)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    url: str
+    datacenter: str
+    cluster: str
+    resource_pool: str
+    datastore: str
+    network: str
+    folder: str
+    template: str
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> dict[str, str]:
+    """Everything $LAB_RUN/env.json holds (possibly {}); requires nothing."""
+    return load_lab_env()
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """Engine A, e.g. unix:///var/run/docker.sock."""
+    return require_lab("docker").get("LAB_DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
+@pytest.fixture(scope="session")
+def docker_b_host() -> str:
+    """Engine B (a second real dockerd, for migrations), unix:///run/portable-lab/docker-b.sock."""
+    return require_lab("docker_b")["LAB_DOCKER_B_HOST"]
+
+
+@pytest.fixture(scope="session")
+def registry() -> str:
+    """The lab registry, "127.0.0.1:5000" (plain http; lab images are pushed as 127.0.0.1:5000/lab/web:1...)."""
+    return require_lab("registry").get("LAB_REGISTRY", "127.0.0.1:5000")
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> str:
+    """Path of the lab apiserver's kubeconfig (context "lab", admin token)."""
+    return require_lab("k8s")["KUBECONFIG"]
+
+
+@pytest.fixture(scope="session")
+def vcsim() -> VcsimEndpoint:
+    e = require_lab("vcsim")
+    return VcsimEndpoint(
+        host=e["LAB_VC_HOST"], port=int(e["LAB_VC_PORT"]), user=e["LAB_VC_USER"], password=e["LAB_VC_PASSWORD"],
+        url=e["LAB_VC_URL"], datacenter=e["LAB_VC_DATACENTER"], cluster=e["LAB_VC_CLUSTER"],
+        resource_pool=e["LAB_VC_RESOURCE_POOL"], datastore=e["LAB_VC_DATASTORE"], network=e["LAB_VC_NETWORK"],
+        folder=e["LAB_VC_FOLDER"], template=e["LAB_VC_TEMPLATE"])
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> str:
+    """The moto server, e.g. http://127.0.0.1:PORT (credentials: testing/testing, us-east-1)."""
+    return require_lab("moto")["LAB_MOTO_URL"]
