@@ -107,8 +107,9 @@ def create_replica(
         network_mode=spec["network"],
         init=False,
     )
+    upstream = naming.upstream_alias(app.name, res.name, res.digest)
     networking = api.create_networking_config(
-        {spec["network"]: api.create_endpoint_config(aliases=list(spec["aliases"]))}
+        {spec["network"]: api.create_endpoint_config(aliases=[*spec["aliases"], upstream])}
     )
     with engine_call(f"creating container {name}"):
         created = api.create_container(
@@ -117,7 +118,7 @@ def create_replica(
             entrypoint=spec["entrypoint"],
             command=spec["command"],
             environment=[f"{k}={v}" for k, v in spec["env"].items()],
-            labels=labels_for(app, res, target),
+            labels={**labels_for(app, res, target), naming.LABEL_UPSTREAM: upstream},
             ports=exposed or None,
             user=spec["user"],
             host_config=host_config,

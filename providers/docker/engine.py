@@ -49,6 +49,15 @@ def connect(settings: DockerSettings) -> docker.DockerClient:
             base_url=host, tls=tls, timeout=int(settings.timeout), use_ssh_client=host.startswith("ssh://")
         )
     except docker_errors.DockerException as exc:
+        # the SDK asks the engine for its API version while connecting; a transport failure
+        # there (its __context__) means the engine is not reachable at that address
+        if isinstance(exc.__context__, (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)):
+            raise TargetError(
+                f"cannot reach the Docker engine at {describe_host(settings)}",
+                hint="is dockerd running, and is DOCKER_HOST or the target's `host` right?",
+            ) from None
+        if isinstance(exc.__context__, requests.exceptions.Timeout):
+            raise TransientError(f"the Docker engine at {describe_host(settings)} did not answer in time") from None
         raise TargetError(
             f"cannot set up a Docker client for {host or 'the local engine'}: {exc}",
             hint="check `host`, DOCKER_HOST, DOCKER_CERT_PATH",

@@ -89,7 +89,7 @@ def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: s
     name = naming.container_name(app.name, action.name)
     existing = _containers_named(client, name)
     service = action.service or ""
-    with guard.lock(f"{app.name}/{service}"):
+    with guard.routing(app.name, service):
         for c in existing:
             progress(f"stopping front proxy {name}")
             containers.stop_and_remove(client, c["Id"], name, 2)
@@ -99,12 +99,12 @@ def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: s
         assert res is not None
         progress(f"starting front proxy {name} on port {res.spec['published']}")
         proxy.create_proxy(client, app, res, target)
-        members = replicas.healthy_members(client, app.name, service, set())
+        members = replicas.healthy_members(client, app.name, service, set(guard.retiring))
         if members:
             p = proxy.find_proxies(client, app.name, service)
             for found in p:
                 port = proxy.target_port(found)
-                proxy.set_targets(client, found, app.name, service, [f"{ip}:{port}" for ip, _ in members],
+                proxy.set_targets(client, found, app.name, service, [f"{host}:{port}" for host, _ in members],
                                   members[0][1], min(timeout, 60.0))
 
 

@@ -13,6 +13,7 @@ LABEL_RESOURCE = "io.portable.resource"  # resource name within its kind
 LABEL_REPLICA = "io.portable.replica"
 LABEL_TARGET = "io.portable.target"
 LABEL_HEALTH_PATH = "io.portable.proxy-health-path"  # on a replica: the path its proxy checks
+LABEL_UPSTREAM = "io.portable.upstream"  # on a replica: its DNS alias, the proxy's target host
 LABEL_TARGET_PORT = "io.portable.target-port"  # on a proxy: the container port it forwards to
 
 KIND_NETWORK = "network"
@@ -40,6 +41,11 @@ def replica_resource(service: str, replica: int) -> str:
 def container_name(app: str, resource: str) -> str:
     """`<app>-<service>-<n>` for a replica, `<app>-proxy-<port>` for a front proxy."""
     return f"{app}-{resource}"
+
+
+def upstream_alias(app: str, resource: str, digest: str) -> str:
+    """A replica's own DNS alias: stable across engine restarts and renames, unique per revision."""
+    return f"{app}-{resource}-{digest[:10]}"
 
 
 def proxy_resource(published: int) -> str:

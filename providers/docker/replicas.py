@@ -29,15 +29,28 @@ Progress = Callable[[str], None]
 
 @dataclass
 class RolloutGuard:
-    """Per-service locks, and the first failure of a revision so its siblings fail fast."""
+    """Coordination between the engine's apply threads for one deploy.
+
+    `rolling(service)` makes replacements of a service's replicas go one at a time (creating
+    and removing replicas may run in parallel); `routing(service)` serialises changes to the
+    proxy's target set; `retiring` holds containers on their way out, which no target set may
+    include; `failures` keeps a revision's first failure so its sibling replicas fail fast.
+    """
 
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _locks: dict[str, threading.RLock] = field(default_factory=dict)
+    retiring: set[str] = field(default_factory=set)
     failures: dict[str, HealthCheckError] = field(default_factory=dict)
 
-    def lock(self, key: str) -> threading.RLock:
+    def _lock(self, key: str) -> threading.RLock:
         with self._guard:
             return self._locks.setdefault(key, threading.RLock())
+
+    def rolling(self, app: str, service: str) -> threading.RLock:
+        return self._lock(f"rolling:{app}/{service}")
+
+    def routing(self, app: str, service: str) -> threading.RLock:
+        return self._lock(f"routing:{app}/{service}")
 
 
 def _template_key(res: Resource) -> str:
@@ -72,76 +85,124 @@ def roll_replica(
     spec = res.spec
     service = res.service or ""
     canonical = naming.container_name(app.name, res.name)
-    with guard.lock(f"{app.name}/{service}"):
+    earlier = guard.failures.get(_template_key(res))
+    if earlier is not None:
+        raise HealthCheckError(f"{canonical} not replaced: another replica of this revision failed first ({earlier.message})",
+                               details=earlier.details)
+    ensure_image(client, app, service, spec, pull, progress)
+    current: dict[str, Any] | None = None
+    for found in _find(client, app.name, res.name):
+        if _name(found) == canonical:
+            current = found
+        else:  # a replacement left behind by an interrupted run
+            containers.stop_and_remove(client, found["Id"], _name(found), 0)
+    if current is not None and current["Labels"].get(naming.LABEL_REVISION) == res.digest and current["State"] == "running":
+        progress(f"{canonical} already runs this revision")
+        return
+    if current is None:  # a new replica: nothing to keep serving, no need to wait for siblings
+        _start_replica(client, app, res, canonical, None, target=target, bind_address=bind_address,
+                       timeout=timeout, progress=progress, guard=guard)
+        return
+    # one replacement at a time up to the traffic switch; the old container's graceful stop
+    # then overlaps the next replica's start
+    with guard.rolling(app.name, service):
         earlier = guard.failures.get(_template_key(res))
         if earlier is not None:
             raise HealthCheckError(f"{canonical} not replaced: another replica of this revision failed first ({earlier.message})",
                                    details=earlier.details)
-        ensure_image(client, app, service, spec, pull, progress)
-        current: dict[str, Any] | None = None
-        for found in _find(client, app.name, res.name):
-            if _name(found) == canonical:
-                current = found
-            else:  # a replacement left behind by an interrupted run
-                containers.stop_and_remove(client, found["Id"], _name(found), 0)
-        if current is not None and current["Labels"].get(naming.LABEL_REVISION) == res.digest and current["State"] == "running":
-            progress(f"{canonical} already runs this revision")
-            return
         stop_first = stop_first_reason(spec)
-        if current is not None and (stop_first or current["State"] != "running"):
+        if stop_first or current["State"] != "running":
             progress(f"stopping {canonical} first ({stop_first})" if stop_first else f"removing stopped {canonical}")
-            containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
+            _retire(client, app, service, [current], spec["stop_grace_s"], timeout, progress, guard)
             current = None
-        name = canonical + naming.NEXT_SUFFIX if current is not None else canonical
-        progress(f"starting {name} ({spec['image']})")
-        cid = containers.create_replica(client, app, res, name, target, bind_address)
-        try:
-            containers.start(client, cid, name)
-            containers.wait_healthy(client, cid, name, timeout)
-            progress(f"{name} is healthy")
-            _switch_proxies(client, app, service, spec, exclude={current["Id"]} if current else set(), timeout=timeout)
-        except HealthCheckError as exc:
-            guard.failures.setdefault(_template_key(res), exc)
-            containers.stop_and_remove(client, cid, name, 0)
+        cid = _start_replica(client, app, res, canonical, current, target=target, bind_address=bind_address,
+                             timeout=timeout, progress=progress, guard=guard)
+    if current is not None:
+        progress(f"stopping previous {canonical}")
+        containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
+        guard.retiring.discard(current["Id"])
+        retried(f"renaming {canonical}{naming.NEXT_SUFFIX} to {canonical}", lambda: client.api.rename(cid, canonical))
+
+
+def _start_replica(
+    client: docker.DockerClient, app: App, res: Resource, canonical: str, current: dict[str, Any] | None, *,
+    target: str, bind_address: str, timeout: float, progress: Progress, guard: RolloutGuard,
+) -> str:
+    """Starts the new container, waits for health and switches traffic to it (away from `current`).
+
+    Returns the new container's id; the caller stops `current` and renames the new one."""
+    spec = res.spec
+    service = res.service or ""
+    name = canonical + naming.NEXT_SUFFIX if current is not None else canonical
+    progress(f"starting {name} ({spec['image']})")
+    cid = containers.create_replica(client, app, res, name, target, bind_address)
+    try:
+        containers.start(client, cid, name)
+        containers.wait_healthy(client, cid, name, timeout)
+        progress(f"{name} is healthy")
+        with guard.routing(app.name, service):
             if current is not None:
-                exc.message += f"; {canonical} keeps serving the previous revision"
-                exc.args = (exc.message,)
-            raise
-        except BaseException:
-            containers.stop_and_remove(client, cid, name, 0)
-            raise
+                guard.retiring.add(current["Id"])
+            try:
+                _switch_proxies(client, app, service, spec, guard=guard, timeout=timeout)
+            except BaseException:
+                if current is not None:
+                    guard.retiring.discard(current["Id"])
+                raise
+    except HealthCheckError as exc:
+        guard.failures.setdefault(_template_key(res), exc)
+        containers.stop_and_remove(client, cid, name, 0)
         if current is not None:
-            progress(f"stopping previous {canonical}")
-            containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
-            retried(f"renaming {name} to {canonical}", lambda: client.api.rename(cid, canonical))
+            exc.message += f"; {canonical} keeps serving the previous revision"
+            exc.args = (exc.message,)
+        raise
+    except BaseException:
+        containers.stop_and_remove(client, cid, name, 0)
+        raise
+    return cid
+
+
+def _retire(client: docker.DockerClient, app: App, service: str, found: list[dict[str, Any]], grace: float | None,
+            timeout: float, progress: Progress, guard: RolloutGuard) -> None:
+    """Out of the proxy first (under the routing lock), then stopped, in parallel with siblings."""
+    ids = {c["Id"] for c in found}
+    with guard.routing(app.name, service):
+        guard.retiring.update(ids)
+        try:
+            _switch_proxies(client, app, service, None, guard=guard, timeout=timeout)
+        except BaseException:
+            guard.retiring.difference_update(ids)
+            raise
+    for c in found:
+        progress(f"stopping {_name(c)}")
+        containers.stop_and_remove(client, c["Id"], _name(c), grace)
+    guard.retiring.difference_update(ids)
 
 
 def retire_replica(client: docker.DockerClient, app: App, resource: str, service: str | None, *,
                    timeout: float, progress: Progress, guard: RolloutGuard) -> None:
     """Takes replica `resource` out of the proxy, then stops and removes its containers."""
-    with guard.lock(f"{app.name}/{service or ''}"):
-        found = _find(client, app.name, resource)
-        if service:
-            _switch_proxies(client, app, service, None, exclude={c["Id"] for c in found}, timeout=timeout)
-        for c in found:
-            progress(f"stopping {_name(c)}")
-            containers.stop_and_remove(client, c["Id"], _name(c), None)
+    found = _find(client, app.name, resource)
+    if found:
+        _retire(client, app, service or "", found, None, timeout, progress, guard)
 
 
-def _switch_proxies(client: docker.DockerClient, app: App, service: str, spec: Any, *, exclude: set[str], timeout: float) -> None:
-    """Points every front proxy of `service` at its healthy running replicas, minus `exclude`."""
+def _switch_proxies(client: docker.DockerClient, app: App, service: str, spec: Any, *, guard: RolloutGuard, timeout: float) -> None:
+    """Points every front proxy of `service` at its healthy running replicas, minus retiring ones.
+
+    Callers hold the service's routing lock."""
     proxies = proxy.find_proxies(client, app.name, service)
     if not proxies:
         return
-    members = healthy_members(client, app.name, service, exclude)
+    members = healthy_members(client, app.name, service, set(guard.retiring))
     path = spec["proxy_health_path"] if spec else next((m[1] for m in members), "/")
     for p in proxies:
         port = proxy.target_port(p)
-        proxy.set_targets(client, p, app.name, service, [f"{ip}:{port}" for ip, _ in members], path, min(timeout, 60.0))
+        proxy.set_targets(client, p, app.name, service, [f"{host}:{port}" for host, _ in members], path, min(timeout, 60.0))
 
 
 def healthy_members(client: docker.DockerClient, app: str, service: str, exclude: set[str]) -> list[tuple[str, str]]:
-    """(address, proxy health path) of the service's running replicas that are healthy (or have no check)."""
+    """(host, proxy health path) of the service's running replicas that are healthy (or have no check)."""
     filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
                          f"{naming.LABEL_SERVICE}={service}"], "status": ["running"]}
     found = retried(f"listing replicas of {app}/{service}", lambda: client.api.containers(filters=filters))
@@ -153,7 +214,9 @@ def healthy_members(client: docker.DockerClient, app: str, service: str, exclude
         health = data["State"].get("Health")
         if health is not None and health.get("Status") != "healthy":
             continue
-        ip = containers.ip_address(data, data["HostConfig"]["NetworkMode"])
-        if ip:
-            out.append((ip, data["Config"]["Labels"].get(naming.LABEL_HEALTH_PATH, "/")))
+        labels = data["Config"]["Labels"] or {}
+        # the replica's own DNS alias survives restarts (an IP may not); the IP is the fallback
+        host = labels.get(naming.LABEL_UPSTREAM) or containers.ip_address(data, data["HostConfig"]["NetworkMode"])
+        if host:
+            out.append((host, labels.get(naming.LABEL_HEALTH_PATH, "/")))
     return out

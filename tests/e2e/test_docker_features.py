@@ -1,0 +1,151 @@
+"""Docker target features beyond the examples, on the real engine through the CLI.
+
+Each test writes a small manifest of its own (a unique app name) into tmp_path: `build:`
+services tagged by content hash, scaling behind the proxy, a tcp port published directly,
+config files, followed logs, and an engine that cannot be reached.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from docker_support import Cli, LabImages, app_objects, container_starts, docker_json, ensure_images, force_remove_app, free_port, http_get, wait_for
+
+pytestmark = [pytest.mark.lab("docker"), pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def images() -> LabImages:
+    return ensure_images()
+
+
+@pytest.fixture
+def app_cli(tmp_path: Path, images: LabImages, request: pytest.FixtureRequest) -> Iterator[tuple[Cli, str]]:
+    name = "dkt-" + request.node.name.removeprefix("test_").replace("_", "-")[:20].rstrip("-")
+    force_remove_app(name)
+    yield Cli(tmp_path / "state.db", {"PORTABLE_PROXY_IMAGE": images.proxy}), name
+    force_remove_app(name)
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    file = tmp_path / "portable.yaml"
+    file.write_text(text)
+    return str(file)
+
+
+def _web(name: str, port: int, extra: str = "", replicas: int = 1, protocol: str = "http", image: str = "lab/web:1") -> str:
+    return f"""apiVersion: portable/v1
+kind: Application
+metadata: {{name: {name}}}
+services:
+  web:
+    image: {image}
+    replicas: {replicas}
+    stop_grace_period: 1s
+    ports: [{{port: 8080, protocol: {protocol}, expose: public, published: {port}}}]
+    health: {{http: {{path: /cgi-bin/health, port: 8080}}, interval: 1s, timeout: 2s, retries: 3}}
+{extra}"""
+
+
+def test_build_service_is_tagged_by_content_and_rebuilt_only_on_change(tmp_path: Path, app_cli: tuple[Cli, str]) -> None:
+    cli, name = app_cli
+    port = free_port()
+    ctx = tmp_path / "site"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM lab/web:1\nCOPY index.html /www/index.html\n")
+    (ctx / "index.html").write_text("version one\n")
+    manifest = _write(tmp_path, _web(name, port).replace("image: lab/web:1", "build: ./site"))
+    first = cli.run("deploy", "-f", manifest, "--yes")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert wait_for(f"http://127.0.0.1:{port}/") == "version one\n"
+    tag = docker_json("inspect", f"{name}-web-1")[0]["Config"]["Image"]
+    assert tag.startswith(f"{name}/web:") and len(tag.split(":")[1]) == 12
+    again = cli.run("deploy", "-f", manifest, "--yes")
+    assert "no changes" in again.stdout and "building" not in again.stderr
+    (ctx / "index.html").write_text("version two\n")
+    second = cli.run("deploy", "-f", manifest, "--yes")
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert "building" in second.stderr
+    assert http_get(f"http://127.0.0.1:{port}/") == "version two\n"
+    assert docker_json("inspect", f"{name}-web-1")[0]["Config"]["Image"] != tag
+
+
+def test_scaling_touches_only_the_added_or_removed_replicas(tmp_path: Path, app_cli: tuple[Cli, str]) -> None:
+    cli, name = app_cli
+    port = free_port()
+    result = cli.run("deploy", "-f", _write(tmp_path, _web(name, port)), "--yes")
+    assert result.returncode == 0, result.stderr
+    first = container_starts(name)[f"{name}-web-1"]
+    result = cli.run("deploy", "-f", _write(tmp_path, _web(name, port, replicas=3)), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete." in result.stdout
+    assert container_starts(name)[f"{name}-web-1"] == first
+    for _ in range(12):
+        http_get(f"http://127.0.0.1:{port}/cgi-bin/count")
+    served = [int(subprocess.run(["docker", "exec", f"{name}-web-{i}", "cat", "/data/count"], capture_output=True, text=True).stdout or 0)
+              for i in (1, 2, 3)]
+    assert all(n > 0 for n in served), f"every replica behind the proxy answers: {served}"
+    result = cli.run("deploy", "-f", _write(tmp_path, _web(name, port, replicas=1)), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert "Plan: 0 to create, 0 to update, 0 to replace, 2 to delete." in result.stdout
+    assert [c for c in app_objects(name)["containers"] if "-web-" in c] == [f"{name}-web-1"]
+    assert container_starts(name)[f"{name}-web-1"] == first
+    assert http_get(f"http://127.0.0.1:{port}/cgi-bin/health").strip() == "ok"
+
+
+def test_tcp_port_is_published_directly_and_replicas_refused(tmp_path: Path, app_cli: tuple[Cli, str]) -> None:
+    cli, name = app_cli
+    port = free_port()
+    result = cli.run("deploy", "-f", _write(tmp_path, _web(name, port, protocol="tcp")), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not any("proxy" in c for c in app_objects(name)["containers"])
+    assert wait_for(f"http://127.0.0.1:{port}/cgi-bin/health").strip() == "ok"
+    refused = cli.run("deploy", "-f", _write(tmp_path, _web(name, port, protocol="tcp", replicas=2)), "--yes")
+    assert refused.returncode == 2
+    assert f"2 replicas cannot all bind host port {port}" in refused.stderr
+
+
+def test_config_files_and_followed_logs(tmp_path: Path, app_cli: tuple[Cli, str], images: LabImages) -> None:
+    cli, name = app_cli
+    manifest = _write(tmp_path, f"""apiVersion: portable/v1
+kind: Application
+metadata: {{name: {name}}}
+services:
+  tick:
+    image: {images.worker}
+    replicas: 2
+    command: ["sh", "-c", "cat /etc/tick/conf; i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 1; done"]
+    stop_grace_period: 1s
+    files:
+      - path: /etc/tick/conf
+        content: "interval=1"
+        mode: 0600
+""")
+    result = cli.run("deploy", "-f", manifest, "--yes")
+    assert result.returncode == 0, result.stderr
+    listing = subprocess.run(["docker", "exec", f"{name}-tick-1", "ls", "-ln", "/etc/tick/conf"], capture_output=True, text=True).stdout.split()
+    assert listing[0] == "-rw-------"
+    follower = subprocess.Popen(["portable", "logs", "-f", manifest, "--follow", "--tail", "1"], stdout=subprocess.PIPE, text=True)
+    time.sleep(4)
+    follower.send_signal(signal.SIGINT)
+    out, _ = follower.communicate(timeout=20)
+    lines = out.splitlines()
+    assert any(line.startswith(f"{name}-tick-1 | tick ") for line in lines), lines
+    assert any(line.startswith(f"{name}-tick-2 | tick ") for line in lines), lines
+    assert len(lines) >= 6  # more than the 2 lines of --tail 1: the stream kept coming
+
+
+def test_unreachable_engine_is_one_clear_sentence(tmp_path: Path, app_cli: tuple[Cli, str]) -> None:
+    cli, name = app_cli
+    manifest = _write(tmp_path, _web(name, free_port()) + "targets:\n  far:\n    provider: docker\n    host: unix:///nonexistent/docker.sock\n")
+    result = cli.run("deploy", "-f", manifest, "--target", "far", "--yes")
+    assert result.returncode == 1
+    assert "cannot reach the Docker engine" in result.stderr
+    assert "Traceback" not in result.stderr
+    targets = cli.run("targets", "-f", manifest)
+    assert "far" in targets.stdout and "cannot reach" in targets.stdout + targets.stderr
