@@ -199,3 +199,16 @@ def test_scaling_a_service_to_zero_removes_its_vms_and_then_plans_nothing(app_cl
         assert zero.returncode == 0, zero.stderr
         assert "worker" not in _by_service(app_cli)
         assert "no changes" in app_cli.deploy(WORKER_REPLICAS="0").stdout
+
+
+def test_a_new_revision_that_never_comes_up_leaves_the_old_vms_serving(app_cli) -> None:
+    with app_cli.reporter():
+        assert app_cli.deploy().returncode == 0
+    before = sorted(vm.name for vm in app_cli.vms())
+    failed = app_cli.deploy(WEB_IMAGE="lab/web:2", VC_BOOT_TIMEOUT="3")  # nothing reports an IP now
+    assert failed.returncode == 1
+    assert "reported no IP address within 3s" in failed.stderr
+    after = app_cli.vms()
+    assert sorted(vm.name for vm in after) == before
+    assert all(vm.power_state == "poweredOn" and vm.ip for vm in after)
+    assert "no changes" in app_cli.deploy().stdout
