@@ -58,7 +58,11 @@ def map_http_error(code: int, body: bytes | str | None, headers: Mapping[str, st
         return TransientError(f"conflict while trying to {verb} {what}: {message}")
     if code == 422 or code == 400:
         if causes:
-            detail = "; ".join(f"{c.get('field') or c.get('reason', '?')}: {c.get('message', '')}".strip() for c in causes)
+            # the same complaint about several fields (labels copied to the pod template) is said once
+            by_message: dict[str, list[str]] = {}
+            for c in causes:
+                by_message.setdefault(str(c.get("message", "")), []).append(str(c.get("field") or c.get("reason", "?")))
+            detail = "; ".join(f"{', '.join(fields)}: {msg}".strip() for msg, fields in by_message.items())
         else:
             detail = message
         return TargetError(f"Kubernetes rejected {what}: {detail}")
