@@ -14,7 +14,7 @@ import os
 import threading
 from typing import Any
 
-from portable.errors import InputError
+from portable.errors import AuthError, InputError
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import Resource
@@ -75,16 +75,25 @@ class Applier:
         self._lock = threading.Lock()
 
     def ensure_namespace(self, namespace: str) -> None:
-        """Creates (or labels) the target's namespace once per run."""
+        """Creates the target's namespace (labelled) when missing, once per run.
+
+        An existing namespace is left as it is: users with rights only inside their
+        namespace (common on shared clusters) cannot change a Namespace object.
+        """
         with self._lock:
             if namespace in self._namespaces:
                 return
-            obj = {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": namespace, "labels": {n.MANAGED_BY: "portable", n.TARGET_LABEL: n.dns_name(self.target_name)}},
-            }
-            self.kube.apply(obj, force=False)
+            try:
+                exists = self.kube.get("Namespace", None, namespace) is not None
+            except AuthError:  # may not read namespaces: assume it was provided
+                exists = True
+            if not exists:
+                obj = {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": namespace, "labels": {n.MANAGED_BY: "portable", n.TARGET_LABEL: n.dns_name(self.target_name)}},
+                }
+                self.kube.apply(obj, force=False)
             self._namespaces.add(namespace)
 
     @property

@@ -197,16 +197,33 @@ def test_field_owned_by_another_manager_conflicts_unless_forced(k8s_kubeconfig: 
     assert image == "lab/web:2"
 
 
-def test_user_without_rbac_gets_one_sentence_naming_what_was_refused(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
-    # a real identity the apiserver authenticates but RBAC grants nothing: a fresh ServiceAccount's token
-    kubectl(k8s_kubeconfig, "create", "namespace", namespace)
-    kubectl(k8s_kubeconfig, "-n", namespace, "create", "serviceaccount", "nobody")
-    token = kubectl(k8s_kubeconfig, "-n", namespace, "create", "token", "nobody").stdout.strip()
+def limited_kubeconfig(k8s_kubeconfig: str, namespace: str, account: str, tmp_path: Path) -> Path:
+    """A kubeconfig for ServiceAccount `account` of `namespace` (a real token from the apiserver)."""
+    kubectl(k8s_kubeconfig, "-n", namespace, "create", "serviceaccount", account)
+    token = kubectl(k8s_kubeconfig, "-n", namespace, "create", "token", account).stdout.strip()
     config = yaml.safe_load(Path(k8s_kubeconfig).read_text())
     for user in config["users"]:
         user["user"] = {"token": token}
-    limited = tmp_path / "nobody.kubeconfig"
-    limited.write_text(yaml.safe_dump(config))
+    path = tmp_path / f"{account}.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_namespace_admin_without_cluster_rights_can_deploy(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
+    kubectl(k8s_kubeconfig, "create", "namespace", namespace)
+    config = limited_kubeconfig(k8s_kubeconfig, namespace, "deployer", tmp_path)
+    kubectl(k8s_kubeconfig, "-n", namespace, "create", "rolebinding", "deployer-admin", "--clusterrole=admin", f"--serviceaccount={namespace}:deployer")
+    manifest = example_with_target("shop", tmp_path, "k8s", target(str(config), namespace))
+    api.deploy(manifest, "k8s", state=tmp_path / "s.db", env=k8s_env, parallelism=8)
+    assert_available(k8s_kubeconfig, namespace, "shop")
+    api.destroy(manifest, "k8s", volumes=True, state=tmp_path / "s.db", env=k8s_env, parallelism=8)
+    assert live(k8s_kubeconfig, namespace, "shop") == {}
+
+
+def test_user_without_rbac_gets_one_sentence_naming_what_was_refused(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
+    # a real identity the apiserver authenticates but RBAC grants nothing: a fresh ServiceAccount's token
+    kubectl(k8s_kubeconfig, "create", "namespace", namespace)
+    limited = limited_kubeconfig(k8s_kubeconfig, namespace, "nobody", tmp_path)
     manifest = example_with_target("hello", tmp_path, "k8s", target(str(limited), namespace))
     run = cli("deploy", "-f", str(manifest), "--target", "k8s", "--yes", "--state", str(tmp_path / "s.db"), env=k8s_env, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
