@@ -1,7 +1,7 @@
 """Benchmark: portable deploy vs `kubectl apply --server-side` on the same apiserver, same run.
 
-Generates a 50-service app (Deployment + Service + ConfigMap + PodDisruptionBudget per
-service: 200 objects), deploys it with portable into one namespace, and applies portable's
+Generates a 50-service app (Secret + ConfigMap + Deployment + Service per service: 200
+objects), deploys it with portable into one namespace, and applies portable's
 own rendered YAML with kubectl into another. portable waits for every rollout; plain
 `kubectl apply` does not, so the kubectl time is also given with `kubectl wait` for the
 Deployments to be Available. Prints the ratios (goal: portable not slower).
@@ -31,16 +31,19 @@ def manifest_text(services: int, namespace: str, kubeconfig: str, image: str) ->
         lines += [
             f"  svc{i:02d}:",
             f"    image: {image}",
-            "    replicas: 2",
+            "    replicas: 1",
             "    env:",
             f"      INDEX: \"{i}\"",
             "    ports:",
             "      - port: 8080",
             "        expose: internal",
+            "    secrets:",
+            f"      - token{i:02d}",
             "    files:",
             "      - path: /etc/bench/config.json",
             f"        content: '{{\"index\": {i}}}'",
         ]
+    lines += ["secrets:"] + [f"  token{i:02d}: {{from: env:BENCH_TOKEN}}" for i in range(services)]
     lines += ["targets:", "  k8s:", "    provider: kubernetes", f"    kubeconfig: {kubeconfig}", f"    namespace: {namespace}"]
     return "\n".join(lines) + "\n"
 
@@ -81,6 +84,7 @@ def main() -> int:
         kubectl_manifest.write_text(manifest_text(args.services, ns_kubectl, kubeconfig, args.image))
         [rendered] = api.render(kubectl_manifest, "k8s", work / "rendered")
         objects = rendered.read_text().count("\n---\n")  # documents after the Namespace
+        os.environ.setdefault("BENCH_TOKEN", uuid.uuid4().hex)
         try:
             applied: dict[str, float] = {}
             start = time.perf_counter()
