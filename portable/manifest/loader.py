@@ -293,7 +293,10 @@ def parse_text(text: str, file: Path, env: Mapping[str, str] | None = None) -> L
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise ManifestError([Problem("", f"invalid YAML: {exc.problem or exc.context}", name, line, col)]) from None
+        hint = None
+        if line is not None and "${" in text.splitlines()[line - 1 if line <= len(text.splitlines()) else -1]:
+            hint = 'inside { } or [ ], quote a value that uses ${...}: published: "${PORT}"'
+        raise ManifestError([Problem("", f"invalid YAML: {exc.problem or exc.context}", name, line, col, hint)]) from None
     if node is None or not isinstance(node, yaml.MappingNode):
         raise ManifestError([Problem("", "the manifest must be a mapping with apiVersion, kind, metadata and services", name, 1, 1)])
     builder = _Builder(name, environment_for(file, env))

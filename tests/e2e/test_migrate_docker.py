@@ -27,7 +27,7 @@ services:
     image: ${WEB_IMAGE}
     env: {GREETING: moved}
     ports:
-      - {port: 8080, expose: public, published: ${PORT_A}}
+      - {port: 8080, expose: public, published: "${PORT_A}"}
     volumes:
       - {volume: data, path: /data}
     health:
@@ -45,7 +45,7 @@ overrides:
     services:
       kv:
         ports:
-          - {port: 8080, expose: public, published: ${PORT_B}}
+          - {port: 8080, expose: public, published: "${PORT_B}"}
         health:
           http: {path: "${B_HEALTH_PATH:-/cgi-bin/health}", port: 8080}
           interval: 1s
