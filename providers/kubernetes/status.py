@@ -27,6 +27,7 @@ def _pod_state(pod: dict[str, Any]) -> str:
 
 def _endpoints(service: str, namespace: str, services: list[dict[str, Any]], ingresses: list[dict[str, Any]], node_ip: str | None) -> list[str]:
     out: list[str] = []
+    internal: list[str] = []
     for ing in ingresses:
         tls_hosts = {h for t in ing.get("spec", {}).get("tls") or [] for h in t.get("hosts") or []}
         for rule in ing.get("spec", {}).get("rules") or []:
@@ -45,8 +46,9 @@ def _endpoints(service: str, namespace: str, services: list[dict[str, Any]], ing
             if spec.get("type") in ("LoadBalancer", "NodePort") and port.get("nodePort") and node_ip:
                 out.append(f"{node_ip}:{port['nodePort']}")
             if spec.get("type") == "ClusterIP":
-                out.append(f"{svc['metadata']['name']}.{namespace}.svc:{port['port']}")
-    return out
+                internal.append(f"{svc['metadata']['name']}.{namespace}.svc:{port['port']}")
+    # what users reach comes first; the in-cluster name only for services nobody outside reaches
+    return out or internal
 
 
 def _node_ip(kube: Kube) -> str | None:

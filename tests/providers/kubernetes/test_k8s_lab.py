@@ -95,6 +95,7 @@ def test_shop_deploys_available_and_status_reports_it(k8s_kubeconfig: str, names
     assert status["web"].desired == 2 and status["web"].healthy == 2
     assert "https://shop.example.com/" in status["web"].endpoints
     assert status["kv"].healthy == 1
+    assert status["kv"].endpoints == (f"kv.{namespace}.svc:8080",)
     assert api.plan(manifest, "k8s", state=tmp_path / "state.db", env=k8s_env).empty
 
 
@@ -241,8 +242,8 @@ def test_status_and_logs(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str,
     assert run.returncode == 0, run.stderr
     [web] = json.loads(run.stdout)["services"]
     assert (web["desired"], web["running"], web["healthy"]) == (1, 1, 1)
-    assert f"web.{namespace}.svc:8080" in web["endpoints"]
-    assert any(e.endswith(":8080") is False and ":" in e for e in web["endpoints"])  # the NodePort on the node address
+    node_port = live(k8s_kubeconfig, namespace, "hello", "services")["Service/web-public"]["spec"]["ports"][0]["nodePort"]
+    assert len(web["endpoints"]) == 1 and web["endpoints"][0].endswith(f":{node_port}"), web["endpoints"]
     assert web["instances"][0]["revision"]
     logs = cli("logs", "-f", str(manifest), "--target", "k8s", "web", env=k8s_env, cwd=tmp_path)
     # kwok plays the kubelet and keeps no container logs: the user gets one sentence, not a traceback
