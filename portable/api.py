@@ -128,8 +128,8 @@ def _previous(store: StateStore, app: App) -> list[Resource]:
     return rev.resources if rev is not None and rev.status == "deployed" else []
 
 
-def _plan(app: App, provider: Any, desired: list[Resource], previous: list[Resource], *, delete_stateful: bool = False) -> Plan:
-    return compute_plan(app.name, app.target_name, desired, provider.observe(app), previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful)
+def _plan(app: App, provider: Any, desired: list[Resource], previous: list[Resource], *, delete_stateful: bool = False, structure: list[Resource] | None = None) -> Plan:
+    return compute_plan(app.name, app.target_name, desired, provider.observe(app), previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or ())
 
 
 def plan(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> Plan:
@@ -232,7 +232,8 @@ def destroy(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volume
     provider = open_provider(app)
     store = _store(state, app)
     with store.lock(app.name, app.target_name, "destroy"):
-        the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes)
+        # today's translation supplies the dependency order even when no revision was recorded
+        the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes, structure=_structure(app, provider))
         rev = store.begin(app.name, app.target_name, "destroy", app.digest(), [], message or ("destroy" + (" --volumes" if volumes else "")))
         report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout), parallelism)
         if not report.ok:
@@ -241,6 +242,13 @@ def destroy(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volume
             raise _with_note(error, "destroy stopped; run it again to remove the rest")
         store.finish(rev, "destroyed")
     return the_plan
+
+
+def _structure(app: App, provider: Any) -> list[Resource]:
+    try:
+        return list(provider.translate(app))
+    except PortableError:  # e.g. a secret no longer readable: order by what state knows
+        return []
 
 
 def status(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> StatusResult:

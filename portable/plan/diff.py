@@ -37,8 +37,13 @@ def compute_plan(
     *,
     needs_replace: ReplaceTest | None = None,
     delete_stateful: bool = False,
+    structure: Iterable[Resource] = (),
 ) -> Plan:
-    """Actions taking `observed` to `desired`. Stateful leftovers are kept unless asked."""
+    """Actions taking `observed` to `desired`. Stateful leftovers are kept unless asked.
+
+    `structure` adds dependency knowledge for ordering deletes when neither `desired` nor
+    `previous` has it (a destroy after a first deploy that failed, say).
+    """
     want = {r.key: r for r in desired}
     have = {o.key: o for o in observed}
     before = {r.key: r for r in previous}
@@ -63,4 +68,4 @@ def compute_plan(
             kept.append(obs)
             continue
         actions.append(Action("delete", obs.kind, obs.name, "no longer in the manifest", observed=obs, desired=before.get(key)))
-    return Plan(app, target, order_levels(actions, list(want.values()) + list(before.values())), kept)
+    return Plan(app, target, order_levels(actions, [*want.values(), *before.values(), *structure]), kept)

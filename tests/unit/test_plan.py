@@ -73,3 +73,12 @@ def test_plan_json_has_no_secret_values() -> None:
     res = Resource("secret", "pw", {"keys": ["pw"], "digest": "abc123"})
     data = compute_plan("shop", "local", [res], []).to_dict()
     assert data["actions"][0] == {"op": "create", "resource": "secret/pw", "service": None, "reason": "not present on the target", "changes": []}
+
+
+def test_destroy_without_history_orders_by_structure() -> None:
+    """A first deploy failed (no revision to learn from): today's translation orders the deletes."""
+    plan = compute_plan("shop", "local", [], [seen(r) for r in ALL], [], delete_stateful=True, structure=ALL)
+    keys = [[a.key for a in level] for level in plan.levels]
+    flat = [k for level in keys for k in level]
+    assert flat.index("service/db") < flat.index("network/shop")
+    assert not any("service/db" in level and "network/shop" in level for level in keys)
