@@ -28,7 +28,7 @@ from portable.providers.kubernetes.translate import namespace_of
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
@@ -43,7 +43,7 @@ def registry_config(server: str, username: str, password: bytes | None) -> str:
     entry: dict[str, str] = {"username": username}
     if password is not None:
         entry["password"] = password.decode()
-        entry["auth"] = _b64(username.encode() + b":" + password)
+        entry["auth"] = b64(username.encode() + b":" + password)
     return json.dumps({"auths": {server: entry}}, sort_keys=True)
 
 
@@ -58,9 +58,9 @@ def with_secret_data(obj: dict[str, Any], app: App, settings: KubernetesSettings
         reg = next((r for r in settings.registries if f"{r.username}@{r.server}" == who), None)
         if reg is None:
             raise InputError(f"Secret {obj['metadata']['name']}: registry {who} is no longer in the target's `registries`")
-        obj["data"] = {".dockerconfigjson": _b64(registry_config(reg.server, reg.username, app.secret_value(reg.password_secret)).encode())}
+        obj["data"] = {".dockerconfigjson": b64(registry_config(reg.server, reg.username, app.secret_value(reg.password_secret)).encode())}
     else:
-        obj["data"] = {"value": _b64(app.secret_value(source))}
+        obj["data"] = {"value": b64(app.secret_value(source))}
     return obj
 
 

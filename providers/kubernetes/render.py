@@ -15,7 +15,7 @@ import yaml
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.kubernetes import naming as n
-from portable.providers.kubernetes.apply import _b64, registry_config, stamped
+from portable.providers.kubernetes.apply import b64, registry_config, stamped
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of
 
@@ -69,7 +69,7 @@ def rendered_objects(app: App, settings: KubernetesSettings, target_name: str, r
             # the API requires the key; the rendered one names the user but holds no password
             who = obj["metadata"]["annotations"].get("portable.io/registry", "@")
             user, _, server = who.partition("@")
-            obj["data"] = {".dockerconfigjson": _b64(registry_config(server, user, None).encode())}
+            obj["data"] = {".dockerconfigjson": b64(registry_config(server, user, None).encode())}
         objects.append(obj)
     return objects
 

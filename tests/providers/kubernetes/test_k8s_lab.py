@@ -119,7 +119,7 @@ def test_removed_service_is_pruned_and_volume_kept(k8s_kubeconfig: str, namespac
 
 
 def test_unready_revision_is_rolled_back(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
-    manifest = example_with_target("hello", tmp_path, "k8s", target(k8s_kubeconfig, namespace, rollout_timeout="8s"))
+    manifest = example_with_target("hello", tmp_path, "k8s", target(k8s_kubeconfig, namespace))
     state = tmp_path / "state.db"
     api.deploy(manifest, "k8s", state=state, env=k8s_env)
     good = live(k8s_kubeconfig, namespace, "hello", "deployments")["Deployment/web"]
@@ -127,7 +127,7 @@ def test_unready_revision_is_rolled_back(k8s_kubeconfig: str, namespace: str, k8
     text = manifest.read_text().replace("    env:\n", "    resources:\n      cpu: 5000\n    env:\n", 1)
     manifest.write_text(text)
     with pytest.raises(HealthCheckError) as failure:
-        api.deploy(manifest, "k8s", state=state, env={**k8s_env, "GREETING": "broken"})
+        api.deploy(manifest, "k8s", state=state, env={**k8s_env, "GREETING": "broken"}, timeout=10)
     message = str(failure.value)
     assert "Deployment web" in message and "rolled back to revision 1" in message
     assert "FailedScheduling" in message or "Insufficient cpu" in message, message
@@ -228,7 +228,7 @@ def test_user_without_rbac_gets_one_sentence_naming_what_was_refused(k8s_kubecon
     manifest = example_with_target("hello", tmp_path, "k8s", target(str(limited), namespace))
     run = cli("deploy", "-f", str(manifest), "--target", "k8s", "--yes", "--state", str(tmp_path / "s.db"), env=k8s_env, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert f"not allowed to list" in run.stderr and f"in namespace {namespace}" in run.stderr, run.stderr
+    assert "not allowed to list" in run.stderr and f"in namespace {namespace}" in run.stderr, run.stderr
     assert "RBAC" in run.stderr and "Traceback" not in run.stderr
     targets = cli("targets", "-f", str(manifest), env=k8s_env, cwd=tmp_path)
     assert "refuses this user" in targets.stdout + targets.stderr
@@ -252,13 +252,13 @@ def test_status_and_logs(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str,
 
 
 def test_unready_statefulset_revision_is_rolled_back(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:
-    manifest = example_with_target("shop", tmp_path, "k8s", target(k8s_kubeconfig, namespace, rollout_timeout="8s"))
+    manifest = example_with_target("shop", tmp_path, "k8s", target(k8s_kubeconfig, namespace))
     state = tmp_path / "state.db"
     api.deploy(manifest, "k8s", state=state, env=k8s_env, parallelism=8)
     good = live(k8s_kubeconfig, namespace, "shop", "statefulsets")["StatefulSet/kv"]
     # kv asks for more memory than any node has: its new pod can never be scheduled
     with pytest.raises(HealthCheckError) as failure:
-        api.deploy(manifest, "k8s", state=state, env={**k8s_env, "SHOP_KV_MEMORY": "4000Gi"})
+        api.deploy(manifest, "k8s", state=state, env={**k8s_env, "SHOP_KV_MEMORY": "4000Gi"}, timeout=10)
     assert "StatefulSet kv" in str(failure.value) and "rolled back to revision 1" in str(failure.value)
     back = assert_available(k8s_kubeconfig, namespace, "shop")["StatefulSet/kv"]
     assert back["spec"]["template"] == good["spec"]["template"]
