@@ -42,7 +42,7 @@ def inventory(shop: Any, app: str = "shop") -> dict[str, list[str]]:
             values = " ".join(v["Value"] for v in rec.get("ResourceRecords", []))
             if f"app={app} " in values:
                 records.append(rec["Name"])
-            if rec["Type"] == "A" and "AliasTarget" in rec and rec["Name"].startswith("www.") and zone["Name"] == "shop.test.":
+            if rec["Type"] == "A" and "AliasTarget" in rec and rec["Name"] == f"www.{shop.zone}.":
                 records.append(rec["Name"])
     return {
         "instances": [i["InstanceId"] for i in instances(shop, app)],

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from aws_inventory import inventory, instances, tags
-from conftest import Shop
+from aws_support import Shop
 from vm_contract import VmTargetContract
 
 pytestmark = pytest.mark.lab("moto")

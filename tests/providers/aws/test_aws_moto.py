@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aws_inventory import inventory, instances, tags, user_data
-from conftest import REGION, Shop
+from aws_support import Shop
 
 pytestmark = pytest.mark.lab("moto")
 TOKEN = "tok-3f9a-not-for-logs"
@@ -45,20 +45,24 @@ def ingress(shop: Shop, name: str) -> set[tuple[int, str, str]]:
 
 
 class LoadBalancerWatch(threading.Thread):
-    """Samples the web target group and the web instances until stopped."""
+    """Alternately reads the web target group and the live web instances until stopped, keeping
+    each answer with the times its request started and ended."""
 
     def __init__(self, shop: Shop, tg: str) -> None:
         super().__init__(daemon=True)
         self.shop, self.tg = shop, tg
-        self.samples: list[tuple[float, dict[str, str], dict[str, str]]] = []
+        self.targets: list[tuple[float, float, dict[str, str]]] = []
+        self.live: list[tuple[float, float, dict[str, str]]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
+            start = time.monotonic()
             targets = registered(self.shop, self.tg)
-            states = {i["InstanceId"]: i["State"]["Name"] for i in instances(self.shop, service="web", states=("pending", "running", "shutting-down", "terminated"))}
-            self.samples.append((time.monotonic(), targets, states))
-            time.sleep(0.02)
+            self.targets.append((start, time.monotonic(), targets))
+            start = time.monotonic()
+            live = {i["InstanceId"]: i["State"]["Name"] for i in instances(self.shop, service="web", states=("pending", "running", "shutting-down", "stopping"))}
+            self.live.append((start, time.monotonic(), live))
 
 
 def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Shop) -> None:
@@ -81,7 +85,8 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
             assert inst["MetadataOptions"]["HttpTokens"] == "required"
             data = user_data(shop, inst["InstanceId"])
             assert len(data) < 16384 and b"#cloud-config" in (data if data[:2] != b"\x1f\x8b" else data)
-    assert sorted(i["Placement"]["AvailabilityZone"] for i in by_service["web"]) == [f"{REGION}a", f"{REGION}b"]
+    zones = sorted({s["AvailabilityZone"] for s in shop.client("ec2").describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]})
+    assert sorted(i["Placement"]["AvailabilityZone"] for i in by_service["web"]) == zones[:2]  # spread over zones
     assert len({tags(i)["portable:revision"] for i in by_service["web"]}) == 1
 
     # security groups follow the ports: the ALB is public on 8000, instances take 8080 from the
@@ -102,11 +107,11 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
     assert len(inv["load_balancers"]) == 1 and len(inv["listeners"]) == 1
     listener = shop.client("elbv2").describe_listeners(LoadBalancerArn=inv["load_balancers"][0])["Listeners"][0]
     assert listener["Port"] == 8000 and listener["DefaultActions"][0]["TargetGroupArn"] == tg
-    assert sorted(inv["dns_records"]) == ["_portable.www.shop.test.", "www.shop.test."]
+    assert sorted(inv["dns_records"]) == [f"_portable.www.{shop.zone}.", f"www.{shop.zone}."]
 
     status = shop.cli("status", "--target", "aws")
     assert status.returncode == 0, status.stderr
-    assert re.search(r"^web\s+2\s+2\s+2\s+http://shop-1\.ap-southeast-2\.elb\.amazonaws\.com:8000$", status.stdout, re.M), status.stdout
+    assert re.search(rf"^web\s+2\s+2\s+2\s+http://shop-1\.{re.escape(shop.region)}\.elb\.amazonaws\.com:8000$", status.stdout, re.M), status.stdout
     assert re.search(r"^kv\s+1\s+1\s+1", status.stdout, re.M), status.stdout
 
     # -- redeploy, nothing changed ----------------------------------------------------------
@@ -132,13 +137,15 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
     assert len(new_web) == 2 and not (new_web & old_web)
     assert {i["InstanceId"] for i in instances(shop)} - new_web == others  # nothing else was touched
     assert registered(shop, tg) == {i: "healthy" for i in new_web}
-    # order, as the load balancer saw it: the target group never ran empty, and no old instance
-    # was shutting down before every new one was registered and healthy
-    assert len(watch.samples) > 5
-    assert all(targets for _, targets, _ in watch.samples), "the web target group was empty during the rollout"
-    first_all_new = next(t for t, targets, _ in watch.samples if new_web <= {i for i, s in targets.items() if s == "healthy"})
-    first_old_down = next(t for t, _, states in watch.samples if any(states.get(i) in ("shutting-down", "terminated") for i in old_web))
-    assert first_all_new <= first_old_down
+    # order, as seen from outside: the target group never ran empty, and no answer showing an old
+    # instance gone or shutting down came back before a request that still found the new
+    # instances not all registered and healthy had started
+    assert len(watch.targets) > 3 and len(watch.live) > 3
+    assert all(targets for _, _, targets in watch.targets), "the web target group was empty during the rollout"
+    not_ready = [start for start, _, targets in watch.targets if not new_web <= {i for i, st in targets.items() if st == "healthy"}]
+    old_down = [end for _, end, live in watch.live if any(live.get(i, "gone") in ("gone", "shutting-down") for i in old_web)]
+    assert old_down, "the watch never saw the old instances go"
+    assert not [(d, n) for d in old_down for n in not_ready if d < n], "an old instance went down before the new ones were registered"
     out = changed.stdout + changed.stderr
     assert out.index("registered and healthy behind the load balancer") < out.index("terminating " + sorted(old_web)[0][:2])
 
@@ -175,7 +182,7 @@ def test_render_writes_user_data_and_a_resource_description_without_secrets(aws_
     doc = json.loads((out / "shop.aws.json").read_text())
     kinds = sorted({(r["kind"], r["name"]) for r in doc["resources"]})
     assert kinds == [
-        ("dns-record", "www.shop.test"), ("instance-group", "api"), ("instance-group", "kv"), ("instance-group", "web"),
+        ("dns-record", f"www.{aws_shop.zone}"), ("instance-group", "api"), ("instance-group", "kv"), ("instance-group", "web"),
         ("instance-group", "worker"), ("load-balancer", "shop"), ("security-group", "shop"), ("security-group", "shop-lb"),
         ("target-group", "web-8080"), ("volume", "data"),
     ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import LibcloudShop, libcloud_target
+from libcloud_support import LibcloudShop, libcloud_target
 from vm_contract import VmTargetContract, ok
 from vm_shop import shop_with_target
 
@@ -99,12 +99,12 @@ def test_credentials_come_from_the_environment_or_a_file_never_the_manifest(libc
 
     port = ns_proxy.port
     (tmp_path / "creds.json").write_text('{"key": "testing", "secret": "testing"}')
-    with_file = shop_with_target(tmp_path / "file", libcloud_target(port, f"    credentials_file: {tmp_path / 'creds.json'}\n"))
+    with_file = shop_with_target(tmp_path / "file", libcloud_target(port, shop.region, f"    credentials_file: {tmp_path / 'creds.json'}\n"))
     planned = subprocess.run([*_cli(shop), "plan", "--target", "cloud", "-f", str(with_file), "--state", str(tmp_path / "s.db")], env=bare, capture_output=True, text=True, timeout=120)
     assert planned.returncode == 0, planned.stderr
     assert "instance-group/web" in planned.stdout
 
-    inline = shop_with_target(tmp_path / "inline", libcloud_target(port).replace("signature_version: '4'", "signature_version: '4', secret: testing"))
+    inline = shop_with_target(tmp_path / "inline", libcloud_target(port, shop.region).replace("signature_version: '4'", "signature_version: '4', secret: testing"))
     refused = subprocess.run([*_cli(shop), "validate", "-f", str(inline)], env=bare, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2
     assert "credentials never go in the manifest" in refused.stderr
