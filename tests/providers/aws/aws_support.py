@@ -57,6 +57,8 @@ def aws_targets(moto_url: str, region: str, zone: str) -> str:
         f"    domain: www.{zone}\n    hosted_zone: {zone}\n"
         # the same place, but waiting for the guest's READY line, which moto's fake console never prints
         "  aws-console:\n    provider: aws\n" + common + "    readiness: console\n"
+        # the same place with an image id that does not exist
+        "  aws-noami:\n    provider: aws\n" + common.replace(MOTO_UBUNTU_AMI, "ami-00000000") + "    readiness: instance\n"
     )
 
 

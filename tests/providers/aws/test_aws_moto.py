@@ -190,3 +190,11 @@ def test_render_writes_user_data_and_a_resource_description_without_secrets(aws_
     assert [i["name"] for i in web["instances"]] == ["shop-web-0", "shop-web-1"]
     assert web["instances"][0]["metadata_options"]["HttpTokens"] == "required"
     assert inventory(aws_shop) == before  # render touches nothing on the target
+
+
+def test_a_missing_image_fails_with_one_sentence_naming_it(aws_shop: Shop) -> None:
+    done = aws_shop.cli("deploy", "--target", "aws-noami", "--yes")
+    assert done.returncode == 1
+    assert "could not find image ami-00000000" in done.stderr and "(InvalidAMIID.NotFound)" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert instances(aws_shop) == []
