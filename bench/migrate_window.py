@@ -1,8 +1,9 @@
 """How long writes are unavailable while a stateful app moves between two Docker engines.
 
 Side by side in one run, on the lab's engines A and B, with a 100 MB volume:
-  1. `portable migrate --from a --to b --quiesce` (stop writers, archive with checksums,
-     copy images, restore, start on B behind its proxy, health-check, retire A);
+  1. `portable migrate --from a --to b --quiesce`: a first pass archives and restores the
+     volume while A still serves; then A's writers stop, a second pass moves only what
+     changed (checksummed), B starts behind its proxy, is health-checked, A is retired;
   2. what a user would otherwise do by hand: stop the container on A, pipe a tar of the
      volume from A into a new volume on B (`docker run ... tar c | docker -H B run ... tar x`),
      `docker run` the service on B, wait for it to answer.
@@ -167,7 +168,7 @@ def main() -> int:
         ours = run_portable(host_a, host_b, args.mb, Path(tmp))
     theirs = run_by_hand(host_a, host_b, args.mb)
     print(f"volume: {args.mb} MB of random data; writer: GET /cgi-bin/count back to back")
-    print(f"portable migrate --quiesce     write-unavailable window: {ours:6.2f}s (archive with checksums, restore, health-gated start)")
+    print(f"portable migrate --quiesce     write-unavailable window: {ours:6.2f}s (two-pass checksummed copy, health-gated start)")
     print(f"by hand (stop, tar | tar, run) write-unavailable window: {theirs:6.2f}s (no checksums, no health gate)")
     print(f"ratio portable / by hand: {ours / theirs:.2f}x")
     return 0

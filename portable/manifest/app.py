@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ class App:
     target_name: str
     target: Target
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False, compare=False)
-    # volume name -> {"url", "sha256", "key"}: archives to restore before services start (migrate/restore)
-    restores: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
+    # volume name -> archives ({"url", "sha256", "key", "phase"}) to apply in order before the
+    # services start: set by migrate/restore; providers that restore in translate read it
+    restores: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:

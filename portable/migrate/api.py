@@ -14,7 +14,7 @@ from typing import Any
 
 from portable.errors import CapabilityError, InputError
 from portable.manifest import DEFAULT_FILE, load_app
-from portable.migrate.archive import verify_archive, write_archive
+from portable.migrate.archive import write_archive
 from portable.migrate.blobstore import LocalBlobStore, open_blob_store
 from portable.migrate.cutover import Cutover
 from portable.migrate.orchestrator import Migration, MigrationResult, stateful_volumes
@@ -77,7 +77,7 @@ def backup(path: str | Path = DEFAULT_FILE, target: str = "local", *, env: Mappi
             local = blobs.local_path(key) if isinstance(blobs, LocalBlobStore) else app.base_dir / ".portable" / "tmp" / f"{volume}.tar.gz"
             chunks, strip = provider.export_volume(app, volume)
             info = write_archive(volume, chunks, local, strip=strip)
-            archives.append({**info.to_dict(), "key": key, "url": blobs.put(key, local)})
+            archives.append({**info.to_dict(), "key": key, "url": blobs.put(key, local), "phase": "full"})
             progress(f"volume {volume}: {info.files} files, {info.data_bytes} bytes")
     finally:
         if stopped:
@@ -121,8 +121,7 @@ def restore(path: str | Path = DEFAULT_FILE, target: str = "local", *, source: s
             if archive["volume"] not in app.manifest.volumes:
                 raise InputError(f"the backup holds volume {archive['volume']}, which the manifest does not declare")
             local = blobs.local_path(archive["key"]) if isinstance(blobs, LocalBlobStore) else blobs.fetch(archive["key"], app.base_dir / ".portable" / "tmp" / Path(archive["key"]).name)
-            verify_archive(local, archive["sha256"])
-            provider.restore_volume(app, archive["volume"], local, progress, replace=True)
+            provider.restore_volume(app, archive["volume"], local, progress, sha256=archive["sha256"], replace=True)
             restored.append(archive["volume"])
     finally:
         if stopped:

@@ -13,7 +13,7 @@ import io
 import json
 import shutil
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,11 +32,35 @@ class ArchiveInfo:
     path: Path
     sha256: str
     size: int  # bytes of the compressed archive
-    files: int
-    data_bytes: int  # bytes of file content inside
+    files: int  # files carried in this archive
+    data_bytes: int  # bytes of file content carried
+    deleted: int = 0  # paths a delta archive removes
+    base: str | None = None  # sha256 of the archive this one is a delta on
 
     def to_dict(self) -> dict[str, Any]:
-        return {"volume": self.volume, "path": str(self.path), "sha256": self.sha256, "size": self.size, "files": self.files, "data_bytes": self.data_bytes}
+        return {"volume": self.volume, "path": str(self.path), "sha256": self.sha256, "size": self.size, "files": self.files,
+                "data_bytes": self.data_bytes, "deleted": self.deleted, "base": self.base}
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads through to `inner`, hashing what passes, so a file is read once and never buffered."""
+
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.digest.update(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 class _ChunkReader(io.RawIOBase):
@@ -68,12 +92,19 @@ def _strip_root(name: str, root: str) -> str:
     return name or "."
 
 
-def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip: str = "") -> ArchiveInfo:
-    """Re-packs a tar stream of a volume into a checksummed archive at `dest` (atomically)."""
+def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip: str = "", base: Mapping[str, Any] | None = None) -> ArchiveInfo:
+    """Re-packs a tar stream of a volume into a checksummed archive at `dest` (atomically).
+
+    With `base` (the index of an earlier archive of the same volume) only files whose size
+    or modification time changed are carried, and paths that disappeared are listed as
+    deleted: the second pass of a two-pass copy, small when little was written meanwhile.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + ".partial")
+    before = {e["path"]: e for e in (base or {}).get("files", [])}
     index: list[dict[str, Any]] = []
-    data_bytes = 0
+    seen: set[str] = set()
+    carried = data_bytes = 0
     source = tarfile.open(fileobj=io.BufferedReader(_ChunkReader(tar_chunks), 1 << 20), mode="r|*")
     # level 1: archives sit on the critical path of a quiesced migration; speed beats ratio
     with gzip.open(tmp, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as out:
@@ -81,22 +112,24 @@ def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip
             member.name = _strip_root(member.name, strip)
             if member.name in (".", INDEX_NAME):
                 continue
+            seen.add(member.name)
+            old = before.get(member.name)
             if member.isfile():
+                if old is not None and old.get("size") == member.size and old.get("mtime") == member.mtime and "sha256" in old:
+                    index.append({**old, "carried": False})  # unchanged since the base archive
+                    continue
                 fileobj = source.extractfile(member)
                 assert fileobj is not None
-                digest = hashlib.sha256()
-                buf = io.BytesIO()
-                for chunk in iter(lambda: fileobj.read(1 << 20), b""):
-                    digest.update(chunk)
-                    buf.write(chunk)
-                buf.seek(0)
-                out.addfile(member, buf)
-                index.append({"path": member.name, "size": member.size, "sha256": digest.hexdigest(), "mode": member.mode})
+                reader = _HashingReader(fileobj)
+                out.addfile(member, io.BufferedReader(reader, 1 << 20))
+                index.append({"path": member.name, "size": member.size, "mtime": member.mtime, "sha256": reader.digest.hexdigest(), "mode": member.mode})
+                carried += 1
                 data_bytes += member.size
             else:
                 out.addfile(member)
-                index.append({"path": member.name, "type": "dir" if member.isdir() else "other", "mode": member.mode})
-        payload = json.dumps({"format": FORMAT, "volume": volume, "files": index}, indent=1, sort_keys=True).encode()
+                index.append({"path": member.name, "type": "dir" if member.isdir() else "other", "mode": member.mode, "mtime": member.mtime})
+        deleted = sorted(p for p in before if p not in seen)
+        payload = json.dumps({"format": FORMAT, "volume": volume, "files": index, "deleted": deleted, "base": (base or {}).get("sha256")}, indent=1, sort_keys=True).encode()
         info = tarfile.TarInfo(INDEX_NAME)
         info.size = len(payload)
         info.mode = 0o644
@@ -105,7 +138,7 @@ def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip
     sha = file_sha256(tmp)
     tmp.replace(dest)
     (dest.parent / (dest.name + ".sha256")).write_text(f"{sha}  {dest.name}\n")
-    return ArchiveInfo(volume, dest, sha, dest.stat().st_size, sum(1 for e in index if "sha256" in e), data_bytes)
+    return ArchiveInfo(volume, dest, sha, dest.stat().st_size, carried, data_bytes, len(deleted), (base or {}).get("sha256"))
 
 
 def file_sha256(path: Path) -> str:
@@ -117,12 +150,14 @@ def file_sha256(path: Path) -> str:
 
 
 def read_index(path: Path) -> dict[str, Any]:
-    """The archive's index (format, volume, files)."""
+    """The archive's index (format, volume, files, deleted, base) plus its own `sha256`."""
     with tarfile.open(path, "r:gz") as tar:
         member = tar.getmember(INDEX_NAME)
         fh = tar.extractfile(member)
         assert fh is not None
-        return json.loads(fh.read())  # type: ignore[no-any-return]
+        index: dict[str, Any] = json.loads(fh.read())
+    index["sha256"] = file_sha256(path)
+    return index
 
 
 def verify_archive(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
@@ -130,7 +165,7 @@ def verify_archive(path: Path, expected_sha256: str | None = None) -> dict[str, 
     if expected_sha256 and file_sha256(path) != expected_sha256:
         raise MigrationError(f"archive {path} does not match its checksum: it was changed or truncated; export it again")
     index = read_index(path)
-    wanted = {e["path"]: e for e in index["files"] if "sha256" in e}
+    wanted = {e["path"]: e for e in index["files"] if "sha256" in e and e.get("carried", True)}
     with tarfile.open(path, "r:gz") as tar:
         for member in tar:
             if member.name in wanted:
@@ -146,17 +181,56 @@ def verify_archive(path: Path, expected_sha256: str | None = None) -> dict[str, 
     return index
 
 
-def restore_tar_stream(path: Path) -> Iterator[bytes]:
-    """The archive's content as an uncompressed tar stream (without the index), for put_archive-style APIs."""
-    buf = io.BytesIO()
-    with tarfile.open(path, "r:gz") as src, tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
+def restore_tar_stream(path: Path, expected_sha256: str | None = None) -> Iterator[bytes]:
+    """The archive's files as an uncompressed tar stream, checked as they pass.
+
+    The archive's checksum is checked first; each file's SHA-256 is checked against the
+    index while streaming, and a mismatch raises before the stream ends, so a consumer that
+    writes as it reads learns that what it wrote must be thrown away.
+    """
+    if expected_sha256 and file_sha256(path) != expected_sha256:
+        raise MigrationError(f"archive {path} does not match its checksum: it was changed or truncated; export it again")
+    index = read_index(path)
+    wanted = {e["path"]: e["sha256"] for e in index["files"] if "sha256" in e and e.get("carried", True)}
+    pipe = _Pipe()
+    with tarfile.open(path, "r:gz") as src:
+        out = tarfile.open(fileobj=pipe, mode="w|", format=tarfile.PAX_FORMAT)
         for member in src:
             if member.name == INDEX_NAME:
                 continue
-            out.addfile(member, src.extractfile(member) if member.isfile() else None)
-    buf.seek(0)
-    while chunk := buf.read(1 << 20):
-        yield chunk
+            if member.isfile():
+                fh = src.extractfile(member)
+                assert fh is not None
+                reader = _HashingReader(fh)
+                out.addfile(member, io.BufferedReader(reader, 1 << 20))
+                if wanted.pop(member.name, reader.digest.hexdigest()) != reader.digest.hexdigest():
+                    raise MigrationError(f"archive {path}: {member.name} does not match its checksum")
+            else:
+                out.addfile(member)
+            yield from pipe.drain()
+        out.close()
+        yield from pipe.drain()
+    if wanted:
+        raise MigrationError(f"archive {path} is missing {len(wanted)} files listed in its index, e.g. {next(iter(wanted))}")
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only file whose bytes are collected and drained by a generator."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self._chunks.append(bytes(b))
+        return len(b)
+
+    def drain(self) -> Iterator[bytes]:
+        chunks, self._chunks = self._chunks, []
+        if chunks:
+            yield b"".join(chunks)
 
 
 def copy_to(path: Path, fh: BinaryIO) -> None:

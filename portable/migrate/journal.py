@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-STEPS = ("plan", "images", "quiesce", "export", "deploy", "health", "cutover", "retire")
+STEPS = ("plan", "images", "precopy", "quiesce", "export", "deploy", "health", "cutover", "retire")
 
 
 def _now() -> str:

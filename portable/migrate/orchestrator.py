@@ -1,7 +1,8 @@
 """Moves a running app from target A to target B with its data, step by step.
 
-plan on B -> images -> quiesce A -> export volumes -> deploy B with volumes restored ->
-health-check B -> cut over -> retire A. Each step is written to a journal as it finishes,
+plan on B -> images -> [precopy] -> quiesce A -> export volumes -> deploy B with volumes
+restored -> health-check B -> cut over -> retire A. With --quiesce the copy has two passes:
+the bulk moves while A still serves, and only what changed since moves inside the window. Each step is written to a journal as it finishes,
 so rerunning the same command after a crash resumes where it stopped. Any failure before
 the cutover resumes A's writers, removes what was created on B (unless keep_failed), and
 leaves A serving with its data untouched.
@@ -17,7 +18,7 @@ from typing import Any
 
 from portable.errors import CapabilityError, MigrationError, PortableError
 from portable.manifest import App, load_app
-from portable.migrate.archive import ArchiveInfo, verify_archive, write_archive
+from portable.migrate.archive import read_index, write_archive
 from portable.migrate.blobstore import LocalBlobStore, S3BlobStore, open_blob_store
 from portable.migrate.cutover import Cutover, cut_over
 from portable.migrate.journal import Journal
@@ -141,32 +142,56 @@ class Migration:
         self._quiesced_at = time.monotonic()
         return {"quiesced": True, "stopped": stopped}
 
-    def _export(self) -> dict[str, Any]:
+    def _export_all(self, phase: str, base: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One archive per volume; with `base` (volume -> index), deltas on those archives."""
         archives = []
-        stamp = self.journal.id
         for volume in stateful_volumes(self.src):
-            key = f"{self.src.name}/{stamp}/{volume}.tar.gz"
-            local = self.blobs.local_path(key) if isinstance(self.blobs, LocalBlobStore) else self.src.base_dir / ".portable" / "tmp" / f"{volume}.tar.gz"
+            key = f"{self.src.name}/{self.journal.id}/{volume}.{phase}.tar.gz"
+            local = self.blobs.local_path(key) if isinstance(self.blobs, LocalBlobStore) else self.src.base_dir / ".portable" / "tmp" / f"{volume}.{phase}.tar.gz"
             chunks, strip = self.src_provider.export_volume(self.src, volume)
-            info = write_archive(volume, chunks, local, strip=strip)
+            info = write_archive(volume, chunks, local, strip=strip, base=(base or {}).get(volume))
             url = self.blobs.put(key, local)
-            self.progress(f"exported volume {volume}: {info.files} files, {info.data_bytes} bytes -> {url if isinstance(self.blobs, LocalBlobStore) else self.blobs.url + key}")
-            archives.append({**info.to_dict(), "key": key, "url": url})
+            what = f"{info.files} changed files ({info.data_bytes} bytes), {info.deleted} deleted" if info.base else f"{info.files} files, {info.data_bytes} bytes"
+            self.progress(f"{phase} archive of volume {volume}: {what}")
+            archives.append({**info.to_dict(), "key": key, "url": url, "phase": phase})
+        return archives
+
+    def _precopy(self) -> dict[str, Any]:
+        """First pass while the source still serves: the bulk of the data moves before the window."""
+        archives = self._export_all("base")
+        restore = getattr(self.dst_provider, "restore_volume", None)
+        if callable(restore):
+            app = self._restore_app(archives)
+            for a in archives:
+                restore(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"])
+        return {"archives": archives, "restored": callable(restore)}
+
+    def _export(self) -> dict[str, Any]:
+        pre = self.journal.output("precopy")
+        if pre.get("archives"):
+            bases = {a["volume"]: read_index(self._local_archive(a)) for a in pre["archives"]}
+            archives = pre["archives"] + self._export_all("final", bases)
+        else:
+            archives = self._export_all("full")
         self.journal.archives = archives
         return {"archives": archives}
 
     def _restore_app(self, archives: list[dict[str, Any]]) -> App:
-        restores = {a["volume"]: {"url": a["url"], "sha256": a["sha256"], "key": a["key"]} for a in archives}
+        """The destination app, carrying for each volume its archives in the order to apply."""
+        restores: dict[str, list[dict[str, str]]] = {}
+        for a in archives:
+            restores.setdefault(a["volume"], []).append({"url": a["url"], "sha256": a["sha256"], "key": a["key"], "phase": a["phase"]})
         return dataclasses.replace(self.dst, restores=restores)
 
     def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
         app = self._restore_app(archives)
         restore = getattr(self.dst_provider, "restore_volume", None)
         if callable(restore):
+            pre_restored = self.journal.output("precopy").get("restored", False)
             for a in archives:
-                local = self._local_archive(a)
-                verify_archive(local, a["sha256"])
-                restore(app, a["volume"], local, self.progress)
+                if a["phase"] == "base" and pre_restored:
+                    continue  # already on the destination since the first pass
+                restore(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"], delta=a["phase"] == "final")
         result = self.api.deploy_app(app, self.dst_provider, state=self.state, progress=self.progress, timeout=self.timeout, kind="migrate", message=f"migrated from {self.src.target_name}")
         return {"revision": result.revision}
 
@@ -201,6 +226,8 @@ class Migration:
         try:
             self._step("plan", self._plan)
             self._step("images", self._images)
+            if self.quiesce and stateful_volumes(self.src):
+                self._step("precopy", self._precopy)
             self._step("quiesce", self._quiesce)
             archives = self._step("export", self._export)["archives"]
             revision = self._step("deploy", lambda: self._deploy(archives)).get("revision")

@@ -17,7 +17,7 @@ import docker
 
 from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
-from portable.migrate.archive import restore_tar_stream
+from portable.migrate.archive import read_index, restore_tar_stream
 from portable.plan.plan import Action
 from portable.providers.base import ApplyContext
 from portable.providers.docker import naming
@@ -83,11 +83,13 @@ class DockerData:
 
         return stream(), MOUNT.strip("/")
 
-    def restore_volume(self, app: App, volume: str, archive: Path, progress: Progress, *, replace: bool = False) -> None:
+    def restore_volume(self, app: App, volume: str, archive: Path, progress: Progress, *, sha256: str | None = None, replace: bool = False, delta: bool = False) -> None:
         """Creates the volume as deploy would (same labels) and fills it from `archive`.
 
-        Refuses to overwrite a volume that already holds data unless `replace` is set
-        (restore of a backup), so a resumed migration never clobbers newer data.
+        A full archive refuses to overwrite a volume that already holds data unless
+        `replace` is set (restore of a backup), so a resumed migration never clobbers newer
+        data. A `delta` archive (second pass of a two-pass copy) is applied on top: its
+        deleted paths are removed, its changed files written.
         """
         vname = naming.volume_name(app.name, volume)
         desired = [r for r in self.translate(app) if r.kind == naming.KIND_VOLUME and r.name == volume]
@@ -96,24 +98,35 @@ class DockerData:
         try:
             self.client.volumes.get(vname)
         except docker.errors.NotFound:
+            if delta:
+                raise MigrationError(f"volume {vname} is missing on target {self.target_name}: the first pass of the copy did not reach it") from None
             self.apply(Action("create", naming.KIND_VOLUME, volume, "restore from archive", desired=desired[0]), ApplyContext(app=app, progress=progress))
-        helper = self._helper(app, volume, read_only=False)
-        try:
-            with engine_call(f"reading volume {vname}"):
-                bits, _ = helper.get_archive(MOUNT + "/")
-                holds_data = _has_entries(bits)
+        image = _image_for(app, volume, self.translate(app))
+        index = read_index(archive)
+        if delta:
+            if index.get("deleted"):
+                _remove_paths(self.client, image, vname, index["deleted"])
+        else:
+            holds_data = self._holds_data(app, volume)
             if holds_data and not replace:
                 raise TargetError(f"volume {vname} on target {self.target_name} already holds data; not overwriting it", hint="remove the volume, or use `portable restore` to replace its contents")
             if holds_data:
-                _empty_volume(self.client, helper.image.id, vname)
-            progress(f"restoring volume {vname} from {archive.name}")
-            with tempfile.TemporaryFile() as tmp:
-                for chunk in restore_tar_stream(archive):
-                    tmp.write(chunk)
-                tmp.seek(0)
-                with engine_call(f"writing volume {vname}"):
-                    if not helper.put_archive(MOUNT, tmp.read()):
-                        raise TargetError(f"the engine refused to write the archive into volume {vname}")
+                _empty_volume(self.client, image, vname)
+        progress(f"restoring volume {vname} from {archive.name}")
+        helper = self._helper(app, volume, read_only=False)
+        try:
+            with engine_call(f"writing volume {vname}"):
+                if not helper.put_archive(MOUNT, restore_tar_stream(archive, sha256)):
+                    raise TargetError(f"the engine refused to write the archive into volume {vname}")
+        finally:
+            helper.remove(force=True)
+
+    def _holds_data(self, app: App, volume: str) -> bool:
+        helper = self._helper(app, volume, read_only=True)
+        try:
+            with engine_call(f"reading volume {naming.volume_name(app.name, volume)}"):
+                bits, _ = helper.get_archive(MOUNT + "/")
+                return _has_entries(bits)
         finally:
             helper.remove(force=True)
 
@@ -177,6 +190,13 @@ def _has_entries(bits: Iterator[bytes]) -> bool:
     data = b"".join(bits)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         return any(m.name.strip("/").count("/") >= 1 for m in tar.getmembers())
+
+
+def _remove_paths(client: docker.DockerClient, image: str, vname: str, paths: list[str]) -> None:
+    """Deletes paths from a volume with the image's own `rm` (no shell needed)."""
+    targets = [f"{MOUNT}/{p.lstrip('/')}" for p in paths if ".." not in p.split("/")]
+    with engine_call(f"removing {len(targets)} deleted paths from volume {vname}"):
+        client.containers.run(image, entrypoint=["rm", "-rf", "--", *targets], volumes={vname: {"bind": MOUNT, "mode": "rw"}}, remove=True, network_disabled=True)
 
 
 def _empty_volume(client: docker.DockerClient, image: str, vname: str) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from portable.migrate.archive import read_index, verify_archive
+
 from docker_support import Cli, ensure_images, free_port, http_get, wait_for
 
 pytestmark = [pytest.mark.lab("docker", "docker_b"), pytest.mark.timeout(900)]
@@ -149,8 +151,15 @@ def test_stateful_app_moves_to_engine_b_with_its_data(setup: dict) -> None:
     history_a = cli.run("history", "-f", ctx["manifest"], "-t", "a", "-o", "json")
     assert json.loads(history_a.stdout)[-1]["message"] == "migrated to b"
     # the archive in the blob store verifies against its checksum
-    archives = sorted(Path(ctx["manifest"]).parent.glob(".portable/archives/*/*/data.tar.gz"))
-    assert len(archives) == 1 and Path(str(archives[0]) + ".sha256").is_file()
+    # the archives (bulk pass while A served, then the delta inside the window) verify
+    archives = {p.name: p for p in Path(ctx["manifest"]).parent.glob(".portable/archives/*/*/data.*.tar.gz")}
+    assert set(archives) == {"data.base.tar.gz", "data.final.tar.gz"}
+    for path in archives.values():
+        sha = Path(str(path) + ".sha256").read_text().split()[0]
+        verify_archive(path, sha)
+    carried = lambda index: {e["path"] for e in index["files"] if e.get("carried", True) and "sha256" in e}  # noqa: E731
+    assert carried(read_index(archives["data.base.tar.gz"])) == {"count", "files/blob", "files/note.txt"}
+    assert carried(read_index(archives["data.final.tar.gz"])) <= {"count"}  # nothing but what changed meanwhile
 
 
 def test_unhealthy_destination_leaves_source_serving(setup: dict) -> None:

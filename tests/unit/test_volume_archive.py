@@ -97,3 +97,35 @@ def test_journal_resumes_running_and_restarts_after_failure(tmp_path: Path) -> N
     again.finish("failed")
     fresh = Journal.open(tmp_path, "shop", "a", "b")
     assert fresh.id != j.id and not fresh.done("plan")
+
+
+def test_delta_archive_carries_only_what_changed(volume: Path, tmp_path: Path) -> None:
+    import os
+
+    base = write_archive("data", tar_of(volume), tmp_path / "base.tar.gz", strip="data")
+    base_index = read_index(base.path)
+    (volume / "count").write_text("42\n")
+    os.utime(volume / "count", (2_000_000_000, 2_000_000_000))
+    (volume / "new.txt").write_text("new")
+    delta = write_archive("data", tar_of(volume), tmp_path / "delta.tar.gz", strip="data", base=base_index)
+    assert (delta.files, delta.deleted, delta.base) == (2, 0, base.sha256)  # count and new.txt; blob skipped
+    assert delta.data_bytes == 3 + 3
+    (volume / "new.txt").unlink()
+    gone = write_archive("data", tar_of(volume), tmp_path / "gone.tar.gz", strip="data", base=read_index(delta.path))
+    assert gone.files == 0 and read_index(gone.path)["deleted"] == ["new.txt"]
+    verify_archive(delta.path, delta.sha256)
+
+
+def test_restore_stream_refuses_a_tampered_file(volume: Path, tmp_path: Path) -> None:
+    info = write_archive("data", tar_of(volume), tmp_path / "data.tar.gz", strip="data")
+    forged = tmp_path / "forged.tar.gz"
+    with tarfile.open(info.path, "r:gz") as src, gzip.open(forged, "wb") as gz, tarfile.open(fileobj=gz, mode="w") as out:
+        for m in src:
+            data = src.extractfile(m).read() if m.isfile() else None
+            if m.name == "count":
+                data = b"66\n"
+            out.addfile(m, io.BytesIO(data) if data is not None else None)
+    with pytest.raises(MigrationError, match="count does not match its checksum"):
+        b"".join(restore_tar_stream(forged))
+    with pytest.raises(MigrationError, match="does not match its checksum: it was changed"):
+        b"".join(restore_tar_stream(info.path, "0" * 64))
