@@ -7,9 +7,10 @@ redeploy with one env var changed (the web
 services of shop, every service of the generated app), and teardown. portable waits for every
 container to be healthy; `docker-compose up -d` returns once containers are started, so the
 compose figure also includes polling `docker inspect` until every container is healthy,
-which is what a user waits for. Prints seconds and the ratio portable/compose.
+which is what a user waits for. Prints seconds and the ratio portable/compose, and how many
+requests to the public port failed while the env change was rolled out by each tool.
 
-Usage: python bench/docker_vs_compose.py [--services 20] [--skip-shop]
+Usage: python bench/docker_vs_compose.py [--services 20] [--skip-shop] [--parallelism 16]
 Needs: a Docker engine, lab images (bash tests/lab/lab up images), /usr/bin/docker-compose.
 """
 from __future__ import annotations
@@ -20,7 +21,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,37 @@ def wait_healthy(project_label: str, expected: int, timeout: float = 600) -> Non
                 return
         time.sleep(0.25)
     sys.exit(f"compose project {project_label} did not become healthy")
+
+
+class Poller(threading.Thread):
+    """Requests a URL back to back while an update runs; counts what a user would see fail."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.ok, self.failed = url, 0, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=3) as r:
+                    r.read()
+                self.ok += 1
+            except Exception:  # refused, reset, 502: all are a failed request for the user
+                self.failed += 1
+            time.sleep(0.02)
+
+    def stop(self) -> str:
+        self.done.set()
+        self.join(10)
+        return f"{self.failed} of {self.ok + self.failed}"
+
+
+def polled(url: str, action: Any) -> tuple[float, str]:
+    poller = Poller(url)
+    poller.start()
+    seconds = action()
+    return seconds, poller.stop()
 
 
 # ----------------------------------------------------------------------------- the apps
@@ -126,18 +160,16 @@ def generated_compose(n: int, port: int, greeting: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- the runs
-def bench_portable(manifest: Path, env_for: Any, state: Path) -> dict[str, float]:
-    base = ["portable"]
+def bench_portable(manifest: Path, env_for: Any, state: Path, parallelism: int, url: str) -> tuple[dict[str, float], str]:
     common = ["-f", str(manifest), "--target", "local", "--state", str(state), "--yes", "--quiet"]
-    return {
-        "deploy": timed([*base, "deploy", *common], env_for("one")),
-        "no-op redeploy": timed([*base, "deploy", *common], env_for("one")),
-        "env change": timed([*base, "deploy", *common], env_for("two")),
-        "teardown": timed([*base, "destroy", *common, "--volumes"], env_for("two")),
-    }
+    deploy = ["portable", "deploy", *common, "--parallelism", str(parallelism)]
+    times = {"deploy": timed(deploy, env_for("one")), "no-op redeploy": timed(deploy, env_for("one"))}
+    times["env change"], failed = polled(url, lambda: timed(deploy, env_for("two")))
+    times["teardown"] = timed(["portable", "destroy", *common, "--volumes"], env_for("two"))
+    return times, failed
 
 
-def bench_compose(workdir: Path, project: str, doc_for: Any, containers: int) -> dict[str, float]:
+def bench_compose(workdir: Path, project: str, doc_for: Any, containers: int, url: str) -> tuple[dict[str, float], str]:
     file = workdir / "docker-compose.yml"
     compose = ["docker-compose", "-p", project, "-f", str(file)]
     label = f"com.docker.compose.project={project}"
@@ -150,27 +182,28 @@ def bench_compose(workdir: Path, project: str, doc_for: Any, containers: int) ->
             wait_healthy(label, containers)
         return time.perf_counter() - start
 
-    return {
-        "deploy": up("one", True),
-        "no-op redeploy": up("one", True),
-        "env change": up("two", True),
-        "teardown": timed([*compose, "down", "--volumes", "--remove-orphans"], cwd=workdir),
-    }
+    times = {"deploy": up("one", True), "no-op redeploy": up("one", True)}
+    times["env change"], failed = polled(url, lambda: up("two", True))
+    times["teardown"] = timed([*compose, "down", "--volumes", "--remove-orphans"], cwd=workdir)
+    return times, failed
 
 
-def report(title: str, ours: dict[str, float], theirs: dict[str, float]) -> None:
+def report(title: str, ours: dict[str, float], theirs: dict[str, float], failed: tuple[str, str]) -> None:
     print(f"\n{title}")
     print(f"  {'operation':<16}{'portable':>10}{'compose':>10}{'ratio':>8}")
     for op in ours:
         print(f"  {op:<16}{ours[op]:>9.1f}s{theirs[op]:>9.1f}s{ours[op] / theirs[op]:>8.2f}")
     total_ours, total_theirs = sum(ours.values()), sum(theirs.values())
     print(f"  {'total':<16}{total_ours:>9.1f}s{total_theirs:>9.1f}s{total_ours / total_theirs:>8.2f}")
+    print(f"  failed requests to the public port during the env change: portable {failed[0]}, compose {failed[1]}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--skip-shop", action="store_true")
+    parser.add_argument("--parallelism", type=int, default=16,
+                        help="portable's --parallelism (docker-compose starts independent containers all at once)")
     parser.add_argument("--proxy-image", default=os.environ.get("PORTABLE_PROXY_IMAGE", "lab/kamal-proxy:1"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-docker-") as tmp:
@@ -180,13 +213,16 @@ def main() -> int:
         run(["docker", "build", "-q", "-t", "portable-bench/worker:1", str(work / "worker")])
         engine = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True).stdout.strip()
         compose_version = subprocess.run(["docker-compose", "version", "--short"], capture_output=True, text=True).stdout.strip()
-        print(f"Docker Engine {engine}, docker-compose {compose_version}, {os.cpu_count()} cpus (shared)")
+        print(f"Docker Engine {engine}, docker-compose {compose_version}, {os.cpu_count()} cpus (shared), "
+              f"portable --parallelism {args.parallelism}")
         if not args.skip_shop:
             shop = REPO / "examples" / "shop" / "portable.yaml"
-            ours = bench_portable(shop, lambda g: {**shop_env(18501, args.proxy_image), "GREETING": g}, work / "shop.db")
+            ours, ours_failed = bench_portable(shop, lambda g: {**shop_env(18501, args.proxy_image), "GREETING": g}, work / "shop.db",
+                                               args.parallelism, "http://127.0.0.1:18501/cgi-bin/count")
             (work / "shop-compose").mkdir()
-            theirs = bench_compose(work / "shop-compose", "shopcompose", lambda g: shop_compose(18502, work / "shop-compose", g), 5)
-            report("examples/shop (4 services, 5 containers + proxy)", ours, theirs)
+            theirs, theirs_failed = bench_compose(work / "shop-compose", "shopcompose", lambda g: shop_compose(18502, work / "shop-compose", g),
+                                                  5, "http://127.0.0.1:18502/cgi-bin/count")
+            report("examples/shop (4 services, 5 containers + proxy)", ours, theirs, (ours_failed, theirs_failed))
         gen = work / "gen"
         gen.mkdir()
         manifest = gen / "portable.yaml"
@@ -195,10 +231,11 @@ def main() -> int:
             manifest.write_text(generated_manifest(args.services, 18503, greeting))
             return {"PORTABLE_PROXY_IMAGE": args.proxy_image}
 
-        ours = bench_portable(manifest, gen_env, work / "gen.db")
+        ours, ours_failed = bench_portable(manifest, gen_env, work / "gen.db", args.parallelism, "http://127.0.0.1:18503/cgi-bin/count")
         (work / "gen-compose").mkdir()
-        theirs = bench_compose(work / "gen-compose", "bench20compose", lambda g: generated_compose(args.services, 18504, g), args.services)
-        report(f"generated app ({args.services} services, dependency tree of depth 3)", ours, theirs)
+        theirs, theirs_failed = bench_compose(work / "gen-compose", "bench20compose", lambda g: generated_compose(args.services, 18504, g),
+                                              args.services, "http://127.0.0.1:18504/cgi-bin/count")
+        report(f"generated app ({args.services} services, dependency tree of depth 3)", ours, theirs, (ours_failed, theirs_failed))
     return 0
 
 

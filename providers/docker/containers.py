@@ -46,6 +46,8 @@ def labels_for(app: App, res: Resource, target: str) -> dict[str, str]:
         **({naming.LABEL_SERVICE: res.service} if res.service else {}),
         **({naming.LABEL_REPLICA: str(res.spec["replica"])} if "replica" in res.spec else {}),
         **({naming.LABEL_HEALTH_PATH: str(res.spec["proxy_health_path"])} if "proxy_health_path" in res.spec else {}),
+        **({naming.LABEL_PROXY_PORTS: ",".join(f"{p['published']}:{p['port']}" for p in res.spec["ports"] if p["via"] == "proxy")}
+           if res.kind == naming.KIND_CONTAINER else {}),
     }
 
 
@@ -156,7 +158,11 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
         state = data["State"]
         health = state.get("Health")
         status = state.get("Status")
-        if status in ("exited", "dead") or (state.get("RestartCount", 0) > 0 and not state.get("Running")):
+        policy = (data.get("HostConfig", {}).get("RestartPolicy") or {}).get("Name") or "no"
+        if status == "exited" and state.get("ExitCode") == 0 and policy in ("no", "on-failure"):
+            return data  # a one-shot job that finished its work
+        # a new container the engine already had to restart is crash-looping, healthy or not
+        if status in ("exited", "dead") or state.get("Restarting") or int(data.get("RestartCount") or 0) > 0:
             raise HealthCheckError(
                 f"container {name} stopped (exit code {state.get('ExitCode')}) before it became healthy",
                 details=failure_details(client, cid, data),

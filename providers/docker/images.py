@@ -73,10 +73,10 @@ def _build(client: docker.DockerClient, app: App, service: str, tag: str, build:
 
 def _pull(client: docker.DockerClient, service: str, tag: str, progress: Callable[[str], None]) -> None:
     progress(f"pulling {tag}")
-    repo, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
 
     def go() -> None:
-        for chunk in client.api.pull(repo, tag=version, stream=True, decode=True):
+        # the SDK splits `repo:tag` and `repo@digest` itself; no tag means latest
+        for chunk in client.api.pull(tag, stream=True, decode=True):
             if "error" in chunk:
                 raise TargetError(f"pulling image {tag} for service {service} failed: {chunk['error']}",
                                   hint="check the image name and that the engine can reach its registry")
@@ -85,4 +85,4 @@ def _pull(client: docker.DockerClient, service: str, tag: str, progress: Callabl
         retried(f"pulling image {tag} for service {service}", go, attempts=3)
     except NotFoundError:
         raise NotFoundError(f"image {tag} for service {service} does not exist in its registry",
-                            hint=f"check services.{service}.image") from None
+                            hint="check the target's proxy_image" if service == "front proxy" else f"check services.{service}.image") from None

@@ -18,6 +18,7 @@ from portable.plan.resources import Resource
 
 from portable.providers.docker import containers, naming, proxy, replicas
 from portable.providers.docker.engine import engine_call, retried
+from portable.providers.docker.images import ensure_image
 
 Progress = Callable[[str], None]
 
@@ -84,9 +85,11 @@ def apply_volume(client: docker.DockerClient, app: App, action: Action, target: 
 
 
 def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: str, progress: Progress,
-                timeout: float, guard: replicas.RolloutGuard) -> None:
+                timeout: float, guard: replicas.RolloutGuard, pull: bool) -> None:
     """Creates/replaces/removes a front proxy; a new proxy is pointed at the healthy replicas."""
     name = naming.container_name(app.name, action.name)
+    if action.desired is not None:  # before the old proxy goes: a missing image must not cost the port
+        ensure_image(client, app, "front proxy", {"image": action.desired.spec["image"], "build": None}, pull, progress)
     existing = _containers_named(client, name)
     service = action.service or ""
     with guard.routing(app.name, service):
@@ -99,13 +102,8 @@ def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: s
         assert res is not None
         progress(f"starting front proxy {name} on port {res.spec['published']}")
         proxy.create_proxy(client, app, res, target)
-        members = replicas.healthy_members(client, app.name, service, set(guard.retiring))
-        if members:
-            p = proxy.find_proxies(client, app.name, service)
-            for found in p:
-                port = proxy.target_port(found)
-                proxy.set_targets(client, found, app.name, service, [f"{host}:{port}" for host, _ in members],
-                                  members[0][1], min(timeout, 60.0))
+        if replicas.healthy_members(client, app.name, service, set(guard.retiring)):
+            replicas.route(client, app, service, None, guard=guard, timeout=timeout)
 
 
 def _containers_named(client: docker.DockerClient, name: str) -> list[dict[str, Any]]:

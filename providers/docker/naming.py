@@ -14,7 +14,8 @@ LABEL_REPLICA = "io.portable.replica"
 LABEL_TARGET = "io.portable.target"
 LABEL_HEALTH_PATH = "io.portable.proxy-health-path"  # on a replica: the path its proxy checks
 LABEL_UPSTREAM = "io.portable.upstream"  # on a replica: its DNS alias, the proxy's target host
-LABEL_TARGET_PORT = "io.portable.target-port"  # on a proxy: the container port it forwards to
+LABEL_PUBLISHED = "io.portable.published"  # on a proxy: the host port it owns
+LABEL_PROXY_PORTS = "io.portable.proxy-ports"  # on a replica: "published:container,..." behind proxies
 
 KIND_NETWORK = "network"
 KIND_VOLUME = "volume"

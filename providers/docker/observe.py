@@ -10,7 +10,7 @@ from typing import Any
 import docker
 
 from portable.manifest.app import App
-from portable.plan.resources import InstanceStatus, Observed, Resource, ServiceStatus
+from portable.plan.resources import InstanceStatus, Observed, ServiceStatus
 
 from portable.providers.docker import naming
 from portable.providers.docker.engine import retried
@@ -56,7 +56,7 @@ def _summaries(client: docker.DockerClient, app: str) -> list[dict[str, Any]]:
     return retried(f"listing containers of {app}", lambda: client.api.containers(all=True, filters=filters))  # type: ignore[no-any-return]
 
 
-def status_of(client: docker.DockerClient, app: App, desired: list[Resource], host: str) -> list[ServiceStatus]:
+def status_of(client: docker.DockerClient, app: App, host: str) -> list[ServiceStatus]:
     by_service: dict[str, list[InstanceStatus]] = {name: [] for name in app.services}
     for c in sorted(_summaries(client, app.name), key=lambda c: str(c["Names"][0])):
         labels = c.get("Labels") or {}

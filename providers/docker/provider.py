@@ -77,7 +77,7 @@ class DockerProvider(DockerData, BaseProvider):
         elif action.kind == naming.KIND_VOLUME:
             infra.apply_volume(client, app, action, self.target_name, progress)
         elif action.kind == naming.KIND_PROXY:
-            infra.apply_proxy(client, app, action, self.target_name, progress, ctx.timeout, self._guard)
+            infra.apply_proxy(client, app, action, self.target_name, progress, ctx.timeout, self._guard, self.settings.pull)
         elif action.kind == naming.KIND_CONTAINER:
             if action.op == "delete":
                 replicas.retire_replica(client, app, action.name, action.service, timeout=ctx.timeout,
@@ -92,7 +92,7 @@ class DockerProvider(DockerData, BaseProvider):
             raise TargetError(f"the docker provider has no resource kind `{action.kind}` ({action.key})")
 
     def status(self, app: App) -> list[ServiceStatus]:
-        return status_of(self.client, app, self.translate(app), self._public_host())
+        return status_of(self.client, app, self._public_host())
 
     def logs(self, app: App, services: list[str], *, follow: bool, tail: int) -> Iterator[LogLine]:
         return read_logs(self.client, app, services, follow=follow, tail=tail)

@@ -39,7 +39,7 @@ def create_proxy(client: docker.DockerClient, app: App, res: Resource, target: s
         created = api.create_container(
             image=spec["image"],
             name=name,
-            labels={**labels_for(app, res, target), naming.LABEL_TARGET_PORT: str(spec["target_port"])},
+            labels={**labels_for(app, res, target), naming.LABEL_PUBLISHED: str(spec["published"])},
             ports=[spec["container_port"]],
             host_config=host_config,
             # explicit entrypoint: images differ (official: CMD kamal-proxy run; others: ENTRYPOINT)
@@ -115,6 +115,9 @@ def set_targets(
         )
 
 
-def target_port(proxy: dict[str, Any]) -> int:
-    """The container port of the service this proxy forwards to."""
-    return int((proxy.get("Labels") or {})[naming.LABEL_TARGET_PORT])
+def published_port(proxy: dict[str, Any]) -> int:
+    """The host port this proxy owns (replicas say which of their ports serves it)."""
+    labels = proxy.get("Labels") or {}
+    if naming.LABEL_PUBLISHED in labels:
+        return int(labels[naming.LABEL_PUBLISHED])
+    return int(str(labels.get(naming.LABEL_RESOURCE, "")).rsplit("-", 1)[-1])  # proxies made before the label

@@ -98,7 +98,7 @@ def render_compose(app: App, resources: list[Resource], outdir: Path, target: st
                 "ports": [f"{s['bind']}:{s['published']}:{s['container_port']}"],
                 "networks": [s["network"]],
                 "restart": "always",
-                "labels": {**labels_for(app, res, target), naming.LABEL_TARGET_PORT: str(s["target_port"])},
+                "labels": {**labels_for(app, res, target), naming.LABEL_PUBLISHED: str(s["published"])},
             }
         elif res.kind == naming.KIND_CONTAINER:
             doc["services"][res.name] = _container(app, res, target)

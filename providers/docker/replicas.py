@@ -144,7 +144,7 @@ def _start_replica(
             if current is not None:
                 guard.retiring.add(current["Id"])
             try:
-                _switch_proxies(client, app, service, spec, guard=guard, timeout=timeout)
+                route(client, app, service, spec["proxy_health_path"], guard=guard, timeout=timeout)
             except BaseException:
                 if current is not None:
                     guard.retiring.discard(current["Id"])
@@ -169,7 +169,7 @@ def _retire(client: docker.DockerClient, app: App, service: str, found: list[dic
     with guard.routing(app.name, service):
         guard.retiring.update(ids)
         try:
-            _switch_proxies(client, app, service, None, guard=guard, timeout=timeout)
+            route(client, app, service, None, guard=guard, timeout=timeout)
         except BaseException:
             guard.retiring.difference_update(ids)
             raise
@@ -187,7 +187,16 @@ def retire_replica(client: docker.DockerClient, app: App, resource: str, service
         _retire(client, app, service or "", found, None, timeout, progress, guard)
 
 
-def _switch_proxies(client: docker.DockerClient, app: App, service: str, spec: Any, *, guard: RolloutGuard, timeout: float) -> None:
+@dataclass(frozen=True)
+class Member:
+    """A replica the proxy may send traffic to."""
+
+    host: str  # its own DNS alias (or IP)
+    health_path: str
+    ports: dict[int, int]  # published host port -> container port
+
+
+def route(client: docker.DockerClient, app: App, service: str, health_path: str | None, *, guard: RolloutGuard, timeout: float) -> None:
     """Points every front proxy of `service` at its healthy running replicas, minus retiring ones.
 
     Callers hold the service's routing lock."""
@@ -195,18 +204,19 @@ def _switch_proxies(client: docker.DockerClient, app: App, service: str, spec: A
     if not proxies:
         return
     members = healthy_members(client, app.name, service, set(guard.retiring))
-    path = spec["proxy_health_path"] if spec else next((m[1] for m in members), "/")
+    path = health_path or next((m.health_path for m in members), "/")
     for p in proxies:
-        port = proxy.target_port(p)
-        proxy.set_targets(client, p, app.name, service, [f"{host}:{port}" for host, _ in members], path, min(timeout, 60.0))
+        published = proxy.published_port(p)
+        targets = [f"{m.host}:{m.ports[published]}" for m in members if published in m.ports]
+        proxy.set_targets(client, p, app.name, service, targets, path, min(timeout, 60.0))
 
 
-def healthy_members(client: docker.DockerClient, app: str, service: str, exclude: set[str]) -> list[tuple[str, str]]:
-    """(host, proxy health path) of the service's running replicas that are healthy (or have no check)."""
+def healthy_members(client: docker.DockerClient, app: str, service: str, exclude: set[str]) -> list[Member]:
+    """The service's running replicas that are healthy (or have no check)."""
     filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
                          f"{naming.LABEL_SERVICE}={service}"], "status": ["running"]}
     found = retried(f"listing replicas of {app}/{service}", lambda: client.api.containers(filters=filters))
-    out: list[tuple[str, str]] = []
+    out: list[Member] = []
     for summary in found:
         if summary["Id"] in exclude:
             continue
@@ -217,6 +227,10 @@ def healthy_members(client: docker.DockerClient, app: str, service: str, exclude
         labels = data["Config"]["Labels"] or {}
         # the replica's own DNS alias survives restarts (an IP may not); the IP is the fallback
         host = labels.get(naming.LABEL_UPSTREAM) or containers.ip_address(data, data["HostConfig"]["NetworkMode"])
+        ports: dict[int, int] = {}
+        for pair in filter(None, labels.get(naming.LABEL_PROXY_PORTS, "").split(",")):
+            published, _, container_port = pair.partition(":")
+            ports[int(published)] = int(container_port)
         if host:
-            out.append((host, labels.get(naming.LABEL_HEALTH_PATH, "/")))
+            out.append(Member(host, labels.get(naming.LABEL_HEALTH_PATH, "/"), ports))
     return out

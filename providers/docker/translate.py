@@ -77,7 +77,6 @@ def _proxies(app: App, settings: DockerSettings, net: str) -> dict[int, Resource
                 "network": net,
                 "service": name,
                 "container_port": PROXY_CONTAINER_PORT,
-                "target_port": port.port,
             }
             res = Resource(naming.KIND_PROXY, naming.proxy_resource(key), spec, (f"{naming.KIND_NETWORK}/{net}",), service=name)
             out[key] = res

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,20 +59,21 @@ def test_build_service_is_tagged_by_content_and_rebuilt_only_on_change(tmp_path:
     ctx = tmp_path / "site"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM lab/web:1\nCOPY index.html /www/index.html\n")
-    (ctx / "index.html").write_text("version one\n")
+    run_id = uuid.uuid4().hex[:8]  # a context never built before on this engine
+    (ctx / "index.html").write_text(f"version one {run_id}\n")
     manifest = _write(tmp_path, _web(name, port).replace("image: lab/web:1", "build: ./site"))
     first = cli.run("deploy", "-f", manifest, "--yes")
     assert first.returncode == 0, first.stderr + first.stdout
-    assert wait_for(f"http://127.0.0.1:{port}/") == "version one\n"
+    assert wait_for(f"http://127.0.0.1:{port}/") == f"version one {run_id}\n"
     tag = docker_json("inspect", f"{name}-web-1")[0]["Config"]["Image"]
     assert tag.startswith(f"{name}/web:") and len(tag.split(":")[1]) == 12
     again = cli.run("deploy", "-f", manifest, "--yes")
     assert "no changes" in again.stdout and "building" not in again.stderr
-    (ctx / "index.html").write_text("version two\n")
+    (ctx / "index.html").write_text(f"version two {run_id}\n")
     second = cli.run("deploy", "-f", manifest, "--yes")
     assert second.returncode == 0, second.stderr + second.stdout
     assert "building" in second.stderr
-    assert http_get(f"http://127.0.0.1:{port}/") == "version two\n"
+    assert http_get(f"http://127.0.0.1:{port}/") == f"version two {run_id}\n"
     assert docker_json("inspect", f"{name}-web-1")[0]["Config"]["Image"] != tag
 
 
