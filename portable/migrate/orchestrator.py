@@ -153,7 +153,8 @@ class Migration:
             url = self.blobs.put(key, local)
             what = f"{info.files} changed files ({info.data_bytes} bytes), {info.deleted} deleted" if info.base else f"{info.files} files, {info.data_bytes} bytes"
             self.progress(f"{phase} archive of volume {volume}: {what}")
-            archives.append({**info.to_dict(), "key": key, "url": url, "phase": phase})
+            deleted = read_index(local).get("deleted", []) if info.deleted else []
+            archives.append({**info.to_dict(), "key": key, "url": url, "phase": phase, "deleted_paths": deleted})
         return archives
 
     def _precopy(self) -> dict[str, Any]:
@@ -180,7 +181,7 @@ class Migration:
         """The destination app, carrying for each volume its archives in the order to apply."""
         restores: dict[str, list[dict[str, str]]] = {}
         for a in archives:
-            restores.setdefault(a["volume"], []).append({"url": a["url"], "sha256": a["sha256"], "key": a["key"], "phase": a["phase"]})
+            restores.setdefault(a["volume"], []).append({"url": a["url"], "sha256": a["sha256"], "key": a["key"], "phase": a["phase"], "deleted": a.get("deleted_paths", [])})
         return dataclasses.replace(self.dst, restores=restores)
 
     def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:

@@ -129,3 +129,42 @@ def test_restore_stream_refuses_a_tampered_file(volume: Path, tmp_path: Path) ->
         b"".join(restore_tar_stream(forged))
     with pytest.raises(MigrationError, match="does not match its checksum: it was changed"):
         b"".join(restore_tar_stream(info.path, "0" * 64))
+
+
+def test_restore_script_unpacks_in_order_checks_and_is_idempotent(volume: Path, tmp_path: Path) -> None:
+    """The init-container/boot script, run for real with the machine's sh, wget-free via file URLs."""
+    import os
+    import shutil
+    import subprocess
+
+    from portable.migrate.restore_script import render_restore_script
+
+    base = write_archive("data", tar_of(volume), tmp_path / "base.tar.gz", strip="data")
+    (volume / "count").write_text("43\n")
+    os.utime(volume / "count", (2_000_000_000, 2_000_000_000))
+    (volume / "sub" / "blob.bin").unlink()
+    delta = write_archive("data", tar_of(volume), tmp_path / "delta.tar.gz", strip="data", base=read_index(base.path))
+    archives = [
+        {"url": str(base.path), "sha256": base.sha256, "key": "base"},
+        {"url": str(delta.path), "sha256": delta.sha256, "key": "delta", "deleted": read_index(delta.path)["deleted"]},
+    ]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    # the archives are local paths here: a wget that copies stands in for the network
+    (bindir / "wget").write_text('#!/bin/sh\nout="$3"; src="$4"; cp "$src" "$out"\n')
+    (bindir / "wget").chmod(0o755)
+    dest = tmp_path / "restored"
+    dest.mkdir()
+    script = render_restore_script("data", str(dest), archives)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    first = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert (dest / "count").read_text() == "43\n" and not (dest / "sub" / "blob.bin").exists()
+    assert not (dest / ".portable-index.json").exists()
+    again = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "already restored" in again.stdout
+    shutil.rmtree(dest)
+    dest.mkdir()
+    bad = render_restore_script("data", str(dest), [{**archives[0], "sha256": "0" * 64}])
+    refused = subprocess.run(["sh", "-c", bad], capture_output=True, text=True, env=env)
+    assert refused.returncode != 0 and not (dest / "count").exists()

@@ -1,0 +1,46 @@
+"""The POSIX sh that fills a volume from its archives on targets that restore from inside:
+a Kubernetes init container, a VM's first boot. Docker restores through its API instead.
+
+Idempotent: a marker named after the last archive's checksum makes reruns (pod restarts,
+reboots) a no-op, and a volume that already holds data is never overwritten. Each archive's
+SHA-256 is checked before it is unpacked; a delta's deleted paths are removed after.
+"""
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+
+MARKER = ".portable-restored"
+
+
+def render_restore_script(volume: str, mount: str, archives: Sequence[Mapping[str, object]]) -> str:
+    """sh that restores `archives` (in order) into `mount`; needs wget, sha256sum, tar, gzip."""
+    last = str(archives[-1]["sha256"]) if archives else "none"
+    q = shlex.quote
+    lines = [
+        "set -eu",
+        f"dest={q(mount)}",
+        f'marker="$dest/{MARKER}-{last[:16]}"',
+        'if [ -e "$marker" ]; then echo "portable: volume ' + volume + ' already restored"; exit 0; fi',
+        'if [ -n "$(ls -A "$dest" 2>/dev/null | grep -v "^lost+found$" | grep -v "^' + MARKER + '")" ]; then',
+        '  echo "portable: volume ' + volume + ' already holds data; not restoring over it"; exit 0',
+        "fi",
+        "tmp=$(mktemp)",
+    ]
+    for a in archives:
+        url, sha = str(a["url"]), str(a["sha256"])
+        lines += [
+            f"echo {q('portable: restoring ' + volume + ' from ' + str(a.get('key', url)))}",
+            f"wget -q -O \"$tmp\" {q(url)} || curl -fsSL -o \"$tmp\" {q(url)}",
+            f"echo {q(sha + '  ')}\"$tmp\" | sha256sum -c -",
+            'tar -xzf "$tmp" -C "$dest"',
+        ]
+        deleted = [str(p) for p in (a.get("deleted") or [])]  # type: ignore[union-attr]
+        if deleted:
+            lines.append("cd \"$dest\" && rm -rf -- " + " ".join(q(p) for p in deleted) + " && cd /")
+    lines += [
+        'rm -f "$tmp" "$dest/.portable-index.json"',
+        'touch "$marker"',
+        f"echo {q('portable: volume ' + volume + ' restored')}",
+    ]
+    return "\n".join(lines) + "\n"
