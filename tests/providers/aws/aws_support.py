@@ -36,9 +36,9 @@ class Shop:
     clients: dict[str, Any] = field(default_factory=dict)
 
     def cli(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+        state = [] if args[0] in ("render", "targets", "logs", "validate") else ["--state", str(self.state)]
         return subprocess.run(
-            [sys.executable, "-m", "portable.cli.main", *args, "-f", str(self.manifest), "--state", str(self.state)] if args[0] != "render"
-            else [sys.executable, "-m", "portable.cli.main", *args, "-f", str(self.manifest)],
+            [sys.executable, "-m", "portable.cli.main", *args, "-f", str(self.manifest), *state],
             env={**self.env, **env}, capture_output=True, text=True, timeout=timeout,
         )
 

@@ -198,3 +198,36 @@ def test_a_missing_image_fails_with_one_sentence_naming_it(aws_shop: Shop) -> No
     assert "could not find image ami-00000000" in done.stderr and "(InvalidAMIID.NotFound)" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert instances(aws_shop) == []
+
+
+def test_scaling_keeps_instances_and_a_stateful_service_moves_its_volume(aws_shop: Shop) -> None:
+    shop = aws_shop
+    assert shop.cli("deploy", "--target", "aws", "--yes").returncode == 0
+    targets = shop.cli("targets")
+    assert targets.returncode == 0 and f"AWS account 123456789012 in {shop.region}" in targets.stdout, targets.stdout + targets.stderr
+    web = {i["InstanceId"] for i in instances(shop, service="web")}
+
+    # more replicas: the running instances stay, one more joins the load balancer
+    up = shop.cli("deploy", "--target", "aws", "--yes", SHOP_WEB_REPLICAS="3")
+    assert up.returncode == 0 and "1 to update" in up.stdout, up.stdout + up.stderr
+    now = {i["InstanceId"]: tags(i)["portable:replica"] for i in instances(shop, service="web")}
+    assert web < set(now) and sorted(now.values()) == ["0", "1", "2"]
+    assert set(registered(shop, web_target_group(shop))) == set(now)
+    assert "no changes" in shop.cli("deploy", "--target", "aws", "--yes", SHOP_WEB_REPLICAS="3").stdout
+
+    # fewer: the highest replicas go
+    down = shop.cli("deploy", "--target", "aws", "--yes", SHOP_WEB_REPLICAS="1")
+    assert down.returncode == 0, down.stderr
+    assert {i["InstanceId"]: tags(i)["portable:replica"] for i in instances(shop, service="web")} == {k: v for k, v in now.items() if v == "0"}
+
+    # kv holds data on EBS: a new image recreates its instance and the same volume follows it
+    volume = shop.client("ec2").describe_volumes(Filters=[{"Name": "tag:portable:app", "Values": ["shop"]}, {"Name": "tag:portable:name", "Values": ["data"]}])["Volumes"][0]["VolumeId"]
+    old_kv = instances(shop, service="kv")[0]["InstanceId"]
+    moved = shop.cli("deploy", "--target", "aws", "--yes", SHOP_WEB_REPLICAS="1", SHOP_KV_IMAGE="127.0.0.1:5000/lab/kv:2")
+    assert moved.returncode == 0 and "stopping the old instances first" in moved.stderr, moved.stdout + moved.stderr
+    new_kv = instances(shop, service="kv")[0]["InstanceId"]
+    attached = shop.client("ec2").describe_volumes(VolumeIds=[volume])["Volumes"][0]["Attachments"]
+    assert new_kv != old_kv and [a["InstanceId"] for a in attached] == [new_kv]
+
+    logs = shop.cli("logs", "--target", "aws", "kv")
+    assert logs.returncode == 0 and f"0:{new_kv} | " in logs.stdout  # the console output of the kv instance
