@@ -1,11 +1,13 @@
 """The vSphere `InstanceGroupBackend`: what the shared blue/green rollout drives.
 
 Creating an instance = cloning the template with the replica's data disks and guestinfo,
-marking it as the app's, and powering it on. Healthy = powered on with a guest IP reported
-by VMware Tools (vSphere has no load balancer of its own, so registering is a no-op).
+marking it as the app's, and powering it on. Healthy = a guest IP reported by VMware Tools
+and (readiness: guest) the bootstrap's `ready` relayed through guestinfo (readiness.py).
+vSphere has no load balancer of its own, so registering is a no-op.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +20,7 @@ from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.disks import app_folder
 from portable.providers.vsphere.inventory import Placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
+from portable.providers.vsphere.readiness import wait_service_ready
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import clone_request, disk_devices, peer_hosts
 
@@ -122,9 +125,20 @@ class VsphereGroupBackend:
             raise
 
     def wait_healthy(self, group: Resource, instances: Sequence[InstanceRef], timeout: float) -> None:
+        """Each VM's guest IP, then (readiness: guest) its service reported ready, within boot_timeout."""
         budget = min(timeout, self.settings.boot_timeout)
+        deadline = time.monotonic() + budget
+
+        def one(ref: InstanceRef) -> str:
+            vm = self._vm(ref)
+            ip = machines.wait_for_ip(self.session, vm, max(1.0, deadline - time.monotonic()), limit=budget)
+            self.progress(f"{group.name}: {ref.id} has address {ip}")
+            if self.settings.readiness == "guest":
+                wait_service_ready(self.session, vm, ref.id, group.spec, max(1.0, deadline - time.monotonic()), limit=budget)
+            return ip
+
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(instances)))) as pool:
-            ips = list(pool.map(lambda ref: machines.wait_for_ip(self.session, self._vm(ref), budget), instances))
+            ips = list(pool.map(one, instances))
         for ref, ip in zip(instances, ips):
             self.progress(f"{group.name}: {ref.id} is up at {ip}")
 
@@ -145,12 +159,12 @@ class VsphereGroupBackend:
         for ref in instances:
             self.marks.stamp(self._vm(ref), {DIGEST: group.digest})
 
-    def power_on(self, names: Sequence[str], timeout: float) -> None:
-        """Starts stopped VMs of the current revision and waits for their addresses."""
+    def power_on(self, group: Resource, names: Sequence[str], timeout: float) -> None:
+        """Starts stopped VMs of the current revision and waits until they are healthy."""
         for name in names:
             machines.power_on(self.session, self._vms[name], TASK_TIMEOUT)
-        for name in names:
-            machines.wait_for_ip(self.session, self._vms[name], min(timeout, self.settings.boot_timeout))
+        refs = [InstanceRef(id=name, replica=0, revision=group.spec["revision"]) for name in names]
+        self.wait_healthy(group, refs, timeout)
 
     # -- helpers
 

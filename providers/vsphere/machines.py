@@ -7,6 +7,7 @@ has a snapshot.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -189,8 +190,9 @@ def attached_files(vm_devices: list[Any]) -> dict[str, int]:
     return out
 
 
-def wait_for_ip(session: Session, vm: Any, timeout: float) -> str:
-    """The guest IP VMware Tools reports; HealthCheckError after `timeout` seconds."""
+def wait_for_ip(session: Session, vm: Any, timeout: float, *, limit: float | None = None) -> str:
+    """The guest IP VMware Tools reports; HealthCheckError after `timeout` seconds
+    (`limit`: the budget to name in the message, default `timeout`)."""
     deadline = time.monotonic() + timeout
     delay = 1.0
     while True:
@@ -200,7 +202,7 @@ def wait_for_ip(session: Session, vm: Any, timeout: float) -> str:
         if time.monotonic() > deadline:
             tools = session.read(vm, "guest.toolsRunningStatus", f"reading VM `{vm.name}`")
             raise HealthCheckError(
-                f"VM `{vm.name}` reported no IP address within {int(timeout)}s",
+                f"VM `{vm.name}` reported no IP address within {math.ceil(limit or timeout)}s",
                 details=f"power state: {power_state(session, vm)}; VMware Tools: {tools or 'not running'}",
                 hint="check that the template has VMware Tools (or open-vm-tools) and that its network hands out addresses (DHCP)",
             )

@@ -24,6 +24,7 @@ from portable.providers.vsphere.backend import VsphereGroupBackend
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
+from portable.providers.vsphere.readiness import guest_status
 from portable.providers.vsphere.render import render_files
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import disk_uuid_hex, vm_size, vmdk_uuid
@@ -208,7 +209,7 @@ class VsphereProvider(BaseProvider):
             stopped = [o for o in owned if o.service == group.name and o.power_state != "poweredOn"]
             if stopped:
                 ctx.progress(f"{group.name}: powering on {', '.join(o.name for o in stopped)}")
-                backend.power_on([o.name for o in stopped], timeout=ctx.timeout)
+                backend.power_on(group, [o.name for o in stopped], timeout=ctx.timeout)
             scale(backend, group, current, timeout=ctx.timeout, progress=ctx.progress)
             return
         # blue/green: instances of the new revision replace every other one
@@ -224,17 +225,18 @@ class VsphereProvider(BaseProvider):
         out = []
         for name, svc in app.services.items():
             vms = [vm for vm in owned if vm.service == name]
+            running = [vm for vm in vms if vm.power_state == "poweredOn"]
+            healthy = {vm.name for vm in running if self._serving(vm)}
             instances = tuple(
                 InstanceStatus(
                     name=vm.name,
                     state="running" if vm.power_state == "poweredOn" else vm.power_state.removeprefix("powered").lower(),
-                    healthy=(vm.power_state == "poweredOn" and vm.ip_address is not None) if svc.health else None,
+                    healthy=(vm.name in healthy) if svc.health else None,
                     address=vm.ip_address,
                     revision=vm.revision,
                 )
                 for vm in vms
             )
-            running = [vm for vm in vms if vm.power_state == "poweredOn"]
             endpoints = tuple(
                 f"{'http' if p.protocol == 'http' else p.protocol}://{vm.ip_address}:{p.public_port}"
                 for vm in running
@@ -247,12 +249,20 @@ class VsphereProvider(BaseProvider):
                     service=name,
                     desired=svc.replicas,
                     running=len(running),
-                    healthy=sum(1 for vm in running if vm.ip_address),
+                    healthy=len(healthy),
                     endpoints=endpoints,
                     instances=instances,
                 )
             )
         return out
+
+    def _serving(self, vm: OwnedVm) -> bool:
+        """Has an address and (readiness: guest) its bootstrap reported the service ready."""
+        if vm.ip_address is None:
+            return False
+        if self.settings.readiness == "ip":
+            return True
+        return (guest_status(self.session, vm.vm) or "").startswith("ready")
 
     def logs(self, app: App, services: list[str], *, follow: bool, tail: int) -> Iterator[LogLine]:
         raise TargetError(

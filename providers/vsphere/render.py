@@ -3,7 +3,8 @@
 Written without contacting vCenter, with secret placeholders in the user data. Per VM:
 `<vm>.clone.json` (placement, CPU, memory, data disks, extraConfig keys, ownership marks),
 `<vm>.user-data.yaml` (the cloud-init guestinfo.userdata decodes to) and
-`<vm>.meta-data.json`; per data disk one line in `disks.json`.
+`<vm>.meta-data.json`, `<vm>.vendor-data.sh` (relays readiness, readiness.py); per data disk
+one entry in `disks.json`.
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def render_files(app: App, resources: list[Resource], outdir: Path, settings: Vs
                 (outdir / f"{name}.clone.json", json.dumps(clone, indent=2, sort_keys=True) + "\n"),
                 (outdir / f"{name}.user-data.yaml", decode_guestinfo(request.extra_config)),
                 (outdir / f"{name}.meta-data.json", decode_guestinfo(request.extra_config, "guestinfo.metadata") + "\n"),
+                (outdir / f"{name}.vendor-data.sh", decode_guestinfo(request.extra_config, "guestinfo.vendordata")),
             ):
                 path.write_text(body)
                 written.append(path)

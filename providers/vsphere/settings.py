@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field, model_validator
 
 from portable.providers.vm.settings import VmSettings
@@ -50,6 +52,11 @@ class VsphereSettings(VmSettings):
     template: str = Field(min_length=1, description="VM template (name or inventory path) to clone")
     linked_clone: bool = Field(
         True, description="clone as linked clones when the template has a snapshot"
+    )
+    readiness: Literal["guest", "ip"] = Field(
+        "guest",
+        description="`guest`: wait until the VM reports its service ready through guestinfo (needs "
+        "open-vm-tools and cloud-init's VMware datasource in the template); `ip`: only until it has an address",
     )
     cpus: int = Field(1, ge=1, le=768, description="vCPUs when a service sets no `resources.cpu`")
     memory_mb: int = Field(1024, ge=4, description="memory (MiB) when a service sets no `resources.memory`")

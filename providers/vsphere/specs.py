@@ -18,6 +18,7 @@ from portable.providers.vm.sizing import OS_HEADROOM_MIB
 from portable.providers.vsphere.disks import disk_path
 from portable.providers.vsphere.machines import CloneRequest, DataDisk
 from portable.providers.vsphere.ownership import APP, DIGEST, REPLICA, REVISION, SERVICE
+from portable.providers.vsphere.readiness import vendor_guestinfo
 from portable.providers.vsphere.settings import VsphereSettings
 
 MIB = 1024 * 1024
@@ -91,6 +92,7 @@ def guestinfo(user_data: str, name: str) -> dict[str, str]:
         "guestinfo.userdata.encoding": "base64",
         "guestinfo.metadata": base64.b64encode(metadata.encode()).decode(),
         "guestinfo.metadata.encoding": "base64",
+        **vendor_guestinfo(),
         "disk.EnableUUID": "TRUE",
     }
 

@@ -60,8 +60,8 @@ class Cli:
         with connect(self.lab) as content:
             return [f for f in datastore_files(content, self.lab.datastore, f"portable-disks/{self.env['APP_NAME']}") if f.endswith(".vmdk")]
 
-    def reporter(self) -> GuestIpReporter:
-        return GuestIpReporter(self.lab, self.env["APP_NAME"])
+    def reporter(self, **options: Any) -> GuestIpReporter:
+        return GuestIpReporter(self.lab, self.env["APP_NAME"], **options)
 
 
 def _base_env(lab: Lab, app_name: str) -> dict[str, str]:

@@ -212,3 +212,24 @@ def test_a_new_revision_that_never_comes_up_leaves_the_old_vms_serving(app_cli) 
     assert sorted(vm.name for vm in after) == before
     assert all(vm.power_state == "poweredOn" and vm.ip for vm in after)
     assert "no changes" in app_cli.deploy().stdout
+
+
+def test_a_service_that_fails_in_the_guest_fails_the_deploy_with_its_reason(app_cli) -> None:
+    with app_cli.reporter(failing_images=frozenset({"lab/web:9"})):
+        assert app_cli.deploy().returncode == 0
+        before = sorted(vm.name for vm in app_cli.vms())
+        failed = app_cli.deploy(WEB_IMAGE="lab/web:9")
+    assert failed.returncode == 1
+    [line] = [x for x in failed.stderr.splitlines() if x.startswith("error: ")]
+    assert "service `web` did not start on VM" in line and "could not pull lab/web:9" in line
+    assert sorted(vm.name for vm in app_cli.vms()) == before  # the old web VM kept serving
+
+
+def test_without_the_guest_relay_readiness_ip_is_the_way_out(app_cli) -> None:
+    with app_cli.reporter(report_status=False):
+        waiting = app_cli.deploy(VC_BOOT_TIMEOUT="3", WORKER_REPLICAS="1")
+        assert waiting.returncode == 1
+        assert "did not report ready within 3s" in waiting.stderr and "readiness: ip" in waiting.stderr
+        by_ip = app_cli.deploy(VC_READINESS="ip", WORKER_REPLICAS="1")
+    assert by_ip.returncode == 0, by_ip.stderr
+    assert all(vm.ip for vm in app_cli.vms())

@@ -17,6 +17,7 @@ pytest.importorskip("pyVmomi")
 from portable.manifest import load_app  # noqa: E402
 from portable.providers.vm import render_cloud_init, resolve_group_secrets  # noqa: E402
 from portable.providers.vsphere.provider import VsphereProvider  # noqa: E402
+from portable.providers.vsphere.readiness import VENDOR_SCRIPT  # noqa: E402
 from portable.providers.vsphere.specs import disk_devices  # noqa: E402
 
 pytestmark = pytest.mark.lab("vcsim")
@@ -64,6 +65,8 @@ def test_shop_runs_as_vms_with_its_resources_disks_guestinfo_and_addresses(shop_
         assert user_data == expected, service
         meta = json.loads(vm.decoded("guestinfo.metadata"))
         assert meta["instance-id"] == vm.name
+        assert vm.decoded("guestinfo.vendordata") == VENDOR_SCRIPT
+        assert vm.extra_config["guestinfo.portable.status"] == f"ready service={service} revision={group.spec['revision']}"
     # peers started before a service are reachable by name: web depends on api, api on kv
     assert dict(ADD_HOST.findall(vms["web"].decoded("guestinfo.userdata")))["api"] == vms["api"].ip
     assert dict(ADD_HOST.findall(vms["api"].decoded("guestinfo.userdata")))["kv"] == vms["kv"].ip

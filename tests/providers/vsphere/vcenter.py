@@ -1,9 +1,12 @@
 """Test helpers that look at vcsim directly with pyVmomi: what a user would see in vCenter.
 
-`GuestIpReporter` plays VMware Tools: vcsim runs no guest OS, so a powered-on VM never
-reports an address by itself. vcsim's documented hook for this is extraConfig
-`SET.guest.ipAddress` (set through ReconfigVM), which makes `guest.ipAddress` read back
-the value, exactly what the provider waits for on a real vCenter.
+`GuestIpReporter` plays the guest: vcsim runs no guest OS, so a powered-on VM never reports
+an address or a status by itself. For the address it uses vcsim's documented hook, extraConfig
+`SET.guest.ipAddress` (through ReconfigVM), after which `guest.ipAddress` reads back the value
+exactly as VMware Tools would make it on vCenter. For the service it sets
+`guestinfo.portable.status` to what the bootstrap would write (`ready service=S revision=R`,
+or `failed: ...` for an image listed in `failing_images`), as the vendor-data relay does in
+a real guest with `vmware-rpctool info-set`.
 """
 from __future__ import annotations
 
@@ -133,9 +136,12 @@ class GuestIpReporter:
     app: str
     prefix: str = "10.77.0."
     interval: float = 0.3
+    report_status: bool = True  # False: a template without the relay (open-vm-tools)
+    failing_images: frozenset[str] = frozenset()
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    assigned: dict[str, str] = field(default_factory=dict)
+    assigned: dict[str, str] = field(default_factory=dict)  # VM id -> address
+    reported: dict[str, str] = field(default_factory=dict)  # VM id -> status
 
     def __enter__(self) -> "GuestIpReporter":
         self._thread = threading.Thread(target=self._run, name="guest-ip-reporter", daemon=True)
@@ -157,20 +163,35 @@ class GuestIpReporter:
                 self._stop.wait(self.interval)
 
     def _tick(self, content: Any) -> None:
-        fields = {f.name: f.key for f in content.customFieldsManager.field or []}
-        key = fields.get("portable.app")
-        if key is None:
+        fields = {f.key: f.name for f in content.customFieldsManager.field or []}
+        if "portable.app" not in fields.values():
             return
         view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
         try:
             for vm in view.view:
-                if not any(c.key == key and c.value == self.app for c in vm.customValue or []):
+                marks = {fields.get(c.key): str(c.value) for c in vm.customValue or []}
+                if marks.get("portable.app") != self.app:
                     continue
-                if props(content, vm, "runtime.powerState").get("runtime.powerState") != "poweredOn" or vm.guest.ipAddress:
+                if props(content, vm, "runtime.powerState").get("runtime.powerState") != "poweredOn":
                     continue
-                ip = f"{self.prefix}{len(self.assigned) + 10}"
-                self.assigned[vm.name] = ip
-                spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="SET.guest.ipAddress", value=ip)])
-                vm.ReconfigVM_Task(spec=spec)
+                options = []
+                vm_id = vm._moId  # names repeat when a failed revision is retried; VMs do not
+                if not vm.guest.ipAddress and vm_id not in self.assigned:
+                    self.assigned[vm_id] = f"{self.prefix}{len(self.assigned) + 10}"
+                    options.append(vim.option.OptionValue(key="SET.guest.ipAddress", value=self.assigned[vm_id]))
+                if self.report_status and vm_id not in self.reported:
+                    self.reported[vm_id] = self._outcome(vm, marks)
+                    options.append(vim.option.OptionValue(key="guestinfo.portable.status", value=self.reported[vm_id]))
+                if options:
+                    vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=options))
         finally:
             view.Destroy()
+
+    def _outcome(self, vm: Any, marks: dict[str | None, str]) -> str:
+        """What the bootstrap would leave in /var/lib/portable/status for this VM."""
+        extra = {o.key: str(o.value) for o in vm.config.extraConfig or []}
+        user_data = base64.b64decode(extra.get("guestinfo.userdata", "")).decode(errors="replace")
+        for image in self.failing_images:
+            if f"pulling {image}" in user_data:
+                return f"failed: could not pull {image}"
+        return f"ready service={marks.get('portable.service')} revision={marks.get('portable.revision')}"
