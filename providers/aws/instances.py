@@ -21,6 +21,7 @@ from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
+from portable.providers.aws.discovery import ServiceDiscovery
 from portable.providers.aws.errors import call
 from portable.providers.aws.loadbalancer import LoadBalancing
 from portable.providers.aws.network import Network, SecurityGroups
@@ -64,13 +65,17 @@ def as_ref(instance: dict[str, Any]) -> InstanceRef:
 class Ec2GroupBackend:
     """Creates, checks, registers and terminates the EC2 instances of one group."""
 
-    def __init__(self, clients: AwsClients, network: Network, groups: SecurityGroups, lbs: LoadBalancing, volumes: Volumes, app: App, ctx: ApplyContext) -> None:
+    def __init__(
+        self, clients: AwsClients, network: Network, groups: SecurityGroups, lbs: LoadBalancing, volumes: Volumes,
+        discovery: ServiceDiscovery, app: App, ctx: ApplyContext,
+    ) -> None:
         self.clients = clients
         self.settings = clients.settings
         self.network = network
         self.groups = groups
         self.lbs = lbs
         self.volumes = volumes
+        self.discovery = discovery
         self.app = app
         self.ctx = ctx
         self.timeout = min(ctx.timeout, clients.settings.boot_timeout)
@@ -90,17 +95,7 @@ class Ec2GroupBackend:
             raise TargetError(f"image {ami} does not exist in {self.clients.region}", hint="set `ami` on the target to an image of this region")
         return ami, images[0].get("RootDeviceName", "/dev/sda1")
 
-    def _peers(self, spec: dict[str, Any]) -> dict[str, str]:
-        """Private address of replica 0 of every peer service that is running now."""
-        out: dict[str, str] = {}
-        for inst in list_instances(self.clients, self.app.name):
-            ref = as_ref(inst)
-            service = T.tag_dict(inst.get("Tags")).get(T.SERVICE)
-            if service in spec["peers"] and ref.address and (service not in out or ref.replica == 0):
-                out[service] = ref.address
-        return out
-
-    def _user_data(self, group: Resource, replica: int, disks: dict[int, str], peers: dict[str, str]) -> bytes:
+    def _user_data(self, group: Resource, replica: int, disks: dict[int, str]) -> bytes:
         devices = {i: [f"/dev/disk/by-id/*{vid.replace('-', '')}*", f"/dev/sd{chr(ord('f') + i)}", f"/dev/xvd{chr(ord('f') + i)}"] for i, vid in disks.items()}
         login = self.settings.registry
         text = render_cloud_init(
@@ -108,7 +103,7 @@ class Ec2GroupBackend:
             secrets=resolve_group_secrets(self.app, group),
             registry=login,
             registry_password=resolve_registry_password(login, self.app.base_dir, self.app.env) if login else None,
-            hosts=peers, disk_devices=devices, replica=replica,
+            disk_devices=devices, replica=replica, dns_search=group.spec["aws"].get("dns_search"),
         )
         return fit_user_data(text, limit=USER_DATA_LIMIT, what=f"the user data of {group.name}")
 
@@ -118,7 +113,6 @@ class Ec2GroupBackend:
         sg = self.groups.find(self.app.name, self.app.name)
         if sg is None:
             raise TargetError(f"security group {self.app.name} is missing, so {group.name} cannot start; deploy again")
-        peers = self._peers(spec)
         created: list[str] = []
         attach: list[tuple[str, str, str]] = []
         attempt = uuid.uuid4().hex
@@ -139,7 +133,7 @@ class Ec2GroupBackend:
                 tags.update({T.REVISION: spec["revision"], T.REPLICA: str(r), T.REPLICAS: str(spec["replicas"]), "Name": f"{self.app.name}-{group.name}-{r}"})
                 kwargs: dict[str, Any] = dict(
                     ImageId=ami, InstanceType=spec["instance_size"], MinCount=1, MaxCount=1, SubnetId=subnet.id, SecurityGroupIds=[sg["GroupId"]],
-                    UserData=self._user_data(group, r, disks, peers),
+                    UserData=self._user_data(group, r, disks),
                     MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
                     BlockDeviceMappings=[{"DeviceName": root_device, "Ebs": {"VolumeSize": spec["aws"]["root_volume_gib"], "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True}}],
                     TagSpecifications=[
@@ -204,7 +198,16 @@ class Ec2GroupBackend:
             raise TargetError(f"target group {missing[0]} is missing, so {group.name} cannot join the load balancer; deploy again")
         return [(g["TargetGroupArn"], int(g["Port"])) for _, g in sorted(found.items())]
 
+    def _publish(self, group: Resource) -> None:
+        """The service's DNS record lists its live instances (new ones once they serve, old until gone)."""
+        live = [i.get("PrivateIpAddress") for i in list_instances(self.clients, self.app.name, group.name) if i["State"]["Name"] in ("pending", "running")]
+        self.discovery.publish(self.app.name, group.name, [a for a in live if a])
+
     def register_with_lb(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
+        self._register(group, instances)
+        self._publish(group)
+
+    def _register(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
         elb = self.clients.elbv2
         for arn, port in self._target_groups(group):
             targets = [{"Id": i.id, "Port": port} for i in instances]
@@ -245,6 +248,7 @@ class Ec2GroupBackend:
         ids = [i.id for i in instances]
         call(self.clients.ec2.terminate_instances, InstanceIds=ids, action="terminate", what=f"instances {', '.join(ids)} of {group.name}")
         self._wait("instance_terminated", f"the termination of {', '.join(ids)}", self.ctx.timeout, InstanceIds=ids)
+        self._publish(group)
 
     def mark_current(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
         if instances:

@@ -15,6 +15,7 @@ from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
+from portable.providers.aws.discovery import KIND as ZONE_KIND, ServiceDiscovery
 from portable.providers.aws.dns import Dns
 from portable.providers.aws.errors import call
 from portable.providers.aws.instances import Ec2GroupBackend, as_ref, list_instances
@@ -44,6 +45,7 @@ class AwsProvider(BaseProvider):
         self.lbs = LoadBalancing(self.clients, self.network, self.groups)
         self.volumes = Volumes(self.clients, self.network)
         self.dns = Dns(self.clients, self.lbs)
+        self.discovery = ServiceDiscovery(self.clients, self.network)
 
     # -- contract ------------------------------------------------------------------------
 
@@ -59,6 +61,7 @@ class AwsProvider(BaseProvider):
     def observe(self, app: App) -> list[Observed]:
         out = self.groups.observe(app.name) + self.lbs.observe(app.name) + self.volumes.observe(app.name)
         out += self._observe_groups(app)
+        out += self.discovery.observe(app.name)
         out += self.dns.observe(app.name)
         return out
 
@@ -102,13 +105,15 @@ class AwsProvider(BaseProvider):
             self.volumes.ensure(app.name, res, ctx)
         elif res.kind == DNS_KIND:
             self.dns.ensure(app.name, res, ctx)
+        elif res.kind == ZONE_KIND:
+            self.discovery.ensure(app.name, res, ctx)
         elif res.kind == GROUP_KIND:
             self._apply_group(app, action.op, res, ctx)
         else:
             raise TargetError(f"the aws provider does not know resource kind {res.kind}")
 
     def _backend(self, app: App, ctx: ApplyContext) -> Ec2GroupBackend:
-        return Ec2GroupBackend(self.clients, self.network, self.groups, self.lbs, self.volumes, app, ctx)
+        return Ec2GroupBackend(self.clients, self.network, self.groups, self.lbs, self.volumes, self.discovery, app, ctx)
 
     def _apply_group(self, app: App, op: str, group: Resource, ctx: ApplyContext) -> None:
         backend = self._backend(app, ctx)
@@ -135,6 +140,8 @@ class AwsProvider(BaseProvider):
             self.volumes.delete(app.name, name, ctx)
         elif kind == DNS_KIND:
             self.dns.delete(name)
+        elif kind == ZONE_KIND:
+            self.discovery.delete(app.name)
         else:
             raise TargetError(f"the aws provider does not know resource kind {kind}")
 

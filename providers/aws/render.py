@@ -20,6 +20,7 @@ AWS_TYPES = {
     "volume": "AWS::EC2::Volume",
     "instance-group": "AWS::EC2::Instance (one per replica)",
     "dns-record": "AWS::Route53::RecordSet (A alias + TXT ownership record)",
+    "dns-zone": "AWS::Route53::HostedZone (private, in the VPC; one A record per service)",
 }
 
 

@@ -3,7 +3,8 @@
 Kinds: `security-group` (one for the instances, one for the load balancer), `target-group`
 (one per public http port), `load-balancer` (one ALB per app, listeners in its spec),
 `volume` (EBS, stateful), `instance-group` (the shared VM runtime's group plus the AWS
-fields that decide the machine), `dns-record` (Route 53, when `domain` is set).
+fields that decide the machine), `dns-zone` (private Route 53 zone for service discovery,
+when the app has several services), `dns-record` (Route 53, when `domain` is set).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from portable.errors import InputError
 from portable.manifest.app import App
 from portable.manifest.model import Service
 from portable.plan.resources import Resource
+from portable.providers.aws.discovery import KIND as ZONE_KIND, zone_name
 from portable.providers.aws.settings import AwsSettings
 from portable.providers.vm import GROUP_KIND, InstanceSize, disk_name, group_spec, select_instance_size, volume_resources
 from portable.providers.vm.group import revision_of
@@ -130,6 +132,9 @@ def translate(app: App, settings: AwsSettings) -> list[Resource]:
         if settings.domain:
             out.append(Resource(DNS_KIND, settings.domain, {"hosted_zone": settings.hosted_zone, "type": "A (alias to the load balancer)"}, depends_on=(f"{LB_KIND}/{app.name}",)))
     out += volume_resources(app, extra_spec={"volume_type": "gp3"})
+    discovery = len(app.services) > 1  # services find each other by name through a private zone
+    if discovery:
+        out.append(Resource(ZONE_KIND, zone_name(app.name), {"name": zone_name(app.name), "private": True, "vpc_id": vpc["vpc_id"]}))
     for name, svc in app.services.items():
         if svc.replicas == 0:
             continue  # nothing runs: observe could never report the group, so it must not be desired
@@ -144,10 +149,13 @@ def translate(app: App, settings: AwsSettings) -> list[Resource]:
             "root_volume_gib": settings.root_volume_gib,
             "target_groups": tgs,
             "imds": "v2-required",
+            "dns_search": zone_name(app.name) if discovery else None,
             **vpc,
         }
         spec["revision"] = revision_of(spec)
         deps = [f"{SG_KIND}/{instance_sg_name(app)}"]
+        if discovery:
+            deps.append(f"{ZONE_KIND}/{zone_name(app.name)}")
         deps += [f"{TG_KIND}/{t}" for t in tgs]
         if tgs:
             deps.append(f"{LB_KIND}/{app.name}")  # target health is only checked once a listener uses the group

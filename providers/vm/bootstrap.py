@@ -138,6 +138,7 @@ def render_bootstrap(
     hosts: Mapping[str, str] | None = None,
     disk_devices: Mapping[int, Sequence[str]] | None = None,
     replica: int = 0,
+    dns_search: str | None = None,
 ) -> str:
     """The POSIX sh script for one instance of the group `spec`.
 
@@ -145,6 +146,8 @@ def render_bootstrap(
     `registry` is (server, username, password); a None password renders a placeholder.
     `hosts` maps peer service -> address (added as --add-host). `disk_devices` maps a disk
     index to device paths/globs where the cloud attaches it (by-label is tried first).
+    `dns_search` is a DNS domain where the cloud publishes every service by name (peers then
+    resolve `api` as api.<domain>, and follow replacements, unlike `hosts`).
     """
     name = container_name(spec)
     out: list[str] = [
@@ -208,6 +211,8 @@ def render_bootstrap(
         run.append(f"-v \"$ROOT/secrets/{ref['name']}:{ref['path']}:ro\"")
     for i, f in enumerate(spec["files"]):
         run.append(f"-v \"$ROOT/files/{spec['service']}-{i}:{f['path']}:ro\"")
+    if dns_search:
+        run.append(f"--dns-search {_Q(dns_search)}")
     for peer, address in sorted((hosts or {}).items()):
         run.append(f"--add-host {_Q(peer + ':' + address)}")
     health = _health_args(spec["health"])

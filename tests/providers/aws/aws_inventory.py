@@ -37,7 +37,13 @@ def inventory(shop: Any, app: str = "shop") -> dict[str, list[str]]:
     by_tag = [{"Name": f"tag:{APP_TAG}", "Values": [app]}]
     lbs = elbv2_tagged(shop, app, [b["LoadBalancerArn"] for b in elb.describe_load_balancers()["LoadBalancers"]])
     records = []
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    private_zones = []
     for zone in r53.list_hosted_zones()["HostedZones"]:
+        zid = zone["Id"].rsplit("/", 1)[-1]
+        zone_tags = {t["Key"]: t["Value"] for s in r53.list_tags_for_resources(ResourceType="hostedzone", ResourceIds=[zid])["ResourceTagSets"] for t in s.get("Tags", [])}
+        if zone_tags.get(APP_TAG) == app and any(v["VPCId"] == vpc for v in r53.get_hosted_zone(Id=zid).get("VPCs", [])):
+            private_zones.append(zid)
         for rec in r53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]:
             values = " ".join(v["Value"] for v in rec.get("ResourceRecords", []))
             if f"app={app} " in values:
@@ -52,6 +58,20 @@ def inventory(shop: Any, app: str = "shop") -> dict[str, list[str]]:
         "load_balancers": lbs,
         "listeners": [li["ListenerArn"] for arn in lbs for li in elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]],
         "dns_records": records,
+        "private_zones": private_zones,
+    }
+
+
+def service_records(shop: Any, app: str = "shop") -> dict[str, set[str]]:
+    """service -> addresses published in the app's private zone (in this region's default VPC)."""
+    r53 = shop.client("route53")
+    zones = inventory(shop, app)["private_zones"]
+    assert len(zones) == 1, zones
+    suffix = f".{app}.portable.internal."
+    return {
+        r["Name"][: -len(suffix)]: {v["Value"] for v in r["ResourceRecords"]}
+        for r in r53.list_resource_record_sets(HostedZoneId=zones[0])["ResourceRecordSets"]
+        if r["Type"] == "A" and r["Name"].endswith(suffix)
     }
 
 

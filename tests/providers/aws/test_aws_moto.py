@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aws_inventory import inventory, instances, tags, user_data
+from aws_inventory import inventory, instances, service_records, tags, user_data
 from aws_support import Shop
 
 pytestmark = pytest.mark.lab("moto")
@@ -109,6 +109,11 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
     assert listener["Port"] == 8000 and listener["DefaultActions"][0]["TargetGroupArn"] == tg
     assert sorted(inv["dns_records"]) == [f"_portable.www.{shop.zone}.", f"www.{shop.zone}."]
 
+    # services find each other by name: a private zone lists every service's instances, and
+    # containers resolve `api` in it (--dns-search)
+    assert service_records(shop) == {s: {i["PrivateIpAddress"] for i in insts} for s, insts in by_service.items()}
+    assert b"--dns-search shop.portable.internal" in user_data(shop, by_service["web"][0]["InstanceId"])
+
     status = shop.cli("status", "--target", "aws")
     assert status.returncode == 0, status.stderr
     assert re.search(rf"^web\s+2\s+2\s+2\s+http://shop-1\.{re.escape(shop.region)}\.elb\.amazonaws\.com:8000$", status.stdout, re.M), status.stdout
@@ -137,6 +142,7 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
     assert len(new_web) == 2 and not (new_web & old_web)
     assert {i["InstanceId"] for i in instances(shop)} - new_web == others  # nothing else was touched
     assert registered(shop, tg) == {i: "healthy" for i in new_web}
+    assert service_records(shop)["web"] == {i["PrivateIpAddress"] for i in instances(shop, service="web")}
     # order, as seen from outside: the target group never ran empty, and no answer showing an old
     # instance gone or shutting down came back before a request that still found the new
     # instances not all registered and healthy had started
@@ -182,7 +188,7 @@ def test_render_writes_user_data_and_a_resource_description_without_secrets(aws_
     doc = json.loads((out / "shop.aws.json").read_text())
     kinds = sorted({(r["kind"], r["name"]) for r in doc["resources"]})
     assert kinds == [
-        ("dns-record", f"www.{aws_shop.zone}"), ("instance-group", "api"), ("instance-group", "kv"), ("instance-group", "web"),
+        ("dns-record", f"www.{aws_shop.zone}"), ("dns-zone", "shop.portable.internal"), ("instance-group", "api"), ("instance-group", "kv"), ("instance-group", "web"),
         ("instance-group", "worker"), ("load-balancer", "shop"), ("security-group", "shop"), ("security-group", "shop-lb"),
         ("target-group", "web-8080"), ("volume", "data"),
     ]
