@@ -28,6 +28,8 @@ class KubernetesProvider(BaseProvider):
     """Deploys an app as Kubernetes objects in one namespace of one cluster."""
 
     name: ClassVar[str] = "kubernetes"
+    # migrated volumes are filled by an init container (see workload.restore_containers)
+    restores_in_translate: ClassVar[bool] = True
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.VOLUMES,
         Capability.PUBLIC_HTTP,

@@ -5,6 +5,8 @@ on machines without the kubernetes SDK.
 """
 from __future__ import annotations
 
+import os
+
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,6 +63,10 @@ class KubernetesSettings(BaseModel):
         None, description="longest wait for one workload to become available, e.g. 5m (default: the deploy timeout)"
     )
     request_timeout: float = Field(30.0, gt=0, description="seconds to wait for one API call")
+    restore_image: str = Field(
+        default_factory=lambda: os.environ.get("PORTABLE_RESTORE_IMAGE", "busybox:1.36"),
+        description="image of the init container that restores migrated volumes (needs sh, wget, sha256sum, tar)",
+    )
 
     @field_validator("rollout_timeout")
     @classmethod

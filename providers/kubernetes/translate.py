@@ -152,7 +152,7 @@ def _service_resources(app: App, settings: KubernetesSettings, name: str, svc: S
         config_digest = n.short_hash({"files": [f.content for f in svc.files],
                                       "secrets": [_secret_digest(app, ref.name) for ref in svc.secrets]})
     obj = workload(app, name, svc, namespace=ns, storage_class=settings.storage_class, pull_secrets=pull,
-                   secret_names=names, config_digest=config_digest)
+                   secret_names=names, config_digest=config_digest, restore_image=settings.restore_image)
     kind = obj["kind"]
     effective = max(svc.replicas, svc.autoscale.min if svc.autoscale else 0)
     if svc.is_stateful:

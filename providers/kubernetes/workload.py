@@ -12,6 +12,7 @@ from typing import Any
 from portable.manifest.app import App
 from portable.manifest.model import Health, Service
 from portable.manifest.units import format_millicores
+from portable.migrate.restore_script import render_restore_script
 from portable.providers.kubernetes import naming as n
 
 
@@ -124,6 +125,29 @@ def container(app: App, name: str, svc: Service, files_name: str, secret_names: 
     return c, volumes
 
 
+def restore_containers(app: App, svc: Service, image: str) -> list[dict[str, Any]]:
+    """Init containers that fill a migrated volume from its archives before the service starts.
+
+    Only present while the app carries restores (portable migrate / restore); the script is
+    idempotent and never overwrites a volume that already holds data.
+    """
+    out = []
+    for volume in dict.fromkeys(m.volume for m in svc.volumes):
+        archives = list(app.restores.get(volume, ()))
+        if not archives:
+            continue
+        script = render_restore_script(volume, "/portable-restore", archives)
+        out.append({
+            "name": n.dns_name("restore", volume),
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", script],
+            "volumeMounts": [{"name": volume, "mountPath": "/portable-restore"}],
+            "securityContext": {"allowPrivilegeEscalation": False},
+        })
+    return out
+
+
 def claim_spec(app: App, volume: str, storage_class: str | None) -> dict[str, Any]:
     size = app.manifest.volumes[volume].size_bytes
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": quantity(size)}}}
@@ -142,6 +166,7 @@ def workload(
     pull_secrets: list[str],
     secret_names: dict[str, str],
     config_digest: str,
+    restore_image: str = "busybox:1.36",
 ) -> dict[str, Any]:
     """The Deployment (stateless) or StatefulSet (with volumes) running service `name`."""
     revision = n.short_hash(svc.model_dump(mode="json"))
@@ -160,6 +185,9 @@ def workload(
         pod["imagePullSecrets"] = [{"name": s} for s in pull_secrets]
     if volumes:
         pod["volumes"] = volumes
+    restores = restore_containers(app, svc, restore_image)
+    if restores:
+        pod["initContainers"] = restores
     template_annotations = {n.REVISION: revision}
     if config_digest:
         template_annotations[n.CONFIG_DIGEST] = config_digest

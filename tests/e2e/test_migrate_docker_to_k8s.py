@@ -1,0 +1,96 @@
+"""A stateful app moves from the Docker engine to the lab's Kubernetes (issue 8).
+
+kwok nodes run no containers, so this is proven at the control-plane level: the data is
+really exported from Docker into archives in an S3 blob store (moto), the StatefulSet on
+Kubernetes carries the init container that restores exactly those archives (URL and
+checksum) before the service starts, the workload reports available, and Docker is retired.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+from docker_support import Cli, ensure_images, force_remove_app, free_port, wait_for
+
+pytestmark = [pytest.mark.lab("docker", "k8s", "moto"), pytest.mark.timeout(900)]
+
+APP = "move-to-k8s"
+MANIFEST = f"""\
+apiVersion: portable/v1
+kind: Application
+metadata: {{name: {APP}}}
+services:
+  kv:
+    image: ${{WEB_IMAGE}}
+    ports:
+      - port: 8080
+        expose: public
+        published: ${{PORT_A}}
+    volumes:
+      - {{volume: data, path: /data}}
+    health:
+      http: {{path: /cgi-bin/health, port: 8080}}
+      interval: 1s
+volumes:
+  data: {{size: 1Gi}}
+targets:
+  k8s:
+    provider: kubernetes
+    kubeconfig: ${{KUBECONFIG}}
+    namespace: {APP}
+    restore_image: lab/busybox:1
+"""
+
+
+def kubectl(kubeconfig: str, *args: str) -> str:
+    return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig: str, moto_url: str) -> None:
+    images = ensure_images()
+    force_remove_app(APP)
+    subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", APP, "--ignore-not-found", "--wait=true"], capture_output=True, timeout=120)
+    port = free_port()
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text(MANIFEST)
+    aws = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    cli = Cli(tmp_path / "state.db", {"WEB_IMAGE": images.web, "PORTABLE_PROXY_IMAGE": images.proxy, "PORT_A": str(port), "KUBECONFIG": kubeconfig, **aws})
+    try:
+        assert cli.run("deploy", "-f", str(manifest), "--yes").returncode == 0
+        wait_for(f"http://127.0.0.1:{port}/cgi-bin/count")
+        subprocess.run(["docker", "exec", f"{APP}-kv-1", "sh", "-c", "echo precious > /data/precious.txt"], check=True)
+
+        result = cli.run("migrate", "-f", str(manifest), "--state", str(cli.state), "--from", "local", "--to", "k8s", "--yes", "--quiesce",
+                         "--blob-store", f"s3://portable-archives/{APP}")
+        assert result.returncode == 0, result.stderr + result.stdout
+        assert f"{APP} now runs on k8s." in result.stdout
+
+        # the archives are in the blob store, with the data inside
+        s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="portable-archives")["Contents"] if o["Key"].startswith(APP))
+        assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"]
+
+        # the StatefulSet restores exactly those archives before the service starts
+        sts = json.loads(kubectl(kubeconfig, "-n", APP, "get", "statefulset", "kv", "-o", "json"))
+        inits = sts["spec"]["template"]["spec"]["initContainers"]
+        assert [c["name"] for c in inits] == ["restore-data"]
+        script = inits[0]["command"][-1]
+        journal = json.loads(next((tmp_path / ".portable" / "migrations").glob("*.json")).read_text())
+        for archive in journal["archives"]:
+            assert archive["key"] in script and archive["sha256"] in script
+        assert inits[0]["volumeMounts"] == [{"name": "data", "mountPath": "/portable-restore"}]
+        assert sts["status"].get("availableReplicas") == 1
+
+        # Docker is retired; the state says where the app lives
+        assert subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.portable.app={APP}"], capture_output=True, text=True).stdout.split() == []
+        status = cli.run("status", "-f", str(manifest), "-t", "k8s")
+        assert "lives on: k8s" in status.stdout, status.stdout + status.stderr
+    finally:
+        cli.run("destroy", "-f", str(manifest), "-t", "k8s", "--yes", "--volumes")
+        force_remove_app(APP)
+        subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", APP, "--ignore-not-found", "--wait=false"], capture_output=True, timeout=60)
