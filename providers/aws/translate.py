@@ -127,8 +127,8 @@ def translate(app: App, settings: AwsSettings) -> list[Resource]:
     out += target_groups
     if has_lb:
         lb_spec = {"aws_name": aws_name(app.name), "scheme": "internet-facing", "listeners": listeners, **vpc}
-        deps = sg_deps + tuple(tg.key for tg in target_groups)
-        out.append(Resource(LB_KIND, app.name, lb_spec, depends_on=deps))
+        lb_deps = sg_deps + tuple(tg.key for tg in target_groups)
+        out.append(Resource(LB_KIND, app.name, lb_spec, depends_on=lb_deps))
         if settings.domain:
             out.append(Resource(DNS_KIND, settings.domain, {"hosted_zone": settings.hosted_zone, "type": "A (alias to the load balancer)"}, depends_on=(f"{LB_KIND}/{app.name}",)))
     out += volume_resources(app, extra_spec={"volume_type": "gp3"})

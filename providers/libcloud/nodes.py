@@ -99,7 +99,7 @@ class LibcloudGroupBackend:
         is_ec2 = self.p.settings.driver == "ec2"
         sg = self.p.firewall(self.app).find(self.app.name) if self.p.profile.firewall else None
         subnets = ec2.default_subnets(self.driver) if is_ec2 else {}
-        vols = self.p.volumes(self.app).list(self.app.name)
+        vols = self.p.volumes(self.app).by_disk(self.app.name)
         peers = self._peers(group)
         created: list[tuple[Any, int]] = []
         attach: list[tuple[int, str, str]] = []

@@ -24,7 +24,7 @@ class Volumes:
         self.driver_name = driver_name
         self.locations = locations  # callable: () -> list of NodeLocation, one per zone
 
-    def list(self, app_name: str) -> dict[str, Any]:
+    def by_disk(self, app_name: str) -> dict[str, Any]:
         vols = call(self.driver.list_volumes, action="list", what="volumes")
         out = {}
         for v in vols:
@@ -35,7 +35,7 @@ class Volumes:
 
     def observe(self, app_name: str, desired: dict[str, Resource]) -> list[Observed]:
         out = []
-        for disk, v in sorted(self.list(app_name).items()):
+        for disk, v in sorted(self.by_disk(app_name).items()):
             want = desired.get(f"{KIND}/{disk}")
             digest = want.digest if want is not None and int(v.size) == int(want.spec["size_gib"]) else None
             info = {"id": v.id, "size_gib": v.size, "state": str(v.state), "zone": _zone(v)}
@@ -43,7 +43,7 @@ class Volumes:
         return out
 
     def ensure(self, app_name: str, res: Resource, ctx: ApplyContext) -> None:
-        current = self.list(app_name).get(res.name)
+        current = self.by_disk(app_name).get(res.name)
         size = int(res.spec["size_gib"])
         if current is not None:
             if int(current.size) != size:
@@ -63,7 +63,7 @@ class Volumes:
     def _wait_state(self, app_name: str, disk: str, states: tuple[str, ...], timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         while True:
-            v = self.list(app_name).get(disk)
+            v = self.by_disk(app_name).get(disk)
             if v is not None and str(v.state) in states:
                 return v
             if time.monotonic() > deadline:
@@ -75,7 +75,7 @@ class Volumes:
             self._wait_state(app_name, disk, ("inuse",), timeout)
 
     def delete(self, app_name: str, disk: str, ctx: ApplyContext) -> None:
-        if disk not in self.list(app_name):
+        if disk not in self.by_disk(app_name):
             return
         volume = self._wait_state(app_name, disk, ("available",), ctx.timeout)
         call(self.driver.destroy_volume, volume, action="delete", what=f"volume {disk}")

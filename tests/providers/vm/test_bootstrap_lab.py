@@ -93,7 +93,7 @@ def test_shop_user_data_brings_every_service_up_healthy(tmp_path: Path, docker_h
         vm_containers.append(f"vm-shop-{name}")
         binds[name] = free_loopback(8080)
         hosts = {peer: "10.9.9.9" for peer in group.spec["peers"]}
-        user_data = render_cloud_init(app, group, secrets=resolve_group_secrets(app, group), hosts=hosts)
+        user_data = render_cloud_init(app, group, secrets=resolve_group_secrets(app, group), hosts=hosts, dns_search="shop.portable.internal")
         done = run_vm(user_data, tmp_path / f"vm-{name}", docker_host, binds[name])
         assert done.returncode == 0, f"{name}: {done.stdout}\n{done.stderr}"
         assert f"portable: READY service={name} revision={group.spec['revision']}" in done.stdout
@@ -106,6 +106,7 @@ def test_shop_user_data_brings_every_service_up_healthy(tmp_path: Path, docker_h
         assert get(f"http://{binds[name]}:8080/cgi-bin/health").strip() == "ok"
     assert "greeting=hello from a vm" in get(f"http://{binds['web']}:8080/cgi-bin/count")
     assert docker(docker_host, "inspect", "-f", "{{json .HostConfig.ExtraHosts}}", "vm-shop-web") == '["api:10.9.9.9","kv:10.9.9.9"]'
+    assert docker(docker_host, "inspect", "-f", "{{json .HostConfig.DnsSearch}}", "vm-shop-web") == '["shop.portable.internal"]'
 
     # secrets: a root-only file on the VM, read-only in the container; config files too
     secret = tmp_path / "vm-api" / "secrets" / "api-token"
