@@ -31,6 +31,9 @@ from portable.providers.vm.group import revision_of
 
 class LibcloudProvider(BaseProvider):
     name: ClassVar[str] = "libcloud"
+    # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
+    # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
+    restores_in_translate: ClassVar[bool] = True
 
     def __init__(self, target_name: str, settings: LibcloudSettings) -> None:
         super().__init__(target_name, settings)

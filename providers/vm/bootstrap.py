@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from portable.migrate.restore_script import render_restore_script
 from portable.providers.vm.group import group_disks
 
 SECRET_PLACEHOLDER = "<secret {name}: written to the VM at apply time>"
@@ -95,6 +96,28 @@ wait_ready() {
 '''
 
 
+_RESTORE_DEST = "/portable-restore"
+
+
+def restore_step(volume: str, archives: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Lines that fill `$ROOT/volumes/<volume>` from migrated archives before the container starts.
+
+    The restore script (portable.migrate) is idempotent and never overwrites data; it runs as
+    its own `sh` (it exits early when done) with its destination pointed at the volume.
+    """
+    script = render_restore_script(volume, _RESTORE_DEST, archives)
+    line = f"dest={_RESTORE_DEST}"
+    if line not in script.splitlines():
+        raise RuntimeError("the restore script no longer starts with its destination line")
+    script = script.replace(line, f'dest="$ROOT/volumes/{volume}"', 1)
+    encoded = base64.b64encode(script.encode()).decode()
+    path = f'"$ROOT/restore-{volume}.sh"'
+    return [
+        f"printf '%s' {encoded} | base64 -d >{path}",
+        f"ROOT=\"$ROOT\" sh {path} || fail \"could not restore volume {volume} from its archives\"",
+    ]
+
+
 def _seconds(value: float) -> str:
     return f"{int(value * 1000)}ms" if value != int(value) else f"{int(value)}s"
 
@@ -139,6 +162,7 @@ def render_bootstrap(
     disk_devices: Mapping[int, Sequence[str]] | None = None,
     replica: int = 0,
     dns_search: str | None = None,
+    restores: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> str:
     """The POSIX sh script for one instance of the group `spec`.
 
@@ -148,6 +172,7 @@ def render_bootstrap(
     index to device paths/globs where the cloud attaches it (by-label is tried first).
     `dns_search` is a DNS domain where the cloud publishes every service by name (peers then
     resolve `api` as api.<domain>, and follow replacements, unlike `hosts`).
+    `restores` maps a volume to the archives a migration restores into it (App.restores).
     """
     name = container_name(spec)
     out: list[str] = [
@@ -166,6 +191,9 @@ def render_bootstrap(
     out.append("fi")
     for vol in spec["volumes"]:
         out.append(f"mkdir -p \"$ROOT/volumes/{vol['volume']}\"")
+        archives = (restores or {}).get(vol["volume"])
+        if archives:
+            out += restore_step(vol["volume"], archives)
     for ref in spec["secrets"]:
         if secrets is None:
             out.append(f"# secret {ref['name']}: its value is written here at apply time")

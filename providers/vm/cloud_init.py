@@ -45,13 +45,14 @@ def render_cloud_init(
     """`#cloud-config` user data that writes the bootstrap script and runs it once.
 
     Deterministic for equal inputs. With `secrets=None` (and no `registry_password`) it holds
-    placeholders only and may be written to files and shown to users.
+    placeholders only and may be written to files and shown to users. Volumes the app carries
+    migration archives for (`app.restores`) are filled from them before the container starts.
     """
     spec = _spec(group)
     if spec["app"] != app.name:
         raise ValueError(f"group of app {spec['app']!r} rendered for app {app.name!r}")
     login = (registry.server, registry.username, registry_password) if registry is not None else None
-    script = render_bootstrap(spec, secrets=secrets, registry=login, hosts=hosts, disk_devices=disk_devices, replica=replica, dns_search=dns_search)
+    script = render_bootstrap(spec, secrets=secrets, registry=login, hosts=hosts, disk_devices=disk_devices, replica=replica, dns_search=dns_search, restores=app.restores)
     body = "\n".join("      " + line if line else "" for line in script.splitlines())
     return (
         "#cloud-config\n"
