@@ -6,7 +6,10 @@ a rollout on purpose, and destroys, listing every resource type the provider cre
 """
 from __future__ import annotations
 
+import base64
 import re
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -237,3 +240,32 @@ def test_scaling_keeps_instances_and_a_stateful_service_moves_its_volume(aws_sho
 
     logs = shop.cli("logs", "--target", "aws", "kv")
     assert logs.returncode == 0 and f"0:{new_kv} | " in logs.stdout  # the console output of the kv instance
+
+
+def test_user_data_over_16_kb_is_gzipped_and_still_boots_the_service(aws_shop: Shop, tmp_path: Any) -> None:
+    """A service with a large config file: the user data goes out gzipped (cloud-init unpacks it)."""
+    import gzip
+    import random as rnd
+    import string
+
+    big = "".join(rnd.Random(7).choice(string.ascii_letters) for _ in range(14000))
+    manifest = tmp_path / "big" / "portable.yaml"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        "apiVersion: portable/v1\nkind: Application\nmetadata: {name: bigdata}\n"
+        "services:\n  app:\n    image: 127.0.0.1:5000/lab/web:1\n"
+        f"    files:\n      - path: /etc/big.txt\n        content: {big}\n"
+        "targets:\n" + aws_shop.manifest.read_text().split("\ntargets:\n", 1)[1].split("  aws-console:")[0]
+    )
+    done = subprocess.run([sys.executable, "-m", "portable.cli.main", "deploy", "-f", str(manifest), "--target", "aws", "--yes", "--state", str(tmp_path / "big.db")],
+                          env=aws_shop.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [inst] = instances(aws_shop, app="bigdata")
+    raw = base64.b64decode(aws_shop.client("ec2").describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")["UserData"]["Value"])
+    assert raw[:2] == b"\x1f\x8b" and len(raw) < 16384
+    text = gzip.decompress(raw).decode()
+    assert len(text) > 16384 and text.startswith("#cloud-config")
+    gone = subprocess.run([sys.executable, "-m", "portable.cli.main", "destroy", "-f", str(manifest), "--target", "aws", "--yes", "--state", str(tmp_path / "big.db")],
+                          env=aws_shop.env, capture_output=True, text=True, timeout=300)
+    assert gone.returncode == 0, gone.stderr
+    assert not any(inventory(aws_shop, app="bigdata").values())
