@@ -81,6 +81,7 @@ class AwsProvider(BaseProvider):
             revisions = {t.get(T.REVISION) for t in tags}
             counts = {t.get(T.REPLICAS) for t in tags}
             complete = len(counts) == 1 and str(len(instances)) in counts and len({t.get(T.REPLICA) for t in tags}) == len(instances)
+            complete = complete and all(i["State"]["Name"] in ("pending", "running") for i in instances)  # a stopped one is repaired
             digest = digests.pop() if len(digests) == 1 and complete else None
             info = {"revision": revisions.pop() if len(revisions) == 1 else "mixed", "instances": [as_ref(i).__dict__ for i in instances]}
             out.append(Observed(GROUP_KIND, service, digest, service=service, info=info))
@@ -120,9 +121,11 @@ class AwsProvider(BaseProvider):
 
     def _apply_group(self, app: App, op: str, group: Resource, ctx: ApplyContext) -> None:
         backend = self._backend(app, ctx)
-        current = [as_ref(i) for i in list_instances(self.clients, app.name, group.name)]
+        found = list_instances(self.clients, app.name, group.name)
+        current = [as_ref(i) for i in found]
         timeout = backend.timeout
-        if op == "update" and current and all(i.revision == group.spec["revision"] for i in current):
+        serving = all(i["State"]["Name"] in ("pending", "running") for i in found)
+        if op == "update" and current and serving and all(i.revision == group.spec["revision"] for i in current):
             scale(backend, group, current, timeout=timeout, progress=ctx.progress)
         else:
             roll_out(backend, group, current, timeout=timeout, progress=ctx.progress)

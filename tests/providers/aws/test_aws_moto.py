@@ -269,3 +269,17 @@ def test_user_data_over_16_kb_is_gzipped_and_still_boots_the_service(aws_shop: S
                           env=aws_shop.env, capture_output=True, text=True, timeout=300)
     assert gone.returncode == 0, gone.stderr
     assert not any(inventory(aws_shop, app="bigdata").values())
+
+
+def test_a_stopped_instance_is_noticed_and_replaced_by_the_next_deploy(aws_shop: Shop) -> None:
+    shop = aws_shop
+    assert shop.cli("deploy", "--target", "aws", "--yes").returncode == 0
+    [worker] = instances(shop, service="worker")
+    shop.client("ec2").stop_instances(InstanceIds=[worker["InstanceId"]])
+    plan = shop.cli("plan", "--target", "aws")
+    assert "instance-group/worker" in plan.stdout, plan.stdout + plan.stderr
+    fixed = shop.cli("deploy", "--target", "aws", "--yes")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    [now] = instances(shop, service="worker")
+    assert now["InstanceId"] != worker["InstanceId"] and now["State"]["Name"] == "running"
+    assert "no changes" in shop.cli("deploy", "--target", "aws", "--yes").stdout
