@@ -171,8 +171,9 @@ class Ec2GroupBackend:
         except TargetError as exc:
             raise HealthCheckError(f"{group.name}: new instances did not start", details=exc.message) from None
         if self.settings.readiness == "console":
+            deadline = time.monotonic() + timeout  # one budget for the whole group
             for ref in instances:
-                self._wait_console_ready(group, ref, timeout)
+                self._wait_console_ready(group, ref, max(1.0, deadline - time.monotonic()))
 
     def _wait_console_ready(self, group: Resource, ref: InstanceRef, timeout: float) -> None:
         ready = f"portable: READY service={group.name} revision={group.spec['revision']}"
