@@ -179,7 +179,7 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
                 f"container {name} did not become healthy within {timeout:.0f}s",
                 details=failure_details(client, cid, data),
             )
-        time.sleep(0.5)
+        time.sleep(0.25)
 
 
 def _running_for(state: Mapping[str, Any]) -> float:

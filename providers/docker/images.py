@@ -73,16 +73,17 @@ def _build(client: docker.DockerClient, app: App, service: str, tag: str, build:
 
 def _pull(client: docker.DockerClient, service: str, tag: str, progress: Callable[[str], None]) -> None:
     progress(f"pulling {tag}")
+    who = "the front proxy (the target's proxy_image)" if service == "front proxy" else f"service {service}"
 
     def go() -> None:
         # the SDK splits `repo:tag` and `repo@digest` itself; no tag means latest
         for chunk in client.api.pull(tag, stream=True, decode=True):
             if "error" in chunk:
-                raise TargetError(f"pulling image {tag} for service {service} failed: {chunk['error']}",
+                raise TargetError(f"pulling image {tag} for {who} failed: {chunk['error']}",
                                   hint="check the image name and that the engine can reach its registry")
 
     try:
-        retried(f"pulling image {tag} for service {service}", go, attempts=3)
+        retried(f"pulling image {tag} for {who}", go, attempts=3)
     except NotFoundError:
-        raise NotFoundError(f"image {tag} for service {service} does not exist in its registry",
+        raise NotFoundError(f"image {tag} for {who} does not exist in its registry",
                             hint="check the target's proxy_image" if service == "front proxy" else f"check services.{service}.image") from None

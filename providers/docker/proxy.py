@@ -59,7 +59,7 @@ def _wait_ready(client: docker.DockerClient, cid: str, name: str) -> None:
         code, output = run(client, cid, name, ["kamal-proxy", "list"])
         if code == 0:
             return
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise TargetError(f"front proxy {name} did not start accepting commands: {output.strip()}",
                       hint="check the target's proxy_image: it must be a kamal-proxy image")
 

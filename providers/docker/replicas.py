@@ -138,8 +138,8 @@ def _start_replica(
     cid = containers.create_replica(client, app, res, name, target, bind_address)
     try:
         containers.start(client, cid, name)
-        containers.wait_healthy(client, cid, name, timeout)
-        progress(f"{name} is healthy")
+        data = containers.wait_healthy(client, cid, name, timeout)
+        progress(f"{name} finished its work (exit 0)" if data["State"].get("Status") == "exited" else f"{name} is healthy")
         with guard.routing(app.name, service):
             if current is not None:
                 guard.retiring.add(current["Id"])

@@ -151,3 +151,25 @@ def test_unreachable_engine_is_one_clear_sentence(tmp_path: Path, app_cli: tuple
     assert "Traceback" not in result.stderr
     targets = cli.run("targets", "-f", manifest)
     assert "far" in targets.stdout and "cannot reach" in targets.stdout + targets.stderr
+
+
+def test_crash_looping_service_fails_with_its_output_and_one_shot_job_succeeds(tmp_path: Path, app_cli: tuple[Cli, str], images: LabImages) -> None:
+    cli, name = app_cli
+    manifest = _write(tmp_path, f"""apiVersion: portable/v1
+kind: Application
+metadata: {{name: {name}}}
+services:
+  migrate:
+    image: {images.worker}
+    command: ["sh", "-c", "echo schema migrated"]
+    restart: "no"
+  broken:
+    image: {images.worker}
+    command: ["sh", "-c", "echo cannot open config >&2; exit 3"]
+    depends_on: [migrate]
+""")
+    result = cli.run("deploy", "-f", manifest, "--yes", timeout=300)
+    assert result.returncode == 1
+    assert f"{name}-broken-1" in result.stderr
+    assert "cannot open config" in result.stderr  # the failing container's own output
+    assert f"{name}-migrate-1 finished its work (exit 0)" in result.stderr
