@@ -9,6 +9,7 @@ import random
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +186,66 @@ def test_a_migrated_volume_is_restored_before_the_service_starts(tmp_path: Path,
         assert get(f"http://{bind}:8080/cgi-bin/get?order").strip() == "43"
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def private_registry(docker_host: str, tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A second Distribution registry on loopback that demands a password, holding web:1."""
+    import crypt  # noqa: PLC0415 - deprecated, but the only bcrypt at hand; the registry wants bcrypt
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = tmp_path / "private-registry"
+    (root / "data").mkdir(parents=True)
+    password = "reg-pw-" + os.urandom(6).hex()
+    (root / "htpasswd").write_text(f"portable:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+    (root / "config.yml").write_text(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: " + str(root / "data") + "\n"
+        f"http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: lab\n    path: {root / 'htpasswd'}\n"
+    )
+    proc = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        server = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{server}/v2/", timeout=2)
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the private registry did not start"
+            time.sleep(0.3)
+        env = dict(os.environ, DOCKER_HOST=docker_host, DOCKER_CONFIG=str(root / "client"))
+        subprocess.run(["docker", "login", "-u", "portable", "--password-stdin", server], input=password, text=True, env=env, check=True, capture_output=True, timeout=60)
+        subprocess.run(["docker", "tag", "lab/web:1", f"{server}/private/web:1"], env=env, check=True, capture_output=True, timeout=60)
+        subprocess.run(["docker", "push", f"{server}/private/web:1"], env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run(["docker", "rmi", f"{server}/private/web:1"], env=env, capture_output=True, timeout=60)
+        yield server, "portable", password
+    finally:
+        subprocess.run(["docker", "-H", docker_host, "rmi", "-f", f"127.0.0.1:{port}/private/web:1"], capture_output=True, timeout=60)
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_bootstrap_logs_in_to_a_private_registry_before_pulling(tmp_path: Path, docker_host: str, registry: str, private_registry: tuple[str, str, str], vm_containers: list[str]) -> None:
+    from portable.providers.vm.settings import RegistryLogin
+
+    server, user, password = private_registry
+    anonymous = subprocess.run(["docker", "-H", docker_host, "pull", f"{server}/private/web:1"], env=dict(os.environ, DOCKER_CONFIG=str(tmp_path / "anon")), capture_output=True, text=True, timeout=120)
+    assert anonymous.returncode != 0  # the registry really refuses anonymous pulls
+    app = load_shop(tmp_path, lab_env(registry, SHOP_WEB_IMAGE=f"{server}/private/web:1"))
+    web = next(g for g in instance_groups(app, size_for=lambda n, s: "t3.micro", behind_load_balancer=True) if g.name == "web")
+    login = RegistryLogin(server=server, username=user, password_from="env:REGISTRY_PASSWORD")
+    assert password not in render_cloud_init(app, web, registry=login)  # what render shows
+    vm_containers.append("vm-shop-web")
+    bind = free_loopback(8080)
+    root = tmp_path / "vm-web"
+    done = run_vm(render_cloud_init(app, web, registry=login, registry_password=password.encode()), root, docker_host, bind)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert password not in done.stdout + done.stderr
+    assert get(f"http://{bind}:8080/cgi-bin/health").strip() == "ok"
+    assert server in (root / "docker-config" / "config.json").read_text()
+    assert ((root / "docker-config").stat().st_mode & 0o777) == 0o700
