@@ -173,3 +173,23 @@ services:
     assert f"{name}-broken-1" in result.stderr
     assert "cannot open config" in result.stderr  # the failing container's own output
     assert f"{name}-migrate-1 finished its work (exit 0)" in result.stderr
+
+
+def test_rotated_secret_rolls_its_service_without_showing_the_value(tmp_path: Path, app_cli: tuple[Cli, str]) -> None:
+    cli, name = app_cli
+    port = free_port()
+    manifest = _write(tmp_path, _web(name, port).replace("    stop_grace_period: 1s\n", "    stop_grace_period: 1s\n    secrets: [db-password]\n")
+                      + "secrets:\n  db-password:\n    from: env:DKT_DB_PASSWORD\n")
+    result = cli.run("deploy", "-f", manifest, "--yes", extra_env={"DKT_DB_PASSWORD": "first-Pa55"})
+    assert result.returncode == 0, result.stderr
+    unchanged = cli.run("deploy", "-f", manifest, "--yes", extra_env={"DKT_DB_PASSWORD": "first-Pa55"})
+    assert "no changes" in unchanged.stdout
+    poll_before = http_get(f"http://127.0.0.1:{port}/cgi-bin/health")
+    rotated = cli.run("deploy", "-f", manifest, "--yes", extra_env={"DKT_DB_PASSWORD": "second-Pa55"})
+    assert rotated.returncode == 0, rotated.stderr
+    assert "~ container/web-1" in rotated.stdout and "secrets:" in rotated.stdout
+    for out in (result, unchanged, rotated):
+        assert "Pa55" not in out.stdout + out.stderr
+    value = subprocess.run(["docker", "exec", f"{name}-web-1", "cat", "/run/secrets/db-password"], capture_output=True, text=True).stdout
+    assert value == "second-Pa55"
+    assert poll_before.strip() == http_get(f"http://127.0.0.1:{port}/cgi-bin/health").strip() == "ok"
