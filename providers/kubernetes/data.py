@@ -1,0 +1,140 @@
+"""Reading an app's data out of a cluster for migrate and backup; pausing its writers.
+
+quiesce/resume scale the services that write to volumes to zero and back. export_volume
+mounts the volume's claim read-only in a short-lived helper pod and streams a tar of it
+through the API server's exec, the mechanism `kubectl cp` uses, so it works wherever exec
+is allowed; it needs `tar` and `base64` in the helper image (busybox has both).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from portable.errors import MigrationError, PortableError, TargetError
+from portable.manifest.app import App
+from portable.providers.kubernetes import naming as n
+from portable.providers.kubernetes.client import Kube, describe
+from portable.providers.kubernetes.settings import KubernetesSettings
+from portable.providers.kubernetes.translate import namespace_of
+
+MOUNT = "/portable-volume"
+
+
+def _writers(app: App) -> dict[str, str]:
+    """service -> workload kind, for services that mount a volume read-write."""
+    return {
+        name: "StatefulSet" if svc.is_stateful else "Deployment"
+        for name, svc in app.services.items()
+        if any(not m.read_only for m in svc.volumes)
+    }
+
+
+class KubernetesData:
+    """Mixed into KubernetesProvider: the data hooks the migration engine looks for."""
+
+    kube: Kube
+    settings: KubernetesSettings
+
+    def _scale(self, app: App, replicas_of: dict[str, int]) -> list[str]:
+        ns = namespace_of(app, self.settings)
+        done = []
+        for name, kind in _writers(app).items():
+            body = {"spec": {"replicas": replicas_of.get(name, 0)}}
+            self.kube.request("PATCH", self.kube.path(kind, ns, name) + "/scale", what=describe(kind, name, ns),
+                              verb="scale", body=body, content_type="application/merge-patch+json")
+            done.append(f"{kind}/{name}")
+        return done
+
+    def quiesce(self, app: App) -> list[str]:
+        """Scales the writers to zero and waits until their pods are gone (bounded)."""
+        scaled = self._scale(app, {})
+        ns = namespace_of(app, self.settings)
+        deadline = time.monotonic() + 120
+        for name in _writers(app):
+            selector = ",".join(f"{k}={v}" for k, v in n.selector_labels(app.name, name).items())
+            while self.kube.list("Pod", ns, selector):
+                if time.monotonic() > deadline:
+                    raise TargetError(f"the pods of {name} in {ns} did not stop within 120s; the copy would not be consistent")
+                time.sleep(1)
+        return scaled
+
+    def resume(self, app: App) -> list[str]:
+        return self._scale(app, {name: svc.replicas for name, svc in app.services.items()})
+
+    def export_volume(self, app: App, volume: str) -> tuple[Iterator[bytes], str]:
+        """A tar stream of the volume (its first replica's claim) read through a helper pod."""
+        ns = namespace_of(app, self.settings)
+        users = [name for name, svc in app.services.items() if any(m.volume == volume for m in svc.volumes)]
+        if not users:
+            raise MigrationError(f"no service of {app.name} mounts volume {volume}")
+        claim = f"{volume}-{users[0]}-0"
+        if self.kube.get("PersistentVolumeClaim", ns, claim) is None:
+            raise MigrationError(f"volume {volume} has no claim {claim} in namespace {ns}")
+        pod_name = n.dns_name(f"{app.name}-export", f"{volume}-{uuid.uuid4().hex[:5]}")
+        pod = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name, "namespace": ns, "labels": {"portable.io/helper": app.name}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "export", "image": self.settings.restore_image, "command": ["sleep", "3600"],
+                                "volumeMounts": [{"name": "data", "mountPath": MOUNT, "readOnly": True}]}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
+            },
+        }
+        self.kube.request("POST", self.kube.path("Pod", ns), what=f"pod {ns}/{pod_name}", verb="create", body=pod)
+        try:
+            self._wait_running(ns, pod_name)
+            data = self._exec_tar(ns, pod_name)
+        except BaseException:
+            self.kube.delete("Pod", ns, pod_name, propagation="Background")
+            raise
+        self.kube.delete("Pod", ns, pod_name, propagation="Background")
+        return iter([data]), MOUNT.strip("/")
+
+    def _wait_running(self, ns: str, pod: str) -> None:
+        deadline = time.monotonic() + 120
+        while True:
+            obj = self.kube.get("Pod", ns, pod) or {}
+            if (obj.get("status") or {}).get("phase") == "Running":
+                return
+            if time.monotonic() > deadline:
+                raise TargetError(f"the export pod {ns}/{pod} did not start within 120s (phase {(obj.get('status') or {}).get('phase')})")
+            time.sleep(1)
+
+    def _exec_tar(self, ns: str, pod: str) -> bytes:
+        from kubernetes.stream import stream
+
+        try:
+            ws = stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns,
+                        command=["sh", "-c", f"tar cf - -C {MOUNT} . | base64"], stderr=True, stdin=False, stdout=True, tty=False,
+                        _preload_content=False)
+            out: list[str] = []
+            err: list[str] = []
+            while ws.is_open():
+                ws.update(timeout=5)
+                if ws.peek_stdout():
+                    out.append(ws.read_stdout())
+                if ws.peek_stderr():
+                    err.append(ws.read_stderr())
+            ws.close()
+            code = ws.returncode
+        except PortableError:
+            raise
+        except Exception as exc:  # the SDK raises ApiException or websocket errors here
+            detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+            quoted = re.search(r"'([^']+)'$", detail)  # the client wraps the server's words in a ValueError
+            raise TargetError(
+                f"cannot read volume data from pod {ns}/{pod}: the API server could not exec into it ({(quoted.group(1) if quoted else detail)[:200]})",
+                hint="exec needs a kubelet that runs the pod; simulated nodes (kwok) run none",
+            ) from None
+        if code not in (0, None):
+            raise TargetError(f"reading volume data in pod {ns}/{pod} failed (exit {code}): {''.join(err)[:300]}")
+        try:
+            return base64.b64decode("".join(out))
+        except binascii.Error as exc:
+            raise TargetError(f"the tar stream from pod {ns}/{pod} was corrupted in transit: {exc}") from None
