@@ -193,3 +193,36 @@ def test_rotated_secret_rolls_its_service_without_showing_the_value(tmp_path: Pa
     value = subprocess.run(["docker", "exec", f"{name}-web-1", "cat", "/run/secrets/db-password"], capture_output=True, text=True).stdout
     assert value == "second-Pa55"
     assert poll_before.strip() == http_get(f"http://127.0.0.1:{port}/cgi-bin/health").strip() == "ok"
+
+
+def test_user_limits_and_secret_owner(tmp_path: Path, app_cli: tuple[Cli, str], images: LabImages) -> None:
+    cli, name = app_cli
+    manifest = _write(tmp_path, f"""apiVersion: portable/v1
+kind: Application
+metadata: {{name: {name}}}
+services:
+  job:
+    image: {images.worker}
+    command: ["sh", "-c", "while true; do sleep 1; done"]
+    user: "1000:1000"
+    stop_grace_period: 1s
+    restart: unless-stopped
+    resources: {{cpu: 250m, memory: 64Mi}}
+    secrets: [api-key]
+secrets:
+  api-key:
+    from: env:DKT_API_KEY
+""")
+    result = cli.run("deploy", "-f", manifest, "--yes", extra_env={"DKT_API_KEY": "k-123"})
+    assert result.returncode == 0, result.stderr
+    container = f"{name}-job-1"
+    host = docker_json("inspect", container)[0]["HostConfig"]
+    assert host["NanoCpus"] == 250_000_000 and host["Memory"] == 64 * 1024 * 1024
+    assert host["RestartPolicy"]["Name"] == "unless-stopped"
+    assert docker_json("inspect", container)[0]["Config"]["StopTimeout"] == 1
+    whoami = subprocess.run(["docker", "exec", container, "id", "-u"], capture_output=True, text=True).stdout.strip()
+    assert whoami == "1000"
+    # the secret belongs to the container's user, readable by it alone
+    listing = subprocess.run(["docker", "exec", container, "ls", "-ln", "/run/secrets/api-key"], capture_output=True, text=True).stdout.split()
+    assert listing[0] == "-r--------" and listing[2:4] == ["1000", "1000"]
+    assert subprocess.run(["docker", "exec", container, "cat", "/run/secrets/api-key"], capture_output=True, text=True).stdout == "k-123"
