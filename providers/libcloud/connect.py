@@ -22,8 +22,10 @@ from portable.providers.libcloud.settings import LibcloudSettings
 T = TypeVar("T")
 
 
-def credentials(settings: LibcloudSettings, profile: DriverProfile, env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
-    """key/secret (and any other constructor arguments) from `credentials_file` or the environment."""
+def credentials(settings: LibcloudSettings, profile: DriverProfile, env: Mapping[str, str], base_dir: Path) -> tuple[list[Any], dict[str, Any]]:
+    """Constructor arguments carrying the credentials: positional key (and secret) from the
+    environment, or every entry of `credentials_file` as a keyword argument (so drivers whose
+    constructors start with other parameters, e.g. azure_arm's tenant_id, can be given them)."""
     if settings.credentials_file:
         path = Path(settings.credentials_file).expanduser()
         path = path if path.is_absolute() else base_dir / path
@@ -33,15 +35,15 @@ def credentials(settings: LibcloudSettings, profile: DriverProfile, env: Mapping
             raise InputError(f"credentials_file {path} cannot be read: {exc.strerror}") from None
         except ValueError as exc:
             raise InputError(f"credentials_file {path} is not JSON: {exc}") from None
-        if not isinstance(data, dict) or "key" not in data:
-            raise InputError(f"credentials_file {path} must be a JSON object with at least `key`")
-        return data
+        if not isinstance(data, dict) or not data:
+            raise InputError(f"credentials_file {path} must be a JSON object of the driver's constructor arguments (e.g. key, secret)")
+        return [], data
     key = next((env[v] for v in ("LIBCLOUD_KEY", *profile.key_env) if env.get(v)), None)
     secret = next((env[v] for v in ("LIBCLOUD_SECRET", *profile.secret_env) if env.get(v)), None)
     if key is None:
         names = " or ".join(("LIBCLOUD_KEY", *profile.key_env))
         raise AuthError(f"no credentials for the libcloud `{settings.driver}` driver", hint=f"export {names} (and the secret), or set `credentials_file` on the target")
-    return {"key": key, **({"secret": secret} if secret is not None else {})}
+    return [key] + ([secret] if secret is not None else []), {}
 
 
 def open_driver(settings: LibcloudSettings, profile: DriverProfile, env: Mapping[str, str], base_dir: Path) -> Any:
@@ -49,14 +51,12 @@ def open_driver(settings: LibcloudSettings, profile: DriverProfile, env: Mapping
         cls = get_driver(settings.driver)
     except AttributeError:
         raise InputError(f"libcloud has no compute driver named `{settings.driver}`", hint="see libcloud.compute.types.Provider for the names") from None
-    kwargs: dict[str, Any] = dict(credentials(settings, profile, env, base_dir))
-    key = kwargs.pop("key")
-    secret = kwargs.pop("secret", None)
+    args, kwargs = credentials(settings, profile, env, base_dir)
     if settings.region:
         kwargs.setdefault("region", settings.region)
     kwargs.update(settings.driver_options)
     try:
-        return cls(key, secret, **kwargs) if secret is not None else cls(key, **kwargs)
+        return cls(*args, **kwargs)
     except Exception as exc:  # constructors validate their arguments in driver-specific ways
         raise map_error(exc, "open", f"the libcloud `{settings.driver}` driver") from exc
 

@@ -23,7 +23,7 @@ class LibcloudSettings(VmSettings):
     locations: list[str] = Field(default_factory=list, description="zones/locations to spread replicas over (default: every one the driver lists)")
     key_name: str | None = Field(None, description="SSH key pair name, for drivers that take one")
     credentials_file: str | None = Field(
-        None, description="JSON file with the driver's credentials ({\"key\": ..., \"secret\": ..., other constructor arguments}); relative to the manifest"
+        None, description="JSON object of the driver's credential constructor arguments ({\"key\": ..., \"secret\": ...}), passed as keyword arguments; relative to the manifest"
     )
     driver_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="non-secret driver constructor arguments (host, port, secure, project, datacenter, ...)"
