@@ -226,3 +226,33 @@ secrets:
     listing = subprocess.run(["docker", "exec", container, "ls", "-ln", "/run/secrets/api-key"], capture_output=True, text=True).stdout.split()
     assert listing[0] == "-r--------" and listing[2:4] == ["1000", "1000"]
     assert subprocess.run(["docker", "exec", container, "cat", "/run/secrets/api-key"], capture_output=True, text=True).stdout == "k-123"
+
+
+def test_proxy_follows_a_replica_whose_address_changed(tmp_path: Path, app_cli: tuple[Cli, str], images: LabImages) -> None:
+    cli, name = app_cli
+    port = free_port()
+    result = cli.run("deploy", "-f", _write(tmp_path, _web(name, port)), "--yes")
+    assert result.returncode == 0, result.stderr
+    container = f"{name}-web-1"
+
+    def address() -> str:
+        return str(docker_json("inspect", container)[0]["NetworkSettings"]["Networks"][name]["IPAddress"])
+
+    before = address()
+    subprocess.run(["docker", "stop", "-t", "1", container], check=True, capture_output=True)
+    # another container takes the freed address (the engine hands out the lowest free one)
+    squatter = subprocess.run(["docker", "run", "-d", "--network", name, images.worker],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        subprocess.run(["docker", "start", container], check=True, capture_output=True)
+        assert address() != before  # what an engine restart can do to every container
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if http_get(f"http://127.0.0.1:{port}/cgi-bin/health").strip() == "ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert http_get(f"http://127.0.0.1:{port}/cgi-bin/health").strip() == "ok"
+    finally:
+        subprocess.run(["docker", "rm", "-f", squatter], capture_output=True)
