@@ -1,11 +1,12 @@
 """Start-first replacement of one replica, and its retirement, behind the front proxy.
 
-Replicas of one service are rolled one at a time (a per-service lock: the engine may apply
-them in parallel threads). A new container is started beside the old one, must become
-healthy, is switched into the proxy, and only then is the old one stopped; the new one then
-takes the canonical name `<app>-<service>-<n>`. When the new one fails it is removed and the
-old one never stopped serving. Ports published directly (tcp/udp, or no proxy) cannot be
-bound twice, so those replicas are replaced stop-first.
+Replacements of one service's replicas go one at a time up to the traffic switch (the engine
+may apply them in parallel threads); new and removed replicas need no such wait. A new
+container is started beside the old one, must become healthy, is switched into the proxy,
+and only then is the old one stopped; the new one then takes the canonical name
+`<app>-<service>-<n>`. When the new one fails it is removed and the old one never stopped
+serving. Replicas publishing a port directly (tcp/udp, or no proxy) or writing to a volume
+cannot run twice side by side, so those are replaced stop-first.
 """
 from __future__ import annotations
 
