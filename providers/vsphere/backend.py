@@ -3,10 +3,11 @@
 Creating an instance = cloning the template with the replica's data disks and guestinfo,
 marking it as the app's, and powering it on. Healthy = a guest IP reported by VMware Tools
 and (readiness: guest) the bootstrap's `ready` relayed through guestinfo (readiness.py).
-vSphere has no load balancer of its own, so registering is a no-op.
+Registering puts instances behind the service's front proxy VM (proxy.py), if it has one.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,11 +16,12 @@ from typing import Any
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.vm import InstanceRef, render_cloud_init, resolve_group_secrets, resolve_registry_password
-from portable.providers.vsphere import machines
+from portable.providers.vsphere import machines, proxy
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.disks import app_folder
 from portable.providers.vsphere.inventory import Placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
+from portable.providers.vsphere.proxy import LB_KIND
 from portable.providers.vsphere.readiness import wait_service_ready
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import clone_request, disk_devices, peer_hosts
@@ -71,6 +73,8 @@ class VsphereGroupBackend:
         self.datastore_name = datastore_name
         self.progress = progress
         self._vms: dict[str, Any] = {}  # instance id (VM name) -> vim.VirtualMachine
+        self._ips: dict[str, str] = {}  # instance id -> guest address, once known
+        self._upstream_lock = threading.Lock()
 
     # -- instances as the rollout sees them
 
@@ -140,13 +144,64 @@ class VsphereGroupBackend:
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(instances)))) as pool:
             ips = list(pool.map(one, instances))
         for ref, ip in zip(instances, ips):
+            self._ips[ref.id] = ip
             self.progress(f"{group.name}: {ref.id} is up at {ip}")
 
     def register_with_lb(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
-        return None  # vSphere has no load balancer of its own: each VM serves on its address
+        """Adds the instances to the service's front proxy (when it has one) and waits for the switch."""
+        self._change_upstreams(group, add=instances, remove=())
 
     def deregister(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
-        return None
+        self._change_upstreams(group, add=(), remove=instances)
+
+    draining = True  # False while a whole service is deleted: nothing is left to keep serving
+
+    def _change_upstreams(self, group: Resource, add: Sequence[InstanceRef], remove: Sequence[InstanceRef]) -> None:
+        port = next((p["port"] for p in group.spec.get("ports", []) if p["expose"] == "public" and p["protocol"] == "http"), None)
+        proxies = [o for o in self.marks.owned_vms(self.app.name, kind=LB_KIND) if o.service == group.name]
+        if port is None or not proxies:
+            return
+        lb = proxies[0]
+        with self._upstream_lock:
+            current = set(proxy.current_backends(self.session, lb.vm))
+            current |= {f"{self._address(ref)}:{port}" for ref in add}
+            current -= {f"{self._address(ref)}:{port}" for ref in remove}
+            self.progress(f"{group.name}: front proxy {lb.name} -> {', '.join(sorted(current)) or 'no upstream'}")
+            proxy.set_backends(
+                self.session, lb.vm, lb.name, sorted(current),
+                wait=self.settings.readiness == "guest" and (bool(add) or self.draining), timeout=self.settings.boot_timeout,
+            )
+
+    def _address(self, ref: InstanceRef) -> str:
+        address = self._ips.get(ref.id) or ref.address
+        if not address:
+            address = str(self.session.read(self._vm(ref), "guest.ipAddress", f"reading the address of VM `{ref.id}`") or "")
+        return address
+
+    def start_proxy(self, lb: Resource, upstreams: Sequence[str], timeout: float) -> None:
+        """Clones, marks and starts the front proxy VM of `lb`, and waits until it serves."""
+        password = (
+            resolve_registry_password(self.settings.registry, self.app.base_dir, self.app.env)
+            if self.settings.registry is not None
+            else None
+        )
+        group_spec = proxy.proxy_group_spec(lb)
+        text = render_cloud_init(self.app, group_spec, registry=self.settings.registry, registry_password=password, hosts={}, replica=0)
+        request = proxy.proxy_clone_request(lb, text, list(upstreams))
+        linked = self.settings.linked_clone and machines.template_snapshot(self.placement.template) is not None
+        self.progress(f"{lb.name}: cloning front proxy {request.name} (port {lb.spec['published']})")
+        vm = machines.clone_vm(self.session, request, self.placement, linked_clone=linked, timeout=TASK_TIMEOUT)
+        try:
+            self.marks.stamp(vm, request.marks)
+            machines.power_on(self.session, vm, TASK_TIMEOUT)
+            budget = min(timeout, self.settings.boot_timeout)
+            ip = machines.wait_for_ip(self.session, vm, budget)
+            if self.settings.readiness == "guest":
+                wait_service_ready(self.session, vm, request.name, group_spec, budget)
+        except BaseException:
+            machines.destroy_vm(self.session, vm, keep_prefix=self.disk_prefix, timeout=TASK_TIMEOUT)
+            raise
+        self.progress(f"{lb.name}: front proxy {request.name} serves http://{ip}:{lb.spec['published']}")
 
     def terminate(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
         def one(ref: InstanceRef) -> None:

@@ -194,7 +194,7 @@ def wait_for_ip(session: Session, vm: Any, timeout: float, *, limit: float | Non
     """The guest IP VMware Tools reports; HealthCheckError after `timeout` seconds
     (`limit`: the budget to name in the message, default `timeout`)."""
     deadline = time.monotonic() + timeout
-    delay = 1.0
+    delay = 0.3
     while True:
         ip = session.read(vm, "guest.ipAddress", f"reading the guest IP of VM `{vm.name}`")
         if ip:
@@ -206,5 +206,5 @@ def wait_for_ip(session: Session, vm: Any, timeout: float, *, limit: float | Non
                 details=f"power state: {power_state(session, vm)}; VMware Tools: {tools or 'not running'}",
                 hint="check that the template has VMware Tools (or open-vm-tools) and that its network hands out addresses (DHCP)",
             )
-        time.sleep(delay)
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic()) + 0.05))
         delay = min(delay * 1.5, 5.0)

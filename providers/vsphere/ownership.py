@@ -1,8 +1,9 @@
 """Ownership marks: vCenter custom attributes on every VM portable creates.
 
-`portable.app`, `portable.service`, `portable.revision` and `portable.digest` (the
-instance-group spec digest the VM was created or last scaled under) let `observe` find
-exactly the app's VMs, and nothing else, with one property-collector query.
+`portable.app`, `portable.service`, `portable.revision`, `portable.digest` (the spec digest
+the VM was created or last scaled under), `portable.replica` and `portable.kind` (front
+proxies) let `observe` find exactly the app's VMs, and nothing else, with one
+property-collector query.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ SERVICE = "portable.service"
 REVISION = "portable.revision"
 DIGEST = "portable.digest"
 REPLICA = "portable.replica"
-FIELDS = (APP, SERVICE, REVISION, DIGEST, REPLICA)
+KIND = "portable.kind"  # `load-balancer` on front proxy VMs; absent (instance-group) on service VMs
+FIELDS = (APP, SERVICE, REVISION, DIGEST, REPLICA, KIND)
 
 VM_PROPERTIES = [
     "name",
@@ -46,6 +48,10 @@ class OwnedVm:
     cpus: int
     memory_mb: int
     devices: list[Any] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.marks.get(KIND, "instance-group")
 
     @property
     def service(self) -> str:
@@ -108,8 +114,8 @@ class Marks:
                 lambda n=name, v=value: manager.SetField(entity=vm, key=keys[n], value=v),
             )
 
-    def owned_vms(self, app_name: str) -> list[OwnedVm]:
-        """Every VM (not template) whose `portable.app` mark is `app_name`."""
+    def owned_vms(self, app_name: str, kind: str = "instance-group") -> list[OwnedVm]:
+        """Every VM (not template) of `kind` whose `portable.app` mark is `app_name`."""
         keys = self.keys()
         by_key = {v: k for k, v in keys.items()}
         content = self.session.content
@@ -117,7 +123,7 @@ class Marks:
         out: list[OwnedVm] = []
         for vm, props in rows:
             marks = {by_key[c.key]: str(c.value) for c in props.get("customValue") or [] if c.key in by_key}
-            if marks.get(APP) != app_name or props.get("config.template"):
+            if marks.get(APP) != app_name or props.get("config.template") or marks.get(KIND, "instance-group") != kind:
                 continue
             out.append(
                 OwnedVm(

@@ -24,6 +24,7 @@ from portable.providers.vsphere.backend import VsphereGroupBackend
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
+from portable.providers.vsphere.proxy import LB_KIND, current_backends, lb_resource, set_backends
 from portable.providers.vsphere.readiness import guest_status
 from portable.providers.vsphere.render import render_files
 from portable.providers.vsphere.settings import VsphereSettings
@@ -37,7 +38,7 @@ class VsphereProvider(BaseProvider):
 
     name: ClassVar[str] = "vsphere"
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP}
+        {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER}
     )
 
     def __init__(self, target_name: str, settings: VsphereSettings | dict[str, Any]) -> None:
@@ -89,12 +90,18 @@ class VsphereProvider(BaseProvider):
 
     def translate(self, app: App) -> list[Resource]:
         volumes = volume_resources(app, extra_spec={"datastore": self.settings.datastore})
+        proxies = {
+            name: lb
+            for name, svc in app.services.items()
+            if (lb := lb_resource(app, name, svc, image=self.settings.proxy_image, size=self.settings.proxy_size)) is not None
+        }
         groups = instance_groups(
             app,
             size_for=lambda name, svc: vm_size(name, svc, self.settings),
-            behind_load_balancer=False,
+            behind_load_balancer=True,  # public http goes through the service's front proxy VM
+            depends_on=lambda name, svc: (proxies[name].key,) if name in proxies else (),
         )
-        return volumes + groups
+        return volumes + list(proxies.values()) + groups
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         return False  # groups roll out blue/green inside `update`; volumes are never replaced
@@ -129,6 +136,16 @@ class VsphereProvider(BaseProvider):
             # a group scaled to zero has no VM to carry its marks; zero VMs is exactly its state
             if want.kind == GROUP_KIND and int(want.spec["replicas"]) == 0 and want.name not in by_service:
                 out.append(Observed(GROUP_KIND, want.name, want.digest, service=want.name, info={"vms": []}))
+        for lb_vm in self.marks.owned_vms(app.name, kind=LB_KIND):
+            digest = lb_vm.marks.get(DIGEST) if lb_vm.power_state == "poweredOn" else None
+            want = desired.get(f"{LB_KIND}/{lb_vm.service}")
+            info: dict[str, Any] = {"vm": lb_vm.name}
+            if digest is not None and want is not None and digest == want.digest:
+                # the proxy VM is current; its upstreams must be the service's serving VMs
+                expected = sorted(upstreams(by_service.get(lb_vm.service, []), int(want.spec["target_port"])))
+                if sorted(current_backends(self.session, lb_vm.vm)) != expected:
+                    digest, info["repair"] = None, "upstreams"
+            out.append(Observed(LB_KIND, lb_vm.service, digest, service=lb_vm.service, info=info))
         attached = {path: kb for vm in owned for path, kb in _disk_capacities(vm).items()}
         for disk in vdisks.list_disks(self.session, self._datastore(), app.name):
             key = f"{VOLUME_KIND}/{disk.name}"
@@ -148,6 +165,8 @@ class VsphereProvider(BaseProvider):
             self._apply_volume(action, ctx)
         elif action.kind == GROUP_KIND:
             self._apply_group(action, ctx)
+        elif action.kind == LB_KIND:
+            self._apply_proxy(action, ctx)
         else:
             raise TargetError(f"the vsphere target does not manage `{action.kind}` resources (found {action.key})")
 
@@ -189,6 +208,27 @@ class VsphereProvider(BaseProvider):
         if not any(machines.grow_attached_disk(self.session, vm.vm, path, size_gib, DISK_TASK_TIMEOUT) for vm in holders):
             vdisks.grow_disk(self.session, placement.datacenter, path, size_gib, DISK_TASK_TIMEOUT)
 
+    def _apply_proxy(self, action: Action, ctx: ApplyContext) -> None:
+        """Front proxy VM: (re)created when its spec changes, keeping the current upstreams."""
+        backend = self._backend(ctx.app, ctx)
+        if action.observed is not None and action.observed.info.get("repair") == "upstreams" and action.desired is not None:
+            lb = action.desired
+            serving = upstreams([vm for vm in self.marks.owned_vms(ctx.app.name) if vm.service == lb.name], int(lb.spec["target_port"]))
+            vm = next((o for o in self.marks.owned_vms(ctx.app.name, kind=LB_KIND) if o.service == lb.name), None)
+            if vm is not None:
+                ctx.progress(f"{lb.name}: front proxy {vm.name} -> {', '.join(serving) or 'no upstream'}")
+                set_backends(self.session, vm.vm, vm.name, serving, wait=self.settings.readiness == "guest", timeout=self.settings.boot_timeout)
+                return
+        for old in self.marks.owned_vms(ctx.app.name, kind=LB_KIND):
+            if old.service == action.name:
+                ctx.progress(f"removing front proxy {old.name}")
+                machines.destroy_vm(self.session, old.vm, keep_prefix=backend.disk_prefix, timeout=DISK_TASK_TIMEOUT)
+        if action.op == "delete" or action.desired is None:
+            return
+        lb = action.desired
+        serving = upstreams([vm for vm in self.marks.owned_vms(ctx.app.name) if vm.service == lb.name], int(lb.spec["target_port"]))
+        backend.start_proxy(lb, serving, ctx.timeout)
+
     def _backend(self, app: App, ctx: ApplyContext) -> VsphereGroupBackend:
         return VsphereGroupBackend(self.session, self.marks, self.placement(), self.settings, app, self.datastore_name(), ctx.progress)
 
@@ -196,6 +236,7 @@ class VsphereProvider(BaseProvider):
         backend = self._backend(ctx.app, ctx)
         owned = self.marks.owned_vms(ctx.app.name)
         if action.op == "delete":
+            backend.draining = False
             gone = action.desired or Resource(GROUP_KIND, action.name, {"volumes": [], "revision": "", "replicas": 0}, service=action.name)
             tear_down(backend, gone, backend.instances(gone, owned), progress=ctx.progress)
             return
@@ -222,6 +263,7 @@ class VsphereProvider(BaseProvider):
 
     def status(self, app: App) -> list[ServiceStatus]:
         owned = self.marks.owned_vms(app.name)
+        proxies = [vm for vm in self.marks.owned_vms(app.name, kind=LB_KIND) if vm.power_state == "poweredOn"]
         out = []
         for name, svc in app.services.items():
             vms = [vm for vm in owned if vm.service == name]
@@ -237,12 +279,15 @@ class VsphereProvider(BaseProvider):
                 )
                 for vm in vms
             )
+            fronted = [p for p in svc.ports if p.expose == "public" and p.protocol == "http"]
             endpoints = tuple(
-                f"{'http' if p.protocol == 'http' else p.protocol}://{vm.ip_address}:{p.public_port}"
+                f"http://{lb.ip_address}:{p.public_port}" for lb in proxies if lb.service == name and lb.ip_address for p in fronted
+            ) + tuple(
+                f"{p.protocol}://{vm.ip_address}:{p.public_port}"
                 for vm in running
                 if vm.ip_address
                 for p in svc.ports
-                if p.expose == "public"
+                if p.expose == "public" and p.protocol != "http"
             )
             out.append(
                 ServiceStatus(
@@ -272,6 +317,11 @@ class VsphereProvider(BaseProvider):
 
     def render(self, app: App, resources: list[Resource], outdir: Path) -> list[Path]:
         return render_files(app, resources, outdir, self.settings)
+
+
+def upstreams(vms: list[OwnedVm], port: int) -> list[str]:
+    """`ip:port` of the VMs that are powered on with an address."""
+    return [f"{vm.ip_address}:{port}" for vm in vms if vm.ip_address and vm.power_state == "poweredOn"]
 
 
 def _disk_capacities(vm: OwnedVm) -> dict[str, int]:

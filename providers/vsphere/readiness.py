@@ -65,7 +65,7 @@ def wait_service_ready(
     `timeout` seconds (`limit`: the budget to name in the message, default `timeout`)."""
     want = ready_text(spec)
     deadline = time.monotonic() + timeout
-    delay = 1.0
+    delay = 0.3
     last = None
     while True:
         last = guest_status(session, vm)

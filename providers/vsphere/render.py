@@ -3,8 +3,8 @@
 Written without contacting vCenter, with secret placeholders in the user data. Per VM:
 `<vm>.clone.json` (placement, CPU, memory, data disks, extraConfig keys, ownership marks),
 `<vm>.user-data.yaml` (the cloud-init guestinfo.userdata decodes to) and
-`<vm>.meta-data.json`, `<vm>.vendor-data.sh` (relays readiness, readiness.py); per data disk
-one entry in `disks.json`.
+`<vm>.meta-data.json`, `<vm>.vendor-data.sh` (relays readiness, readiness.py; on front proxy
+VMs also the upstreams, proxy.py); per data disk one entry in `disks.json`.
 """
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from typing import Any
 
 from portable.manifest.app import App
 from portable.plan.resources import Resource
-from portable.providers.vm import GROUP_KIND, VOLUME_KIND
+from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init
 from portable.providers.vsphere.disks import disk_path
 from portable.providers.vsphere.settings import VsphereSettings
-from portable.providers.vsphere.specs import TEMPLATE_DATASTORE, clone_request, decode_guestinfo, vm_name
+from portable.providers.vsphere.proxy import LB_KIND, proxy_clone_request, proxy_group_spec
+from portable.providers.vsphere.specs import TEMPLATE_DATASTORE, clone_request, decode_guestinfo
 
 
 def placement_names(settings: VsphereSettings) -> dict[str, Any]:
@@ -51,12 +52,16 @@ def render_files(app: App, resources: list[Resource], outdir: Path, settings: Vs
                 "path": disk_path(datastore, app.name, res.service or "", res.name),
                 "stateful": True,
             })
-        if res.kind != GROUP_KIND:
-            continue
-        for replica in range(int(res.spec["replicas"])):
-            text = user_data_for(app, res, replica, settings, secrets=None, registry_password=None, hosts={})
-            request = clone_request(res, replica, user_data=text, datastore_name=datastore)
-            name = vm_name(res.spec, replica)
+        requests = []
+        if res.kind == LB_KIND:
+            text = render_cloud_init(app, proxy_group_spec(res), registry=settings.registry, hosts={}, replica=0)
+            requests.append(proxy_clone_request(res, text, []))
+        elif res.kind == GROUP_KIND:
+            for replica in range(int(res.spec["replicas"])):
+                text = user_data_for(app, res, replica, settings, secrets=None, registry_password=None, hosts={})
+                requests.append(clone_request(res, replica, user_data=text, datastore_name=datastore))
+        for request in requests:
+            name = request.name
             clone = {
                 "name": name,
                 "placement": placement_names(settings),

@@ -58,6 +58,11 @@ class VsphereSettings(VmSettings):
         description="`guest`: wait until the VM reports its service ready through guestinfo (needs "
         "open-vm-tools and cloud-init's VMware datasource in the template); `ip`: only until it has an address",
     )
+    proxy_image: str = Field(
+        "basecamp/kamal-proxy:v0.9.2",
+        description="kamal-proxy image of the front proxy VM each public http service gets",
+    )
+    proxy_size: str = Field("1x1024", pattern=SIZE_PATTERN, description="CPUSxMEMORY_MIB of each front proxy VM")
     cpus: int = Field(1, ge=1, le=768, description="vCPUs when a service sets no `resources.cpu`")
     memory_mb: int = Field(1024, ge=4, description="memory (MiB) when a service sets no `resources.memory`")
 

@@ -52,9 +52,13 @@ class Cli:
     def deploy(self, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return self("deploy", "--yes", **extra_env)
 
-    def vms(self) -> list[Any]:
+    def vms(self, kind: str | None = "instance-group") -> list[Any]:
+        """The app's service VMs (kind="load-balancer": its front proxies; None: all)."""
         with connect(self.lab) as content:
-            return app_vms(content, self.env["APP_NAME"])
+            return app_vms(content, self.env["APP_NAME"], kind)
+
+    def proxies(self) -> list[Any]:
+        return self.vms("load-balancer")
 
     def disk_files(self) -> list[str]:
         with connect(self.lab) as content:
@@ -84,8 +88,6 @@ def _base_env(lab: Lab, app_name: str) -> dict[str, str]:
         "SHOP_KV_IMAGE": "lab/kv:1",
         "SHOP_KV_PORT": "8080",
         "SHOP_KV_HEALTH": "wget -q -O- http://127.0.0.1:8080/cgi-bin/health",
-        # vSphere offers no load balancer: one web VM, published on its own address
-        "SHOP_WEB_REPLICAS": "1",
     }
 
 

@@ -57,7 +57,7 @@ def test_unknown_python_errors_are_not_swallowed() -> None:
 def test_a_foreign_vm_with_the_same_name_is_reported_by_name(app_cli) -> None:
     """Someone else's VM holds the name the web VM needs: clone fails with DuplicateName."""
     app = load_app(app_cli.manifest, "vcsim", app_cli.env)
-    web = next(r for r in VsphereProvider("vcsim", app.target.settings).translate(app) if r.name == "web")
+    web = next(r for r in VsphereProvider("vcsim", app.target.settings).translate(app) if r.key == "instance-group/web")
     taken = vm_name(web.spec, 0)
     with connect(app_cli.lab) as content:
         view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)

@@ -55,11 +55,13 @@ def _by_service(cli) -> dict[str, list]:
 
 
 def test_changed_image_starts_new_vms_before_removing_old_and_keeps_the_data_disk(app_cli) -> None:
-    with app_cli.reporter():
+    with app_cli.reporter() as guest:
         first = app_cli.deploy()
         assert first.returncode == 0, first.stderr
         before = _by_service(app_cli)
         [old_web], [old_kv] = before["web"], before["kv"]
+        [proxy_before] = app_cli.proxies()
+        assert proxy_before.extra_config["guestinfo.portable.backends"] == f"{old_web.ip}:8080"
         with Watcher(app_cli) as watch:
             second = app_cli.deploy(WEB_IMAGE="lab/web:2", KV_IMAGE="lab/kv:2")
         assert second.returncode == 0, second.stdout + second.stderr
@@ -77,6 +79,14 @@ def test_changed_image_starts_new_vms_before_removing_old_and_keeps_the_data_dis
     assert not any(old_kv.name in s and new_kv.name in s for s in watch.samples)
     disk = "[{}] portable-disks/{}/kv.data.vmdk".format(app_cli.lab.datastore, app_cli.env["APP_NAME"])
     assert disk in old_kv.disks and disk in new_kv.disks
+    # the front proxy kept its VM (and address) and moved its upstream from old to new
+    [proxy] = app_cli.proxies()
+    assert proxy.extra_config["guestinfo.portable.backends"] == f"{new_web.ip}:8080"
+    assert proxy.extra_config["guestinfo.portable.backends.applied"] == f"{new_web.ip}:8080"
+    assert proxy.name == proxy_before.name and proxy.ip == proxy_before.ip
+    both = ",".join(sorted([f"{old_web.ip}:8080", f"{new_web.ip}:8080"]))
+    switches = [upstreams for name, upstreams in guest.switches if name == proxy.name]
+    assert switches[-2:] == [both, f"{new_web.ip}:8080"], switches  # new joined before old left
     # untouched services keep their VMs
     assert sorted(v.name for v in after["worker"]) == sorted(v.name for v in before["worker"])
     assert new_web.decoded("guestinfo.userdata").count("lab/web:2") >= 1
@@ -102,11 +112,11 @@ def test_destroy_removes_every_vm_and_keeps_the_data_disk_until_volumes(app_cli)
     assert app_cli.disk_files()
     gone = app_cli("destroy", "--yes")
     assert gone.returncode == 0, gone.stderr
-    assert app_cli.vms() == []
+    assert app_cli.vms(None) == []  # service VMs and the front proxy
     assert any(f.endswith("kv.data.vmdk") for f in app_cli.disk_files()), "destroy without --volumes lost the data"
     wiped = app_cli("destroy", "--yes", "--volumes")
     assert wiped.returncode == 0, wiped.stderr
-    assert app_cli.vms() == [] and app_cli.disk_files() == []
+    assert app_cli.vms(None) == [] and app_cli.disk_files() == []
 
 
 def _one_error_line(stderr: str) -> str:
@@ -120,7 +130,7 @@ def test_wrong_password_is_one_line_and_exit_code_1(app_cli) -> None:
     assert result.returncode == 1
     line = _one_error_line(result.stderr)
     assert "refused the login" in line and app_cli.lab.user in line and "not-the-password" not in line
-    assert app_cli.vms() == []
+    assert app_cli.vms(None) == []
 
 
 def test_missing_credentials_say_which_variables_to_set(app_cli) -> None:
@@ -156,7 +166,7 @@ def test_vm_without_guest_ip_fails_in_bounded_time_and_is_removed(app_cli) -> No
     assert time.monotonic() - started < 120
     assert "reported no IP address within 3s" in result.stderr
     assert "VMware Tools" in result.stderr
-    assert app_cli.vms() == [], "VMs of the failed revision were left behind"
+    assert app_cli.vms(None) == [], "VMs of the failed revision were left behind"
 
 
 def test_distributed_port_group_network(app_cli) -> None:
@@ -233,3 +243,26 @@ def test_without_the_guest_relay_readiness_ip_is_the_way_out(app_cli) -> None:
         by_ip = app_cli.deploy(VC_READINESS="ip", WORKER_REPLICAS="1")
     assert by_ip.returncode == 0, by_ip.stderr
     assert all(vm.ip for vm in app_cli.vms())
+
+
+def test_a_front_proxy_whose_upstreams_drifted_is_repaired_in_place(app_cli) -> None:
+    from pyVmomi import vim
+
+    with app_cli.reporter():
+        assert app_cli.deploy().returncode == 0
+        [proxy] = app_cli.proxies()
+        [web] = _by_service(app_cli)["web"]
+        with connect(app_cli.lab) as content:  # someone edits the proxy's upstreams in vCenter
+            view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+            vm = next(v for v in view.view if v.name == proxy.name)
+            view.Destroy()
+            task = vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key="guestinfo.portable.backends", value="none")]))
+            while task.info.state in ("queued", "running"):
+                time.sleep(0.05)
+        repaired = app_cli.deploy()
+        assert repaired.returncode == 0, repaired.stderr
+        assert "load-balancer/web" in repaired.stdout
+    [after] = app_cli.proxies()
+    assert after.name == proxy.name and after.ip == proxy.ip
+    assert after.extra_config["guestinfo.portable.backends"] == f"{web.ip}:8080"
+    assert "no changes" in app_cli.deploy().stdout

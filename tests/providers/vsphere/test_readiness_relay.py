@@ -42,3 +42,54 @@ def test_relay_reports_each_status_change_and_stops_at_ready(tmp_path: Path) -> 
     ]
     time.sleep(3)
     assert log.read_text().splitlines() == lines  # stopped after ready: nothing more reported
+
+
+def test_proxy_relay_deploys_the_upstreams_it_reads_and_acknowledges_them(tmp_path: Path) -> None:
+    """The front proxy's relay: `info-get` the upstreams, `kamal-proxy deploy` them inside the
+    proxy container, then `info-set` the acknowledgement; `none` removes the route."""
+    import signal
+
+    from portable.plan.resources import Resource
+    from portable.providers.vsphere.proxy import relay_script
+
+    bin_dir, root = tmp_path / "bin", tmp_path / "root"
+    bin_dir.mkdir()
+    root.mkdir()
+    (root / "status").write_text("ready service=web-lb revision=r1\n")
+    wanted = tmp_path / "backends"
+    wanted.write_text("10.0.0.5:8080,10.0.0.6:8080")
+    calls = tmp_path / "calls.log"
+    (bin_dir / "vmware-rpctool").write_text(
+        f'#!/bin/sh\necho "rpctool $1" >> {calls}\n'
+        f'case "$1" in "info-get guestinfo.portable.backends") cat {wanted};; esac\n'
+    )
+    (bin_dir / "docker").write_text(f'#!/bin/sh\necho "docker $*" >> {calls}\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    lb = Resource("load-balancer", "web", {"app": "shop", "service": "web", "image": "x", "published": 8000,
+                                             "target_port": 8080, "health_path": "/health", "instance_size": "1x1024"})
+    script = tmp_path / "relay.sh"
+    script.write_text(relay_script(lb))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PORTABLE_ROOT": str(root)}
+    shell = subprocess.Popen(["/bin/sh", str(script)], env=env, start_new_session=True)
+    try:
+        shell.wait(timeout=10)
+
+        def seen(text: str) -> bool:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if calls.exists() and text in calls.read_text():
+                    return True
+                time.sleep(0.2)
+            return False
+
+        assert seen("rpctool info-set guestinfo.portable.backends.applied 10.0.0.5:8080,10.0.0.6:8080")
+        log = calls.read_text()
+        assert ("docker exec vm-shop-web-lb kamal-proxy deploy web --target 10.0.0.5:8080,10.0.0.6:8080 "
+                "--health-check-path /health --deploy-timeout 120s --drain-timeout 5s") in log
+        assert log.index("kamal-proxy deploy") < log.index("backends.applied")
+        wanted.write_text("none")
+        assert seen("rpctool info-set guestinfo.portable.backends.applied none")
+        assert "docker exec vm-shop-web-lb kamal-proxy remove web" in calls.read_text()
+    finally:
+        os.killpg(shell.pid, signal.SIGTERM)  # the relay loop runs in the session we started

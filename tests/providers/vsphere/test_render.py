@@ -20,6 +20,7 @@ pytest.importorskip("pyVmomi")
 from portable.manifest import load_app  # noqa: E402
 from portable.providers.vm import render_cloud_init  # noqa: E402
 from portable.providers.vsphere.provider import VsphereProvider  # noqa: E402
+from portable.providers.vsphere.proxy import proxy_group_spec  # noqa: E402
 from portable.providers.vsphere.specs import disk_devices  # noqa: E402
 
 APP = Path(__file__).parent / "app" / "portable.yaml"
@@ -49,8 +50,21 @@ def test_render_writes_one_clone_spec_per_vm_with_resources_and_disks(tmp_path: 
     assert result.returncode == 0, result.stderr
     clones = {p.name.removesuffix(".clone.json"): json.loads(p.read_text()) for p in out.glob("*.clone.json")}
     by_service: dict[str, list[dict]] = {}
+    proxies = {}
     for spec in clones.values():
+        if spec["custom_attributes"].get("portable.kind") == "load-balancer":
+            proxies[spec["custom_attributes"]["portable.service"]] = spec
+            continue
         by_service.setdefault(spec["custom_attributes"]["portable.service"], []).append(spec)
+    # the public http service gets a front proxy VM: kamal-proxy on the published port
+    assert list(proxies) == ["web"]
+    lb = proxies["web"]
+    assert (lb["name"], lb["cpus"], lb["memory_mb"]) == ("vshop-web-lb", 1, 1024)
+    assert lb["extra_config"]["guestinfo.portable.backends"] == "none"
+    lb_user_data = (out / "vshop-web-lb.user-data.yaml").read_text()
+    assert "kamal-proxy" in lb_user_data and '-p "${BIND}80:80/tcp"' in lb_user_data
+    relay = (out / "vshop-web-lb.vendor-data.sh").read_text()
+    assert "info-get guestinfo.portable.backends" in relay and "kamal-proxy deploy web" in relay
     assert sorted((s, len(v)) for s, v in by_service.items()) == [("kv", 1), ("web", 1), ("worker", 2)]
     web, kv = by_service["web"][0], by_service["kv"][0]
     assert (web["cpus"], web["memory_mb"]) == (2, 1024 + 256)  # 1Gi for the container + OS headroom
@@ -72,8 +86,14 @@ def test_rendered_guestinfo_is_the_shared_vm_runtime_cloud_init_without_secrets(
     app = load_app(APP, "vcsim", _env())
     provider = VsphereProvider("vcsim", app.target.settings)
     groups = {r.name: r for r in provider.translate(app) if r.kind == "instance-group"}
+    proxies = {r.name: r for r in provider.translate(app) if r.kind == "load-balancer"}
     for clone_file in out.glob("*.clone.json"):
         spec = json.loads(clone_file.read_text())
+        if spec["custom_attributes"].get("portable.kind") == "load-balancer":
+            lb = proxies[spec["custom_attributes"]["portable.service"]]
+            expected = render_cloud_init(app, proxy_group_spec(lb), hosts={}, replica=0)
+            assert base64.b64decode(spec["extra_config"]["guestinfo.userdata"]).decode() == expected
+            continue
         group = groups[spec["custom_attributes"]["portable.service"]]
         replica = int(spec["custom_attributes"]["portable.replica"])
         expected = render_cloud_init(app, group, hosts={}, disk_devices=disk_devices(group.spec, replica), replica=replica)
@@ -87,9 +107,8 @@ def test_rendered_guestinfo_is_the_shared_vm_runtime_cloud_init_without_secrets(
 
 def test_guestinfo_is_the_aws_targets_user_data_but_for_machine_size_and_disk_paths(tmp_path: Path) -> None:
     """Both IaaS targets boot the same cloud-init; only the revision (which hashes the machine
-    size), where the cloud attaches data disks, and the host port of a public service differ:
-    AWS's load balancer listens on the published port and forwards to the container port,
-    while a vSphere VM (no load balancer) serves the published port itself."""
+    size) and where the cloud attaches data disks differ. Public http is served on the
+    container port behind a load balancer on both (AWS's ALB, vSphere's front proxy VM)."""
     pytest.importorskip("boto3")
     import re
 
@@ -112,8 +131,7 @@ def test_guestinfo_is_the_aws_targets_user_data_but_for_machine_size_and_disk_pa
         revision = re.search(r"revision=([0-9a-f]{12})", text)
         assert revision, text[:300]
         text = text.replace(revision.group(1), "<revision>")
-        text = re.sub(r"(mount_disk \S+ \S+).*", r"\1 <cloud's device paths>", text)
-        return re.sub(r'-p "\$\{BIND\}\d+:', '-p "${BIND}<host port>:', text)
+        return re.sub(r"(mount_disk \S+ \S+).*", r"\1 <cloud's device paths>", text)
 
     compared = 0
     for service in ("web", "kv", "worker"):
@@ -123,4 +141,4 @@ def test_guestinfo_is_the_aws_targets_user_data_but_for_machine_size_and_disk_pa
         compared += 1
     assert compared == 3
     [web] = outs["vcsim"].glob("vshop-web-*-0.user-data.yaml")
-    assert '-p "${BIND}80:8080/tcp"' in web.read_text()
+    assert '-p "${BIND}8080:8080/tcp"' in web.read_text()

@@ -6,7 +6,9 @@ an address or a status by itself. For the address it uses vcsim's documented hoo
 exactly as VMware Tools would make it on vCenter. For the service it sets
 `guestinfo.portable.status` to what the bootstrap would write (`ready service=S revision=R`,
 or `failed: ...` for an image listed in `failing_images`), as the vendor-data relay does in
-a real guest with `vmware-rpctool info-set`.
+a real guest with `vmware-rpctool info-set`. On a front proxy VM it acknowledges each new
+`guestinfo.portable.backends` in `...backends.applied`, as the proxy's relay does once
+kamal-proxy has switched.
 """
 from __future__ import annotations
 
@@ -69,8 +71,9 @@ class VmView:
         return base64.b64decode(value).decode()
 
 
-def app_vms(content: Any, app: str) -> list[VmView]:
-    """Every VM whose custom attribute portable.app is `app`."""
+def app_vms(content: Any, app: str, kind: str | None = "instance-group") -> list[VmView]:
+    """The VMs whose custom attribute portable.app is `app`: service VMs by default,
+    front proxies with kind="load-balancer", all with kind=None."""
     fields = {f.key: f.name for f in content.customFieldsManager.field or []}
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
@@ -78,6 +81,8 @@ def app_vms(content: Any, app: str) -> list[VmView]:
         for vm in view.view:
             marks = {fields.get(c.key, str(c.key)): str(c.value) for c in vm.customValue or []}
             if marks.get("portable.app") != app:
+                continue
+            if kind is not None and marks.get("portable.kind", "instance-group") != kind:
                 continue
             config = vm.config
             out.append(
@@ -142,6 +147,7 @@ class GuestIpReporter:
     _thread: threading.Thread | None = None
     assigned: dict[str, str] = field(default_factory=dict)  # VM id -> address
     reported: dict[str, str] = field(default_factory=dict)  # VM id -> status
+    switches: list[tuple[str, str]] = field(default_factory=list)  # (proxy VM, upstreams) acknowledged
 
     def __enter__(self) -> "GuestIpReporter":
         self._thread = threading.Thread(target=self._run, name="guest-ip-reporter", daemon=True)
@@ -182,6 +188,12 @@ class GuestIpReporter:
                 if self.report_status and vm_id not in self.reported:
                     self.reported[vm_id] = self._outcome(vm, marks)
                     options.append(vim.option.OptionValue(key="guestinfo.portable.status", value=self.reported[vm_id]))
+                if self.report_status and marks.get("portable.kind") == "load-balancer":
+                    extra = {o.key: str(o.value) for o in vm.config.extraConfig or []}
+                    want = extra.get("guestinfo.portable.backends")
+                    if want and extra.get("guestinfo.portable.backends.applied") != want:
+                        options.append(vim.option.OptionValue(key="guestinfo.portable.backends.applied", value=want))
+                        self.switches.append((vm.name, want))
                 if options:
                     vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=options))
         finally:
@@ -194,4 +206,7 @@ class GuestIpReporter:
         for image in self.failing_images:
             if f"pulling {image}" in user_data:
                 return f"failed: could not pull {image}"
-        return f"ready service={marks.get('portable.service')} revision={marks.get('portable.revision')}"
+        service = marks.get("portable.service")
+        if marks.get("portable.kind") == "load-balancer":
+            service = f"{service}-lb"  # the proxy container's group name in the bootstrap
+        return f"ready service={service} revision={marks.get('portable.revision')}"
