@@ -143,7 +143,7 @@ class VsphereGroupBackend:
 
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(instances)))) as pool:
             ips = list(pool.map(one, instances))
-        for ref, ip in zip(instances, ips):
+        for ref, ip in zip(instances, ips, strict=True):
             self._ips[ref.id] = ip
             self.progress(f"{group.name}: {ref.id} is up at {ip}")
 

@@ -7,6 +7,7 @@ has a snapshot.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -152,7 +153,8 @@ def grow_attached_disk(session: Session, vm: Any, path: str, size_gib: int, time
             device.capacityInKB = size_gib * 1024 * 1024
             change = vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.edit, device=device)
             what = f"growing data disk {path} of VM `{vm.name}` to {size_gib} GiB"
-            task = session.call(what, lambda: vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+            spec = vim.vm.ConfigSpec(deviceChange=[change])
+            task = session.call(what, functools.partial(vm.ReconfigVM_Task, spec=spec))
             session.wait_for_task(task, what, timeout=timeout)
             return True
     return False

@@ -132,7 +132,7 @@ class VsphereProvider(BaseProvider):
                     info={"vms": [vm.name for vm in vms], "revisions": sorted({vm.revision for vm in vms})},
                 )
             )
-        for key, want in desired.items():
+        for want in desired.values():
             # a group scaled to zero has no VM to carry its marks; zero VMs is exactly its state
             if want.kind == GROUP_KIND and int(want.spec["replicas"]) == 0 and want.name not in by_service:
                 out.append(Observed(GROUP_KIND, want.name, want.digest, service=want.name, info={"vms": []}))
