@@ -266,3 +266,28 @@ def test_a_front_proxy_whose_upstreams_drifted_is_repaired_in_place(app_cli) -> 
     assert after.name == proxy.name and after.ip == proxy.ip
     assert after.extra_config["guestinfo.portable.backends"] == f"{web.ip}:8080"
     assert "no changes" in app_cli.deploy().stdout
+
+
+def test_destroying_one_app_leaves_another_apps_vms_alone(app_cli, tmp_path) -> None:
+    import dataclasses
+
+    other = dataclasses.replace(app_cli, state=tmp_path / "other.db", env={**app_cli.env, "APP_NAME": app_cli.env["APP_NAME"] + "b"})
+    try:
+        with app_cli.reporter(), other.reporter():
+            assert app_cli.deploy(WORKER_REPLICAS="1").returncode == 0
+            assert other.deploy(WORKER_REPLICAS="1").returncode == 0
+        theirs = sorted(vm.name for vm in other.vms(None))
+        assert len(theirs) == 4  # web, kv, worker and web's front proxy
+        assert app_cli("destroy", "--yes", "--volumes").returncode == 0
+        assert app_cli.vms(None) == []
+        assert sorted(vm.name for vm in other.vms(None)) == theirs
+        assert other.disk_files()
+        assert "no changes" in other.deploy(WORKER_REPLICAS="1").stdout
+    finally:
+        other("destroy", "--yes", "--volumes", "--quiet")
+
+
+def test_logs_say_where_to_read_them(app_cli) -> None:
+    result = app_cli("logs", "--target", "vcsim", targeted=False)
+    assert result.returncode == 1
+    assert "cannot read container logs through vCenter" in result.stderr and "docker logs" in result.stderr
