@@ -17,8 +17,9 @@ from portable.providers.aws.settings import AwsSettings
 class AwsClients:
     """Lazily created ec2 / elbv2 / route53 / ssm clients for one target."""
 
-    def __init__(self, settings: AwsSettings) -> None:
+    def __init__(self, settings: AwsSettings, target: str) -> None:
         self.settings = settings
+        self.target = target  # the target name: tagged on everything, part of every lookup
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._session: boto3.session.Session | None = None

@@ -8,6 +8,7 @@ object; its records belong to it.
 """
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from typing import Any
@@ -23,8 +24,10 @@ KIND = "dns-zone"
 TTL = 10
 
 
-def zone_name(app_name: str) -> str:
-    return f"{app_name}.portable.internal"
+def zone_name(app_name: str, target: str) -> str:
+    """`<app>.<target>.portable.internal`: one VPC may hold the app on several targets."""
+    label = re.sub(r"[^a-z0-9-]+", "-", target.lower()).strip("-")[:63] or "target"
+    return f"{app_name}.{label}.portable.internal"
 
 
 def _fqdn(name: str) -> str:
@@ -37,17 +40,20 @@ class ServiceDiscovery:
         self.network = network
         self._lock = threading.Lock()  # record updates of one zone, from parallel group applies
 
+    def name(self, app_name: str) -> str:
+        return zone_name(app_name, self.clients.target)
+
     def find(self, app_name: str) -> tuple[str, dict[str, str]] | None:
         """(zone id, tags) of the app's private zone in this target's VPC."""
         r53 = self.clients.route53
         pages = r53.get_paginator("list_hosted_zones").paginate()
         zones = [z for page in call(list, pages, action="list", what="hosted zones") for z in page["HostedZones"]]
-        ids = [z["Id"].rsplit("/", 1)[-1] for z in zones if z["Name"] == _fqdn(zone_name(app_name)) and z.get("Config", {}).get("PrivateZone")]
+        ids = [z["Id"].rsplit("/", 1)[-1] for z in zones if z["Name"] == _fqdn(self.name(app_name)) and z.get("Config", {}).get("PrivateZone")]
         vpc = self.network.vpc_id()
         for zid in ids:
             found = call(r53.list_tags_for_resources, ResourceType="hostedzone", ResourceIds=[zid], action="read the tags of", what=f"hosted zone {zid}")
             tags = {t["Key"]: t["Value"] for s in found["ResourceTagSets"] for t in s.get("Tags", [])}
-            if tags.get(T.APP) != app_name:
+            if not T.owned(tags, app_name, self.clients.target):
                 continue
             vpcs = call(r53.get_hosted_zone, Id=zid, action="read", what=f"hosted zone {zid}").get("VPCs", [])
             if any(v.get("VPCId") == vpc for v in vpcs):
@@ -59,7 +65,7 @@ class ServiceDiscovery:
         if found is None:
             return []
         zid, tags = found
-        return [Observed(KIND, tags.get(T.NAME, zone_name(app_name)), tags.get(T.DIGEST), info={"id": zid})]
+        return [Observed(KIND, tags.get(T.NAME, self.name(app_name)), tags.get(T.DIGEST), info={"id": zid})]
 
     def ensure(self, app_name: str, res: Resource, ctx: ApplyContext) -> str:
         r53 = self.clients.route53
@@ -74,7 +80,7 @@ class ServiceDiscovery:
             zid = str(created["HostedZone"]["Id"]).rsplit("/", 1)[-1]
         else:
             zid = found[0]
-        tags = T.base_tags(app_name, res.kind, res.name, res.digest)
+        tags = T.base_tags(app_name, res.kind, res.name, res.digest, target=self.clients.target)
         call(r53.change_tags_for_resource, ResourceType="hostedzone", ResourceId=zid, AddTags=T.tag_list(tags), action="tag", what=f"private zone {res.spec['name']}")
         ctx.progress(f"private zone {res.spec['name']} ({zid})")
         return zid
@@ -89,7 +95,7 @@ class ServiceDiscovery:
         if found is None:
             return  # an app with a single service has no zone
         zid = found[0]
-        name = _fqdn(f"{service}.{zone_name(app_name)}")
+        name = _fqdn(f"{service}.{self.name(app_name)}")
         with self._lock:
             current = next((r for r in self._records(zid) if r["Name"] == name and r["Type"] == "A"), None)
             if addresses:
@@ -108,5 +114,5 @@ class ServiceDiscovery:
         zid = found[0]
         records = self._records(zid)
         if records:
-            call(self.clients.route53.change_resource_record_sets, HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in records]}, action="empty", what=f"private zone {zone_name(app_name)}")
-        call(self.clients.route53.delete_hosted_zone, Id=zid, action="delete", what=f"private zone {zone_name(app_name)}")
+            call(self.clients.route53.change_resource_record_sets, HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in records]}, action="empty", what=f"private zone {self.name(app_name)}")
+        call(self.clients.route53.delete_hosted_zone, Id=zid, action="delete", what=f"private zone {self.name(app_name)}")

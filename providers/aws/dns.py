@@ -50,7 +50,7 @@ class Dns:
             return []
         text = " ".join(v["Value"].strip('"') for v in owner.get("ResourceRecords", []))
         fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
-        if fields.get("app") != app_name:
+        if fields.get("app") != app_name or fields.get("target", self.clients.target) != self.clients.target:
             return []
         return [Observed(KIND, domain, fields.get("digest"), info={"zone": self.zone_id()})]
 
@@ -67,7 +67,7 @@ class Dns:
             }},
             {"Action": "UPSERT", "ResourceRecordSet": {
                 "Name": _fqdn("_portable." + domain), "Type": "TXT", "TTL": 300,
-                "ResourceRecords": [{"Value": f'"app={app_name} digest={res.digest}"'}],
+                "ResourceRecords": [{"Value": f'"app={app_name} target={self.clients.target} digest={res.digest}"'}],
             }},
         ]
         call(self.clients.route53.change_resource_record_sets, HostedZoneId=self.zone_id(), ChangeBatch={"Comment": f"portable: {app_name}", "Changes": changes}, action="point", what=f"{domain} at {lb['DNSName']}")

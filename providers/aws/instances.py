@@ -44,7 +44,7 @@ USER_DATA_LIMIT = 16384
 
 def list_instances(clients: AwsClients, app_name: str, service: str | None = None) -> list[dict[str, Any]]:
     """The app's live instances (optionally of one service)."""
-    filters = [{"Name": f"tag:{T.APP}", "Values": [app_name]}, {"Name": "instance-state-name", "Values": LIVE_STATES}]
+    filters = [*T.owner_filters(app_name, clients.target), {"Name": "instance-state-name", "Values": LIVE_STATES}]
     if service is not None:
         filters.append({"Name": f"tag:{T.SERVICE}", "Values": [service]})
     pages = clients.ec2.get_paginator("describe_instances").paginate(Filters=filters)
@@ -129,7 +129,7 @@ class Ec2GroupBackend:
                         raise TargetError(f"volume {disk_name(d.volume, r)} is in {vol['AvailabilityZone']} but replica {r} runs in {subnet.zone}; set `subnet_ids` so the zones match")
                     disks[d.index] = vol["VolumeId"]
                     pending.append((vol["VolumeId"], f"/dev/sd{chr(ord('f') + d.index)}"))
-                tags = T.base_tags(self.app.name, "instance-group", group.name, group.digest, group.name)
+                tags = T.base_tags(self.app.name, "instance-group", group.name, group.digest, group.name, target=self.clients.target)
                 tags.update({T.REVISION: spec["revision"], T.REPLICA: str(r), T.REPLICAS: str(spec["replicas"]), "Name": f"{self.app.name}-{group.name}-{r}"})
                 kwargs: dict[str, Any] = dict(
                     ImageId=ami, InstanceType=spec["instance_size"], MinCount=1, MaxCount=1, SubnetId=subnet.id, SecurityGroupIds=[sg["GroupId"]],
@@ -138,7 +138,7 @@ class Ec2GroupBackend:
                     BlockDeviceMappings=[{"DeviceName": root_device, "Ebs": {"VolumeSize": spec["aws"]["root_volume_gib"], "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True}}],
                     TagSpecifications=[
                         {"ResourceType": "instance", "Tags": T.tag_list(tags)},
-                        {"ResourceType": "volume", "Tags": T.tag_list({T.APP: self.app.name, T.KIND: "root-disk", T.SERVICE: group.name})},
+                        {"ResourceType": "volume", "Tags": T.tag_list({T.APP: self.app.name, T.TARGET: self.clients.target, T.KIND: "root-disk", T.SERVICE: group.name})},
                     ],
                     ClientToken=hashlib.sha256(f"{group.digest}:{r}:{attempt}".encode()).hexdigest()[:64],
                 )

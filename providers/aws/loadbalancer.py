@@ -43,7 +43,7 @@ class LoadBalancing:
         groups = {g["TargetGroupArn"]: g for page in call(list, pages, action="list", what="target groups") for g in page["TargetGroups"]}
         out = {}
         for arn, tags in self._tagged(list(groups)):
-            if tags.get(T.APP) == app_name:
+            if T.owned(tags, app_name, self.clients.target):
                 out[tags.get(T.NAME, groups[arn]["TargetGroupName"])] = (groups[arn], tags)
         return out
 
@@ -51,7 +51,7 @@ class LoadBalancing:
         pages = self.clients.elbv2.get_paginator("describe_load_balancers").paginate()
         lbs = {b["LoadBalancerArn"]: b for page in call(list, pages, action="list", what="load balancers") for b in page["LoadBalancers"]}
         for arn, tags in self._tagged(list(lbs)):
-            if tags.get(T.APP) == app_name and tags.get(T.KIND) == "load-balancer":
+            if T.owned(tags, app_name, self.clients.target) and tags.get(T.KIND) == "load-balancer":
                 return lbs[arn], tags
         return None
 
@@ -80,7 +80,7 @@ class LoadBalancing:
             "HealthyThresholdCount": spec["healthy_threshold"],
         }
         if existing is None:
-            tags = T.base_tags(app_name, res.kind, res.name, res.digest, res.service)
+            tags = T.base_tags(app_name, res.kind, res.name, res.digest, res.service, target=self.clients.target)
             created = call(
                 elb.create_target_group, Name=spec["aws_name"], Protocol="HTTP", Port=spec["port"], VpcId=self.network.vpc_id(),
                 TargetType="instance", Tags=T.tag_list(tags), **health, action="create", what=what,
@@ -115,7 +115,7 @@ class LoadBalancing:
             if sg is None:
                 raise TargetError(f"security group {app_name}-lb is missing, so {what} cannot be created; deploy again")
             subnets = [s.id for s in self.network.subnets()]
-            tags = T.base_tags(app_name, res.kind, res.name, res.digest)
+            tags = T.base_tags(app_name, res.kind, res.name, res.digest, target=self.clients.target)
             created = call(
                 elb.create_load_balancer, Name=res.spec["aws_name"], Subnets=subnets, SecurityGroups=[sg["GroupId"]],
                 Scheme=res.spec["scheme"], Type="application", IpAddressType="ipv4", Tags=T.tag_list(tags), action="create", what=what,

@@ -73,8 +73,10 @@ class Network:
         return subnets[replica % len(subnets)]
 
 
-def _group_name(app_name: str, name: str) -> str:
-    return f"portable-{name}" if name.startswith(app_name) else f"portable-{app_name}-{name}"
+def _group_name(app_name: str, target: str, name: str) -> str:
+    """Unique per VPC: two targets (staging, prod) may share one."""
+    role = name[len(app_name):].lstrip("-") if name.startswith(app_name) else name
+    return "-".join(p for p in ("portable", app_name, target, role) if p)
 
 
 class SecurityGroups:
@@ -87,13 +89,13 @@ class SecurityGroups:
     def find(self, app_name: str, name: str) -> dict[str, Any] | None:
         found = call(
             self.clients.ec2.describe_security_groups,
-            Filters=[{"Name": f"tag:{T.APP}", "Values": [app_name]}, {"Name": f"tag:{T.NAME}", "Values": [name]}],
+            Filters=[*T.owner_filters(app_name, self.clients.target), {"Name": f"tag:{T.NAME}", "Values": [name]}],
             action="find", what=f"security group {name}",
         )
         return found["SecurityGroups"][0] if found["SecurityGroups"] else None
 
     def observe(self, app_name: str) -> list[Observed]:
-        found = call(self.clients.ec2.describe_security_groups, Filters=[{"Name": f"tag:{T.APP}", "Values": [app_name]}], action="list", what=f"the security groups of {app_name}")
+        found = call(self.clients.ec2.describe_security_groups, Filters=T.owner_filters(app_name, self.clients.target), action="list", what=f"the security groups of {app_name}")
         out = []
         for g in found["SecurityGroups"]:
             tags = T.tag_dict(g.get("Tags"))
@@ -142,10 +144,10 @@ class SecurityGroups:
         ec2 = self.clients.ec2
         group = self.find(app_name, resource.name)
         if group is None:
-            tags = T.base_tags(app_name, resource.kind, resource.name, resource.digest)
+            tags = T.base_tags(app_name, resource.kind, resource.name, resource.digest, target=self.clients.target)
             created = call(
                 ec2.create_security_group,
-                GroupName=_group_name(app_name, resource.name),
+                GroupName=_group_name(app_name, self.clients.target, resource.name),
                 Description=f"portable: {resource.spec['role']} of app {app_name}",
                 VpcId=self.network.vpc_id(),
                 TagSpecifications=[{"ResourceType": "security-group", "Tags": T.tag_list(tags)}],

@@ -42,7 +42,7 @@ class AwsProvider(BaseProvider):
     def __init__(self, target_name: str, settings: AwsSettings) -> None:
         super().__init__(target_name, settings)
         self.settings: AwsSettings = settings
-        self.clients = AwsClients(settings)
+        self.clients = AwsClients(settings, target_name)
         self.network = Network(self.clients)
         self.groups = SecurityGroups(self.clients, self.network)
         self.lbs = LoadBalancing(self.clients, self.network, self.groups)

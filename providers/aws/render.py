@@ -25,7 +25,7 @@ AWS_TYPES = {
 
 
 def _describe(app: App, res: Resource, settings: AwsSettings, user_data: str | None) -> dict[str, Any]:
-    tags = T.base_tags(app.name, res.kind, res.name, res.digest, res.service)
+    tags = T.base_tags(app.name, res.kind, res.name, res.digest, res.service, target=app.target_name)
     out: dict[str, Any] = {
         "kind": res.kind,
         "name": res.name,

@@ -9,6 +9,7 @@ when the app has several services), `dns-record` (Route 53, when `domain` is set
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from portable.errors import InputError
@@ -36,7 +37,7 @@ CATALOGUE = (
 
 def aws_name(*parts: str, limit: int = 32) -> str:
     """A name AWS accepts for ALBs and target groups: <= 32 chars, letters, digits, hyphens."""
-    name = "-".join(parts)
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", "-".join(parts)).strip("-")
     if len(name) <= limit:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
@@ -85,7 +86,7 @@ def _target_groups(app: App) -> list[Resource]:
             h = svc.health
             path = h.http.path if h is not None and h.http is not None and h.http.port == port.port else "/"
             spec = {
-                "aws_name": aws_name(app.name, name, str(port.port)),
+                "aws_name": aws_name(app.name, app.target_name, name, str(port.port)),
                 "port": port.port,
                 "protocol": "HTTP",
                 "health_path": path,
@@ -126,7 +127,7 @@ def translate(app: App, settings: AwsSettings) -> list[Resource]:
     target_groups = _target_groups(app)
     out += target_groups
     if has_lb:
-        lb_spec = {"aws_name": aws_name(app.name), "scheme": "internet-facing", "listeners": listeners, **vpc}
+        lb_spec = {"aws_name": aws_name(app.name, app.target_name), "scheme": "internet-facing", "listeners": listeners, **vpc}
         lb_deps = sg_deps + tuple(tg.key for tg in target_groups)
         out.append(Resource(LB_KIND, app.name, lb_spec, depends_on=lb_deps))
         if settings.domain:
@@ -134,7 +135,8 @@ def translate(app: App, settings: AwsSettings) -> list[Resource]:
     out += volume_resources(app, extra_spec={"volume_type": "gp3"})
     discovery = len(app.services) > 1  # services find each other by name through a private zone
     if discovery:
-        out.append(Resource(ZONE_KIND, zone_name(app.name), {"name": zone_name(app.name), "private": True, "vpc_id": vpc["vpc_id"]}))
+        zone = zone_name(app.name, app.target_name)
+        out.append(Resource(ZONE_KIND, zone, {"name": zone, "private": True, "vpc_id": vpc["vpc_id"]}))
     for name, svc in app.services.items():
         if svc.replicas == 0:
             continue  # nothing runs: observe could never report the group, so it must not be desired
@@ -149,13 +151,13 @@ def translate(app: App, settings: AwsSettings) -> list[Resource]:
             "root_volume_gib": settings.root_volume_gib,
             "target_groups": tgs,
             "imds": "v2-required",
-            "dns_search": zone_name(app.name) if discovery else None,
+            "dns_search": zone_name(app.name, app.target_name) if discovery else None,
             **vpc,
         }
         spec["revision"] = revision_of(spec)
         deps = [f"{SG_KIND}/{instance_sg_name(app)}"]
         if discovery:
-            deps.append(f"{ZONE_KIND}/{zone_name(app.name)}")
+            deps.append(f"{ZONE_KIND}/{zone_name(app.name, app.target_name)}")
         deps += [f"{TG_KIND}/{t}" for t in tgs]
         if tgs:
             deps.append(f"{LB_KIND}/{app.name}")  # target health is only checked once a listener uses the group

@@ -25,7 +25,7 @@ class Volumes:
         self.network = network
 
     def _list(self, app_name: str, name: str | None = None) -> list[dict[str, Any]]:
-        filters = [{"Name": f"tag:{T.APP}", "Values": [app_name]}, {"Name": f"tag:{T.KIND}", "Values": [KIND]}]
+        filters = [*T.owner_filters(app_name, self.clients.target), {"Name": f"tag:{T.KIND}", "Values": [KIND]}]
         if name is not None:
             filters.append({"Name": f"tag:{T.NAME}", "Values": [name]})
         found = call(self.clients.ec2.describe_volumes, Filters=filters, action="list", what=f"the volumes of {app_name}")
@@ -51,7 +51,7 @@ class Volumes:
         size = int(res.spec["size_gib"])
         if current is None:
             zone = self.network.subnet_for(int(res.spec["replica"])).zone
-            tags = T.base_tags(app_name, KIND, res.name, res.digest, res.service)
+            tags = T.base_tags(app_name, KIND, res.name, res.digest, res.service, target=self.clients.target)
             created = call(
                 ec2.create_volume, AvailabilityZone=zone, Size=size, VolumeType=res.spec["volume_type"], Encrypted=True,
                 TagSpecifications=[{"ResourceType": "volume", "Tags": T.tag_list(tags)}], action="create", what=what,

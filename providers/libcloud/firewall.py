@@ -34,11 +34,13 @@ def firewall_rules(app: App) -> list[dict[str, Any]]:
 
 
 class Firewall:
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, driver: Any, owner: str, target: str) -> None:
         self.driver = driver
+        self.owner = owner  # naming.owner_of(app, target)
+        self.target = target
 
     def find(self, app_name: str) -> Any | None:
-        groups = call(self.driver.ex_get_security_groups, filters={"group-name": group_name(app_name)}, action="find", what=f"security group {group_name(app_name)}")
+        groups = call(self.driver.ex_get_security_groups, filters={"group-name": group_name(self.owner)}, action="find", what=f"security group {group_name(self.owner)}")
         return groups[0] if groups else None
 
     @staticmethod
@@ -69,12 +71,12 @@ class Firewall:
             call(fn, group_id, port, port, protocol=proto, action="change the rules of", what=what, **kwargs)
 
     def ensure(self, app_name: str, res: Resource, ctx: ApplyContext) -> str:
-        name = group_name(app_name)
+        name = group_name(self.owner)
         group = self.find(app_name)
         if group is None:
             vpc = next(iter(ec2.default_subnets(self.driver).values())).extra["vpc_id"]
             created = call(self.driver.ex_create_security_group, name, f"portable: instances of app {app_name}", vpc_id=vpc, action="create", what=f"security group {name}")
-            ec2.create_tags(self.driver, created["group_id"], {"portable:app": app_name, "portable:kind": KIND, "Name": name})
+            ec2.create_tags(self.driver, created["group_id"], {"portable:app": app_name, "portable:target": self.target, "portable:kind": KIND, "Name": name})
             group = self.find(app_name)
             if group is None:
                 raise TargetError(f"security group {name} was created but cannot be found")
@@ -91,10 +93,10 @@ class Firewall:
             return
         deadline = time.monotonic() + ctx.timeout
         while any(
-            (parsed := parse_node_name(n.name)) is not None and parsed.app == app_name and n.state not in ("terminated",)
+            parse_node_name(n.name, self.owner) is not None and n.state not in ("terminated",)
             for n in call(self.driver.list_nodes, action="list", what="instances")
         ):
             if time.monotonic() > deadline:
-                raise TargetError(f"security group {group_name(app_name)} is still used by instances of {app_name} after {ctx.timeout:.0f}s")
+                raise TargetError(f"security group {group_name(self.owner)} is still used by instances of {app_name} after {ctx.timeout:.0f}s")
             time.sleep(3)
-        call(self.driver.ex_delete_security_group_by_id, group.id, action="delete", what=f"security group {group_name(app_name)}")
+        call(self.driver.ex_delete_security_group_by_id, group.id, action="delete", what=f"security group {group_name(self.owner)}")

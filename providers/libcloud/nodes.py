@@ -36,12 +36,12 @@ if TYPE_CHECKING:
 GONE = ("terminated", "unknown")
 
 
-def app_nodes(driver: Any, app_name: str, service: str | None = None) -> list[tuple[Any, Any]]:
-    """(node, parsed name) of the app's live nodes, optionally of one service."""
+def app_nodes(driver: Any, owner: str, service: str | None = None) -> list[tuple[Any, Any]]:
+    """(node, parsed name) of the owner's (app on this target) live nodes, optionally of one service."""
     out = []
     for node in call(driver.list_nodes, action="list", what="instances"):
-        parsed = parse_node_name(node.name)
-        if parsed is None or parsed.app != app_name or str(node.state) in GONE:
+        parsed = parse_node_name(node.name, owner)
+        if parsed is None or str(node.state) in GONE:
             continue
         if service is None or parsed.service == service:
             out.append((node, parsed))
@@ -58,6 +58,7 @@ class LibcloudGroupBackend:
         self.p = provider
         self.driver = provider.driver(app)
         self.app = app
+        self.owner = provider.owner(app)
         self.ctx = ctx
         self.timeout = min(ctx.timeout, provider.settings.boot_timeout)
 
@@ -88,7 +89,7 @@ class LibcloudGroupBackend:
 
     def _peers(self, group: Resource) -> dict[str, str]:
         out: dict[str, str] = {}
-        for node, parsed in app_nodes(self.driver, self.app.name):
+        for node, parsed in app_nodes(self.driver, self.owner):
             if parsed.service in group.spec["peers"] and node.private_ips and (parsed.service not in out or parsed.replica == 0):
                 out[parsed.service] = node.private_ips[0]
         return out
@@ -114,11 +115,11 @@ class LibcloudGroupBackend:
                 if self.p.settings.key_name:
                     kwargs["ex_keyname"] = self.p.settings.key_name
                 if is_ec2:
-                    kwargs["ex_metadata"] = {"portable:app": self.app.name, "portable:service": group.name, "portable:revision": spec["revision"], "portable:replica": str(r)}
+                    kwargs["ex_metadata"] = {"portable:app": self.app.name, "portable:target": self.p.target_name, "portable:service": group.name, "portable:revision": spec["revision"], "portable:replica": str(r)}
                     kwargs["ex_subnet"] = subnets.get(location.name)
                     if sg is not None:
                         kwargs["ex_security_group_ids"] = [sg.id]
-                name = node_name(self.app.name, group.name, r, spec["revision"])
+                name = node_name(self.owner, group.name, r, spec["revision"])
                 node = call(self.driver.create_node, name=name, size=size, image=image, location=location, action="start", what=f"instance {name}", attempts=1, **kwargs)
                 created.append((node, r))
             nodes = [n for n, _ in created]
@@ -136,7 +137,7 @@ class LibcloudGroupBackend:
                 self.ctx.progress(f"{group.name}: could not start every instance; terminating {node.id}")
                 call(self.driver.destroy_node, node, action="terminate", what=f"instance {node.id}")
             raise
-        return [as_ref(n, parse_node_name(n.name)) for n in self._nodes([InstanceRef(n.id, r, "") for n, r in created])]
+        return [as_ref(n, parse_node_name(n.name, self.owner)) for n in self._nodes([InstanceRef(n.id, r, "") for n, r in created])]
 
     def wait_healthy(self, group: Resource, instances: Sequence[InstanceRef], timeout: float) -> None:
         nodes = self._nodes(instances)

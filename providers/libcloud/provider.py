@@ -21,6 +21,7 @@ from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.libcloud import ec2
 from portable.providers.libcloud.connect import call, open_driver
 from portable.providers.libcloud.firewall import KIND as SG_KIND, Firewall, firewall_rules
+from portable.providers.libcloud.naming import owner_of
 from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, as_ref
 from portable.providers.libcloud.profiles import DriverProfile, profile_for
 from portable.providers.libcloud.settings import LibcloudSettings
@@ -73,11 +74,15 @@ class LibcloudProvider(BaseProvider):
                 self._locations = sorted(found, key=lambda loc: str(loc.name))
             return self._locations
 
+    def owner(self, app: App) -> str:
+        """What names carry: the app on this target (two targets may share an account)."""
+        return owner_of(app.name, self.target_name)
+
     def firewall(self, app: App) -> Firewall:
-        return Firewall(self.driver(app))
+        return Firewall(self.driver(app), self.owner(app), self.target_name)
 
     def volumes(self, app: App) -> Volumes:
-        return Volumes(self.driver(app), self.settings.driver, lambda: self.locations(app))
+        return Volumes(self.driver(app), self.settings.driver, lambda: self.locations(app), self.owner(app), self.target_name)
 
     # -- contract ------------------------------------------------------------------------
 
@@ -116,7 +121,7 @@ class LibcloudProvider(BaseProvider):
         if Capability.VOLUMES in self.capabilities:
             out += self.volumes(app).observe(app.name, desired)
         by_service: dict[str, list[tuple[Any, Any]]] = {}
-        for node, parsed in app_nodes(self.driver(app), app.name):
+        for node, parsed in app_nodes(self.driver(app), self.owner(app)):
             by_service.setdefault(parsed.service, []).append((node, parsed))
         for service, nodes in sorted(by_service.items()):
             revisions = {p.revision for _, p in nodes}
@@ -135,7 +140,7 @@ class LibcloudProvider(BaseProvider):
         if action.op == "delete":
             if action.kind == GROUP_KIND:
                 group = res or Resource(GROUP_KIND, action.name, {"replicas": 0, "volumes": []}, service=action.name)
-                current = [as_ref(n, p) for n, p in app_nodes(self.driver(app), app.name, action.name)]
+                current = [as_ref(n, p) for n, p in app_nodes(self.driver(app), self.owner(app), action.name)]
                 tear_down(LibcloudGroupBackend(self, app, ctx), group, current, progress=ctx.progress)
             elif action.kind == VOLUME_KIND:
                 self.volumes(app).delete(app.name, action.name, ctx)
@@ -151,7 +156,7 @@ class LibcloudProvider(BaseProvider):
             self.volumes(app).ensure(app.name, res, ctx)
         elif res.kind == GROUP_KIND:
             backend = LibcloudGroupBackend(self, app, ctx)
-            current = [as_ref(n, p) for n, p in app_nodes(self.driver(app), app.name, res.name)]
+            current = [as_ref(n, p) for n, p in app_nodes(self.driver(app), self.owner(app), res.name)]
             if action.op == "update" and current and all(i.revision == res.spec["revision"] for i in current):
                 scale(backend, res, current, timeout=backend.timeout, progress=ctx.progress)
             else:
@@ -163,7 +168,7 @@ class LibcloudProvider(BaseProvider):
 
     def status(self, app: App) -> list[ServiceStatus]:
         by_service: dict[str, list[Any]] = {}
-        for node, parsed in app_nodes(self.driver(app), app.name):
+        for node, parsed in app_nodes(self.driver(app), self.owner(app)):
             by_service.setdefault(parsed.service, []).append((node, parsed))
         out = []
         for name, svc in app.services.items():

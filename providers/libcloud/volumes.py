@@ -19,8 +19,10 @@ def _zone(volume: Any) -> str | None:
 
 
 class Volumes:
-    def __init__(self, driver: Any, driver_name: str, locations: Any) -> None:
+    def __init__(self, driver: Any, driver_name: str, locations: Any, owner: str, target: str) -> None:
         self.driver = driver
+        self.owner = owner  # naming.owner_of(app, target)
+        self.target = target
         self.driver_name = driver_name
         self.locations = locations  # callable: () -> list of NodeLocation, one per zone
 
@@ -28,7 +30,7 @@ class Volumes:
         vols = call(self.driver.list_volumes, action="list", what="volumes")
         out = {}
         for v in vols:
-            disk = parse_volume_name(v.name, app_name)
+            disk = parse_volume_name(v.name, self.owner)
             if disk is not None and str(v.state) not in ("deleting", "deleted"):
                 out[disk] = v
         return out
@@ -51,9 +53,9 @@ class Volumes:
             return
         locations = self.locations()
         location = locations[int(res.spec["replica"]) % len(locations)]
-        name = volume_name(app_name, res.name)
+        name = volume_name(self.owner, res.name)
         if self.driver_name == "ec2":
-            tags = {"Name": name, "portable:app": app_name, "portable:kind": KIND, "portable:service": res.service or ""}
+            tags = {"Name": name, "portable:app": app_name, "portable:target": self.target, "portable:kind": KIND, "portable:service": res.service or ""}
             vid = ec2.create_volume(self.driver, size, location.name, tags)
         else:
             vid = call(self.driver.create_volume, size, name, location=location, action="create", what=f"volume {res.name}").id

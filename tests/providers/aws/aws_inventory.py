@@ -67,7 +67,7 @@ def service_records(shop: Any, app: str = "shop") -> dict[str, set[str]]:
     r53 = shop.client("route53")
     zones = inventory(shop, app)["private_zones"]
     assert len(zones) == 1, zones
-    suffix = f".{app}.portable.internal."
+    suffix = f".{app}.aws.portable.internal."
     return {
         r["Name"][: -len(suffix)]: {v["Value"] for v in r["ResourceRecords"]}
         for r in r53.list_resource_record_sets(HostedZoneId=zones[0])["ResourceRecordSets"]

@@ -42,6 +42,11 @@ class Shop:
             env={**self.env, **env}, capture_output=True, text=True, timeout=timeout,
         )
 
+    def retarget(self, **settings: str) -> None:
+        """Rewrites settings of target `aws` in the manifest (same target, same objects)."""
+        head, _, _ = self.manifest.read_text().partition("\ntargets:\n")
+        self.manifest.write_text(head + "\ntargets:\n" + aws_targets(self.moto_url, self.region, self.zone, **settings))
+
     def client(self, service: str) -> Any:
         import boto3
 
@@ -50,16 +55,12 @@ class Shop:
         return self.clients[service]
 
 
-def aws_targets(moto_url: str, region: str, zone: str) -> str:
-    common = f"    region: {region}\n    endpoint_url: {moto_url}\n    ami: {MOTO_UBUNTU_AMI}\n"
-    return (
-        "  aws:\n    provider: aws\n" + common + "    readiness: instance\n"
-        f"    domain: www.{zone}\n    hosted_zone: {zone}\n"
-        # the same place, but waiting for the guest's READY line, which moto's fake console never prints
-        "  aws-console:\n    provider: aws\n" + common + "    readiness: console\n"
-        # the same place with an image id that does not exist
-        "  aws-noami:\n    provider: aws\n" + common.replace(MOTO_UBUNTU_AMI, "ami-00000000") + "    readiness: instance\n"
-    )
+def aws_targets(moto_url: str, region: str, zone: str, **settings: str) -> str:
+    """Target `aws` on moto; `settings` override (e.g. readiness=console: wait for the guest's
+    READY line, which moto's made-up console output never prints)."""
+    values = {"region": region, "endpoint_url": moto_url, "ami": MOTO_UBUNTU_AMI, "readiness": "instance",
+              "domain": f"www.{zone}", "hosted_zone": zone, **settings}
+    return "  aws:\n    provider: aws\n" + "".join(f"    {k}: {v}\n" for k, v in values.items())
 
 
 @pytest.fixture

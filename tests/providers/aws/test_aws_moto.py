@@ -24,7 +24,7 @@ TOKEN = "tok-3f9a-not-for-logs"
 
 
 def web_target_group(shop: Shop) -> str:
-    found = [g for g in shop.client("elbv2").describe_target_groups()["TargetGroups"] if g["TargetGroupName"] == "shop-web-8080"]
+    found = [g for g in shop.client("elbv2").describe_target_groups()["TargetGroups"] if g["TargetGroupName"] == "shop-aws-web-8080"]
     assert len(found) == 1
     return str(found[0]["TargetGroupArn"])
 
@@ -115,11 +115,11 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
     # services find each other by name: a private zone lists every service's instances, and
     # containers resolve `api` in it (--dns-search)
     assert service_records(shop) == {s: {i["PrivateIpAddress"] for i in insts} for s, insts in by_service.items()}
-    assert b"--dns-search shop.portable.internal" in user_data(shop, by_service["web"][0]["InstanceId"])
+    assert b"--dns-search shop.aws.portable.internal" in user_data(shop, by_service["web"][0]["InstanceId"])
 
     status = shop.cli("status", "--target", "aws")
     assert status.returncode == 0, status.stderr
-    assert re.search(rf"^web\s+2\s+2\s+2\s+http://shop-1\.{re.escape(shop.region)}\.elb\.amazonaws\.com:8000$", status.stdout, re.M), status.stdout
+    assert re.search(rf"^web\s+2\s+2\s+2\s+http://shop-aws-1\.{re.escape(shop.region)}\.elb\.amazonaws\.com:8000$", status.stdout, re.M), status.stdout
     assert re.search(r"^kv\s+1\s+1\s+1", status.stdout, re.M), status.stdout
 
     # -- redeploy, nothing changed ----------------------------------------------------------
@@ -159,11 +159,13 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
     assert out.index("registered and healthy behind the load balancer") < out.index("terminating " + sorted(old_web)[0][:2])
 
     # -- a rollout that fails leaves the old instances serving --------------------------------
-    failed = shop.cli("deploy", "--target", "aws-console", "--yes", "--timeout", "6", SHOP_WEB_IMAGE="127.0.0.1:5000/lab/web:3")
+    shop.retarget(readiness="console")
+    failed = shop.cli("deploy", "--target", "aws", "--yes", "--timeout", "6", SHOP_WEB_IMAGE="127.0.0.1:5000/lab/web:3")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "did not report ready within" in failed.stdout + failed.stderr, failed.stderr
     assert {i["InstanceId"] for i in instances(shop, service="web")} == new_web
     assert registered(shop, tg) == {i: "healthy" for i in new_web}
+    shop.retarget()
 
     # -- destroy: data kept unless asked, then nothing tagged with the app is left -------------
     gone = shop.cli("destroy", "--target", "aws", "--yes")
@@ -191,7 +193,7 @@ def test_render_writes_user_data_and_a_resource_description_without_secrets(aws_
     doc = json.loads((out / "shop.aws.json").read_text())
     kinds = sorted({(r["kind"], r["name"]) for r in doc["resources"]})
     assert kinds == [
-        ("dns-record", f"www.{aws_shop.zone}"), ("dns-zone", "shop.portable.internal"), ("instance-group", "api"), ("instance-group", "kv"), ("instance-group", "web"),
+        ("dns-record", f"www.{aws_shop.zone}"), ("dns-zone", "shop.aws.portable.internal"), ("instance-group", "api"), ("instance-group", "kv"), ("instance-group", "web"),
         ("instance-group", "worker"), ("load-balancer", "shop"), ("security-group", "shop"), ("security-group", "shop-lb"),
         ("target-group", "web-8080"), ("volume", "data"),
     ]
@@ -202,11 +204,13 @@ def test_render_writes_user_data_and_a_resource_description_without_secrets(aws_
 
 
 def test_a_missing_image_fails_with_one_sentence_naming_it(aws_shop: Shop) -> None:
-    done = aws_shop.cli("deploy", "--target", "aws-noami", "--yes")
+    aws_shop.retarget(ami="ami-00000000")
+    done = aws_shop.cli("deploy", "--target", "aws", "--yes")
     assert done.returncode == 1
     assert "could not find image ami-00000000" in done.stderr and "(InvalidAMIID.NotFound)" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert instances(aws_shop) == []
+    aws_shop.retarget()
 
 
 def test_scaling_keeps_instances_and_a_stateful_service_moves_its_volume(aws_shop: Shop) -> None:
@@ -255,7 +259,7 @@ def test_user_data_over_16_kb_is_gzipped_and_still_boots_the_service(aws_shop: S
         "apiVersion: portable/v1\nkind: Application\nmetadata: {name: bigdata}\n"
         "services:\n  app:\n    image: 127.0.0.1:5000/lab/web:1\n"
         f"    files:\n      - path: /etc/big.txt\n        content: {big}\n"
-        "targets:\n" + aws_shop.manifest.read_text().split("\ntargets:\n", 1)[1].split("  aws-console:")[0]
+        "targets:\n" + aws_shop.manifest.read_text().split("\ntargets:\n", 1)[1]
     )
     done = subprocess.run([sys.executable, "-m", "portable.cli.main", "deploy", "-f", str(manifest), "--target", "aws", "--yes", "--state", str(tmp_path / "big.db")],
                           env=aws_shop.env, capture_output=True, text=True, timeout=300)
@@ -282,4 +286,24 @@ def test_a_stopped_instance_is_noticed_and_replaced_by_the_next_deploy(aws_shop:
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     [now] = instances(shop, service="worker")
     assert now["InstanceId"] != worker["InstanceId"] and now["State"]["Name"] == "running"
+    assert "no changes" in shop.cli("deploy", "--target", "aws", "--yes").stdout
+
+
+def test_two_targets_in_one_region_keep_to_their_own_objects(aws_shop: Shop) -> None:
+    """staging and prod in one account: each target sees, updates and destroys only its own."""
+    shop = aws_shop
+    second = shop.manifest.read_text().split("\ntargets:\n", 1)[1].replace("  aws:\n", "  aws-b:\n").replace(f"www.{shop.zone}", f"b.{shop.zone}")
+    shop.manifest.write_text(shop.manifest.read_text() + second)
+    for target in ("aws", "aws-b"):
+        done = shop.cli("deploy", "--target", target, "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+    by_target: dict[str, set[str]] = {}
+    for inst in instances(shop):
+        by_target.setdefault(tags(inst)["portable:target"], set()).add(inst["InstanceId"])
+    assert sorted(by_target) == ["aws", "aws-b"] and len(by_target["aws"]) == len(by_target["aws-b"]) == 5
+    lbs = [b["LoadBalancerName"] for b in shop.client("elbv2").describe_load_balancers()["LoadBalancers"]]
+    assert sorted(lbs) == ["shop-aws", "shop-aws-b"]
+    gone = shop.cli("destroy", "--target", "aws-b", "--yes", "--volumes")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert {i["InstanceId"] for i in instances(shop)} == by_target["aws"]
     assert "no changes" in shop.cli("deploy", "--target", "aws", "--yes").stdout

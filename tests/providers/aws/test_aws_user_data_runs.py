@@ -34,4 +34,4 @@ def test_the_user_data_sent_to_ec2_runs_every_shop_service(aws_shop: Shop, docke
         if service != "worker":
             assert get(f"http://{bind}:8080/cgi-bin/health").strip() == "ok"
     assert docker(docker_host, "exec", "vm-shop-api", "cat", "/run/secrets/api-token") == TOKEN
-    assert docker(docker_host, "inspect", "-f", "{{json .HostConfig.DnsSearch}}", "vm-shop-web") == '["shop.portable.internal"]'
+    assert docker(docker_host, "inspect", "-f", "{{json .HostConfig.DnsSearch}}", "vm-shop-web") == '["shop.aws.portable.internal"]'

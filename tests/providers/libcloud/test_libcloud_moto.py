@@ -40,7 +40,7 @@ class LibcloudCloud:
         return {i["InstanceId"]: tags(i)["portable:revision"] for i in self._instances(service)}
 
     def volume_attachment(self, volume: str) -> str | None:
-        found = self.ec2.describe_volumes(Filters=[{"Name": "tag:Name", "Values": [f"pt--shop--{volume}"]}])["Volumes"]
+        found = self.ec2.describe_volumes(Filters=[{"Name": "tag:Name", "Values": [f"pt--shop--cloud--{volume}"]}])["Volumes"]
         attached = [a["InstanceId"] for v in found for a in v.get("Attachments", [])]
         return attached[0] if len(attached) == 1 else None
 
@@ -51,7 +51,7 @@ class LibcloudCloud:
         return {
             "instances": [i["InstanceId"] for i in live],
             "volumes": [v["VolumeId"] for v in self.ec2.describe_volumes(Filters=named)["Volumes"]],
-            "security_groups": [g["GroupId"] for g in self.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["pt--shop"]}])["SecurityGroups"]],
+            "security_groups": [g["GroupId"] for g in self.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["pt--shop--cloud"]}])["SecurityGroups"]],
         }
 
 
@@ -67,10 +67,10 @@ class TestLibcloudContract(VmTargetContract):
 def test_instances_firewall_and_names_on_ec2(cloud: LibcloudCloud) -> None:
     ok(cloud.cli("deploy", "--target", "cloud", "--yes"))
     web = cloud._instances("web")
-    assert len(web) == 1 and tags(web[0])["Name"].startswith("pt--shop--web--0--")
+    assert len(web) == 1 and tags(web[0])["Name"].startswith("pt--shop--cloud--web--0--")
     # IMDSv2 is required even though libcloud cannot say so at launch
     assert {i["MetadataOptions"]["HttpTokens"] for i in cloud._instances()} == {"required"}
-    group = cloud.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["pt--shop"]}])["SecurityGroups"][0]
+    group = cloud.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["pt--shop--cloud"]}])["SecurityGroups"][0]
     rules = set()
     for perm in group["IpPermissions"]:
         rules |= {(perm["FromPort"], r["CidrIp"]) for r in perm.get("IpRanges", [])}
