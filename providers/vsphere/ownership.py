@@ -114,8 +114,8 @@ class Marks:
                 lambda n=name, v=value: manager.SetField(entity=vm, key=keys[n], value=v),
             )
 
-    def owned_vms(self, app_name: str, kind: str = "instance-group") -> list[OwnedVm]:
-        """Every VM (not template) of `kind` whose `portable.app` mark is `app_name`."""
+    def owned_vms(self, app_name: str, kind: str | None = "instance-group") -> list[OwnedVm]:
+        """Every VM (not template) of `kind` (None: any) whose `portable.app` mark is `app_name`."""
         keys = self.keys()
         by_key = {v: k for k, v in keys.items()}
         content = self.session.content
@@ -123,7 +123,9 @@ class Marks:
         out: list[OwnedVm] = []
         for vm, props in rows:
             marks = {by_key[c.key]: str(c.value) for c in props.get("customValue") or [] if c.key in by_key}
-            if marks.get(APP) != app_name or props.get("config.template") or marks.get(KIND, "instance-group") != kind:
+            if marks.get(APP) != app_name or props.get("config.template"):
+                continue
+            if kind is not None and marks.get(KIND, "instance-group") != kind:
                 continue
             out.append(
                 OwnedVm(

@@ -1,9 +1,10 @@
 """`VsphereProvider`: the app's services as VMs on vCenter, through the shared VM runtime.
 
 translate -> one `instance-group` per service and one stateful `volume` per data disk
-(providers/vm); apply -> blue/green rollouts of VMs cloned from the template (backend.py)
-and VMDK files for volumes (disks.py); observe -> the VMs marked with the app's custom
-attributes and the disk files in the app's datastore folder.
+(providers/vm), plus a `load-balancer` (front proxy VM, proxy.py) per public http service;
+apply -> blue/green rollouts of VMs cloned from the template (backend.py) and VMDK files
+for volumes (disks.py); observe -> the VMs marked with the app's custom attributes and the
+disk files in the app's datastore folder.
 """
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ class VsphereProvider(BaseProvider):
 
     def observe(self, app: App) -> list[Observed]:
         desired = {r.key: r for r in self.translate(app)}
-        owned = self.marks.owned_vms(app.name)
+        every = self.marks.owned_vms(app.name, kind=None)  # one sweep for service VMs and proxies
+        owned = [vm for vm in every if vm.kind != LB_KIND]
         out: list[Observed] = []
         by_service: dict[str, list[OwnedVm]] = {}
         for vm in owned:
@@ -136,7 +138,7 @@ class VsphereProvider(BaseProvider):
             # a group scaled to zero has no VM to carry its marks; zero VMs is exactly its state
             if want.kind == GROUP_KIND and int(want.spec["replicas"]) == 0 and want.name not in by_service:
                 out.append(Observed(GROUP_KIND, want.name, want.digest, service=want.name, info={"vms": []}))
-        for lb_vm in self.marks.owned_vms(app.name, kind=LB_KIND):
+        for lb_vm in (vm for vm in every if vm.kind == LB_KIND):
             digest = lb_vm.marks.get(DIGEST) if lb_vm.power_state == "poweredOn" else None
             want = desired.get(f"{LB_KIND}/{lb_vm.service}")
             info: dict[str, Any] = {"vm": lb_vm.name}
