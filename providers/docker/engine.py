@@ -101,8 +101,10 @@ def map_error(exc: BaseException, doing: str) -> PortableError:
     if isinstance(exc, docker_errors.APIError):
         status = exc.status_code or 0
         text = _explanation(exc)
-        if status in (401, 403):
+        if status == 401:
             return AuthError(f"{doing}: the engine refused the credentials ({text})")
+        if status == 403:  # the engine forbids the operation (e.g. a network still in use), not a login problem
+            return TargetError(f"{doing}: the engine refused ({text})")
         if status in TRANSIENT_STATUS:
             return TransientError(f"{doing}: the engine is busy ({text})")
         if "port is already allocated" in text or "address already in use" in text:
