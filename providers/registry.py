@@ -63,12 +63,15 @@ def provider_class(name: str) -> type:
     """Imports the provider (and so its SDK) now; a missing SDK becomes install advice."""
     entry = _entry(name)
     try:
+        for sdk in entry.sdk:  # checked here even for providers that import their SDK lazily
+            importlib.import_module(sdk)
         return _load(entry.provider)  # type: ignore[no-any-return]
-    except ModuleNotFoundError as exc:
-        top = (exc.name or "").split(".")[0]
-        if top in entry.sdk:
+    except ImportError as exc:
+        top = (getattr(exc, "name", None) or "").split(".")[0]
+        missing = top if top in entry.sdk else next((s for s in entry.sdk if s in str(exc)), None)
+        if missing:
             raise MissingExtraError(
-                f"the {name} provider needs the `{top}` package, which is not installed",
+                f"the {name} provider needs the `{missing}` package, which is not installed",
                 hint=f"pip install 'portable[{entry.extra}]'",
             ) from None
         raise
