@@ -7,15 +7,16 @@ components in two ways, both of which probe that the component actually answers:
     pytestmark = pytest.mark.lab("k8s", "registry")   # marker, on a module/class/function
 
     def test_x(kubeconfig): ...                          # fixtures require their component
-    def test_y():
-        require_lab("docker")                            # helper, from tests/conftest.py
+    def test_y(lab):
+        env = lab.require("docker", "registry")         # at run time; returns env.json
 
 Components: docker, docker_b, registry, images, k8s, vcsim, moto.
 A component that does not answer makes the test FAIL when CI=true and SKIP (loudly, with the
 command that starts it) otherwise; the session summary lists what was missing.
 
-Fixtures: lab_env (dict of env.json, no requirement), docker_host, docker_b_host, registry
-("127.0.0.1:5000"), kubeconfig (path), vcsim (VcsimEndpoint), moto_url.
+Fixtures: lab (Lab: .require(*components), .env), lab_env (dict of env.json, no requirement),
+docker_host, docker_b_host, registry ("127.0.0.1:5000"), kubeconfig (path), vcsim
+(VcsimEndpoint), moto_url. The function behind them all is require_lab(*components) here.
 Variables of env.json also become defaults of os.environ (explicit environment wins), so
 plain `pytest` works after `lab up` without sourcing env.sh.
 """
@@ -177,6 +178,23 @@ class VcsimEndpoint:
     network: str
     folder: str
     template: str
+
+
+class Lab:
+    """What the `lab` fixture hands out: `lab.env` (env.json) and `lab.require(*components)`."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return load_lab_env()
+
+    def require(self, *components: str) -> dict[str, str]:
+        return require_lab(*components)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    """The lab machinery, for tests that decide at run time what they need: lab.require("k8s")."""
+    return Lab()
 
 
 @pytest.fixture(scope="session")
