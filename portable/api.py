@@ -129,7 +129,16 @@ def _previous(store: StateStore, app: App) -> list[Resource]:
 
 
 def _plan(app: App, provider: Any, desired: list[Resource], previous: list[Resource], *, delete_stateful: bool = False, structure: list[Resource] | None = None) -> Plan:
-    return compute_plan(app.name, app.target_name, desired, provider.observe(app), previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or ())
+    the_plan = compute_plan(app.name, app.target_name, desired, provider.observe(app), previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or ())
+    if desired:
+        the_plan.warnings.extend(plan_warnings(app, provider))
+    return the_plan
+
+
+def plan_warnings(app: App, provider: Any) -> list[str]:
+    """What the manifest asks for that this target will not honour, each naming its field."""
+    hook = getattr(provider, "plan_warnings", None)
+    return list(hook(app)) if callable(hook) else []
 
 
 def plan(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> Plan:

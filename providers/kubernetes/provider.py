@@ -88,6 +88,16 @@ class KubernetesProvider(KubernetesData, BaseProvider):
                 ))
         return out
 
+    def plan_warnings(self, app: App) -> list[str]:
+        """Manifest fields Kubernetes cannot express, said loudly (as kompose does) with where."""
+        out = []
+        for name, svc in app.services.items():
+            if svc.restart != "always":
+                out.append(f"services.{name}.restart: `{svc.restart}` is not expressible for a Deployment/StatefulSet; pods always restart")
+            if svc.build is not None and svc.image is None:
+                out.append(f"services.{name}.build: Kubernetes builds no images; the pod runs {app.name}-{name}:latest, push it to a registry the cluster can pull from")
+        return out
+
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         """Workloads whose selector, claim templates or service name changed cannot be updated."""
         if desired.kind not in ("Deployment", "StatefulSet"):

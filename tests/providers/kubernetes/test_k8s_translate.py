@@ -153,3 +153,17 @@ def test_unknown_setting_is_reported_with_a_suggestion(tmp_path: Path) -> None:
         translate(tmp_path, MANIFEST.replace("namespace: demo-ns", "namspace: demo-ns"))
     assert "portable.yaml:34:5: targets.k8s.namspace: unknown field" in str(err.value)
     assert err.value.exit_code == 2
+
+
+def test_fields_kubernetes_cannot_express_are_warned_with_their_path(tmp_path) -> None:
+    from portable.api import plan_warnings
+    from portable.manifest import load_app
+    from portable.providers.kubernetes.provider import KubernetesProvider
+
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text("apiVersion: portable/v1\nkind: Application\nmetadata: {name: a}\nservices:\n  job:\n    image: x\n    restart: on-failure\n  web:\n    build: ./web\n"
+                        "targets:\n  k8s: {provider: kubernetes}\n")
+    app = load_app(manifest, "k8s", env={})
+    warnings = plan_warnings(app, KubernetesProvider("k8s", {}))
+    assert warnings[0].startswith("services.job.restart: `on-failure` is not expressible")
+    assert warnings[1].startswith("services.web.build: Kubernetes builds no images")
