@@ -2,7 +2,8 @@
 
 The lab's engine B has none of the app's images under the registry's names, so the deploy
 must pull them (the `pull` path), create everything on B and nothing on engine A. The
-target also turns the front proxy off (`proxy: false`): the port is published directly.
+target also turns the front proxy off (`proxy: false`): the port is published directly,
+which also exercises that setting.
 """
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ targets:
   far:
     provider: docker
     host: {docker_b_host}
-    # engine B runs with --iptables=false, which disables the engine's embedded DNS that the
-    # front proxy uses to reach replicas; the port is published straight from the container
+    # the port is published straight from the container: in the lab, engine B runs with
+    # --iptables=false while engine A turns on bridge netfilter with a FORWARD policy of DROP,
+    # so container-to-container traffic on B's networks (proxy -> replica) is dropped
     proxy: false
 """)
     cli = Cli(tmp_path / "state.db")
