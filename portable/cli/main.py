@@ -226,15 +226,16 @@ def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: 
 @state_option
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--volumes", is_flag=True, help="Also delete volumes and data disks (their data is lost).")
+@click.option("--parallelism", default=4, show_default=True, help="Independent removals at once.")
 @click.option("--quiet", is_flag=True)
 @_handle_errors
-def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, quiet: bool) -> None:
+def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, parallelism: int, quiet: bool) -> None:
     """Remove everything of the app from the target (data only with --volumes)."""
     from portable import api
 
     _confirm(f"Destroy the app on target {target}{' including its volumes' if volumes else ''}?", yes)
     with progress(not quiet) as report:
-        the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report, env=_env())
+        the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report, parallelism=parallelism, env=_env())
     click.echo(the_plan.render_text())
     click.echo(f"{the_plan.app} on {target}: destroyed.")
 

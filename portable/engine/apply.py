@@ -1,10 +1,10 @@
-"""Applies a Plan: level by level, the actions of a level in parallel (bounded), each
-action waiting for its own health. The first failure stops further levels; actions already
-running in that level are allowed to finish so nothing is left half-made.
+"""Applies a Plan with bounded parallelism: each action starts as soon as the actions it
+depends on are done (not when a whole level is), and waits for its own health. After the
+first failure nothing new starts; actions already running finish, so nothing is half-made.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from portable.engine.retry import call_with_retry
@@ -38,26 +38,31 @@ def _run(provider: Provider, action: Action, ctx: ApplyContext) -> None:
 
 
 def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: int = DEFAULT_PARALLELISM) -> ApplyReport:
-    """Runs every level of `plan`; stops after the first level with a failure."""
+    """Runs `plan`'s actions in dependency order, up to `parallelism` at once."""
     report = ApplyReport()
-    for level in plan.levels:
-        if len(level) == 1 or parallelism <= 1:
-            for action in level:
+    needs = plan.prerequisites()
+    pending = {a.key: a for a in plan.actions}
+    finished: set[str] = set()
+    running: dict[Future[None], Action] = {}
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="portable-apply") as pool:
+        while pending or running:
+            if not report.failed:
+                ready = [a for key, a in sorted(pending.items()) if needs.get(key, set()) <= finished]
+                if not ready and not running and pending:  # a cycle slipped past validation
+                    ready = [pending[min(pending)]]
+                for action in ready[: max(1, parallelism) - len(running)]:
+                    del pending[action.key]
+                    running[pool.submit(_run, provider, action, ctx)] = action
+            if not running:
+                break  # a failure stopped the rest
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                action = running.pop(fut)
                 try:
-                    _run(provider, action, ctx)
-                    report.done.append(action)
+                    fut.result()
                 except PortableError as exc:
                     report.failed.append((action, exc))
-                    break
-        else:
-            with ThreadPoolExecutor(max_workers=min(parallelism, len(level)), thread_name_prefix="portable-apply") as pool:
-                futures = [(a, pool.submit(_run, provider, a, ctx)) for a in level]
-                for action, fut in futures:
-                    try:
-                        fut.result()
-                        report.done.append(action)
-                    except PortableError as exc:
-                        report.failed.append((action, exc))
-        if report.failed:
-            break
+                else:
+                    report.done.append(action)
+                    finished.add(action.key)
     return report

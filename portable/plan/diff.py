@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from portable.plan.order import order_levels
+from portable.plan.order import action_dependencies, levels_of
 from portable.plan.plan import Action, Change, Plan
 from portable.plan.resources import Observed, Resource
 
@@ -68,4 +68,5 @@ def compute_plan(
             kept.append(obs)
             continue
         actions.append(Action("delete", obs.kind, obs.name, "no longer in the manifest", observed=obs, desired=before.get(key)))
-    return Plan(app, target, order_levels(actions, [*want.values(), *before.values(), *structure]), kept)
+    deps = action_dependencies(actions, [*want.values(), *before.values(), *structure])
+    return Plan(app, target, levels_of(actions, deps), kept, dependencies=deps)

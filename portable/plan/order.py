@@ -1,6 +1,8 @@
-"""Orders actions into levels: creates/updates after their dependencies, deletes before.
+"""Orders actions: creates/updates after what they depend on, deletes of dependents before
+the deletes of what they used, and removals last, once the new revision is up.
 
-Deterministic (sorted within a level) so plans and logs read the same on every run.
+Gives both the exact dependencies (what the engine schedules by: an action starts as soon as
+its own prerequisites are done) and levels (how plans print, deterministic and sorted).
 """
 from __future__ import annotations
 
@@ -10,29 +12,35 @@ from portable.plan.plan import Action
 from portable.plan.resources import Resource
 
 
-def order_levels(actions: list[Action], known: Iterable[Resource]) -> list[list[Action]]:
-    """Levels of actions; every action comes after the actions it depends on.
+def action_dependencies(actions: list[Action], known: Iterable[Resource]) -> dict[str, set[str]]:
+    """For each action key, the keys of the plan's actions that must finish before it starts.
 
-    Dependencies come from the desired resources (for creates/updates) and, for deletes, from
-    the previous revision's resources, reversed: a dependent is removed before what it uses.
+    Dependencies come from the resources (desired, previous, today's translation). A delete
+    waits for the deletes of whatever depended on it, and for every create/update/replace.
     """
     deps: dict[str, set[str]] = {}
     for r in known:
         deps.setdefault(r.key, set()).update(r.depends_on)
+    keys = {a.key for a in actions}
     forward = [a for a in actions if a.op != "delete"]
     backward = [a for a in actions if a.op == "delete"]
-    levels = _levels(forward, {a.key: deps.get(a.key, set()) for a in forward})
-    # a delete waits for every delete of something that depends on it
-    rdeps: dict[str, set[str]] = {a.key: set() for a in backward}
+    out: dict[str, set[str]] = {a.key: deps.get(a.key, set()) & keys for a in forward}
     for a in backward:
-        for d in deps.get(a.key, set()):
-            if d in rdeps:
-                rdeps[d].add(a.key)
-    # removals run last, once the new revision is up
-    return levels + _levels(backward, rdeps)
+        out[a.key] = {f.key for f in forward}
+    back_keys = {a.key for a in backward}
+    for a in backward:
+        for used in deps.get(a.key, set()):
+            if used in back_keys:
+                out[used].add(a.key)  # remove the user before what it uses
+    return out
 
 
-def _levels(actions: list[Action], deps: dict[str, set[str]]) -> list[list[Action]]:
+def order_levels(actions: list[Action], known: Iterable[Resource]) -> list[list[Action]]:
+    """Levels of actions; every action comes after the actions it depends on."""
+    return levels_of(actions, action_dependencies(actions, known))
+
+
+def levels_of(actions: list[Action], deps: dict[str, set[str]]) -> list[list[Action]]:
     pending = {a.key: a for a in actions}
     out: list[list[Action]] = []
     while pending:

@@ -62,6 +62,20 @@ class Plan:
     levels: list[list[Action]]  # each level may run in parallel; levels run in order
     kept: list[Observed] = field(default_factory=list)  # stateful objects left in place on purpose
     warnings: list[str] = field(default_factory=list)
+    # action key -> keys of actions to finish first (the engine's schedule); empty: by levels
+    dependencies: dict[str, set[str]] = field(default_factory=dict)
+
+    def prerequisites(self) -> dict[str, set[str]]:
+        """What each action waits for: the exact dependencies, or everything in earlier levels."""
+        if self.dependencies:
+            return self.dependencies
+        out: dict[str, set[str]] = {}
+        earlier: set[str] = set()
+        for level in self.levels:
+            for a in level:
+                out[a.key] = set(earlier)
+            earlier |= {a.key for a in level}
+        return out
 
     @property
     def actions(self) -> list[Action]:
