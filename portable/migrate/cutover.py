@@ -42,10 +42,14 @@ def cut_over(cutover: Cutover | None, endpoints: list[str], progress: Callable[[
     if cutover.provider == "route53":
         import boto3
 
-        boto3.client("route53").change_resource_record_sets(
-            HostedZoneId=cutover.zone,
-            ChangeBatch={"Comment": "portable migrate cutover", "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {"Name": cutover.record, "Type": rtype, "TTL": cutover.ttl, "ResourceRecords": [{"Value": value}]}}]},
-        )
+        r53 = boto3.client("route53")
+        name = cutover.record.rstrip(".") + "."
+        listed = r53.list_resource_record_sets(HostedZoneId=cutover.zone, StartRecordName=name)["ResourceRecordSets"]
+        # a CNAME may not share its name with an A record (and back): replace, in one batch
+        stale = [r for r in listed if r["Name"] == name and r["Type"] in ("A", "AAAA", "CNAME") and r["Type"] != rtype]
+        changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in stale]
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": rtype, "TTL": cutover.ttl, "ResourceRecords": [{"Value": value}]}})
+        r53.change_resource_record_sets(HostedZoneId=cutover.zone, ChangeBatch={"Comment": "portable migrate cutover", "Changes": changes})
     elif cutover.provider.startswith("libcloud:"):
         from libcloud.dns.providers import get_driver
         from libcloud.dns.types import RecordType
