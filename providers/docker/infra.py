@@ -11,7 +11,7 @@ from typing import Any
 
 import docker
 
-from portable.errors import TargetError
+from portable.errors import TransientError, TargetError
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import Resource
@@ -44,8 +44,14 @@ def apply_network(client: docker.DockerClient, app: App, action: Action, target:
                 client.api.remove_network(nid)
             except docker.errors.NotFound:
                 pass
+            except docker.errors.APIError as exc:
+                # the engine releases a removed container's endpoint a moment after the removal
+                # returns; with many removals at once the network can still see one: wait, retry
+                if "active endpoints" in str(exc.explanation or exc):
+                    raise TransientError(f"network {action.observed.name} still has endpoints of removed containers") from None
+                raise
 
-        retried(f"removing network {action.observed.name}", remove)
+        retried(f"removing network {action.observed.name}", remove, attempts=8)
         return
     res = action.desired
     assert res is not None
