@@ -70,17 +70,18 @@ def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig
         assert result.returncode == 0, result.stderr + result.stdout
         assert f"{APP} now runs on k8s." in result.stdout
 
-        # the archives are in the blob store, with the data inside
+        # this migration's archives are in the blob store
+        journal = json.loads(next((tmp_path / ".portable" / "migrations").glob("*.json")).read_text())
         s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="portable-archives")["Contents"] if o["Key"].startswith(APP))
-        assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"]
+        prefix = f"{APP}/{APP}/{journal['id']}/"
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="portable-archives", Prefix=prefix).get("Contents", []))
+        assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
 
         # the StatefulSet restores exactly those archives before the service starts
         sts = json.loads(kubectl(kubeconfig, "-n", APP, "get", "statefulset", "kv", "-o", "json"))
         inits = sts["spec"]["template"]["spec"]["initContainers"]
         assert [c["name"] for c in inits] == ["restore-data"]
         script = inits[0]["command"][-1]
-        journal = json.loads(next((tmp_path / ".portable" / "migrations").glob("*.json")).read_text())
         for archive in journal["archives"]:
             assert archive["key"] in script and archive["sha256"] in script
         assert inits[0]["volumeMounts"] == [{"name": "data", "mountPath": "/portable-restore"}]
