@@ -15,7 +15,7 @@ from typing import Any
 from portable.errors import CapabilityError, InputError
 from portable.manifest import DEFAULT_FILE, load_app
 from portable.migrate.archive import write_archive
-from portable.migrate.blobstore import LocalBlobStore, open_blob_store
+from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover
 from portable.migrate.orchestrator import Migration, MigrationResult, stateful_volumes
 
@@ -74,7 +74,7 @@ def backup(path: str | Path = DEFAULT_FILE, target: str = "local", *, env: Mappi
     try:
         for volume in volumes:
             key = f"{app.name}/{backup_id}/{volume}.tar.gz"
-            local = blobs.local_path(key) if isinstance(blobs, LocalBlobStore) else app.base_dir / ".portable" / "tmp" / f"{volume}.tar.gz"
+            local = blobs.writable_path(key, app.base_dir / ".portable" / "tmp")
             chunks, strip = provider.export_volume(app, volume)
             info = write_archive(volume, chunks, local, strip=strip)
             archives.append({**info.to_dict(), "key": key, "url": blobs.put(key, local), "phase": "full"})
@@ -120,7 +120,7 @@ def restore(path: str | Path = DEFAULT_FILE, target: str = "local", *, source: s
         for archive in index["archives"]:
             if archive["volume"] not in app.manifest.volumes:
                 raise InputError(f"the backup holds volume {archive['volume']}, which the manifest does not declare")
-            local = blobs.local_path(archive["key"]) if isinstance(blobs, LocalBlobStore) else blobs.fetch(archive["key"], app.base_dir / ".portable" / "tmp" / Path(archive["key"]).name)
+            local = blobs.readable_path(archive["key"], app.base_dir / ".portable" / "tmp")
             provider.restore_volume(app, archive["volume"], local, progress, sha256=archive["sha256"], replace=True)
             restored.append(archive["volume"])
     finally:

@@ -30,6 +30,14 @@ class BlobStore(Protocol):
         """The URL for `key` (file:// for a directory, a presigned https URL for S3)."""
         ...
 
+    def writable_path(self, key: str, scratch: Path) -> Path:
+        """Where to write the blob `key` before `put` (in place for a directory store)."""
+        ...
+
+    def readable_path(self, key: str, scratch: Path) -> Path:
+        """A local file holding the blob `key` (fetched into `scratch` when remote)."""
+        ...
+
 
 @dataclass
 class LocalBlobStore:
@@ -71,6 +79,12 @@ class LocalBlobStore:
         return self._path(key).as_uri()
 
     def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+    def writable_path(self, key: str, scratch: Path) -> Path:
+        return self._path(key)
+
+    def readable_path(self, key: str, scratch: Path) -> Path:
         return self._path(key)
 
 
@@ -116,6 +130,13 @@ class S3BlobStore:
             return True
         except Exception:
             return False
+
+    def writable_path(self, key: str, scratch: Path) -> Path:
+        scratch.mkdir(parents=True, exist_ok=True)
+        return scratch / key.replace("/", "_")
+
+    def readable_path(self, key: str, scratch: Path) -> Path:
+        return self.fetch(key, self.writable_path(key, scratch))
 
     def locate(self, key: str) -> str:
         return str(self._client().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=7 * 24 * 3600))

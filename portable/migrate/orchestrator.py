@@ -19,7 +19,7 @@ from typing import Any
 from portable.errors import CapabilityError, MigrationError, PortableError
 from portable.manifest import App, load_app
 from portable.migrate.archive import read_index, write_archive
-from portable.migrate.blobstore import LocalBlobStore, S3BlobStore, open_blob_store
+from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover, cut_over
 from portable.migrate.journal import Journal
 
@@ -85,6 +85,7 @@ class Migration:
         self.dst_provider = api.open_provider(self.dst)
         base = self.src.base_dir / ".portable"
         self.blobs = open_blob_store(blob_store, base / "archives")
+        self.scratch = base / "tmp"  # archives of a remote blob store are staged here
         self.journal = Journal.open(base / "migrations", self.src.name, source, destination, fresh=fresh)
         self.quiesce = quiesce
         self.keep_source = keep_source
@@ -147,7 +148,7 @@ class Migration:
         archives = []
         for volume in stateful_volumes(self.src):
             key = f"{self.src.name}/{self.journal.id}/{volume}.{phase}.tar.gz"
-            local = self.blobs.local_path(key) if isinstance(self.blobs, LocalBlobStore) else self.src.base_dir / ".portable" / "tmp" / f"{volume}.{phase}.tar.gz"
+            local = self.blobs.writable_path(key, self.scratch)
             chunks, strip = self.src_provider.export_volume(self.src, volume)
             info = write_archive(volume, chunks, local, strip=strip, base=(base or {}).get(volume))
             url = self.blobs.put(key, local)
@@ -197,11 +198,7 @@ class Migration:
         return {"revision": result.revision}
 
     def _local_archive(self, archive: dict[str, Any]) -> Path:
-        if isinstance(self.blobs, LocalBlobStore):
-            return self.blobs.local_path(archive["key"])
-        dest = self.src.base_dir / ".portable" / "tmp" / Path(archive["key"]).name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        return self.blobs.fetch(archive["key"], dest)
+        return self.blobs.readable_path(archive["key"], self.scratch)
 
     def _health(self) -> dict[str, Any]:
         status = self.dst_provider.status(self.dst)

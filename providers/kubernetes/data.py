@@ -13,7 +13,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 from portable.errors import MigrationError, PortableError, TargetError
 from portable.manifest.app import App

@@ -1,7 +1,6 @@
 """`portable backup` and `portable restore` on the real Docker engine: the data comes back."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest

@@ -8,7 +8,6 @@ checksum) before the service starts, the workload reports available, and Docker 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
