@@ -7,7 +7,6 @@ A's. A failure injected before the cutover (B unhealthy) must leave A serving, d
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,20 +55,6 @@ overrides:
 """
 
 
-def lab_value(name: str) -> str:
-    if os.environ.get(name):
-        return os.environ[name]
-    env_file = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab")) / "env.json"
-    data = json.loads(env_file.read_text()) if env_file.is_file() else {}
-    value = data.get(name) or (data.get("env") or {}).get(name)
-    if not value:
-        message = f"{name} is not set: start the second engine with `bash tests/lab/lab up docker_b`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return str(value)
-
-
 def docker_on(host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", "-H", host, *args], capture_output=True, text=True, check=check, timeout=120)
 
@@ -92,10 +77,9 @@ def cleanup(app: str, *hosts: str) -> None:
 
 
 @pytest.fixture()
-def setup(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+def setup(tmp_path: Path, request: pytest.FixtureRequest, docker_host: str, docker_b_host: str) -> Iterator[dict[str, str]]:
     images = ensure_images()
-    host_a = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    host_b = lab_value("LAB_DOCKER_B_HOST")
+    host_a, host_b = docker_host, docker_b_host
     app = request.node.name.replace("_", "-")[5:40].strip("-")
     manifest = tmp_path / "portable.yaml"
     manifest.write_text(MANIFEST.replace("NAME", app))
