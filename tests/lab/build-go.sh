@@ -55,7 +55,7 @@ build_etcd() {
 }
 
 build_kwok() {
-  [[ -x $BIN/kwok && -s $BIN/kwok-stages.yaml ]] && return
+  [[ -x $BIN/kwok && -s $BIN/kwok-stages.yaml && -s $BIN/kwok-exec-crd.yaml ]] && return
   mkdir -p "$BIN"
   GOBIN=$BIN go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   local dir; dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | json_field Dir)
@@ -66,6 +66,8 @@ build_kwok() {
       echo '---'; cat "$s/$f"; echo
     done; } > "$BIN/kwok-stages.yaml.tmp"
   mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
+  # the Exec CRD: kwok runs `exec` requests for pods named by an Exec object as local commands
+  cp "$dir/kustomize/crd/bases/kwok.x-k8s.io_execs.yaml" "$BIN/kwok-exec-crd.yaml"
 }
 
 build_vcsim() {

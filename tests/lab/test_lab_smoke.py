@@ -90,6 +90,30 @@ def test_pvc_binds_through_the_default_storage_class(kubectl, namespace):
     assert sc == "standard"
 
 
+@pytest.mark.lab("k8s")
+def test_exec_into_a_pod_working_in_a_claim_reaches_the_claims_directory(kubectl, namespace):
+    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+           "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader"},
+           "spec": {"containers": [{"name": "c", "image": "busybox", "workingDir": "/data",
+                                    "volumeMounts": [{"name": "d", "mountPath": "/data"}]}],
+                    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}}
+    plain = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain"},
+             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    for doc in (pvc, pod, plain):
+        _apply(kubectl, namespace, doc)
+    wait_until("pods Running", lambda: kubectl("-n", namespace, "get", "pods", "-o", "jsonpath={.items[*].status.phase}").stdout == "Running Running")
+    volume = kubectl("get", "pv", kubectl("-n", namespace, "get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}").stdout,
+                     "-o", "jsonpath={.spec.hostPath.path}").stdout
+    token = uuid.uuid4().hex
+    with open(f"{volume}/token", "w") as f:
+        f.write(token)
+    read = wait_until("exec into the reader", lambda: kubectl("-n", namespace, "exec", "reader", "--", "cat", "token", check=False).stdout, timeout=20)
+    assert read == token
+    refused = kubectl("-n", namespace, "exec", "plain", "--", "true", check=False)
+    assert refused.returncode != 0 and "no exec found" in refused.stderr
+
+
 def _apply(kubectl, namespace, doc):
     with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
         json.dump(doc, f)
