@@ -111,17 +111,45 @@ class S3BlobStore:
     def _key(self, key: str) -> str:
         return f"{self.prefix.rstrip('/')}/{key}" if self.prefix else key
 
-    def put(self, key: str, source: Path) -> str:
-        client = self._client()
+    def _failed(self, exc: Exception, doing: str) -> MigrationError:
+        """One sentence for an S3 error: what was being done, where, and what S3 said."""
+        error = getattr(exc, "response", {}).get("Error", {}) if hasattr(exc, "response") else {}
+        said = f"{error.get('Code')}: {error.get('Message')}" if error.get("Code") else (str(exc).splitlines() or [type(exc).__name__])[0]
+        return MigrationError(f"blob store {self.url}: {doing} failed ({said})",
+                              hint="check the bucket's name, region (AWS_DEFAULT_REGION) and that these credentials may read and write it")
+
+    def _ensure_bucket(self, client) -> None:  # type: ignore[no-untyped-def]
+        """Creates the bucket on first use, in the client's region (S3 wants it named outside us-east-1)."""
         try:
             client.head_bucket(Bucket=self.bucket)
-        except Exception:
-            client.create_bucket(Bucket=self.bucket)
-        client.upload_file(str(source), self.bucket, self._key(key))
+            return
+        except Exception as exc:
+            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") if hasattr(exc, "response") else None
+            if status != 404:
+                raise self._failed(exc, "checking the bucket") from None
+        region = client.meta.region_name
+        extra = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        try:
+            client.create_bucket(Bucket=self.bucket, **extra)
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+            if code not in ("BucketAlreadyOwnedByYou",):  # created meanwhile by another run
+                raise self._failed(exc, f"creating bucket {self.bucket} in {region}") from None
+
+    def put(self, key: str, source: Path) -> str:
+        client = self._client()
+        self._ensure_bucket(client)
+        try:
+            client.upload_file(str(source), self.bucket, self._key(key))
+        except Exception as exc:
+            raise self._failed(exc, f"uploading {key}") from None
         return self.locate(key)
 
     def fetch(self, key: str, dest: Path) -> Path:
-        self._client().download_file(self.bucket, self._key(key), str(dest))
+        try:
+            self._client().download_file(self.bucket, self._key(key), str(dest))
+        except Exception as exc:
+            raise self._failed(exc, f"downloading {key}") from None
         return dest
 
     def exists(self, key: str) -> bool:
