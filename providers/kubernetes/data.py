@@ -3,7 +3,9 @@
 quiesce/resume scale the services that write to volumes to zero and back. export_volume
 mounts the volume's claim read-only in a short-lived helper pod and streams a tar of it
 through the API server's exec, the mechanism `kubectl cp` uses, so it works wherever exec
-is allowed; it needs `tar` and `base64` in the helper image (busybox has both).
+is allowed; it needs `tar` and `base64` in the helper image (busybox has both). The helper
+works in the mounted volume (its working directory) and the tar is taken of `.`, so the
+command names no path of the container's file system.
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ class KubernetesData:
             "spec": {
                 "restartPolicy": "Never",
                 "containers": [{"name": "export", "image": self.settings.restore_image, "command": ["sleep", "3600"],
+                                "workingDir": MOUNT,
                                 "volumeMounts": [{"name": "data", "mountPath": MOUNT, "readOnly": True}]}],
                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
             },
@@ -110,7 +113,7 @@ class KubernetesData:
 
         try:
             ws = stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns,
-                        command=["sh", "-c", f"tar cf - -C {MOUNT} . | base64"], stderr=True, stdin=False, stdout=True, tty=False,
+                        command=["sh", "-c", "tar cf - . | base64"], stderr=True, stdin=False, stdout=True, tty=False,
                         _preload_content=False)
             out: list[str] = []
             err: list[str] = []

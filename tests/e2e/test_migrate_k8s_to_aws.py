@@ -1,18 +1,24 @@
 """Kubernetes (the lab's apiserver) to AWS (moto) migrations, at the control-plane level.
 
 A stateless app completes the whole walk: planned on AWS, instances created with its tags
-and the app's containers in their user data, Kubernetes retired, the state moved. For a
-stateful app the volume must be read through exec into a pod, which kwok's simulated nodes
-cannot serve: the test checks that this failure comes before any change on AWS, leaves the
-Kubernetes workload serving (scaled back up), and says why in one sentence.
+and the app's containers in their user data, Kubernetes retired, the state moved.
+
+A stateful app takes its data along. The volume's data is written where the lab's node keeps
+it (the claim's hostPath directory); the export reads it back through the apiserver's exec
+into a helper pod, which kwok serves by running the command on this host in that directory
+(the lab binds an Exec to every pod whose working directory is a claim). The archives land
+in S3 (moto), and the restore step in the EC2 instance's user data, run here as the instance
+would run it at first boot, rebuilds exactly the files that were written.
 """
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 from pathlib import Path
 
@@ -104,21 +110,74 @@ def test_stateless_app_moves_from_kubernetes_to_aws(tmp_path: Path, kubeconfig: 
         run(tmp_path, "destroy", "-t", "k8s", "--yes", "--volumes", env=env)
 
 
-def test_stateful_export_from_kwok_fails_before_aws_is_touched(tmp_path: Path, kubeconfig: str, moto_url: str) -> None:
+def user_data(moto_url: str, region: str, instance_id: str) -> str:
+    ec2 = boto3.client("ec2", endpoint_url=moto_url, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    raw = base64.b64decode(ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"])
+    return gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+
+
+def volume_dir(kubeconfig: str, namespace: str, claim: str) -> Path:
+    """Where the lab's node keeps a claim's data: its PersistentVolume's hostPath."""
+    get = ["kubectl", "--kubeconfig", kubeconfig]
+    pv = subprocess.run([*get, "-n", namespace, "get", "pvc", claim, "-o", "jsonpath={.spec.volumeName}"], capture_output=True, text=True, check=True, timeout=60).stdout
+    path = subprocess.run([*get, "get", "pv", pv, "-o", "jsonpath={.spec.hostPath.path}"], capture_output=True, text=True, check=True, timeout=60).stdout
+    return Path(path)
+
+
+def checksums(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".portable")}
+
+
+def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path, kubeconfig: str, moto_url: str) -> None:
     app = "k8s-to-aws-data"
     env, region = setup_app(tmp_path, app, kubeconfig, moto_url, stateful=True)
+    env["AWS_ENDPOINT_URL"] = moto_url
     try:
         deployed = run(tmp_path, "deploy", "-t", "k8s", "--yes", env=env)
         assert deployed.returncode == 0, deployed.stderr
-        moved = run(tmp_path, "migrate", "--from", "k8s", "--to", "aws", "--yes", "--quiesce", env=env)
-        assert moved.returncode == 1, moved.stdout + moved.stderr
-        assert "cannot read volume data from pod" in moved.stderr and "Traceback" not in moved.stderr
-        assert instances(moto_url, region, app) == []
-        sts = json.loads(subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", app, "get", "statefulset", "web", "-o", "json"],
-                                        capture_output=True, text=True, check=True, timeout=60).stdout)
-        assert sts["spec"]["replicas"] == 1  # still (or again) serving on Kubernetes
+        data = volume_dir(kubeconfig, app, "data-web-0")
+        data.mkdir(parents=True, exist_ok=True)
+        (data / "orders").mkdir(exist_ok=True)
+        (data / "orders" / "1.json").write_text('{"id": 1, "total": 42}')
+        (data / "blob.bin").write_bytes(random.randbytes(300_000))
+        written = checksums(data)
+
+        moved = run(tmp_path, "migrate", "--from", "k8s", "--to", "aws", "--yes", "--quiesce",
+                    "--blob-store", f"s3://portable-archives/{app}", env=env)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert f"{app} now runs on aws." in moved.stdout
+
+        # this migration's archives are in the blob store, with the checksums the journal recorded
+        journal = json.loads(next((tmp_path / ".portable" / "migrations").glob("*.json")).read_text())
+        s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        prefix = f"{app}/{app}/{journal['id']}/"
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="portable-archives", Prefix=prefix).get("Contents", []))
+        assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
+        for archive in journal["archives"]:
+            body = s3.get_object(Bucket="portable-archives", Key=f"{app}/{archive['key']}")["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == archive["sha256"]
+
+        # the instance restores them at first boot: run its restore step as the instance would
+        running = instances(moto_url, region, app)
+        assert len(running) == 1
+        boot = user_data(moto_url, region, running[0]["InstanceId"])
+        step = re.search(r"printf '%s' (\S+) \| base64 -d >\"\$ROOT/restore-data\.sh\"", boot)
+        assert step, "no restore step for volume data in the instance's user data"
+        script = tmp_path / "restore-data.sh"
+        script.write_bytes(base64.b64decode(step.group(1)))
+        root = tmp_path / "instance"
+        (root / "volumes" / "data").mkdir(parents=True)
+        restored = subprocess.run(["sh", str(script)], env={**os.environ, "ROOT": str(root)}, capture_output=True, text=True, timeout=120)
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert checksums(root / "volumes" / "data") == written
+
+        assert k8s_objects(kubeconfig, app) == []  # Kubernetes retired
         helpers = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", app, "get", "pods", "-l", f"portable.io/helper={app}", "-o", "name"],
                                  capture_output=True, text=True, timeout=60).stdout.split()
-        assert helpers == [] or all("export" in h for h in helpers)
+        assert all("export" in h for h in helpers)  # only export helpers, and those are being deleted
+        status = run(tmp_path, "status", "-t", "aws", env=env)
+        assert "lives on: aws" in status.stdout, status.stdout + status.stderr
     finally:
+        run(tmp_path, "destroy", "-t", "aws", "--yes", "--volumes", env=env)
         run(tmp_path, "destroy", "-t", "k8s", "--yes", "--volumes", env=env)
