@@ -15,7 +15,7 @@ from portable.errors import TransientError
 
 T = TypeVar("T")
 
-_backoff = wait_exponential_jitter(initial=0.5, max=20, jitter=1)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=20, jitter=1)
 
 
 def _wait(state: RetryCallState) -> float:
