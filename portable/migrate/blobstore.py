@@ -88,6 +88,14 @@ class LocalBlobStore:
         return self._path(key)
 
 
+def _s3_errors() -> tuple[type[Exception], ...]:
+    """What boto3 raises for a refused or failed call (imported late: no SDK at start-up)."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError, Boto3Error)
+
+
 @dataclass
 class S3BlobStore:
     """An S3 bucket and prefix; credentials through boto3's standard chain."""
@@ -123,7 +131,7 @@ class S3BlobStore:
         try:
             client.head_bucket(Bucket=self.bucket)
             return
-        except Exception as exc:
+        except _s3_errors() as exc:
             status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") if hasattr(exc, "response") else None
             if status != 404:
                 raise self._failed(exc, "checking the bucket") from None
@@ -131,7 +139,7 @@ class S3BlobStore:
         extra = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         try:
             client.create_bucket(Bucket=self.bucket, **extra)
-        except Exception as exc:
+        except _s3_errors() as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
             if code not in ("BucketAlreadyOwnedByYou",):  # created meanwhile by another run
                 raise self._failed(exc, f"creating bucket {self.bucket} in {region}") from None
@@ -141,14 +149,14 @@ class S3BlobStore:
         self._ensure_bucket(client)
         try:
             client.upload_file(str(source), self.bucket, self._key(key))
-        except Exception as exc:
+        except (*_s3_errors(), OSError) as exc:
             raise self._failed(exc, f"uploading {key}") from None
         return self.locate(key)
 
     def fetch(self, key: str, dest: Path) -> Path:
         try:
             self._client().download_file(self.bucket, self._key(key), str(dest))
-        except Exception as exc:
+        except (*_s3_errors(), OSError) as exc:
             raise self._failed(exc, f"downloading {key}") from None
         return dest
 

@@ -120,6 +120,8 @@ class Migration:
         if problems:
             raise CapabilityError("\n".join(p.render() for p in problems))
         volumes = stateful_volumes(self.src)
+        if self.quiesce:  # said now, before the first copy pass, not when the window opens
+            _require(self.src_provider, "quiesce", self.src, "stop its writers (--quiesce)")
         if volumes:
             _require(self.src_provider, "export_volume", self.src, "export volume data")
             if not callable(getattr(self.dst_provider, "restore_volume", None)) and not getattr(self.dst_provider, "restores_in_translate", False):
