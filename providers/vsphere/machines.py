@@ -15,8 +15,8 @@ from typing import Any
 
 from pyVmomi import vim
 
-from portable.errors import HealthCheckError
-from portable.providers.vsphere.connection import Session
+from portable.errors import HealthCheckError, TargetError
+from portable.providers.vsphere.connection import IGNORED, Session
 from portable.providers.vsphere.inventory import Placement
 
 # Data disks hang off their own SCSI controller so the template's disks keep their slots.
@@ -173,12 +173,26 @@ def detach_data_disks(session: Session, vm: Any, keep_prefix: str, timeout: floa
     session.wait_for_task(task, what, timeout=timeout)
 
 
+DESTROY_ATTEMPTS = 3
+
+
 def destroy_vm(session: Session, vm: Any, *, keep_prefix: str, timeout: float) -> None:
-    """Powers off, detaches the data disks (files under `keep_prefix`), destroys the VM with its own disks."""
-    power_off(session, vm, timeout)
-    detach_data_disks(session, vm, keep_prefix, timeout)
+    """Powers off, detaches the data disks (files under `keep_prefix`), destroys the VM with its own disks.
+
+    A VM found powered on again between the power-off and the delete (HA, a user, a guest
+    that took long to stop) is powered off again, a bounded number of times.
+    """
     what = f"deleting VM `{vm.name}`"
-    session.wait_for_task(session.call(what, vm.Destroy_Task), what, timeout=timeout)
+    for attempt in range(DESTROY_ATTEMPTS):
+        power_off(session, vm, timeout)
+        if attempt == 0:
+            detach_data_disks(session, vm, keep_prefix, timeout)
+        task = session.call(what, vm.Destroy_Task, ignore=(vim.fault.InvalidPowerState,))
+        if task is not None and session.wait_for_task(task, what, timeout=timeout, ignore=(vim.fault.InvalidPowerState,)) is not IGNORED:
+            return
+        time.sleep(1 + attempt)
+    raise TargetError(f"VM `{vm.name}` was powered on again each time it was being deleted ({DESTROY_ATTEMPTS} attempts): "
+                      "check vSphere HA or whoever powers it on, then run destroy again")
 
 
 def attached_files(vm_devices: list[Any]) -> dict[str, int]:

@@ -63,6 +63,17 @@ class VsphereSettings(VmSettings):
         description="kamal-proxy image of the front proxy VM each public http service gets",
     )
     proxy_size: str = Field("1x1024", pattern=SIZE_PATTERN, description="CPUSxMEMORY_MIB of each front proxy VM")
+    extra_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="advanced settings added to every service VM's extraConfig (e.g. `disk.EnableUUID: \"TRUE\"`); "
+        "portable's own `guestinfo.*` keys cannot be set here",
+    )
+    guest_user_env: str = Field(
+        "VSPHERE_GUEST_USER",
+        description="environment variable holding the guest OS account VMware Tools runs commands as "
+        "(reading volumes for migrate and backup)",
+    )
+    guest_password_env: str = Field("VSPHERE_GUEST_PASSWORD", description="environment variable holding that account's password")
     cpus: int = Field(1, ge=1, le=768, description="vCPUs when a service sets no `resources.cpu`")
     memory_mb: int = Field(1024, ge=4, description="memory (MiB) when a service sets no `resources.memory`")
 
@@ -70,6 +81,9 @@ class VsphereSettings(VmSettings):
     def _one_compute_place(self) -> "VsphereSettings":
         if self.cluster and self.esx_host:
             raise ValueError("set `cluster` or `esx_host`, not both")
+        reserved = sorted(k for k in self.extra_config if k.lower().startswith("guestinfo."))
+        if reserved:
+            raise ValueError(f"extra_config: {', '.join(reserved)}: `guestinfo.*` keys carry portable's user data and status; choose other keys")
         if self.insecure and self.ca_file:
             raise ValueError("`insecure: true` and `ca_file` contradict each other; keep one")
         for where, size in [("instance_type", self.instance_type), *((f"instance_types.{k}", v) for k, v in self.instance_types.items())]:

@@ -121,7 +121,7 @@ def clone_request(
         cpus=cpus,
         memory_mb=memory,
         disks=data_disks(spec, replica, datastore_name),
-        extra_config=guestinfo(user_data, name),
+        extra_config={**spec.get("extra_config", {}), **guestinfo(user_data, name)},
         marks={
             APP: spec["app"],
             SERVICE: spec["service"],

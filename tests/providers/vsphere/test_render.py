@@ -142,3 +142,34 @@ def test_guestinfo_is_the_aws_targets_user_data_but_for_machine_size_and_disk_pa
     assert compared == 3
     [web] = outs["vcsim"].glob("vshop-web-*-0.user-data.yaml")
     assert '-p "${BIND}8080:8080/tcp"' in web.read_text()
+
+
+def _with_target_lines(tmp_path: Path, lines: str) -> Path:
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text(APP.read_text().replace("    credentials_file: ${VC_CREDENTIALS_FILE:-}\n", "    credentials_file: ${VC_CREDENTIALS_FILE:-}\n" + lines))
+    return manifest
+
+
+def test_extra_config_reaches_every_service_vm_and_rolls_them_when_changed(tmp_path: Path) -> None:
+    manifest = _with_target_lines(tmp_path, '    extra_config: {disk.EnableUUID: "TRUE"}\n')
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "portable.cli.main", "render", "-f", str(manifest), "--target", "vcsim", "-o", str(out)],
+                            env=_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    clones = [json.loads(p.read_text()) for p in out.glob("*.clone.json")]
+    services = [c for c in clones if c["custom_attributes"].get("portable.kind") != "load-balancer"]
+    assert services and all(c["extra_config"]["disk.EnableUUID"] == "TRUE" for c in services)
+    assert all("guestinfo.userdata" in c["extra_config"] for c in services)  # portable's own keys stay
+    app = load_app(manifest, target="vcsim", env=_env())
+    plain = load_app(APP, target="vcsim", env=_env())
+    digests = {r.key: r.digest for r in VsphereProvider("vcsim", app.target.settings).translate(app) if r.kind == "instance-group"}
+    before = {r.key: r.digest for r in VsphereProvider("vcsim", plain.target.settings).translate(plain) if r.kind == "instance-group"}
+    assert digests.keys() == before.keys() and all(digests[k] != before[k] for k in digests)
+
+
+def test_extra_config_cannot_override_portables_guestinfo(tmp_path: Path) -> None:
+    manifest = _with_target_lines(tmp_path, "    extra_config: {guestinfo.userdata: x}\n")
+    result = subprocess.run([sys.executable, "-m", "portable.cli.main", "validate", "-f", str(manifest)],
+                            env=_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "extra_config" in result.stderr and "guestinfo.userdata" in result.stderr
