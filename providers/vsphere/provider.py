@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ from portable.providers.vsphere import disks as vdisks
 from portable.providers.vsphere import machines
 from portable.providers.vsphere.backend import VsphereGroupBackend
 from portable.providers.vsphere.connection import Session
+from portable.providers.vsphere.data import VsphereData
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, lb_resource, set_backends
@@ -34,7 +36,7 @@ from portable.providers.vsphere.specs import disk_uuid_hex, vm_size, vmdk_uuid
 DISK_TASK_TIMEOUT = 300.0
 
 
-class VsphereProvider(BaseProvider):
+class VsphereProvider(VsphereData, BaseProvider):
     """Deploys an app to VMware vSphere (vCenter or ESXi) as VMs cloned from a template."""
 
     name: ClassVar[str] = "vsphere"
@@ -102,6 +104,8 @@ class VsphereProvider(BaseProvider):
             behind_load_balancer=True,  # public http goes through the service's front proxy VM
             depends_on=lambda name, svc: (proxies[name].key,) if name in proxies else (),
         )
+        if self.settings.extra_config:  # part of the spec: a change rolls the VMs like any other
+            groups = [replace(g, spec={**g.spec, "extra_config": dict(sorted(self.settings.extra_config.items()))}) for g in groups]
         return volumes + list(proxies.values()) + groups
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
