@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from portable.errors import MigrationError, PortableError, TargetError
 from portable.manifest.app import App
@@ -91,12 +92,18 @@ class KubernetesData:
         self.kube.request("POST", self.kube.path("Pod", ns), what=f"pod {ns}/{pod_name}", verb="create", body=pod)
         try:
             self._wait_running(ns, pod_name)
-            data = self._exec_tar(ns, pod_name)
+            ws = self._open_exec(ns, pod_name, ["sh", "-c", "tar cf - . | base64"])
         except BaseException:
             self.kube.delete("Pod", ns, pod_name, propagation="Background")
             raise
-        self.kube.delete("Pod", ns, pod_name, propagation="Background")
-        return iter([data]), MOUNT.strip("/")
+
+        def stream() -> Iterator[bytes]:
+            try:
+                yield from self._read_base64(ws, ns, pod_name)
+            finally:
+                self.kube.delete("Pod", ns, pod_name, propagation="Background")
+
+        return stream(), MOUNT.strip("/")
 
     def _wait_running(self, ns: str, pod: str) -> None:
         deadline = time.monotonic() + 120
@@ -108,23 +115,13 @@ class KubernetesData:
                 raise TargetError(f"the export pod {ns}/{pod} did not start within 120s (phase {(obj.get('status') or {}).get('phase')})")
             time.sleep(1)
 
-    def _exec_tar(self, ns: str, pod: str) -> bytes:
+    def _open_exec(self, ns: str, pod: str, command: list[str]) -> Any:
+        """The exec websocket (the SDK's), its refusal turned into one sentence."""
         from kubernetes.stream import stream
 
         try:
-            ws = stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns,
-                        command=["sh", "-c", "tar cf - . | base64"], stderr=True, stdin=False, stdout=True, tty=False,
-                        _preload_content=False)
-            out: list[str] = []
-            err: list[str] = []
-            while ws.is_open():
-                ws.update(timeout=5)
-                if ws.peek_stdout():
-                    out.append(ws.read_stdout())
-                if ws.peek_stderr():
-                    err.append(ws.read_stderr())
-            ws.close()
-            code = ws.returncode
+            return stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns, command=command,
+                          stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
         except PortableError:
             raise
         except Exception as exc:  # the SDK raises ApiException or websocket errors here
@@ -132,11 +129,31 @@ class KubernetesData:
             quoted = re.search(r"'([^']+)'$", detail)  # the client wraps the server's words in a ValueError
             raise TargetError(
                 f"cannot read volume data from pod {ns}/{pod}: the API server could not exec into it ({(quoted.group(1) if quoted else detail)[:200]})",
-                hint="exec needs a kubelet that runs the pod; simulated nodes (kwok) run none",
+                hint="exec needs a kubelet that runs the pod (and, on kwok, an Exec for it)",
             ) from None
-        if code not in (0, None):
-            raise TargetError(f"reading volume data in pod {ns}/{pod} failed (exit {code}): {''.join(err)[:300]}")
+
+    @staticmethod
+    def _read_base64(ws: Any, ns: str, pod: str) -> Iterator[bytes]:
+        """Decodes base64 text as it arrives (whole 4-character groups), so a large volume is
+        never held in memory; the exit status is checked at the end."""
+        pending = ""
+        errors: list[str] = []
         try:
-            return base64.b64decode("".join(out))
+            while ws.is_open():
+                ws.update(timeout=5)
+                if ws.peek_stdout():
+                    pending += "".join(ws.read_stdout().split())
+                    whole = len(pending) - len(pending) % 4
+                    if whole:
+                        yield base64.b64decode(pending[:whole])
+                        pending = pending[whole:]
+                if ws.peek_stderr():
+                    errors.append(ws.read_stderr())
         except binascii.Error as exc:
             raise TargetError(f"the tar stream from pod {ns}/{pod} was corrupted in transit: {exc}") from None
+        finally:
+            ws.close()
+        if pending:
+            raise TargetError(f"the tar stream from pod {ns}/{pod} ended mid-way ({len(pending)} characters left over)")
+        if ws.returncode not in (0, None):
+            raise TargetError(f"reading volume data in pod {ns}/{pod} failed (exit {ws.returncode}): {''.join(errors)[:300]}")
