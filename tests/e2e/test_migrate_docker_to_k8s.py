@@ -11,10 +11,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
 
 from docker_support import Cli, ensure_images, force_remove_app, free_port, wait_for
+from migration_support import this_migrations_archives
 
 pytestmark = [pytest.mark.lab("docker", "k8s", "moto"), pytest.mark.timeout(900)]
 
@@ -70,10 +70,7 @@ def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig
         assert f"{APP} now runs on k8s." in result.stdout
 
         # this migration's archives are in the blob store
-        journal = json.loads(next((tmp_path / ".portable" / "migrations").glob("*.json")).read_text())
-        s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        prefix = f"{APP}/{APP}/{journal['id']}/"
-        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="portable-archives", Prefix=prefix).get("Contents", []))
+        journal, _, keys = this_migrations_archives(tmp_path, moto_url, APP)
         assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
 
         # the StatefulSet restores exactly those archives before the service starts

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import json
 import os
 import random
 import re
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+from migration_support import BUCKET, this_migrations_archives
 
 pytestmark = [pytest.mark.lab("k8s", "moto"), pytest.mark.timeout(900)]
 
@@ -149,13 +150,10 @@ def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path,
         assert f"{app} now runs on aws." in moved.stdout
 
         # this migration's archives are in the blob store, with the checksums the journal recorded
-        journal = json.loads(next((tmp_path / ".portable" / "migrations").glob("*.json")).read_text())
-        s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        prefix = f"{app}/{app}/{journal['id']}/"
-        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="portable-archives", Prefix=prefix).get("Contents", []))
+        journal, s3, keys = this_migrations_archives(tmp_path, moto_url, app)
         assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
         for archive in journal["archives"]:
-            body = s3.get_object(Bucket="portable-archives", Key=f"{app}/{archive['key']}")["Body"].read()
+            body = s3.get_object(Bucket=BUCKET, Key=f"{app}/{archive['key']}")["Body"].read()
             assert hashlib.sha256(body).hexdigest() == archive["sha256"]
 
         # the instance restores them at first boot: run its restore step as the instance would
