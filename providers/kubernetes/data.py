@@ -139,8 +139,11 @@ class KubernetesData:
         pending = ""
         errors: list[str] = []
         try:
-            while ws.is_open():
-                ws.update(timeout=5)
+            while True:
+                open_ = ws.is_open()
+                if open_:
+                    ws.update(timeout=5)
+                # what arrived with the closing frames is still buffered: read it before stopping
                 if ws.peek_stdout():
                     pending += "".join(ws.read_stdout().split())
                     whole = len(pending) - len(pending) % 4
@@ -149,6 +152,8 @@ class KubernetesData:
                         pending = pending[whole:]
                 if ws.peek_stderr():
                     errors.append(ws.read_stderr())
+                if not open_:
+                    break
         except binascii.Error as exc:
             raise TargetError(f"the tar stream from pod {ns}/{pod} was corrupted in transit: {exc}") from None
         finally:
