@@ -259,4 +259,5 @@ class Migration:
                 self.progress(f"removed what was created on {self.dst.target_name}")
             except PortableError as again:
                 self.progress(f"could not clean up {self.dst.target_name}: {again}")
+        self.progress(f"{self.src.target_name} keeps serving; run the same migrate again to resume")
         self.journal.finish("failed")

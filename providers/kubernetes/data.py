@@ -3,14 +3,14 @@
 quiesce/resume scale the services that write to volumes to zero and back. export_volume
 mounts the volume's claim read-only in a short-lived helper pod and streams a tar of it
 through the API server's exec, the mechanism `kubectl cp` uses, so it works wherever exec
-is allowed; it needs `tar` and `base64` in the helper image (busybox has both). The helper
-works in the mounted volume (its working directory) and the tar is taken of `.`, so the
-command names no path of the container's file system.
+is allowed; it needs `tar` in the helper image (busybox has it). The helper works in the
+mounted volume (its working directory) and the tar is taken of `.`, so the command names no
+path of the container's file system. The stream is read in the SDK's binary mode and
+handed on as it arrives: a volume is never held in memory.
 """
 from __future__ import annotations
 
-import base64
-import binascii
+import json
 import re
 import time
 import uuid
@@ -92,14 +92,14 @@ class KubernetesData:
         self.kube.request("POST", self.kube.path("Pod", ns), what=f"pod {ns}/{pod_name}", verb="create", body=pod)
         try:
             self._wait_running(ns, pod_name)
-            ws = self._open_exec(ns, pod_name, ["sh", "-c", "tar cf - . | base64"])
+            ws = self._open_exec(ns, pod_name, ["tar", "cf", "-", "."])
         except BaseException:
             self.kube.delete("Pod", ns, pod_name, propagation="Background")
             raise
 
         def stream() -> Iterator[bytes]:
             try:
-                yield from self._read_base64(ws, ns, pod_name)
+                yield from self._read_stdout(ws, ns, pod_name)
             finally:
                 self.kube.delete("Pod", ns, pod_name, propagation="Background")
 
@@ -107,21 +107,23 @@ class KubernetesData:
 
     def _wait_running(self, ns: str, pod: str) -> None:
         deadline = time.monotonic() + 120
+        delay = 0.1  # a helper usually starts within a second: poll fast, then back off
         while True:
             obj = self.kube.get("Pod", ns, pod) or {}
             if (obj.get("status") or {}).get("phase") == "Running":
                 return
             if time.monotonic() > deadline:
                 raise TargetError(f"the export pod {ns}/{pod} did not start within 120s (phase {(obj.get('status') or {}).get('phase')})")
-            time.sleep(1)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
 
     def _open_exec(self, ns: str, pod: str, command: list[str]) -> Any:
-        """The exec websocket (the SDK's), its refusal turned into one sentence."""
+        """The exec websocket (the SDK's, in binary mode), its refusal turned into one sentence."""
         from kubernetes.stream import stream
 
         try:
-            return stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns, command=command,
-                          stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+            ws = stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns, command=command,
+                        stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False, binary=True)
         except PortableError:
             raise
         except Exception as exc:  # the SDK raises ApiException or websocket errors here
@@ -131,34 +133,61 @@ class KubernetesData:
                 f"cannot read volume data from pod {ns}/{pod}: the API server could not exec into it ({(quoted.group(1) if quoted else detail)[:200]})",
                 hint="exec needs a kubelet that runs the pod (and, on kwok, an Exec for it)",
             ) from None
+        return ws
 
     @staticmethod
-    def _read_base64(ws: Any, ns: str, pod: str) -> Iterator[bytes]:
-        """Decodes base64 text as it arrives (whole 4-character groups), so a large volume is
-        never held in memory; the exit status is checked at the end."""
-        pending = ""
-        errors: list[str] = []
+    def _read_stdout(ws: Any, ns: str, pod: str) -> Iterator[bytes]:
+        """The command's stdout, frame by frame as it arrives; its exit status checked at the end.
+
+        Frames are read off the SDK client's websocket directly (first byte: the channel, as in
+        the SDK): the SDK's own reader appends every frame to one growing buffer, which made
+        reading a volume quadratic in its size.
+        """
+        from websocket import ABNF
+
+        errors: list[bytes] = []
+        status: bytes = b""
         try:
             while True:
-                open_ = ws.is_open()
-                if open_:
-                    ws.update(timeout=5)
-                # what arrived with the closing frames is still buffered: read it before stopping
-                if ws.peek_stdout():
-                    pending += "".join(ws.read_stdout().split())
-                    whole = len(pending) - len(pending) % 4
-                    if whole:
-                        yield base64.b64decode(pending[:whole])
-                        pending = pending[whole:]
-                if ws.peek_stderr():
-                    errors.append(ws.read_stderr())
-                if not open_:
+                opcode, frame = ws.sock.recv_data_frame(True)
+                if opcode == ABNF.OPCODE_CLOSE:
                     break
-        except binascii.Error as exc:
-            raise TargetError(f"the tar stream from pod {ns}/{pod} was corrupted in transit: {exc}") from None
+                data = frame.data or b""
+                if not data or opcode not in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT):
+                    continue
+                channel, payload = data[0], bytes(data[1:])
+                if channel == STDOUT and payload:
+                    yield payload
+                elif channel == STDERR:
+                    errors.append(payload)
+                elif channel == ERROR:
+                    status += payload
         finally:
             ws.close()
-        if pending:
-            raise TargetError(f"the tar stream from pod {ns}/{pod} ended mid-way ({len(pending)} characters left over)")
-        if ws.returncode not in (0, None):
-            raise TargetError(f"reading volume data in pod {ns}/{pod} failed (exit {ws.returncode}): {''.join(errors)[:300]}")
+        code, message = _exit_status(status)
+        if code:
+            said = b"".join(errors).decode("utf-8", "replace").strip() or message
+            raise TargetError(f"reading volume data in pod {ns}/{pod} failed (exit {code}): {said[:300]}")
+
+
+STDOUT, STDERR, ERROR = 1, 2, 3  # the exec channels (k8s.io/apimachinery remotecommand)
+
+
+def _exit_status(status: bytes) -> tuple[int, str]:
+    """(0, "") for a `Success` Status on the error channel (or none); else the command's exit
+    code and what the server said."""
+    if not status:
+        return 0, ""
+    try:
+        parsed = json.loads(status)
+    except ValueError:
+        return 1, status.decode("utf-8", "replace")
+    if parsed.get("status") == "Success":
+        return 0, ""
+    message = str(parsed.get("message", ""))
+    causes = (parsed.get("details") or {}).get("causes") or []
+    codes = [c.get("message") for c in causes if c.get("reason") == "ExitCode"]  # a kubelet's NonZeroExitCode
+    if codes and str(codes[0]).isdigit():
+        return int(codes[0]), message
+    said = re.search(r"exit (?:status|code) (\d+)", message)  # other servers say it in words
+    return (int(said.group(1)) if said and said.group(1) != "0" else 1), message

@@ -179,3 +179,31 @@ def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path,
     finally:
         run(tmp_path, "destroy", "-t", "aws", "--yes", "--volumes", env=env)
         run(tmp_path, "destroy", "-t", "k8s", "--yes", "--volumes", env=env)
+
+
+def test_unreadable_volume_fails_the_migration_before_aws_is_touched(tmp_path: Path, kubeconfig: str, moto_url: str) -> None:
+    """The node cannot mount the claim (its directory is a plain file here), so no helper can
+    read it: the migration stops with one sentence, AWS untouched, Kubernetes serving again."""
+    app = "k8s-to-aws-broken"
+    env, region = setup_app(tmp_path, app, kubeconfig, moto_url, stateful=True)
+    try:
+        deployed = run(tmp_path, "deploy", "-t", "k8s", "--yes", env=env)
+        assert deployed.returncode == 0, deployed.stderr
+        data = volume_dir(kubeconfig, app, "data-web-0")
+        if data.is_dir():
+            data.rmdir()
+        data.write_text("not a directory")
+        moved = run(tmp_path, "migrate", "--from", "k8s", "--to", "aws", "--yes", "--quiesce", env=env)
+        assert moved.returncode == 1, moved.stdout + moved.stderr
+        assert "reading volume data in pod" in moved.stderr and "no exec found" in moved.stderr, moved.stderr
+        assert "Traceback" not in moved.stderr
+        assert "k8s keeps serving" in moved.stderr
+        assert instances(moto_url, region, app) == []
+        replicas = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", app, "get", "statefulset", "web", "-o", "jsonpath={.spec.replicas}"],
+                                  capture_output=True, text=True, check=True, timeout=60).stdout
+        assert replicas == "1"  # scaled back up after the failed copy
+    finally:
+        volume = volume_dir(kubeconfig, app, "data-web-0") if k8s_objects(kubeconfig, app) else None
+        if volume is not None and volume.is_file():
+            volume.unlink()
+        run(tmp_path, "destroy", "-t", "k8s", "--yes", "--volumes", env=env)
