@@ -99,9 +99,7 @@ def test_stateless_app_moves_from_kubernetes_to_aws(tmp_path: Path, kubeconfig: 
         assert len(running) == 1
         tags = {t["Key"]: t["Value"] for t in running[0]["Tags"]}
         assert tags["portable:app"] == app and tags["portable:service"] == "web"
-        ec2 = boto3.client("ec2", endpoint_url=moto_url, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
-        raw = base64.b64decode(ec2.describe_instance_attribute(InstanceId=running[0]["InstanceId"], Attribute="userData")["UserData"]["Value"])
-        text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+        text = user_data(moto_url, region, running[0]["InstanceId"])
         assert "lab/web:1" in text and "GREETING" in text
         assert k8s_objects(kubeconfig, app) == []  # Kubernetes retired
         status = run(tmp_path, "status", "-t", "aws", env=env)
