@@ -5,8 +5,8 @@ mounts the volume's claim read-only in a short-lived helper pod and streams a ta
 through the API server's exec, the mechanism `kubectl cp` uses, so it works wherever exec
 is allowed; it needs `tar` in the helper image (busybox has it). The helper works in the
 mounted volume (its working directory) and the tar is taken of `.`, so the command names no
-path of the container's file system. The stream is read in the SDK's binary mode and
-handed on as it arrives: a volume is never held in memory.
+path of the container's file system. The stream's frames are read raw (binary-safe) and
+handed on as they arrive: a volume is never held in memory.
 """
 from __future__ import annotations
 
@@ -118,12 +118,12 @@ class KubernetesData:
             delay = min(delay * 1.5, 1.0)
 
     def _open_exec(self, ns: str, pod: str, command: list[str]) -> Any:
-        """The exec websocket (the SDK's, in binary mode), its refusal turned into one sentence."""
+        """The exec websocket (the SDK's, opened but not read), its refusal turned into one sentence."""
         from kubernetes.stream import stream
 
         try:
             ws = stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns, command=command,
-                        stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False, binary=True)
+                        stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
         except PortableError:
             raise
         except Exception as exc:  # the SDK raises ApiException or websocket errors here
