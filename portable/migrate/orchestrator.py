@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from portable.errors import CapabilityError, MigrationError, PortableError
+from portable.errors import CapabilityError, InputError, MigrationError, PortableError
 from portable.manifest import App, load_app
 from portable.migrate.archive import read_index, write_archive
 from portable.migrate.blobstore import open_blob_store
@@ -259,5 +259,6 @@ class Migration:
                 self.progress(f"removed what was created on {self.dst.target_name}")
             except PortableError as again:
                 self.progress(f"could not clean up {self.dst.target_name}: {again}")
-        self.progress(f"{self.src.target_name} keeps serving; run the same migrate again to resume")
+        again = "" if isinstance(exc, InputError) else "; run the same migrate again to resume"  # input errors need a change first
+        self.progress(f"{self.src.target_name} keeps serving{again}")
         self.journal.finish("failed")
