@@ -52,6 +52,14 @@ class App:
     def settings(self) -> dict[str, Any]:
         return self.target.settings
 
+    def services_mounting(self, volume: str) -> list[str]:
+        """The services that mount `volume`, in manifest order (the first one's copy is read)."""
+        return [name for name, svc in self.services.items() if any(m.volume == volume for m in svc.volumes)]
+
+    def volume_writers(self) -> list[str]:
+        """The services that mount a volume read-write: the ones to stop for a consistent copy."""
+        return [name for name, svc in self.services.items() if any(not m.read_only for m in svc.volumes)]
+
     def digest(self) -> str:
         """A stable hash of the manifest as deployed to this target (secret values excluded)."""
         data = self.manifest.model_dump(mode="json", by_alias=True, exclude={"overrides"})

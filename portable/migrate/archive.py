@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import io
 import json
-import shutil
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -231,8 +230,3 @@ class _Pipe(io.RawIOBase):
         chunks, self._chunks = self._chunks, []
         if chunks:
             yield b"".join(chunks)
-
-
-def copy_to(path: Path, fh: BinaryIO) -> None:
-    with open(path, "rb") as src:
-        shutil.copyfileobj(src, fh, 1 << 20)

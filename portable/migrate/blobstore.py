@@ -7,7 +7,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from portable.errors import InputError, MigrationError
@@ -78,9 +78,6 @@ class LocalBlobStore:
     def locate(self, key: str) -> str:
         return self._path(key).as_uri()
 
-    def local_path(self, key: str) -> Path:
-        return self._path(key)
-
     def writable_path(self, key: str, scratch: Path) -> Path:
         return self._path(key)
 
@@ -94,6 +91,11 @@ def _s3_errors() -> tuple[type[Exception], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     return (ClientError, BotoCoreError, Boto3Error)
+
+
+def _response(exc: Exception) -> dict[str, Any]:
+    """The parsed answer a botocore ClientError carries (empty for transport errors)."""
+    return getattr(exc, "response", None) or {}
 
 
 @dataclass
@@ -121,7 +123,7 @@ class S3BlobStore:
 
     def _failed(self, exc: Exception, doing: str) -> MigrationError:
         """One sentence for an S3 error: what was being done, where, and what S3 said."""
-        error = getattr(exc, "response", {}).get("Error", {}) if hasattr(exc, "response") else {}
+        error = _response(exc).get("Error", {})
         said = f"{error.get('Code')}: {error.get('Message')}" if error.get("Code") else (str(exc).splitlines() or [type(exc).__name__])[0]
         return MigrationError(f"blob store {self.url}: {doing} failed ({said})",
                               hint="check the bucket's name, region (AWS_DEFAULT_REGION) and that these credentials may read and write it")
@@ -132,7 +134,7 @@ class S3BlobStore:
             client.head_bucket(Bucket=self.bucket)
             return
         except _s3_errors() as exc:
-            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") if hasattr(exc, "response") else None
+            status = _response(exc).get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status != 404:
                 raise self._failed(exc, "checking the bucket") from None
         region = client.meta.region_name
@@ -140,7 +142,7 @@ class S3BlobStore:
         try:
             client.create_bucket(Bucket=self.bucket, **extra)
         except _s3_errors() as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+            code = _response(exc).get("Error", {}).get("Code")
             if code not in ("BucketAlreadyOwnedByYou",):  # created meanwhile by another run
                 raise self._failed(exc, f"creating bucket {self.bucket} in {region}") from None
 

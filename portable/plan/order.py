@@ -35,11 +35,6 @@ def action_dependencies(actions: list[Action], known: Iterable[Resource]) -> dic
     return out
 
 
-def order_levels(actions: list[Action], known: Iterable[Resource]) -> list[list[Action]]:
-    """Levels of actions; every action comes after the actions it depends on."""
-    return levels_of(actions, action_dependencies(actions, known))
-
-
 def levels_of(actions: list[Action], deps: dict[str, set[str]]) -> list[list[Action]]:
     pending = {a.key: a for a in actions}
     out: list[list[Action]] = []

@@ -28,13 +28,8 @@ LABEL_HELPER = "io.portable.helper"
 Progress = Callable[[str], None]
 
 
-def _writers(app: App) -> set[str]:
-    """Services that mount a volume read-write: the ones to stop for a consistent copy."""
-    return {name for name, svc in app.services.items() if any(not m.read_only for m in svc.volumes)}
-
-
 def _image_for(app: App, volume: str, resources: list[Any]) -> str:
-    users = {name for name, svc in app.services.items() if any(m.volume == volume for m in svc.volumes)}
+    users = set(app.services_mounting(volume))
     for res in resources:
         if res.kind == naming.KIND_CONTAINER and res.service in users:
             return str(res.spec["image"])
@@ -133,10 +128,11 @@ class DockerData:
     def quiesce(self, app: App) -> list[str]:
         """Stops the containers of services that write to volumes; returns their names."""
         stopped = []
+        writers = set(app.volume_writers())
         filters = {"label": [f"{naming.LABEL_APP}={app.name}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}"]}
         for c in self.client.containers.list(filters=filters):
             service = c.labels.get(naming.LABEL_SERVICE)
-            if service in _writers(app):
+            if service in writers:
                 with engine_call(f"stopping {c.name}"):
                     c.stop(timeout=int(app.services[service].stop_grace_s))
                 stopped.append(c.name)
@@ -145,9 +141,10 @@ class DockerData:
     def resume(self, app: App) -> list[str]:
         """Starts again the writers `quiesce` stopped."""
         started = []
+        writers = set(app.volume_writers())
         filters = {"label": [f"{naming.LABEL_APP}={app.name}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}"], "status": ["exited", "created"]}
         for c in self.client.containers.list(all=True, filters=filters):
-            if c.labels.get(naming.LABEL_SERVICE) in _writers(app):
+            if c.labels.get(naming.LABEL_SERVICE) in writers:
                 with engine_call(f"starting {c.name}"):
                     c.start()
                 started.append(c.name)

@@ -30,9 +30,7 @@ MOUNT = "/portable-volume"
 def _writers(app: App) -> dict[str, str]:
     """service -> workload kind, for services that mount a volume read-write."""
     return {
-        name: "StatefulSet" if svc.is_stateful else "Deployment"
-        for name, svc in app.services.items()
-        if any(not m.read_only for m in svc.volumes)
+        name: "StatefulSet" if app.services[name].is_stateful else "Deployment" for name in app.volume_writers()
     }
 
 
@@ -71,7 +69,7 @@ class KubernetesData:
     def export_volume(self, app: App, volume: str) -> tuple[Iterator[bytes], str]:
         """A tar stream of the volume (its first replica's claim) read through a helper pod."""
         ns = namespace_of(app, self.settings)
-        users = [name for name, svc in app.services.items() if any(m.volume == volume for m in svc.volumes)]
+        users = app.services_mounting(volume)
         if not users:
             raise MigrationError(f"no service of {app.name} mounts volume {volume}")
         claim = f"{volume}-{users[0]}-0"

@@ -64,7 +64,7 @@ class VsphereData:
     settings: VsphereSettings
 
     def _source_vm(self, app: App, volume: str) -> OwnedVm:
-        users = [name for name, svc in app.services.items() if any(m.volume == volume for m in svc.volumes)]
+        users = app.services_mounting(volume)
         if not users:
             raise MigrationError(f"no service of {app.name} mounts volume {volume}")
         vms = [vm for vm in self.marks.owned_vms(app.name) if vm.service == users[0] and vm.power_state == "poweredOn"]
