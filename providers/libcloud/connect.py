@@ -1,21 +1,19 @@
-"""Opening a libcloud driver with credentials from the environment or a file, and mapping
-libcloud's exceptions to portable errors, once, by type (and HTTP status), with retries.
+"""Opening a libcloud driver with credentials from the environment or a file, and `call`,
+the wrapper every libcloud call goes through: errors mapped (`errors.py`) and transient ones
+retried, bounded.
 """
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from libcloud.common.exceptions import BaseHTTPError, RateLimitReachedError
-from libcloud.common.types import InvalidCredsError, LibcloudError, MalformedResponseError, ProviderError
 from libcloud.compute.providers import get_driver
 
 from portable.engine.retry import retry_transient
-from portable.errors import AuthError, InputError, NotFoundError, PortableError, TargetError, TransientError
+from portable.errors import AuthError, InputError, PortableError
+from portable.providers.libcloud.errors import map_error
 from portable.providers.libcloud.profiles import DriverProfile
 from portable.providers.libcloud.settings import LibcloudSettings
 
@@ -59,33 +57,6 @@ def open_driver(settings: LibcloudSettings, profile: DriverProfile, env: Mapping
         return cls(*args, **kwargs)
     except Exception as exc:  # constructors validate their arguments in driver-specific ways
         raise map_error(exc, "open", f"the libcloud `{settings.driver}` driver") from exc
-
-
-def map_error(exc: BaseException, action: str, what: str) -> PortableError:
-    """One sentence for a libcloud failure, chosen by exception type and HTTP status."""
-    if isinstance(exc, PortableError):
-        return exc
-    detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    if isinstance(exc, InvalidCredsError):
-        return AuthError(f"the cloud refused the credentials to {action} {what}: {detail}", hint="check the key/secret in the environment or credentials_file")
-    if isinstance(exc, RateLimitReachedError):
-        return TransientError(f"the cloud is throttling requests to {action} {what}", retry_after=float(getattr(exc, "retry_after", 0) or 0) or None)
-    code = getattr(exc, "code", None) if isinstance(exc, BaseHTTPError) else getattr(exc, "http_code", None) if isinstance(exc, ProviderError) else None
-    if isinstance(code, int):
-        if code in (401, 403):
-            return AuthError(f"the cloud refused to {action} {what} (HTTP {code}): {detail}", hint="check the credentials and their permissions")
-        if code == 404:
-            return NotFoundError(f"could not {action} {what}: not found (HTTP 404): {detail}")
-        if code == 429 or code >= 500:
-            return TransientError(f"the cloud could not {action} {what} right now (HTTP {code})")
-        return TargetError(f"could not {action} {what} (HTTP {code}): {detail}")
-    if isinstance(exc, (socket.timeout, TimeoutError, ConnectionError, ssl.SSLError)):
-        return TransientError(f"could not reach the cloud to {action} {what}: {detail}")
-    if isinstance(exc, MalformedResponseError):
-        return TargetError(f"the cloud's answer to {action} {what} could not be parsed: {detail[:200]}")
-    if isinstance(exc, (LibcloudError, ValueError)):
-        return TargetError(f"could not {action} {what}: {detail}")
-    return TargetError(f"could not {action} {what}: {type(exc).__name__}: {detail}")
 
 
 def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int = 5, **kwargs: Any) -> T:

@@ -11,13 +11,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from portable.errors import HealthCheckError, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.base import ApplyContext
 from portable.providers.libcloud import ec2
+from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.naming import node_name, parse_node_name
 from portable.providers.vm import (
@@ -29,9 +30,6 @@ from portable.providers.vm import (
     resolve_group_secrets,
     resolve_registry_password,
 )
-
-if TYPE_CHECKING:
-    from portable.providers.libcloud.provider import LibcloudProvider
 
 GONE = ("terminated", "unknown")
 
@@ -54,13 +52,15 @@ def as_ref(node: Any, parsed: Any) -> InstanceRef:
 
 
 class LibcloudGroupBackend:
-    def __init__(self, provider: "LibcloudProvider", app: App, ctx: ApplyContext) -> None:
-        self.p = provider
-        self.driver = provider.driver(app)
+    """Nodes of one app's instance groups on one libcloud account (the provider routes here)."""
+
+    def __init__(self, account: LibcloudAccount, app: App, ctx: ApplyContext) -> None:
+        self.account = account
+        self.driver = account.driver(app)
         self.app = app
-        self.owner = provider.owner(app)
+        self.owner = account.owner(app)
         self.ctx = ctx
-        self.timeout = min(ctx.timeout, provider.settings.boot_timeout)
+        self.timeout = min(ctx.timeout, account.settings.boot_timeout)
 
     def _nodes(self, refs: Sequence[InstanceRef]) -> list[Any]:
         ids = {r.id for r in refs}
@@ -71,20 +71,20 @@ class LibcloudGroupBackend:
         for s in sizes:
             if s.id == size_id or s.name == size_id:
                 return s
-        raise TargetError(f"the {self.p.settings.driver} driver offers no size {size_id}", hint="set `instance_type` (or `instance_types`) on the target to one it lists")
+        raise TargetError(f"the {self.account.settings.driver} driver offers no size {size_id}", hint="set `instance_type` (or `instance_types`) on the target to one it lists")
 
     def _image(self) -> Any:
-        return call(self.driver.get_image, self.p.settings.image, action="find", what=f"image {self.p.settings.image}")
+        return call(self.driver.get_image, self.account.settings.image, action="find", what=f"image {self.account.settings.image}")
 
     def _user_data(self, group: Resource, replica: int, peers: dict[str, str]) -> str | bytes:
-        login = self.p.settings.registry
+        login = self.account.settings.registry
         devices = {v["index"]: [f"/dev/sd{chr(ord('f') + v['index'])}", f"/dev/xvd{chr(ord('f') + v['index'])}", f"/dev/vd{chr(ord('b') + v['index'])}"] for v in group.spec["volumes"]}
         text = render_cloud_init(
             self.app, group, secrets=resolve_group_secrets(self.app, group), registry=login,
             registry_password=resolve_registry_password(login, self.app.base_dir, self.app.env) if login else None,
             hosts=peers, disk_devices=devices, replica=replica,
         )
-        data = fit_user_data(text, limit=self.p.profile.user_data_limit, what=f"the user data of {group.name}")
+        data = fit_user_data(text, limit=self.account.profile.user_data_limit, what=f"the user data of {group.name}")
         return data.decode() if data.startswith(b"#cloud-config") else data
 
     def _peers(self, group: Resource) -> dict[str, str]:
@@ -96,11 +96,11 @@ class LibcloudGroupBackend:
 
     def create_instances(self, group: Resource, replicas: Sequence[int]) -> list[InstanceRef]:
         spec = group.spec
-        image, size, locations = self._image(), self._size(spec["instance_size"]), self.p.locations(self.app)
-        is_ec2 = self.p.settings.driver == "ec2"
-        sg = self.p.firewall(self.app).find(self.app.name) if self.p.profile.firewall else None
+        image, size, locations = self._image(), self._size(spec["instance_size"]), self.account.locations(self.app)
+        is_ec2 = self.account.settings.driver == "ec2"
+        sg = self.account.firewall(self.app).find(self.app.name) if self.account.profile.firewall else None
         subnets = ec2.default_subnets(self.driver) if is_ec2 else {}
-        vols = self.p.volumes(self.app).by_disk(self.app.name)
+        vols = self.account.volumes(self.app).by_disk(self.app.name)
         peers = self._peers(group)
         created: list[tuple[Any, int]] = []
         attach: list[tuple[int, str, str]] = []
@@ -111,11 +111,11 @@ class LibcloudGroupBackend:
                     if disk_name(d.volume, r) not in vols:
                         raise TargetError(f"volume {disk_name(d.volume, r)} is missing, so {group.name} replica {r} cannot start; deploy again")
                     attach.append((r, disk_name(d.volume, r), f"/dev/sd{chr(ord('f') + d.index)}"))
-                kwargs: dict[str, Any] = dict(self.p.profile.user_data(self._user_data(group, r, peers)))  # type: ignore[arg-type]
-                if self.p.settings.key_name:
-                    kwargs["ex_keyname"] = self.p.settings.key_name
+                kwargs: dict[str, Any] = dict(self.account.profile.user_data(self._user_data(group, r, peers)))  # type: ignore[arg-type]
+                if self.account.settings.key_name:
+                    kwargs["ex_keyname"] = self.account.settings.key_name
                 if is_ec2:
-                    kwargs["ex_metadata"] = {"portable:app": self.app.name, "portable:target": self.p.target_name, "portable:service": group.name, "portable:revision": spec["revision"], "portable:replica": str(r)}
+                    kwargs["ex_metadata"] = {"portable:app": self.app.name, "portable:target": self.account.target_name, "portable:service": group.name, "portable:revision": spec["revision"], "portable:replica": str(r)}
                     kwargs["ex_subnet"] = subnets.get(location.name)
                     if sg is not None:
                         kwargs["ex_security_group_ids"] = [sg.id]
@@ -131,7 +131,7 @@ class LibcloudGroupBackend:
                     ec2.require_imdsv2(self.driver, node.id)
             for r, disk, device in attach:
                 call(self.driver.attach_volume, by_replica[r], vols[disk], device=device, action=f"attach volume {disk} to", what=f"instance {by_replica[r].id}")
-            self.p.volumes(self.app).wait_attached(self.app.name, [d for _, d, _ in attach], self.timeout)
+            self.account.volumes(self.app).wait_attached(self.app.name, [d for _, d, _ in attach], self.timeout)
         except BaseException:
             for node, _ in created:
                 self.ctx.progress(f"{group.name}: could not start every instance; terminating {node.id}")
@@ -145,7 +145,7 @@ class LibcloudGroupBackend:
             call(self.driver.wait_until_running, nodes, wait_period=2, timeout=timeout, action="wait for", what=f"the instances of {group.name}")
         except TargetError as exc:
             raise HealthCheckError(f"{group.name}: new instances did not reach the running state", details=exc.message) from None
-        if self.p.settings.readiness == "probe":
+        if self.account.settings.readiness == "probe":
             for node in self._nodes(instances):
                 self._probe(group, node, timeout)
 
