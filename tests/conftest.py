@@ -10,7 +10,7 @@ components in two ways, both of which probe that the component actually answers:
     def test_y(lab):
         env = lab.require("docker", "registry")         # at run time; returns env.json
 
-Components: docker, docker_b, registry, images, k8s, vcsim, moto.
+Components: docker, docker_b, registry, images, k8s, vcsim, moto, postgres.
 A component that does not answer makes the test FAIL when CI=true and SKIP (loudly, with the
 command that starts it) otherwise; the session summary lists what was missing.
 
@@ -27,6 +27,7 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any
 import pytest
 
 LAB_RUN = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab"))
-COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "vcsim", "moto")
+COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "vcsim", "moto", "postgres")
 CI = os.environ.get("CI") == "true"
 LAB_IMAGES = ("lab/busybox:1", "lab/web:1", "lab/worker:1", "lab/kv:1", "lab/kamal-proxy:1")
 _probed: dict[str, str | None] = {}   # component -> None (answers) or why not
@@ -78,6 +79,29 @@ def _http_get(url: str, cafile: str | None = None, insecure: bool = False) -> in
         return r.status
 
 
+def _postgres_probe(env: dict[str, str]) -> str | None:
+    """PostgreSQL's protocol answer on LAB_POSTGRES_HOST:PORT, then a real login with psql and the URL."""
+    url = env.get("LAB_POSTGRES_URL")
+    if not url:
+        return f"LAB_POSTGRES_URL is not in {LAB_RUN}/env.json"
+    host, port = env.get("LAB_POSTGRES_HOST", "127.0.0.1"), int(env.get("LAB_POSTGRES_PORT", "5432"))
+    body = b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in
+                    (("user", env.get("LAB_POSTGRES_USER", "")), ("database", env.get("LAB_POSTGRES_DB", "")))) + b"\0"
+    with socket.create_connection((host, port), timeout=5) as s:     # StartupMessage, protocol 3.0
+        s.sendall((8 + len(body)).to_bytes(4, "big") + (196608).to_bytes(4, "big") + body)
+        answer = s.recv(9)
+    if answer[:1] != b"R":   # R = an authentication request (SASL for scram-sha-256); E = an error
+        return f"{host}:{port} did not answer like PostgreSQL: {answer!r}"
+    try:
+        r = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-c", "select 1", url], capture_output=True, text=True,
+                           timeout=15, env={**os.environ, "PGCONNECT_TIMEOUT": "5"})
+    except FileNotFoundError:
+        return "psql is not installed (bash tests/lab/lab up postgres installs postgresql-client-15)"
+    if r.returncode != 0 or r.stdout.strip() != "1":
+        return f"psql with LAB_POSTGRES_URL failed: {r.stderr.strip()[:200]}"
+    return None
+
+
 def _probe(component: str, env: dict[str, str]) -> str | None:
     """None when `component` answers, else the reason it does not."""
     try:
@@ -114,6 +138,8 @@ def _probe(component: str, env: dict[str, str]) -> str | None:
                 return f"LAB_MOTO_URL is not in {LAB_RUN}/env.json"
             _http_get(env["LAB_MOTO_URL"] + "/moto-api/")
             return None
+        if component == "postgres":
+            return _postgres_probe(env)
         return f"unknown lab component {component!r} (known: {', '.join(COMPONENTS)})"
     except Exception as e:  # noqa: BLE001 - any failure means "does not answer"
         return f"{type(e).__name__}: {e}"
@@ -139,7 +165,7 @@ def require_lab(*components: str) -> dict[str, str]:
 # ------------------------------------------------------------------ pytest hooks
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, vcsim, moto); "
+        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, vcsim, moto, postgres); "
         "fails when CI=true and one does not answer, skips otherwise")
     for k, v in load_lab_env().items():
         os.environ.setdefault(k, v)
