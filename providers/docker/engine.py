@@ -1,14 +1,13 @@
-"""The docker SDK boundary: connecting to the engine and turning its errors into portable's.
+"""The docker SDK boundary: connecting to the engine and wrapping every call to it.
 
 Every engine call in the provider goes through `engine_call` (or `retried` for calls worth
-repeating), so SDK exception types are mapped here, once, by type and HTTP status, each into
-one sentence naming the object and what to do.
+repeating), so SDK exception types are mapped once, by `errors.py`, by type and HTTP status,
+each into one sentence naming the object and what to do.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import ssl
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -18,12 +17,12 @@ from docker import errors as docker_errors
 from docker.tls import TLSConfig
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from portable.errors import AuthError, InputError, NotFoundError, PortableError, TargetError, TransientError
+from portable.errors import InputError, PortableError, TransientError
 
+from portable.providers.docker.errors import connect_error, map_error
 from portable.providers.docker.settings import DockerSettings
 
 T = TypeVar("T")
-TRANSIENT_STATUS = {408, 429, 502, 503, 504}
 
 
 BOOTSTRAP_API_VERSION = "1.25"  # used for one call only: asking the engine for its own version
@@ -68,66 +67,11 @@ def connect(settings: DockerSettings) -> docker.DockerClient:
     except PortableError:
         raise
     except (docker_errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise _connect_error(exc, host) from None
-
-
-def _connect_error(exc: BaseException, host: str) -> PortableError:
-    # the SDK wraps the transport failure of its first call; look at what it wraps, by type
-    cause = exc.__context__ if isinstance(exc, docker_errors.DockerException) and exc.__context__ else exc
-    if isinstance(cause, (requests.exceptions.SSLError, ssl.SSLError)):
-        return AuthError(f"the TLS handshake with the Docker engine at {host} failed: {cause.__class__.__name__}",
-                         hint="check tls_verify and cert_path (ca.pem, cert.pem, key.pem), or DOCKER_CERT_PATH")
-    if isinstance(cause, (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)):
-        return TargetError(f"cannot reach the Docker engine at {host}",
-                           hint="is dockerd running, and is DOCKER_HOST or the target's `host` right?")
-    if isinstance(cause, requests.exceptions.Timeout):
-        return TransientError(f"the Docker engine at {host} did not answer in time")
-    if isinstance(exc, docker_errors.APIError):
-        return map_error(exc, f"connecting to the Docker engine at {host}")
-    return TargetError(f"cannot set up a Docker client for {host}: {exc}",
-                       hint="check `host`, DOCKER_HOST, DOCKER_CERT_PATH")
+        raise connect_error(exc, host) from None
 
 
 def describe_host(settings: DockerSettings) -> str:
     return settings.host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def map_error(exc: BaseException, doing: str) -> PortableError:
-    """One portable error, in one sentence, for an SDK or transport failure while `doing`."""
-    if isinstance(exc, PortableError):
-        return exc
-    if isinstance(exc, docker_errors.NotFound):
-        return NotFoundError(f"{doing}: {_explanation(exc)}")
-    if isinstance(exc, docker_errors.APIError):
-        status = exc.status_code or 0
-        text = _explanation(exc)
-        if status == 401:
-            return AuthError(f"{doing}: the engine refused the credentials ({text})")
-        if status == 403:  # the engine forbids the operation (e.g. a network still in use), not a login problem
-            return TargetError(f"{doing}: the engine refused ({text})")
-        if status in TRANSIENT_STATUS:
-            return TransientError(f"{doing}: the engine is busy ({text})")
-        if "port is already allocated" in text or "address already in use" in text:
-            return TargetError(
-                f"{doing}: a host port it publishes is already taken ({text})",
-                hint="stop what uses that port or change `published:` in the manifest",
-            )
-        return TargetError(f"{doing}: {text}")
-    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)):
-        return TargetError(f"{doing}: cannot reach the Docker engine ({exc.__class__.__name__})",
-                           hint="is dockerd running, and is DOCKER_HOST or the target's `host` right?")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return TransientError(f"{doing}: the engine did not answer in time")
-    if isinstance(exc, docker_errors.DockerException):
-        return TargetError(f"{doing}: {exc}")
-    raise exc
-
-
-def _explanation(exc: docker_errors.APIError) -> str:
-    text = exc.explanation
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return str(text or exc).strip()
 
 
 @contextlib.contextmanager

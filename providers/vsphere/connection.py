@@ -22,7 +22,7 @@ from pyVmomi import vim
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from portable.errors import AuthError, InputError, PortableError, TargetError, TransientError
-from portable.providers.vsphere.faults import translate_fault
+from portable.providers.vsphere.errors import translate_fault
 from portable.providers.vsphere.settings import VsphereSettings
 
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """`VsphereProvider`: the app's services as VMs on vCenter, through the shared VM runtime.
 
-translate -> one `instance-group` per service and one stateful `volume` per data disk
-(providers/vm), plus a `load-balancer` (front proxy VM, proxy.py) per public http service;
+translate (translate.py) -> one `instance-group` per service and one stateful `volume` per
+data disk (providers/vm), plus a `load-balancer` (front proxy VM, proxy.py) per public http service;
 apply -> blue/green rollouts of VMs cloned from the template (backend.py) and VMDK files
 for volumes (disks.py); observe -> the VMs marked with the app's custom attributes and the
 disk files in the app's datastore folder.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,7 +18,7 @@ from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
 from portable.providers.base import ApplyContext, BaseProvider, Capability
-from portable.providers.vm import GROUP_KIND, VOLUME_KIND, instance_groups, roll_out, scale, tear_down, volume_resources
+from portable.providers.vm import GROUP_KIND, VOLUME_KIND, roll_out, scale, tear_down
 from portable.providers.vsphere import disks as vdisks
 from portable.providers.vsphere import machines
 from portable.providers.vsphere.backend import VsphereGroupBackend
@@ -27,11 +26,12 @@ from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.data import VsphereData
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
-from portable.providers.vsphere.proxy import LB_KIND, current_backends, lb_resource, set_backends
+from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
 from portable.providers.vsphere.readiness import guest_status
 from portable.providers.vsphere.render import render_files
 from portable.providers.vsphere.settings import VsphereSettings
-from portable.providers.vsphere.specs import disk_uuid_hex, vm_size, vmdk_uuid
+from portable.providers.vsphere.specs import disk_uuid_hex, vmdk_uuid
+from portable.providers.vsphere.translate import translate
 
 DISK_TASK_TIMEOUT = 300.0
 
@@ -41,8 +41,15 @@ class VsphereProvider(VsphereData, BaseProvider):
 
     name: ClassVar[str] = "vsphere"
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER}
+        {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
+         Capability.EXPORT_VOLUMES}
     )
+    refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
+        Capability.LOGS: ("cannot read container logs through vCenter",
+                          "log in to the VM and run `docker logs vm-<app>-<service>` (or `journalctl -u cloud-final`)"),
+        Capability.QUIESCE: ("cannot stop its writers: the guest's containers are not reachable through VMware Tools here; "
+                             "copy without --quiesce (crash-consistent, file by file)", None),
+    }
 
     def __init__(self, target_name: str, settings: VsphereSettings | dict[str, Any]) -> None:
         if not isinstance(settings, VsphereSettings):
@@ -92,21 +99,7 @@ class VsphereProvider(VsphereData, BaseProvider):
     # -- translate (pure)
 
     def translate(self, app: App) -> list[Resource]:
-        volumes = volume_resources(app, extra_spec={"datastore": self.settings.datastore})
-        proxies = {
-            name: lb
-            for name, svc in app.services.items()
-            if (lb := lb_resource(app, name, svc, image=self.settings.proxy_image, size=self.settings.proxy_size)) is not None
-        }
-        groups = instance_groups(
-            app,
-            size_for=lambda name, svc: vm_size(name, svc, self.settings),
-            behind_load_balancer=True,  # public http goes through the service's front proxy VM
-            depends_on=lambda name, svc: (proxies[name].key,) if name in proxies else (),
-        )
-        if self.settings.extra_config:  # part of the spec: a change rolls the VMs like any other
-            groups = [replace(g, spec={**g.spec, "extra_config": dict(sorted(self.settings.extra_config.items()))}) for g in groups]
-        return volumes + list(proxies.values()) + groups
+        return translate(app, self.settings)
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         return False  # groups roll out blue/green inside `update`; volumes are never replaced

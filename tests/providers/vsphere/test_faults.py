@@ -16,7 +16,7 @@ from pyVmomi import vim, vmodl  # noqa: E402
 
 from portable.errors import AuthError, NotFoundError, TargetError, TransientError  # noqa: E402
 from portable.manifest import load_app  # noqa: E402
-from portable.providers.vsphere.faults import translate_fault  # noqa: E402
+from portable.providers.vsphere.errors import translate_fault  # noqa: E402
 from portable.providers.vsphere.provider import VsphereProvider  # noqa: E402
 from portable.providers.vsphere.specs import vm_name  # noqa: E402
 from vcenter import connect  # noqa: E402

@@ -1,17 +1,16 @@
 """vSphere faults -> portable errors: one table, matched by fault type, once, at the boundary.
 
-Every vSphere call of the provider goes through `vsphere_call` (or `wait_for_task`, which
-raises task faults the same way), so a user sees one sentence naming the object and what to
-fix, never a SOAP dump. Transient faults become TransientError, which callers may retry.
+Every vSphere call of the provider goes through `connection.Session.call` (or its task wait,
+which raises task faults the same way), so a user sees one sentence naming the object and
+what to fix, never a SOAP dump. Transient faults become TransientError, which callers may retry.
 """
 from __future__ import annotations
 
 import http.client
 import socket
 import ssl
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from pyVmomi import vim, vmodl
 
@@ -22,8 +21,6 @@ from portable.errors import (
     TargetError,
     TransientError,
 )
-
-T = TypeVar("T")
 
 Sentence = Callable[[Any, str], str]
 
@@ -110,13 +107,3 @@ def translate_fault(exc: BaseException, what: str) -> PortableError:
         return TargetError(f"cannot reach vCenter while {what}: {exc.strerror or exc}; check `host` and `port`")
     raise exc
 
-
-@contextmanager
-def vsphere_call(what: str) -> Iterator[None]:
-    """Runs the block, turning any vSphere or network failure into a portable error."""
-    try:
-        yield
-    except PortableError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - translate_fault re-raises what it does not know
-        raise translate_fault(exc, what) from None
