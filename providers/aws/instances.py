@@ -32,9 +32,7 @@ from portable.providers.vm import (
     disk_name,
     fit_user_data,
     group_disks,
-    render_cloud_init,
-    resolve_group_secrets,
-    resolve_registry_password,
+    instance_user_data,
 )
 
 UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
@@ -97,13 +95,9 @@ class Ec2GroupBackend:
 
     def _user_data(self, group: Resource, replica: int, disks: dict[int, str]) -> bytes:
         devices = {i: [f"/dev/disk/by-id/*{vid.replace('-', '')}*", f"/dev/sd{chr(ord('f') + i)}", f"/dev/xvd{chr(ord('f') + i)}"] for i, vid in disks.items()}
-        login = self.settings.registry
-        text = render_cloud_init(
-            self.app, group,
-            secrets=resolve_group_secrets(self.app, group),
-            registry=login,
-            registry_password=resolve_registry_password(login, self.app.base_dir, self.app.env) if login else None,
-            disk_devices=devices, replica=replica, dns_search=group.spec["aws"].get("dns_search"),
+        text = instance_user_data(
+            self.app, group, replica=replica, registry=self.settings.registry,
+            disk_devices=devices, dns_search=group.spec["aws"].get("dns_search"),
         )
         return fit_user_data(text, limit=USER_DATA_LIMIT, what=f"the user data of {group.name}")
 

@@ -26,9 +26,7 @@ from portable.providers.vm import (
     disk_name,
     fit_user_data,
     group_disks,
-    render_cloud_init,
-    resolve_group_secrets,
-    resolve_registry_password,
+    instance_user_data,
 )
 
 GONE = ("terminated", "unknown")
@@ -77,13 +75,8 @@ class LibcloudGroupBackend:
         return call(self.driver.get_image, self.account.settings.image, action="find", what=f"image {self.account.settings.image}")
 
     def _user_data(self, group: Resource, replica: int, peers: dict[str, str]) -> str | bytes:
-        login = self.account.settings.registry
         devices = {v["index"]: [f"/dev/sd{chr(ord('f') + v['index'])}", f"/dev/xvd{chr(ord('f') + v['index'])}", f"/dev/vd{chr(ord('b') + v['index'])}"] for v in group.spec["volumes"]}
-        text = render_cloud_init(
-            self.app, group, secrets=resolve_group_secrets(self.app, group), registry=login,
-            registry_password=resolve_registry_password(login, self.app.base_dir, self.app.env) if login else None,
-            hosts=peers, disk_devices=devices, replica=replica,
-        )
+        text = instance_user_data(self.app, group, replica=replica, registry=self.account.settings.registry, hosts=peers, disk_devices=devices)
         data = fit_user_data(text, limit=self.account.profile.user_data_limit, what=f"the user data of {group.name}")
         return data.decode() if data.startswith(b"#cloud-config") else data
 

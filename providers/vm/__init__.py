@@ -33,6 +33,7 @@ from portable.providers.vm.group import (
     volume_resources,
 )
 from portable.providers.vm.sizing import InstanceSize, select_instance_size
+from portable.providers.vm.user_data import instance_user_data
 
 __all__ = [
     "GROUP_KIND",
@@ -47,6 +48,7 @@ __all__ = [
     "group_disks",
     "group_spec",
     "instance_groups",
+    "instance_user_data",
     "render_bootstrap",
     "render_cloud_init",
     "resolve_group_secrets",

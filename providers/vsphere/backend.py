@@ -15,7 +15,7 @@ from typing import Any
 
 from portable.manifest.app import App
 from portable.plan.resources import Resource
-from portable.providers.vm import InstanceRef, render_cloud_init, resolve_group_secrets, resolve_registry_password
+from portable.providers.vm import InstanceRef, instance_user_data
 from portable.providers.vsphere import machines, proxy
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.disks import app_folder
@@ -27,29 +27,6 @@ from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import clone_request, disk_devices, peer_hosts
 
 TASK_TIMEOUT = 600.0
-
-
-def user_data_for(
-    app: App,
-    group: Resource,
-    replica: int,
-    settings: VsphereSettings,
-    *,
-    secrets: dict[str, bytes] | None,
-    registry_password: bytes | None,
-    hosts: dict[str, str],
-) -> str:
-    """The shared VM runtime's cloud-init for one replica, with vSphere's disk device paths."""
-    return render_cloud_init(
-        app,
-        group,
-        secrets=secrets,
-        registry=settings.registry,
-        registry_password=registry_password,
-        hosts=hosts,
-        disk_devices=disk_devices(group.spec, replica),
-        replica=replica,
-    )
 
 
 class VsphereGroupBackend:
@@ -98,18 +75,14 @@ class VsphereGroupBackend:
     # -- InstanceGroupBackend
 
     def create_instances(self, group: Resource, replicas: Sequence[int]) -> list[InstanceRef]:
-        secrets = resolve_group_secrets(self.app, group)
-        password = (
-            resolve_registry_password(self.settings.registry, self.app.base_dir, self.app.env)
-            if self.settings.registry is not None
-            else None
-        )
         hosts = peer_hosts(group.spec["peers"], self._peer_addresses())
         linked = self.settings.linked_clone and machines.template_snapshot(self.placement.template) is not None
         created: list[InstanceRef] = []
 
         def one(replica: int) -> InstanceRef:
-            text = user_data_for(self.app, group, replica, self.settings, secrets=secrets, registry_password=password, hosts=hosts)
+            text = instance_user_data(
+                self.app, group, replica=replica, registry=self.settings.registry, hosts=hosts, disk_devices=disk_devices(group.spec, replica)
+            )
             request = clone_request(group, replica, user_data=text, datastore_name=self.datastore_name)
             self.progress(f"{group.name}: cloning {request.name} ({request.cpus} vCPU, {request.memory_mb} MiB"
                           f"{', linked clone' if linked else ''}{', ' + str(len(request.disks)) + ' data disk(s)' if request.disks else ''})")
@@ -180,13 +153,8 @@ class VsphereGroupBackend:
 
     def start_proxy(self, lb: Resource, upstreams: Sequence[str], timeout: float) -> None:
         """Clones, marks and starts the front proxy VM of `lb`, and waits until it serves."""
-        password = (
-            resolve_registry_password(self.settings.registry, self.app.base_dir, self.app.env)
-            if self.settings.registry is not None
-            else None
-        )
         group_spec = proxy.proxy_group_spec(lb)
-        text = render_cloud_init(self.app, group_spec, registry=self.settings.registry, registry_password=password, hosts={}, replica=0)
+        text = instance_user_data(self.app, group_spec, replica=0, registry=self.settings.registry, hosts={})  # a proxy has no secrets
         request = proxy.proxy_clone_request(lb, text, list(upstreams))
         linked = self.settings.linked_clone and machines.template_snapshot(self.placement.template) is not None
         self.progress(f"{lb.name}: cloning front proxy {request.name} (port {lb.spec['published']})")

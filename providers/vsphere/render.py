@@ -18,7 +18,7 @@ from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init
 from portable.providers.vsphere.disks import disk_path
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.proxy import LB_KIND, proxy_clone_request, proxy_group_spec
-from portable.providers.vsphere.specs import TEMPLATE_DATASTORE, clone_request, decode_guestinfo
+from portable.providers.vsphere.specs import TEMPLATE_DATASTORE, clone_request, decode_guestinfo, disk_devices
 
 
 def placement_names(settings: VsphereSettings) -> dict[str, Any]:
@@ -37,8 +37,6 @@ def placement_names(settings: VsphereSettings) -> dict[str, Any]:
 
 
 def render_files(app: App, resources: list[Resource], outdir: Path, settings: VsphereSettings) -> list[Path]:
-    from portable.providers.vsphere.backend import user_data_for
-
     outdir.mkdir(parents=True, exist_ok=True)
     datastore = settings.datastore or TEMPLATE_DATASTORE
     written: list[Path] = []
@@ -58,7 +56,7 @@ def render_files(app: App, resources: list[Resource], outdir: Path, settings: Vs
             requests.append(proxy_clone_request(res, text, []))
         elif res.kind == GROUP_KIND:
             for replica in range(int(res.spec["replicas"])):
-                text = user_data_for(app, res, replica, settings, secrets=None, registry_password=None, hosts={})
+                text = render_cloud_init(app, res, registry=settings.registry, hosts={}, disk_devices=disk_devices(res.spec, replica), replica=replica)
                 requests.append(clone_request(res, replica, user_data=text, datastore_name=datastore))
         for request in requests:
             name = request.name
