@@ -85,6 +85,7 @@ class KubernetesData:
                                 "workingDir": MOUNT,
                                 "volumeMounts": [{"name": "data", "mountPath": MOUNT, "readOnly": True}]}],
                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
+                **self.settings.pod_placement(),
             },
         }
         self.kube.request("POST", self.kube.path("Pod", ns), what=f"pod {ns}/{pod_name}", verb="create", body=pod)

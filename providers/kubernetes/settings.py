@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,6 +34,17 @@ class RegistryAuth(BaseModel):
     server: str = Field(description="registry host, e.g. registry.example.com:5000")
     username: str
     password_secret: str = Field(description="name of an entry under the manifest's top-level `secrets`")
+
+
+class Toleration(BaseModel):
+    """One pod toleration, as Kubernetes spells it: lets portable's pods run on nodes with a matching taint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str | None = Field(None, description="taint key (none with operator Exists: every taint)")
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = Field(None, description="taint value (with operator Equal)")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="taint effect (none: every effect)")
 
 
 class KubernetesSettings(BaseModel):
@@ -63,6 +74,8 @@ class KubernetesSettings(BaseModel):
         None, description="longest wait for one workload to become available, e.g. 5m (default: the deploy timeout)"
     )
     request_timeout: float = Field(30.0, gt=0, description="seconds to wait for one API call")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector of every pod portable runs (services and helpers)")
+    tolerations: list[Toleration] = Field(default_factory=list, description="tolerations of every pod portable runs (services and helpers)")
     restore_image: str = Field(
         default_factory=lambda: os.environ.get("PORTABLE_RESTORE_IMAGE", "busybox:1.36"),
         description="image of the init container that restores migrated volumes (needs sh, wget, sha256sum, tar)",
@@ -74,6 +87,15 @@ class KubernetesSettings(BaseModel):
         if value is not None:
             parse_duration(value)
         return value
+
+    def pod_placement(self) -> dict[str, Any]:
+        """The pod spec fields that choose nodes (nodeSelector, tolerations), empty when none are set."""
+        placement: dict[str, Any] = {}
+        if self.node_selector:
+            placement["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            placement["tolerations"] = [t.model_dump(exclude_none=True) for t in self.tolerations]
+        return placement
 
     @property
     def rollout_timeout_s(self) -> float | None:

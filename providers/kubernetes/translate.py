@@ -153,6 +153,7 @@ def _service_resources(app: App, settings: KubernetesSettings, name: str, svc: S
                                       "secrets": [_secret_digest(app, ref.name) for ref in svc.secrets]})
     obj = workload(app, name, svc, namespace=ns, storage_class=settings.storage_class, pull_secrets=pull,
                    secret_names=names, config_digest=config_digest, restore_image=settings.restore_image)
+    obj["spec"]["template"]["spec"].update(settings.pod_placement())
     kind = obj["kind"]
     effective = max(svc.replicas, svc.autoscale.min if svc.autoscale else 0)
     if svc.is_stateful:
