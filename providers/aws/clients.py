@@ -10,7 +10,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 
+from portable.providers.aws.errors import map_error
 from portable.providers.aws.settings import AwsSettings
 
 
@@ -28,7 +30,10 @@ class AwsClients:
     def session(self) -> boto3.session.Session:
         with self._lock:
             if self._session is None:
-                self._session = boto3.session.Session(profile_name=self.settings.profile, region_name=self.settings.region)
+                try:
+                    self._session = boto3.session.Session(profile_name=self.settings.profile, region_name=self.settings.region)
+                except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile no config file has
+                    raise map_error(exc, "reach", f"target {self.target}") from None
             return self._session
 
     @property

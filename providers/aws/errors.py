@@ -16,6 +16,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ProfileNotFound,
     WaiterError,
 )
 
@@ -78,6 +79,11 @@ def map_error(exc: Exception, action: str, what: str) -> PortableError:
         return map_client_error(exc, action, what)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return AuthError(f"no AWS credentials found to {action} {what}", hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`")
+    if isinstance(exc, ProfileNotFound):
+        return AuthError(
+            f"AWS profile `{exc.kwargs.get('profile', '?')}` (AWS_PROFILE or the target's `profile`) is not in the AWS config files, so there are no credentials to {action} {what}",
+            hint="name a profile of ~/.aws/config or ~/.aws/credentials, or unset AWS_PROFILE to use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
     if isinstance(exc, NoRegionError):
         return InputError("no AWS region is configured", hint="set `region` on the target or AWS_REGION")
     if isinstance(exc, BotoConnectionError):
