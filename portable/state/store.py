@@ -1,11 +1,16 @@
 """The StateStore protocol and the records it keeps: revisions and locks.
 
-Behind a protocol so a team store (PostgreSQL) can replace the embedded SQLite one
-without the engine noticing. Resources are stored as their secret-free dicts.
+Behind a protocol so the team stores (PostgreSQL, S3) replace the embedded SQLite one
+without the engine noticing. Resources are stored as their secret-free dicts. Every store
+gives the same lock semantics: a per-(app, target) lock with a holder, an id that
+`portable state unlock` takes, a fencing token that every write is checked against, and an
+exclusive store-wide lock for repair work.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import json
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -14,6 +19,10 @@ from portable.plan.resources import Resource
 
 RevisionKind = Literal["deploy", "rollback", "destroy", "migrate"]
 RevisionStatus = Literal["applying", "deployed", "failed", "destroyed"]
+Progress = Callable[[str], None]
+
+EXCLUSIVE = "*"  # app and target of the store-wide (repair) lock
+INTERRUPTED = "interrupted: its process lost the lock or the state store before finishing"
 
 
 @dataclass(frozen=True)
@@ -45,26 +54,71 @@ class Revision:
             "message": self.message,
         }
 
+    def record(self) -> dict[str, Any]:
+        """Everything stored for the revision, resources included (what migrate copies)."""
+        return {**self.to_dict(), "resources": [r.to_dict() for r in self.resources]}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> "Revision":
+        return cls(
+            str(data["app"]), str(data["target"]), int(data["revision"]), str(data["kind"]), str(data["status"]),
+            str(data["created_at"]), data.get("finished_at"), str(data["manifest_digest"]),
+            [Resource.from_dict(d) for d in data["resources"]], str(data.get("message") or ""),
+        )
+
+    def digest(self) -> str:
+        """sha256 of the canonical record: equal digests mean the same revision, byte for byte."""
+        return hashlib.sha256(json.dumps(self.record(), sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class LockInfo:
+    """Who holds the lock of (app, target), or of the whole store when both are `*`."""
+
     lock_id: str
     app: str
     target: str
     holder: str
     since: str
     operation: str = ""
+    token: int = 0  # fencing token: a write is accepted only while the store's lock still carries it
+    persistent: bool = False  # taken by `portable state lock`: kept until `portable state unlock`
+    expires: str | None = None  # S3: the lease's end, renewed by the holder
+
+    @property
+    def exclusive(self) -> bool:
+        return self.app == EXCLUSIVE
+
+    @property
+    def subject(self) -> str:
+        return "the whole state store" if self.exclusive else f"{self.app} on target {self.target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lock_id": self.lock_id, "app": self.app, "target": self.target, "holder": self.holder,
+            "since": self.since, "operation": self.operation, "token": self.token,
+            "persistent": self.persistent, "expires": self.expires, "exclusive": self.exclusive,
+        }
 
 
 class StateStore(Protocol):
     """Where portable remembers what it deployed, and who is deploying now."""
 
-    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0) -> AbstractContextManager[LockInfo]:
-        """Holds the (app, target) lock; waits up to `wait` seconds, then raises StateLockedError."""
+    url: str  # how to name the store in messages (no password)
+
+    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> AbstractContextManager[LockInfo]:
+        """Holds the (app, target) lock; waits up to `wait` seconds (saying so through
+        `progress`), then raises StateLockedError naming the holder and the lock id.
+        Revisions a dead holder left `applying` are marked failed, unless `read_only`."""
+        ...
+
+    def hold(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None) -> LockInfo:
+        """Takes a persistent lock (`*`, `*` for the whole store) that outlives this process,
+        until `unlock(lock_id)`. A process with PORTABLE_LOCK_ID set to its id works under it."""
         ...
 
     def unlock(self, lock_id: str) -> LockInfo:
-        """Force-releases a lock (after its holder died). Raises StateError if unknown."""
+        """Force-releases a lock (after its holder died). Raises InputError if unknown."""
         ...
 
     def locks(self) -> list[LockInfo]: ...
@@ -83,6 +137,10 @@ class StateStore(Protocol):
         """The newest revision that reached the target (deployed or destroyed)."""
         ...
 
+    def latest(self, app: str, target: str) -> Revision | None:
+        """The newest revision whatever its status."""
+        ...
+
     def get(self, app: str, target: str, number: int) -> Revision:
         """Revision `number`; raises InputError when there is none."""
         ...
@@ -90,3 +148,9 @@ class StateStore(Protocol):
     def deployments(self) -> Iterator[Revision]:
         """The newest revision of every (app, target) pair."""
         ...
+
+    def import_history(self, app: str, target: str, revisions: list[Revision]) -> None:
+        """Writes `revisions` verbatim as the whole history of a pair that has none (migrate)."""
+        ...
+
+    def close(self) -> None: ...
