@@ -10,6 +10,8 @@ stays fast and imports no cloud SDK.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -64,6 +66,24 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class _PublicNames(types.ModuleType):
+    """Keeps the public verbs bound to the functions of the API.
+
+    Importing a subpackage sets it as an attribute of its parent: `import portable.plan`
+    would rebind `portable.plan` (the verb) to the subpackage, and `portable.migrate` the
+    same. The import system's setattr of a submodule over a public name is ignored, so the
+    name keeps meaning the verb; the subpackage stays reachable through sys.modules and
+    `from portable.plan import ...`."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _PublicNames
 
 
 def __dir__() -> list[str]:

@@ -8,17 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from portable.errors import CapabilityError, PortableError, Problem, TargetError
-from portable.manifest import DEFAULT_FILE, LOCAL_TARGET, App, load_app, parse_file
+from portable.errors import InputError, PortableError, Problem, TargetError
+from portable.manifest import DEFAULT_FILE, LOCAL_TARGET, App
 from portable.plan.diff import compute_plan
 from portable.plan.plan import Plan
-from portable.plan.resources import LogLine, Resource, ServiceStatus
-from portable.state import Revision, StateStore, open_store
+from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
+from portable.plan.saved import Basis, SavedPlan, StalePlanError, check_still_valid, fingerprint
+from portable.session import Session, capability_problems, open_provider
+from portable.state import Revision, StateStore
+
+if TYPE_CHECKING:
+    from portable.providers.base import Provider
 
 Progress = Callable[[str], None]
 PathLike = str | Path
+Source = str | Path | Session  # a manifest path, or the session of a command already running
 
 
 def _quiet(message: str) -> None:
@@ -73,54 +79,27 @@ class TargetInfo:
     detail: str
 
 
-def open_provider(app: App) -> Any:
-    """The provider for the app's target, with validated settings (imports its SDK now)."""
-    from portable.providers.registry import provider_class, settings_model
-
-    cls = provider_class(app.target.provider)
-    settings = settings_model(app.target.provider).model_validate(app.target.settings)
-    return cls(app.target_name, settings)
-
-
-def check_capabilities(app: App, provider: Any) -> list[Problem]:
+def check_capabilities(app: App, provider: Provider) -> list[Problem]:
     """What the app asks for that this target cannot do, each with its field path."""
-    from portable.providers.base import required_capabilities
-
-    missing = []
-    for cap, path in required_capabilities(app).items():
-        if cap not in provider.capabilities:
-            missing.append(Problem(path, f"target `{app.target_name}` ({provider.name}) cannot provide {cap.value.replace('_', ' ')}", str(app.path)))
-    return missing
+    return capability_problems(app, provider)
 
 
-def _store(state: PathLike | StateStore | None, app: App) -> StateStore:
-    if state is not None and not isinstance(state, (str, Path)):
-        return state
-    return open_store(state, app.path)
+def _session(path: Source, env: Mapping[str, str] | None, state: PathLike | StateStore | None = None) -> Session:
+    return Session.open(path, env=env, state=state)
 
 
-def validate(path: PathLike = DEFAULT_FILE, *, env: Mapping[str, str] | None = None) -> ValidationResult:
+def validate(path: Source = DEFAULT_FILE, *, env: Mapping[str, str] | None = None) -> ValidationResult:
     """Checks the manifest and every target's overrides; raises ManifestError when invalid."""
-    loaded = parse_file(path, env)
-    m = loaded.manifest
-    return ValidationResult(m.metadata.name, str(path), list(m.services), [LOCAL_TARGET, *[t for t in m.targets if t != LOCAL_TARGET]], loaded.warnings)
+    session = _session(path, env)
+    m = session.loaded.manifest
+    return ValidationResult(m.metadata.name, str(session.loaded.path), list(m.services), [LOCAL_TARGET, *[t for t in m.targets if t != LOCAL_TARGET]], session.loaded.warnings)
 
 
-def render(path: PathLike, target: str = LOCAL_TARGET, outdir: PathLike = "rendered", *, env: Mapping[str, str] | None = None) -> list[Path]:
+def render(path: Source, target: str = LOCAL_TARGET, outdir: PathLike = "rendered", *, env: Mapping[str, str] | None = None) -> list[Path]:
     """Writes what `target` would get, as files its own tools accept. Touches no target."""
-    app = load_app(path, target, env)
-    provider = open_provider(app)
+    session = _session(path, env)
+    app, provider = session.app(target), session.provider(target)
     return list(provider.render(app, provider.translate(app), Path(outdir)))
-
-
-def _prepare(path: PathLike, target: str, env: Mapping[str, str] | None) -> tuple[App, Any, list[Resource]]:
-    app = load_app(path, target, env)
-    app.check_secrets()
-    provider = open_provider(app)
-    problems = check_capabilities(app, provider)
-    if problems:
-        raise CapabilityError("\n".join(p.render() for p in problems))
-    return app, provider, provider.translate(app)
 
 
 def _previous(store: StateStore, app: App) -> list[Resource]:
@@ -128,38 +107,58 @@ def _previous(store: StateStore, app: App) -> list[Resource]:
     return rev.resources if rev is not None and rev.status == "deployed" else []
 
 
-def _plan(app: App, provider: Any, desired: list[Resource], previous: list[Resource], *, delete_stateful: bool = False, structure: list[Resource] | None = None) -> Plan:
-    the_plan = compute_plan(app.name, app.target_name, desired, provider.observe(app), previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or ())
+def _plan(app: App, provider: Provider, desired: list[Resource], previous: list[Resource], *, delete_stateful: bool = False, structure: list[Resource] | None = None, observed: list[Observed] | None = None) -> Plan:
+    seen = list(provider.observe(app)) if observed is None else observed
+    the_plan = compute_plan(app.name, app.target_name, desired, seen, previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or ())
     if desired:
-        the_plan.warnings.extend(plan_warnings(app, provider))
+        the_plan.warnings.extend(provider.plan_warnings(app))
     return the_plan
 
 
-def plan_warnings(app: App, provider: Any) -> list[str]:
+def plan_warnings(app: App, provider: Provider) -> list[str]:
     """What the manifest asks for that this target will not honour, each naming its field."""
-    hook = getattr(provider, "plan_warnings", None)
-    return list(hook(app)) if callable(hook) else []
+    return list(provider.plan_warnings(app))
 
 
-def plan(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> Plan:
+def plan(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> Plan:
     """What `deploy` would do, without doing it."""
-    app, provider, desired = _prepare(path, target, env)
-    return _plan(app, provider, desired, _previous(_store(state, app), app))
+    session = _session(path, env, state)
+    app, provider, desired = session.prepared(target)
+    return _plan(app, provider, desired, _previous(session.store(), app))
 
 
-def _apply_revision(app: App, provider: Any, store: StateStore, desired: list[Resource], kind: str, progress: Progress, timeout: float, parallelism: int, message: str = "", lock_wait: float = 30.0) -> DeployResult:
+def save_plan(path: Source, target: str, out: PathLike, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> tuple[Plan, Path]:
+    """`plan --out`: computes the plan and writes it with what it was computed against."""
+    session = _session(path, env, state)
+    app, provider, desired = session.prepared(target)
+    store = session.store()
+    current = store.current(app.name, app.target_name)
+    observed = list(provider.observe(app))
+    the_plan = _plan(app, provider, desired, _previous(store, app), observed=observed)
+    basis = Basis.of(app.digest(), current.number if current else None, observed)
+    saved = SavedPlan(app.name, app.target_name, str(app.path), basis, fingerprint(the_plan), the_plan.to_dict())
+    return the_plan, saved.write(Path(out))
+
+
+def _apply_revision(app: App, provider: Provider, store: StateStore, desired: list[Resource], kind: str, progress: Progress, timeout: float, parallelism: int, message: str = "", lock_wait: float = 30.0, *, approved: Plan | SavedPlan | None = None, force_conflicts: bool = False) -> DeployResult:
+    """Plans again under the lock and applies; with `approved`, only if that is what was approved."""
     from portable.engine.apply import apply_plan
     from portable.providers.base import ApplyContext
 
-    with store.lock(app.name, app.target_name, kind, wait=lock_wait):
+    with store.lock(app.name, app.target_name, kind, wait=lock_wait, progress=progress):
         current = store.current(app.name, app.target_name)
         previous = current.resources if current is not None and current.status == "deployed" else []
-        the_plan = _plan(app, provider, desired, previous)
-        if the_plan.empty:
+        observed = list(provider.observe(app))
+        the_plan = _plan(app, provider, desired, previous, observed=observed)
+        if isinstance(approved, SavedPlan):
+            check_still_valid(approved, Basis.of(app.digest(), current.number if current else None, observed), the_plan)
+        elif approved is not None and fingerprint(approved) != fingerprint(the_plan):
+            raise StalePlanError("the target changed since the plan was shown; nothing was applied: run deploy again to see the new plan")
+        if the_plan.empty and not _interrupted(store, app):
             return DeployResult(app.name, app.target_name, the_plan, None)
         rev = store.begin(app.name, app.target_name, kind, app.digest(), desired, message)  # type: ignore[arg-type]
         progress(f"revision {rev.number}: {the_plan.summary()}")
-        ctx = ApplyContext(app=app, progress=progress, timeout=timeout, previous=previous)
+        ctx = ApplyContext(app=app, progress=progress, timeout=timeout, previous=previous, parallelism=parallelism, force_conflicts=force_conflicts)
         report = apply_plan(provider, the_plan, ctx, parallelism)
         if report.ok:
             store.finish(rev, "deployed")
@@ -170,7 +169,15 @@ def _apply_revision(app: App, provider: Any, store: StateStore, desired: list[Re
         raise _with_note(error, f"revision {rev.number} failed at {failed_action.key}; {note}")
 
 
-def _roll_back(app: App, provider: Any, previous: list[Resource], current: Revision | None, ctx: Any, parallelism: int) -> str:
+def _interrupted(store: StateStore, app: App) -> bool:
+    """The newest revision never finished (its process lost the store): record the outcome now."""
+    from portable.state.store import INTERRUPTED
+
+    latest = store.latest(app.name, app.target_name)
+    return latest is not None and latest.status == "failed" and latest.message == INTERRUPTED
+
+
+def _roll_back(app: App, provider: Provider, previous: list[Resource], current: Revision | None, ctx: Any, parallelism: int) -> str:
     from portable.engine.apply import apply_plan
 
     if current is None or current.status != "deployed":
@@ -193,7 +200,7 @@ def _with_note(error: PortableError, note: str) -> PortableError:
 
 
 def deploy(
-    path: PathLike = DEFAULT_FILE,
+    path: Source = DEFAULT_FILE,
     target: str = LOCAL_TARGET,
     *,
     state: PathLike | StateStore | None = None,
@@ -202,22 +209,35 @@ def deploy(
     timeout: float = 300.0,
     parallelism: int = 4,
     lock_wait: float = 30.0,
+    approved: Plan | SavedPlan | None = None,
+    force_conflicts: bool = False,
 ) -> DeployResult:
-    """Makes `target` match the manifest; a failed revision is rolled back automatically."""
-    app, provider, desired = _prepare(path, target, env)
-    return _apply_revision(app, provider, _store(state, app), desired, "deploy", progress, timeout, parallelism, lock_wait=lock_wait)
+    """Makes `target` match the manifest; a failed revision is rolled back automatically.
+
+    `approved` is the plan the user saw (or a saved plan file's content): it is applied only
+    if planning again under the lock gives exactly it, else StalePlanError and nothing changes.
+    """
+    session = _session(path, env, state)
+    app, provider, desired = session.prepared(target)
+    return _apply_revision(app, provider, session.store(), desired, "deploy", progress, timeout, parallelism, lock_wait=lock_wait, approved=approved, force_conflicts=force_conflicts)
 
 
-def deploy_app(app: App, provider: Any, *, state: PathLike | StateStore | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, kind: str = "deploy", message: str = "") -> DeployResult:
-    """`deploy` for an App already loaded (and perhaps carrying volume restores)."""
-    return _apply_revision(app, provider, _store(state, app), provider.translate(app), kind, progress, timeout, parallelism, message=message)
+def deploy_saved(plan_file: PathLike, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, lock_wait: float = 30.0, force_conflicts: bool = False) -> DeployResult:
+    """`deploy plan.json`: applies a saved plan exactly, or refuses if anything changed since."""
+    saved = SavedPlan.read(plan_file)
+    return deploy(saved.manifest, saved.target, state=state, env=env, progress=progress, timeout=timeout, parallelism=parallelism, lock_wait=lock_wait, approved=saved, force_conflicts=force_conflicts)
 
 
-def rollback(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: int | None = None, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4) -> DeployResult:
+def deploy_app(session: Session, app: App, *, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, kind: str = "deploy", message: str = "") -> DeployResult:
+    """`deploy` for an App of `session` already bound (and perhaps carrying volume restores)."""
+    provider = session.provider(app.target_name)
+    return _apply_revision(app, provider, session.store(), provider.translate(app), kind, progress, timeout, parallelism, message=message)
+
+
+def rollback(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: int | None = None, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, lock_wait: float = 30.0) -> DeployResult:
     """Returns the target to revision `to` (default: the deployed revision before the current one)."""
-    app = load_app(path, target, env)
-    provider = open_provider(app)
-    store = _store(state, app)
+    session = _session(path, env, state)
+    app, provider, store = session.app(target), session.provider(target), session.store()
     if to is None:
         deployed = [r for r in store.history(app.name, app.target_name) if r.status == "deployed"]
         current = store.current(app.name, app.target_name)
@@ -229,22 +249,21 @@ def rollback(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: i
         chosen = store.get(app.name, app.target_name, to)
         if chosen.status != "deployed" or not chosen.resources:
             raise TargetError(f"revision {to} of {app.name} on {target} is {chosen.status} and cannot be restored", hint=f"portable history --target {target}")
-    return _apply_revision(app, provider, store, chosen.resources, "rollback", progress, timeout, parallelism, message=f"rollback to revision {chosen.number}")
+    return _apply_revision(app, provider, store, chosen.resources, "rollback", progress, timeout, parallelism, message=f"rollback to revision {chosen.number}", lock_wait=lock_wait)
 
 
-def destroy(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes: bool = False, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, message: str = "") -> Plan:
+def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes: bool = False, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, message: str = "", lock_wait: float = 30.0) -> Plan:
     """Removes everything labelled for the app on `target`; data only with `volumes=True`."""
     from portable.engine.apply import apply_plan
     from portable.providers.base import ApplyContext
 
-    app = load_app(path, target, env)
-    provider = open_provider(app)
-    store = _store(state, app)
-    with store.lock(app.name, app.target_name, "destroy"):
+    session = _session(path, env, state)
+    app, provider, store = session.app(target), session.provider(target), session.store()
+    with store.lock(app.name, app.target_name, "destroy", wait=lock_wait, progress=progress):
         # today's translation supplies the dependency order even when no revision was recorded
         the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes, structure=_structure(app, provider))
         rev = store.begin(app.name, app.target_name, "destroy", app.digest(), [], message or ("destroy" + (" --volumes" if volumes else "")))
-        report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout), parallelism)
+        report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout, parallelism=parallelism), parallelism)
         if not report.ok:
             action, error = report.failed[0]
             store.finish(rev, "failed", f"{action.key}: {error.message}")
@@ -253,53 +272,56 @@ def destroy(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volume
     return the_plan
 
 
-def _structure(app: App, provider: Any) -> list[Resource]:
+def _structure(app: App, provider: Provider) -> list[Resource]:
     try:
         return list(provider.translate(app))
     except PortableError:  # e.g. a secret no longer readable: order by what state knows
         return []
 
 
-def status(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> StatusResult:
+def status(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> StatusResult:
     """Per service: desired, running and healthy replicas and endpoints, plus the revision."""
-    app = load_app(path, target, env)
-    provider = open_provider(app)
-    store = _store(state, app)
+    session = _session(path, env, state)
+    app, provider, store = session.app(target), session.provider(target), session.store()
     lives_on = [r.target for r in store.deployments() if r.app == app.name and r.status == "deployed"]
     current = store.current(app.name, app.target_name)
     return StatusResult(app.name, target, current, list(provider.status(app)), lives_on)
 
 
-def logs(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, services: list[str] | None = None, *, follow: bool = False, tail: int = 100, env: Mapping[str, str] | None = None) -> Iterator[LogLine]:
+def logs(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, services: list[str] | None = None, *, follow: bool = False, tail: int = 100, env: Mapping[str, str] | None = None) -> Iterator[LogLine]:
     """Lines from the services' instances, prefixed by service and replica."""
-    app = load_app(path, target, env)
+    from portable.providers.base import Capability, require
+
+    session = _session(path, env)
+    app = session.app(target)
     names = list(services or app.services)
     unknown = [s for s in names if s not in app.services]
     if unknown:
-        from portable.errors import InputError
-
         raise InputError(f"no service named {', '.join(unknown)}; services: {', '.join(app.services)}")
-    return iter(open_provider(app).logs(app, names, follow=follow, tail=tail))
+    provider = session.provider(target)
+    require(provider, target, Capability.LOGS, "portable logs")
+    return iter(provider.logs(app, names, follow=follow, tail=tail))
 
 
-def history(path: PathLike = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> list[Revision]:
+def history(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> list[Revision]:
     """Every revision of the app on `target`, oldest first."""
-    app = load_app(path, target, env)
-    return _store(state, app).history(app.name, app.target_name)
+    session = _session(path, env, state)
+    app = session.app(target)
+    return session.store().history(app.name, app.target_name)
 
 
-def targets(path: PathLike = DEFAULT_FILE, *, check: bool = True, env: Mapping[str, str] | None = None) -> list[TargetInfo]:
+def targets(path: Source = DEFAULT_FILE, *, check: bool = True, env: Mapping[str, str] | None = None) -> list[TargetInfo]:
     """The declared targets (and `local`), each checked for reachability and credentials."""
-    loaded = parse_file(path, env)
-    names = [LOCAL_TARGET] + [t for t in loaded.manifest.targets if t != LOCAL_TARGET]
+    session = _session(path, env)
+    names = [LOCAL_TARGET] + [t for t in session.loaded.manifest.targets if t != LOCAL_TARGET]
     out = []
     for name in names:
-        app = load_app(path, name, env)
+        app = session.app(name)
         if not check:
             out.append(TargetInfo(name, app.target.provider, None, "not checked"))
             continue
         try:
-            out.append(TargetInfo(name, app.target.provider, True, open_provider(app).check()))
+            out.append(TargetInfo(name, app.target.provider, True, session.provider(name).check()))
         except PortableError as exc:
             out.append(TargetInfo(name, app.target.provider, False, exc.message))
     return out

@@ -1,10 +1,17 @@
-"""The provider contract: what every target implements, and the capabilities it declares.
+"""The provider contract: what every target implements, the roles some targets add, and the
+capabilities that announce them.
 
 A provider turns an App into Resources (pure `translate`), finds what is its own on the
 target (`observe`, by the app's labels/tags), carries out one plan Action at a time
 (`apply`, which waits until the change is healthy or raises), and reports `status` and
 `logs`. SDK exceptions are mapped to portable.errors at this boundary, once, by type.
-Capabilities are declared, not discovered by a crash: the engine checks them at plan time.
+
+Beyond that core, a provider may play roles (`DataSource`, `DataDestination`,
+`ImageSource`, `ImageMover`; DNS cutover is a `DnsProvider`, see providers/registry.py).
+Each role is announced by a `Capability` in `capabilities` and reached through `role()`,
+which checks the capability and names the target and the flag or field that needs it:
+nothing in the core probes a provider with `getattr`. Capabilities are checked once,
+while planning, before anything changes.
 """
 from __future__ import annotations
 
@@ -12,8 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
+from portable.errors import CapabilityError
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
@@ -30,19 +38,49 @@ class Capability(str, Enum):
     PUBLIC_TCP = "public_tcp"  # publish tcp/udp ports
     LOAD_BALANCER = "load_balancer"  # several replicas behind one address
     AUTOSCALE = "autoscale"
-    LOGS = "logs"
-    DNS = "dns"  # manage a DNS record for a domain
-    ZERO_DOWNTIME = "zero_downtime"  # replace replicas while serving
+    LOGS = "logs"  # `portable logs`
+    # roles (see the protocols below)
+    EXPORT_VOLUMES = "export_volumes"  # DataSource: read a volume out as a tar stream
+    QUIESCE = "quiesce"  # DataSource: stop and restart the services that write to volumes
+    RESTORE_VOLUMES = "restore_volumes"  # DataDestination: write an archive into a volume through the API
+    RESTORE_AT_BOOT = "restore_at_boot"  # DataDestination: translate() carries app.restores (init container, first boot)
+    EXPORT_IMAGES = "export_images"  # ImageSource: hand out an image as a `docker save` stream
+    IMPORT_IMAGES = "import_images"  # ImageMover: load images the target lacks from an ImageSource
+
+
+# what each capability lets a user do, for "target X cannot <this>" messages
+CAPABILITY_WORDS: dict[Capability, str] = {
+    Capability.BUILD: "build images (`build:`)",
+    Capability.VOLUMES: "provide persistent volumes",
+    Capability.PUBLIC_HTTP: "publish http ports",
+    Capability.PUBLIC_TCP: "publish tcp/udp ports",
+    Capability.LOAD_BALANCER: "put several replicas behind one public address",
+    Capability.AUTOSCALE: "autoscale",
+    Capability.LOGS: "read the services' logs",
+    Capability.EXPORT_VOLUMES: "export volume data",
+    Capability.QUIESCE: "stop its writers (--quiesce)",
+    Capability.RESTORE_VOLUMES: "restore volume data in place",
+    Capability.RESTORE_AT_BOOT: "restore volume data at first start",
+    Capability.EXPORT_IMAGES: "hand out its images",
+    Capability.IMPORT_IMAGES: "load images from another target",
+}
+
+
+def _quiet(message: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
 class ApplyContext:
-    """What `apply` may use besides the action: the app (for secrets) and a progress sink."""
+    """What `apply` may use besides the action: the app (for secrets), a progress sink and
+    the per-run options a user gave on the command line (never read from os.environ)."""
 
     app: App
-    progress: Progress = lambda message: None
+    progress: Progress = _quiet
     timeout: float = 300.0
     previous: list[Resource] = field(default_factory=list)  # resources of the last good revision
+    parallelism: int = 4
+    force_conflicts: bool = False  # kubernetes: take over fields another field manager owns
 
 
 @runtime_checkable
@@ -50,6 +88,7 @@ class Provider(Protocol):
     """Implemented by every target (docker, kubernetes, aws, libcloud, vsphere)."""
 
     name: ClassVar[str]
+    refusals: ClassVar[dict[Capability, tuple[str, str | None]]]
 
     def __init__(self, target_name: str, settings: Any) -> None: ...
 
@@ -84,12 +123,118 @@ class Provider(Protocol):
         """Writes what would be created (plain files the target's own tools accept)."""
         ...
 
+    def plan_warnings(self, app: App) -> list[str]:
+        """Manifest fields this target will not honour as written, each naming its field."""
+        ...
+
+
+# ------------------------------------------------------------------ roles
+@runtime_checkable
+class DataSource(Protocol):
+    """EXPORT_VOLUMES: a migration or backup can read this target's volumes."""
+
+    def export_volume(self, app: App, volume: str) -> tuple[Iterator[bytes], str]:
+        """A tar stream of the volume's files and the path prefix its members carry."""
+        ...
+
+
+@runtime_checkable
+class Quiescer(Protocol):
+    """QUIESCE: the services that write to volumes can be stopped for a consistent copy."""
+
+    def quiesce(self, app: App) -> list[str]:
+        """Stops the services that write to volumes; returns what was stopped."""
+        ...
+
+    def resume(self, app: App) -> list[str]:
+        """Starts again what `quiesce` stopped."""
+        ...
+
+
+@runtime_checkable
+class DataDestination(Protocol):
+    """RESTORE_VOLUMES: an archive is written into a volume through the target's API.
+
+    Targets that restore from inside (a Kubernetes init container, a VM's first boot)
+    declare RESTORE_AT_BOOT instead: their `translate` carries `app.restores`."""
+
+    def restore_volume(self, app: App, volume: str, archive: Path, progress: Progress, *, sha256: str | None = None, replace: bool = False, delta: bool = False) -> None: ...
+
+
+@runtime_checkable
+class ImageSource(Protocol):
+    """EXPORT_IMAGES: images held by this target, as `docker save` streams."""
+
+    def image_stream(self, ref: str) -> Iterator[bytes] | None:
+        """The image `ref` as a `docker save` tar stream, or None when this target lacks it."""
+        ...
+
+
+@runtime_checkable
+class ImageMover(Protocol):
+    """IMPORT_IMAGES: loads the images the app needs that this target lacks."""
+
+    def import_images(self, app: App, source: ImageSource | None, progress: Progress) -> list[str]:
+        """Copies what `source` holds and this target lacks; returns the refs copied."""
+        ...
+
+
+@runtime_checkable
+class DnsProvider(Protocol):
+    """Points a DNS record at an endpoint (migration cutover). Opened by providers.registry.dns_provider."""
+
+    def point(self, record: str, zone: str, target: str, *, ttl: int = 60) -> str:
+        """Makes `record` resolve to `target` (an IP: A; a host name: CNAME or alias); one line saying what was done."""
+        ...
+
+
+ROLES: dict[Capability, type] = {
+    Capability.EXPORT_VOLUMES: DataSource,
+    Capability.QUIESCE: Quiescer,
+    Capability.RESTORE_VOLUMES: DataDestination,
+    Capability.EXPORT_IMAGES: ImageSource,
+    Capability.IMPORT_IMAGES: ImageMover,
+}
+
+
+def cannot(provider: Provider, target: str, capability: Capability, needed_by: str = "") -> CapabilityError:
+    """The one sentence for a missing capability: which target, what it cannot do, who asked.
+
+    A provider may word its own refusal and hint (`refusals`), e.g. vSphere saying where
+    logs are instead."""
+    why = f"; {needed_by} needs it" if needed_by else ""
+    own = provider.refusals.get(capability)
+    words, hint = own if own else (f"cannot {CAPABILITY_WORDS[capability]}", None)
+    return CapabilityError(f"target `{target}` ({provider.name}) {words}{why}", hint=hint)
+
+
+def require(provider: Provider, target: str, capability: Capability, needed_by: str = "") -> None:
+    """Raises CapabilityError unless `provider` declares `capability`."""
+    if capability not in provider.capabilities:
+        raise cannot(provider, target, capability, needed_by)
+
+
+R = TypeVar("R")
+
+
+def role(provider: Provider, role_type: type[R], capability: Capability, target: str, needed_by: str = "") -> R:
+    """`provider` as `role_type`, after checking it declares `capability`.
+
+    A provider that declares a capability but does not implement its role is a bug in the
+    provider, said as such (the contract suite catches it)."""
+    require(provider, target, capability, needed_by)
+    if not isinstance(provider, role_type):
+        raise TypeError(f"provider {provider.name} declares {capability.value} but does not implement {role_type.__name__}")
+    return provider
+
 
 class BaseProvider:
     """Shared defaults. Subclasses set `name` and `base_capabilities` and the real methods."""
 
     name: ClassVar[str] = ""
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # capability -> (the words after "target `x` (provider)", a hint): a provider's own refusal
+    refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {}
 
     def __init__(self, target_name: str, settings: Any) -> None:
         self.target_name = target_name
@@ -101,6 +246,9 @@ class BaseProvider:
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         return False
+
+    def plan_warnings(self, app: App) -> list[str]:
+        return []
 
     def render(self, app: App, resources: list[Resource], outdir: Path) -> list[Path]:
         import json

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from portable.errors import InputError, MissingExtraError
+
+if TYPE_CHECKING:
+    from portable.providers.base import DnsProvider, Provider
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,23 @@ REGISTRY: dict[str, Entry] = {
     "libcloud": Entry("portable.providers.libcloud.provider:LibcloudProvider", "portable.providers.libcloud.settings:LibcloudSettings", "libcloud", ("libcloud",)),
     "vsphere": Entry("portable.providers.vsphere.provider:VsphereProvider", "portable.providers.vsphere.settings:VsphereSettings", "vsphere", ("pyVmomi",)),
 }
+
+
+# DNS services a migration's cutover can switch (`--dns-provider NAME[:driver]`), each a DnsProvider
+DNS: dict[str, Entry] = {
+    "route53": Entry("portable.providers.aws.dns:Route53Records", "", "aws", ("boto3",)),
+    "libcloud": Entry("portable.providers.libcloud.dns:LibcloudRecords", "", "libcloud", ("libcloud",)),
+}
+
+
+def dns_provider(spec: str) -> DnsProvider:
+    """`route53` or `libcloud:<driver>` as a DnsProvider (imports its SDK now)."""
+    name, _, driver = spec.partition(":")
+    entry = DNS.get(name)
+    if entry is None or (name == "libcloud") != bool(driver):
+        raise InputError(f"unknown DNS provider {spec!r}: use route53 or libcloud:<driver>")
+    cls = _import(name, entry)
+    return cls(driver) if driver else cls()  # type: ignore[no-any-return]
 
 
 class AnySettings(BaseModel):
@@ -59,9 +79,12 @@ def settings_model(name: str) -> type[BaseModel]:
         raise
 
 
-def provider_class(name: str) -> type:
+def provider_class(name: str) -> type[Provider]:
     """Imports the provider (and so its SDK) now; a missing SDK becomes install advice."""
-    entry = _entry(name)
+    return _import(name, _entry(name))  # type: ignore[no-any-return]
+
+
+def _import(name: str, entry: Entry) -> Any:
     try:
         for sdk in entry.sdk:  # checked here even for providers that import their SDK lazily
             importlib.import_module(sdk)

@@ -29,8 +29,10 @@ def _handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PortableError as exc:
-            if debug:
-                raise
+            if debug:  # --debug adds the traceback; the exit code stays the error's own
+                import traceback
+
+                traceback.print_exc()
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
@@ -45,7 +47,7 @@ def _handle_errors(fn: F) -> F:
 
 
 def file_option(fn: F) -> F:
-    return click.option("-f", "--file", "file", default=lambda: os.environ.get("PORTABLE_FILE", DEFAULT_FILE), show_default=DEFAULT_FILE, type=click.Path(dir_okay=False), help="The manifest.")(fn)  # type: ignore[return-value]
+    return click.option("-f", "--file", "file", default=lambda: os.environ.get("PORTABLE_FILE", DEFAULT_FILE), show_default=DEFAULT_FILE, type=click.Path(), help="The manifest.")(fn)  # type: ignore[return-value]
 
 
 def target_option(fn: F) -> F:
@@ -53,7 +55,12 @@ def target_option(fn: F) -> F:
 
 
 def state_option(fn: F) -> F:
-    return click.option("--state", envvar="PORTABLE_STATE", default=None, help="State file (default .portable/state.db beside the manifest).")(fn)  # type: ignore[return-value]
+    return click.option("--state", envvar="PORTABLE_STATE", default=None, help="State store: a file (default .portable/state.db beside the manifest), postgresql://USER@HOST/DB?schema=S or s3://BUCKET/PREFIX.")(fn)  # type: ignore[return-value]
+
+
+def lock_timeout_option(fn: F) -> F:
+    """--lock-timeout: how long to wait for a held lock (0: fail at once, naming the holder)."""
+    return click.option("--lock-timeout", "lock_timeout", type=click.FloatRange(min=0), envvar="PORTABLE_LOCK_TIMEOUT", default=30.0, show_default=True, help="Seconds to wait when another operation holds the app's lock (a line names the holder).")(fn)  # type: ignore[return-value]
 
 
 def output_option(fn: F) -> F:
@@ -130,7 +137,11 @@ def render(file: str, target: str, outdir: str | None) -> None:
     """Write what the target would get, as files its own tools accept."""
     from portable import api
 
-    paths = api.render(file, target, outdir or os.path.join("rendered", target), env=_env())
+    out = Path(outdir or os.path.join("rendered", target))
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        fail(f"-o {out}: {existing} is a file; render writes a directory of files", 2)
+    paths = api.render(file, target, str(out), env=_env())
     for p in paths:
         click.echo(str(p))
 
@@ -140,20 +151,27 @@ def render(file: str, target: str, outdir: str | None) -> None:
 @target_option
 @state_option
 @output_option
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False), help="Save the plan to this file; `portable deploy FILE` applies exactly it.")
 @_handle_errors
-def plan(file: str, target: str, state: str | None, output: str) -> None:
-    """Show what deploy would change."""
+def plan(file: str, target: str, state: str | None, output: str, out: str | None) -> None:
+    """Show what deploy would change (and, with --out, save it to apply later)."""
     from portable import api
 
-    the_plan = api.plan(file, target, state=state, env=_env())
+    if out:
+        the_plan, written = api.save_plan(file, target, out, state=state, env=_env())
+    else:
+        the_plan, written = api.plan(file, target, state=state, env=_env()), None
     if output == "json":
-        emit_json(the_plan.to_dict())
+        emit_json({**the_plan.to_dict(), **({"saved": str(written)} if written else {})})
     else:
         click.echo(f"{the_plan.app} on {target}:")
         click.echo(the_plan.render_text())
+        if written:
+            click.echo(f"saved the plan to {written}; apply exactly it with: portable deploy {written}")
 
 
 @cli.command()
+@click.argument("saved_plan", required=False, type=click.Path(dir_okay=False))
 @file_option
 @target_option
 @state_option
@@ -162,26 +180,34 @@ def plan(file: str, target: str, state: str | None, output: str) -> None:
 @click.option("--parallelism", default=4, show_default=True, help="Independent changes applied at once.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @click.option("--force-conflicts", is_flag=True, help="Kubernetes: take over fields another field manager owns (server-side apply).")
+@lock_timeout_option
 @_handle_errors
-def deploy(file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int, quiet: bool, force_conflicts: bool) -> None:
-    """Make the target match the manifest (a failed revision is rolled back)."""
+def deploy(saved_plan: str | None, file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int, quiet: bool, force_conflicts: bool, lock_timeout: float) -> None:
+    """Make the target match the manifest (a failed revision is rolled back).
+
+    With SAVED_PLAN (from `portable plan --out FILE`), apply exactly that plan, or refuse
+    with nothing touched if the target, the state or the manifest changed since."""
     from portable import api
 
-    if force_conflicts:
-        os.environ["PORTABLE_FORCE_CONFLICTS"] = "1"  # read by the kubernetes provider
-
-    if not yes:
-        preview = api.plan(file, target, state=state, env=_env())
-        click.echo(preview.render_text())
-        if preview.empty:
-            return
-        _confirm("Apply these changes?", yes)
-    with progress(not quiet) as report:
-        result = api.deploy(file, target, state=state, progress=report, timeout=timeout, parallelism=parallelism, env=_env())
+    options = {"state": state, "timeout": timeout, "parallelism": parallelism, "env": _env(), "force_conflicts": force_conflicts, "lock_wait": lock_timeout}
+    if saved_plan:
+        with progress(not quiet) as report:
+            result = api.deploy_saved(saved_plan, progress=report, **options)  # type: ignore[arg-type]
+        target = result.target
+    else:
+        approved = None
+        if not yes:  # the plan shown is the plan applied: deploy refuses if planning again differs
+            approved = api.plan(file, target, state=state, env=_env())
+            click.echo(approved.render_text())
+            if approved.empty:
+                return
+            _confirm("Apply these changes?", yes)
+        with progress(not quiet) as report:
+            result = api.deploy(file, target, progress=report, approved=approved, **options)  # type: ignore[arg-type]
     if result.revision is None:
         click.echo(f"{result.app} on {target}: no changes; nothing was touched.")
     else:
-        click.echo(result.plan.render_text() if yes else result.plan.summary())
+        click.echo(result.plan.render_text() if yes or saved_plan else result.plan.summary())
         click.echo(f"{result.app} on {target}: revision {result.revision} deployed.")
 
 
@@ -228,14 +254,15 @@ def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: 
 @click.option("--volumes", is_flag=True, help="Also delete volumes and data disks (their data is lost).")
 @click.option("--parallelism", default=4, show_default=True, help="Independent removals at once.")
 @click.option("--quiet", is_flag=True)
+@lock_timeout_option
 @_handle_errors
-def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, parallelism: int, quiet: bool) -> None:
+def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, parallelism: int, quiet: bool, lock_timeout: float) -> None:
     """Remove everything of the app from the target (data only with --volumes)."""
     from portable import api
 
     _confirm(f"Destroy the app on target {target}{' including its volumes' if volumes else ''}?", yes)
     with progress(not quiet) as report:
-        the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report, parallelism=parallelism, env=_env())
+        the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report, parallelism=parallelism, env=_env(), lock_wait=lock_timeout)
     click.echo(the_plan.render_text())
     click.echo(f"{the_plan.app} on {target}: destroyed.")
 
@@ -246,13 +273,14 @@ def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool,
 @state_option
 @click.option("--to", "to", type=int, default=None, help="Revision number (default: the one before the current).")
 @click.option("--quiet", is_flag=True)
+@lock_timeout_option
 @_handle_errors
-def rollback(file: str, target: str, state: str | None, to: int | None, quiet: bool) -> None:
+def rollback(file: str, target: str, state: str | None, to: int | None, quiet: bool, lock_timeout: float) -> None:
     """Return the target to an earlier revision."""
     from portable import api
 
     with progress(not quiet) as report:
-        result = api.rollback(file, target, to=to, state=state, progress=report, env=_env())
+        result = api.rollback(file, target, to=to, state=state, progress=report, env=_env(), lock_wait=lock_timeout)
     if result.revision is None:
         click.echo(f"{result.app} on {target}: already at that revision; nothing was touched.")
     else:
@@ -312,26 +340,22 @@ def targets(file: str, output: str, no_check: bool) -> None:
 @_handle_errors
 def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, timeout: float) -> None:
     """Move the running app to another target with its data (resumable)."""
-    from portable import api
-    from portable.manifest import load_app
+    from portable.migrate.api import cutover_from_flags, preview
     from portable.migrate.api import migrate as run_migration
-    from portable.migrate.cutover import Cutover
-    from portable.migrate.orchestrator import stateful_volumes
+    from portable.session import Session
 
+    cut = cutover_from_flags(dns_record, dns_zone, dns_provider)
+    session = Session.open(file, env=_env(), state=state)
     if dry_run or not yes:
-        preview = api.plan(file, destination, state=state, env=_env())
+        shown = preview(session, source, destination, quiesce=quiesce)
         click.echo(f"on {destination}:")
-        click.echo(preview.render_text())
-        volumes = stateful_volumes(load_app(file, source, _env()))
-        click.echo(f"volumes to move from {source}: {', '.join(volumes) or 'none'}")
+        click.echo(shown.plan.render_text())
+        click.echo(f"volumes to move from {source}: {', '.join(shown.volumes) or 'none'}")
         if dry_run:
             return
         _confirm(f"Migrate from {source} to {destination}{'' if keep_source else f' and retire {source}'}?", yes)
-    if bool(dns_record) != bool(dns_zone):
-        fail("--dns-record and --dns-zone go together", 2)
-    cut = Cutover(dns_record, dns_zone, dns_provider) if dns_record and dns_zone else None
     with progress() as report:
-        result = run_migration(file, source, destination, state=state, env=_env(), blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout)
+        result = run_migration(session, source, destination, blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout)
     for a in result.archives:
         click.echo(f"volume {a['volume']}: {a['files']} files, {a['data_bytes']} bytes, sha256 {a['sha256'][:16]}...")
     click.echo(result.cutover)
@@ -372,62 +396,9 @@ def restore(file: str, target: str, source: str, blob_store: str | None, yes: bo
     click.echo(f"restored volumes: {', '.join(restored)}")
 
 
-@cli.group()
-def state() -> None:
-    """Inspect the state store; release a stuck lock."""
+from portable.cli.state import state_group  # noqa: E402
 
-
-@state.command("list")
-@file_option
-@state_option
-@output_option
-@_handle_errors
-def state_list(file: str, state: str | None, output: str) -> None:
-    """Every app and target in the store with its newest revision, and held locks."""
-    from portable.state import open_store
-
-    store = open_store(state, Path(file))
-    revs = list(store.deployments())
-    locks = store.locks()
-    if output == "json":
-        emit_json({"deployments": [r.to_dict() for r in revs], "locks": [l.__dict__ for l in locks]})
-        return
-    table(["APP", "TARGET", "REVISION", "KIND", "STATUS", "FINISHED"], [[r.app, r.target, r.number, r.kind, r.status, r.finished_at] for r in revs])
-    if locks:
-        click.echo("")
-        table(["LOCK", "APP", "TARGET", "HOLDER", "SINCE", "OPERATION"], [[l.lock_id, l.app, l.target, l.holder, l.since, l.operation] for l in locks])
-
-
-@state.command("show")
-@file_option
-@target_option
-@state_option
-@click.option("--revision", type=int, default=None)
-@_handle_errors
-def state_show(file: str, target: str, state: str | None, revision: int | None) -> None:
-    """The resources recorded for a revision (the current one by default), as JSON."""
-    from portable.manifest import load_app
-    from portable.state import open_store
-
-    app = load_app(file, target, _env())
-    store = open_store(state, app.path)
-    rev = store.get(app.name, target, revision) if revision else store.current(app.name, target)
-    if rev is None:
-        fail(f"{app.name} has no revision on target {target}", 1)
-    emit_json({**rev.to_dict(), "resources": [r.to_dict() for r in rev.resources]})
-
-
-@state.command("unlock")
-@click.argument("lock_id")
-@file_option
-@state_option
-@_handle_errors
-def state_unlock(lock_id: str, file: str, state: str | None) -> None:
-    """Release a lock whose holder is gone."""
-    from portable.state import open_store
-
-    info = open_store(state, Path(file)).unlock(lock_id)
-    click.echo(f"released lock {info.lock_id} on {info.app}/{info.target} (held by {info.holder} since {info.since})")
+cli.add_command(state_group(sys.modules[__name__]))
 
 
 def main() -> None:

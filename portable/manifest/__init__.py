@@ -13,7 +13,7 @@ from portable.manifest.model import Manifest, Service, Target
 
 DEFAULT_FILE = "portable.yaml"
 
-__all__ = ["App", "DEFAULT_FILE", "LOCAL_TARGET", "LoadedManifest", "Manifest", "Service", "Target", "load_app", "parse_file", "resolve_target"]
+__all__ = ["App", "DEFAULT_FILE", "LOCAL_TARGET", "LoadedManifest", "Manifest", "Service", "Target", "bind_app", "load_app", "parse_file", "resolve_target"]
 
 
 def resolve_target(manifest: Manifest, name: str) -> Target:
@@ -30,10 +30,14 @@ def resolve_target(manifest: Manifest, name: str) -> Target:
     )
 
 
-def load_app(path: str | Path = DEFAULT_FILE, target: str = LOCAL_TARGET, env: Mapping[str, str] | None = None) -> App:
-    """Loads, validates and binds the manifest at `path` to `target` (overrides merged)."""
-    loaded = parse_file(path, env)
+def bind_app(loaded: LoadedManifest, target: str = LOCAL_TARGET, env: Mapping[str, str] | None = None) -> App:
+    """Binds an already parsed manifest to `target` (overrides merged); reads no file."""
     spec = resolve_target(loaded.manifest, target)
     manifest = loaded.for_target(target)
     environ = dict(os.environ if env is None else env)
-    return App(manifest=manifest, path=Path(path).resolve(), target_name=target, target=spec, env=environ)
+    return App(manifest=manifest, path=Path(loaded.path).resolve(), target_name=target, target=spec, env=environ)
+
+
+def load_app(path: str | Path = DEFAULT_FILE, target: str = LOCAL_TARGET, env: Mapping[str, str] | None = None) -> App:
+    """Loads, validates and binds the manifest at `path` to `target` (overrides merged)."""
+    return bind_app(parse_file(path, env), target, env)

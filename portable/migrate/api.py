@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from portable.errors import CapabilityError, InputError
-from portable.manifest import DEFAULT_FILE, load_app
-from portable.migrate.archive import write_archive
+from portable.data.archive import write_archive
+from portable.errors import InputError
+from portable.manifest import DEFAULT_FILE
 from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover
-from portable.migrate.orchestrator import Migration, MigrationResult, stateful_volumes
+from portable.migrate.orchestrator import Migration, MigrationResult, check_roles, stateful_volumes
+from portable.plan.plan import Plan
+from portable.providers.base import Capability, DataDestination, DataSource, Quiescer, require, role
+from portable.session import Session
 
 Progress = Callable[[str], None]
 
@@ -26,8 +29,38 @@ def _quiet(message: str) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class MigrationPreview:
+    """`migrate --dry-run`: the destination's plan and the volumes that would move."""
+
+    source: str
+    destination: str
+    plan: Plan
+    volumes: list[str]
+
+
+def cutover_from_flags(record: str | None, zone: str | None, provider: str = "route53") -> Cutover | None:
+    """The cutover the flags ask for; --dns-record and --dns-zone go together."""
+    if bool(record) != bool(zone):
+        raise InputError("--dns-record and --dns-zone go together")
+    return Cutover(record, zone, provider) if record and zone else None
+
+
+def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", destination: str = "", *, state: Any = None, env: Mapping[str, str] | None = None, quiesce: bool = False) -> MigrationPreview:
+    """What `migrate` would do, checked as far as it can be without changing anything."""
+    from portable import api
+
+    if not destination:
+        raise InputError("migrate needs a destination target (--to)")
+    session = Session.open(path, env=env, state=state)
+    src = session.app(source)
+    volumes = stateful_volumes(src)
+    check_roles(src, session.provider(source), session.app(destination), session.provider(destination), volumes=bool(volumes), quiesce=quiesce)
+    return MigrationPreview(source, destination, api.plan(session, destination), volumes)
+
+
 def migrate(
-    path: str | Path = DEFAULT_FILE,
+    path: str | Path | Session = DEFAULT_FILE,
     source: str = "local",
     destination: str = "",
     *,
@@ -56,32 +89,30 @@ class BackupResult:
     archives: list[dict[str, Any]]
 
 
-def backup(path: str | Path = DEFAULT_FILE, target: str = "local", *, env: Mapping[str, str] | None = None, blob_store: str | None = None, quiesce: bool = False, progress: Progress = _quiet) -> BackupResult:
+def backup(path: str | Path | Session = DEFAULT_FILE, target: str = "local", *, env: Mapping[str, str] | None = None, blob_store: str | None = None, quiesce: bool = False, progress: Progress = _quiet) -> BackupResult:
     """Exports every volume of the app on `target` as portable archives into the blob store."""
-    from portable.api import open_provider
-
-    app = load_app(path, target, env)
-    provider = open_provider(app)
-    if not callable(getattr(provider, "export_volume", None)):
-        raise CapabilityError(f"target `{target}` ({provider.name}) cannot export volume data")
+    session = Session.open(path, env=env)
+    app, provider = session.app(target), session.provider(target)
+    source = role(provider, DataSource, Capability.EXPORT_VOLUMES, target, "backup")
+    quiescer = role(provider, Quiescer, Capability.QUIESCE, target, "--quiesce") if quiesce else None
     volumes = stateful_volumes(app)
     if not volumes:
         raise InputError(f"{app.name} has no volumes to back up")
     blobs = open_blob_store(blob_store, app.base_dir / ".portable" / "archives")
     backup_id = uuid.uuid4().hex[:12]
-    stopped = provider.quiesce(app) if quiesce else []
+    stopped = quiescer.quiesce(app) if quiescer is not None else []
     archives = []
     try:
         for volume in volumes:
             key = f"{app.name}/{backup_id}/{volume}.tar.gz"
             local = blobs.writable_path(key, app.base_dir / ".portable" / "tmp")
-            chunks, strip = provider.export_volume(app, volume)
+            chunks, strip = source.export_volume(app, volume)
             info = write_archive(volume, chunks, local, strip=strip)
             archives.append({**info.to_dict(), "key": key, "url": blobs.put(key, local), "phase": "full"})
             progress(f"volume {volume}: {info.files} files, {info.data_bytes} bytes")
     finally:
-        if stopped:
-            provider.resume(app)
+        if stopped and quiescer is not None:
+            quiescer.resume(app)
     index = {"format": "portable-backup/v1", "app": app.name, "target": target, "id": backup_id, "archives": archives}
     index_file = app.base_dir / ".portable" / "tmp" / f"{backup_id}.json"
     index_file.parent.mkdir(parents=True, exist_ok=True)
@@ -104,26 +135,25 @@ def _read_backup(source: str, blobs: Any, app_name: str) -> dict[str, Any]:
     raise InputError(f"no backup {source!r}: give a backup id, its directory, or its backup.json")
 
 
-def restore(path: str | Path = DEFAULT_FILE, target: str = "local", *, source: str, env: Mapping[str, str] | None = None, blob_store: str | None = None, progress: Progress = _quiet) -> list[str]:
+def restore(path: str | Path | Session = DEFAULT_FILE, target: str = "local", *, source: str, env: Mapping[str, str] | None = None, blob_store: str | None = None, progress: Progress = _quiet) -> list[str]:
     """Puts a backup's volume data back on `target`, replacing what the volumes hold."""
-    from portable.api import open_provider
-
-    app = load_app(path, target, env)
-    provider = open_provider(app)
-    if not callable(getattr(provider, "restore_volume", None)):
-        raise CapabilityError(f"target `{target}` ({provider.name}) cannot restore volume data in place")
+    session = Session.open(path, env=env)
+    app, provider = session.app(target), session.provider(target)
+    destination = role(provider, DataDestination, Capability.RESTORE_VOLUMES, target, "restore")
+    require(provider, target, Capability.QUIESCE, "restore (writers are stopped while the data is replaced)")
+    quiescer = role(provider, Quiescer, Capability.QUIESCE, target)
     blobs = open_blob_store(blob_store, app.base_dir / ".portable" / "archives")
     index = _read_backup(source, blobs, app.name)
     restored = []
-    stopped = provider.quiesce(app)
+    stopped = quiescer.quiesce(app)
     try:
         for archive in index["archives"]:
             if archive["volume"] not in app.manifest.volumes:
                 raise InputError(f"the backup holds volume {archive['volume']}, which the manifest does not declare")
             local = blobs.readable_path(archive["key"], app.base_dir / ".portable" / "tmp")
-            provider.restore_volume(app, archive["volume"], local, progress, sha256=archive["sha256"], replace=True)
+            destination.restore_volume(app, archive["volume"], local, progress, sha256=archive["sha256"], replace=True)
             restored.append(archive["volume"])
     finally:
         if stopped:
-            provider.resume(app)
+            quiescer.resume(app)
     return restored

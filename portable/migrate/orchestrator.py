@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from portable.data.archive import read_index, write_archive
 from portable.errors import CapabilityError, InputError, MigrationError, PortableError
-from portable.manifest import App, load_app
-from portable.migrate.archive import read_index, write_archive
+from portable.manifest import App
 from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover, cut_over
 from portable.migrate.journal import Journal
+from portable.providers.base import (
+    Capability, DataDestination, DataSource, ImageMover, ImageSource, Quiescer, cannot, require, role,
+)
+from portable.session import Session
 
 Progress = Callable[[str], None]
 
@@ -46,9 +50,14 @@ def stateful_volumes(app: App) -> list[str]:
     return [v for v in app.manifest.volumes if v in used]
 
 
-def _require(provider: Any, method: str, app: App, why: str) -> None:
-    if not callable(getattr(provider, method, None)):
-        raise CapabilityError(f"target `{app.target_name}` ({provider.name}) cannot {why}; migration needs it")
+def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, volumes: bool, quiesce: bool) -> None:
+    """Everything a migration needs of both targets' roles, checked while planning."""
+    if quiesce:  # said now, before the first copy pass, not when the window opens
+        require(src_provider, src.target_name, Capability.QUIESCE, "--quiesce")
+    if volumes:
+        require(src_provider, src.target_name, Capability.EXPORT_VOLUMES, "migration")
+        if not {Capability.RESTORE_VOLUMES, Capability.RESTORE_AT_BOOT} & dst_provider.capabilities:
+            raise cannot(dst_provider, dst.target_name, Capability.RESTORE_VOLUMES, "migration")
 
 
 class Migration:
@@ -56,7 +65,7 @@ class Migration:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Session,
         source: str,
         destination: str,
         *,
@@ -76,13 +85,11 @@ class Migration:
         if source == destination:
             raise MigrationError("--from and --to name the same target; nothing to move")
         self.api = api
-        self.path = Path(path)
-        self.env = env
-        self.state = state
-        self.src = load_app(path, source, env)
-        self.dst = load_app(path, destination, env)
-        self.src_provider = api.open_provider(self.src)
-        self.dst_provider = api.open_provider(self.dst)
+        self.session = Session.open(path, env=env, state=state)  # the manifest is read once
+        self.src = self.session.app(source)
+        self.dst = self.session.app(destination)
+        self.src_provider = self.session.provider(source)
+        self.dst_provider = self.session.provider(destination)
         base = self.src.base_dir / ".portable"
         self.blobs = open_blob_store(blob_store, base / "archives")
         self.scratch = base / "tmp"  # archives of a remote blob store are staged here
@@ -120,28 +127,22 @@ class Migration:
         if problems:
             raise CapabilityError("\n".join(p.render() for p in problems))
         volumes = stateful_volumes(self.src)
-        if self.quiesce:  # said now, before the first copy pass, not when the window opens
-            _require(self.src_provider, "quiesce", self.src, "stop its writers (--quiesce)")
-        if volumes:
-            _require(self.src_provider, "export_volume", self.src, "export volume data")
-            if not callable(getattr(self.dst_provider, "restore_volume", None)) and not getattr(self.dst_provider, "restores_in_translate", False):
-                raise CapabilityError(f"target `{self.dst.target_name}` ({self.dst_provider.name}) cannot restore volume data; migration needs it")
-        plan = self.api.plan(self.path, self.dst.target_name, state=self.state, env=self.env)
+        check_roles(self.src, self.src_provider, self.dst, self.dst_provider, volumes=bool(volumes), quiesce=self.quiesce)
+        plan = self.api.plan(self.session, self.dst.target_name)
         self.progress(plan.render_text())
         return {"actions": len(plan.actions), "volumes": volumes}
 
     def _images(self) -> dict[str, Any]:
-        mover = getattr(self.dst_provider, "import_images", None)
-        if not callable(mover):
+        if Capability.IMPORT_IMAGES not in self.dst_provider.capabilities:
             return {"note": f"{self.dst_provider.name} pulls images from their registries"}
-        moved = mover(self.dst, self.src_provider, self.src, self.progress)
-        return {"moved": moved}
+        mover = role(self.dst_provider, ImageMover, Capability.IMPORT_IMAGES, self.dst.target_name)
+        source = role(self.src_provider, ImageSource, Capability.EXPORT_IMAGES, self.src.target_name) if Capability.EXPORT_IMAGES in self.src_provider.capabilities else None
+        return {"moved": mover.import_images(self.dst, source, self.progress)}
 
     def _quiesce(self) -> dict[str, Any]:
         if not self.quiesce:
             return {"quiesced": False, "note": "source kept writing during the copy: the archive is a crash-consistent copy of each file as read"}
-        _require(self.src_provider, "quiesce", self.src, "stop its writers")
-        stopped = self.src_provider.quiesce(self.src)
+        stopped = self._quiescer().quiesce(self.src)
         self._quiesced_at = time.monotonic()
         return {"quiesced": True, "stopped": stopped}
 
@@ -151,7 +152,7 @@ class Migration:
         for volume in stateful_volumes(self.src):
             key = f"{self.src.name}/{self.journal.id}/{volume}.{phase}.tar.gz"
             local = self.blobs.writable_path(key, self.scratch)
-            chunks, strip = self.src_provider.export_volume(self.src, volume)
+            chunks, strip = role(self.src_provider, DataSource, Capability.EXPORT_VOLUMES, self.src.target_name, "migration").export_volume(self.src, volume)
             info = write_archive(volume, chunks, local, strip=strip, base=(base or {}).get(volume))
             url = self.blobs.put(key, local)
             what = f"{info.files} changed files ({info.data_bytes} bytes), {info.deleted} deleted" if info.base else f"{info.files} files, {info.data_bytes} bytes"
@@ -163,12 +164,22 @@ class Migration:
     def _precopy(self) -> dict[str, Any]:
         """First pass while the source still serves: the bulk of the data moves before the window."""
         archives = self._export_all("base")
-        restore = getattr(self.dst_provider, "restore_volume", None)
-        if callable(restore):
+        destination = self._api_restorer()
+        if destination is not None:
             app = self._restore_app(archives)
             for a in archives:
-                restore(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"])
-        return {"archives": archives, "restored": callable(restore)}
+                destination.restore_volume(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"])
+        return {"archives": archives, "restored": destination is not None}
+
+    def _api_restorer(self) -> DataDestination | None:
+        """The destination as a DataDestination when it restores through its API, else None
+        (it restores from inside, at first start, from what translate carries)."""
+        if Capability.RESTORE_VOLUMES not in self.dst_provider.capabilities:
+            return None
+        return role(self.dst_provider, DataDestination, Capability.RESTORE_VOLUMES, self.dst.target_name)
+
+    def _quiescer(self) -> Quiescer:
+        return role(self.src_provider, Quiescer, Capability.QUIESCE, self.src.target_name, "--quiesce")
 
     def _export(self) -> dict[str, Any]:
         pre = self.journal.output("precopy")
@@ -189,14 +200,14 @@ class Migration:
 
     def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
         app = self._restore_app(archives)
-        restore = getattr(self.dst_provider, "restore_volume", None)
-        if callable(restore):
+        destination = self._api_restorer()
+        if destination is not None:
             pre_restored = self.journal.output("precopy").get("restored", False)
             for a in archives:
                 if a["phase"] == "base" and pre_restored:
                     continue  # already on the destination since the first pass
-                restore(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"], delta=a["phase"] == "final")
-        result = self.api.deploy_app(app, self.dst_provider, state=self.state, progress=self.progress, timeout=self.timeout, kind="migrate", message=f"migrated from {self.src.target_name}")
+                destination.restore_volume(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"], delta=a["phase"] == "final")
+        result = self.api.deploy_app(self.session, app, progress=self.progress, timeout=self.timeout, kind="migrate", message=f"migrated from {self.src.target_name}")
         return {"revision": result.revision}
 
     def _local_archive(self, archive: dict[str, Any]) -> Path:
@@ -216,9 +227,9 @@ class Migration:
     def _retire(self) -> dict[str, Any]:
         if self.keep_source:
             if self._quiesced_at is not None or self.journal.output("quiesce").get("quiesced"):
-                self.src_provider.resume(self.src)
+                self._quiescer().resume(self.src)
             return {"retired": False}
-        self.api.destroy(self.path, self.src.target_name, state=self.state, env=self.env, progress=self.progress, message=f"migrated to {self.dst.target_name}")
+        self.api.destroy(self.session, self.src.target_name, progress=self.progress, message=f"migrated to {self.dst.target_name}")
         return {"retired": True}
 
     # ---------------------------------------------------------------- run
@@ -249,13 +260,13 @@ class Migration:
         self.progress(f"migration failed: {exc}")
         if self.journal.output("quiesce").get("quiesced") or self._quiesced_at is not None:
             try:
-                self.src_provider.resume(self.src)
+                self._quiescer().resume(self.src)
                 self.progress(f"resumed the writers on {self.src.target_name}")
             except PortableError as again:
                 self.progress(f"could not resume {self.src.target_name}: {again}")
         if not self.keep_failed and (self.journal.steps.get("deploy") or {}).get("status") in ("running", "failed", "done"):
             try:
-                self.api.destroy(self.path, self.dst.target_name, volumes=True, state=self.state, env=self.env, progress=self.progress, message="failed migration cleaned up")
+                self.api.destroy(self.session, self.dst.target_name, volumes=True, progress=self.progress, message="failed migration cleaned up")
                 self.progress(f"removed what was created on {self.dst.target_name}")
             except PortableError as again:
                 self.progress(f"could not clean up {self.dst.target_name}: {again}")

@@ -78,3 +78,32 @@ class Dns:
         changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in records.values()]
         if changes:
             call(self.clients.route53.change_resource_record_sets, HostedZoneId=self.zone_id(), ChangeBatch={"Changes": changes}, action="delete", what=f"the records of {domain}")
+
+
+def _record_value(target: str) -> tuple[str, str]:
+    """(record type, value): A for an IPv4 address, CNAME for a host name."""
+    parts = target.split(".")
+    return ("A" if len(parts) == 4 and all(p.isdigit() for p in parts) else "CNAME"), target
+
+
+class Route53Records:
+    """The DnsProvider role on Route 53 (migration cutover), with boto3's credential chain.
+
+    A CNAME may not share its name with an A record (and back), so a record of the other
+    type is replaced in the same change batch; errors are mapped like every AWS call."""
+
+    def __init__(self, region: str | None = None) -> None:
+        import boto3
+
+        self.route53 = boto3.session.Session(region_name=region).client("route53")
+
+    def point(self, record: str, zone: str, target: str, *, ttl: int = 60) -> str:
+        rtype, value = _record_value(target)
+        name = _fqdn(record)
+        zone_id = zone.rsplit("/", 1)[-1]
+        listed = call(self.route53.list_resource_record_sets, HostedZoneId=zone_id, StartRecordName=name, action="list", what=f"the records of {record} in zone {zone_id}")
+        stale = [r for r in listed["ResourceRecordSets"] if r["Name"] == name and r["Type"] in ("A", "AAAA", "CNAME") and r["Type"] != rtype]
+        changes: list[dict[str, Any]] = [{"Action": "DELETE", "ResourceRecordSet": r} for r in stale]
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": value}]}})
+        call(self.route53.change_resource_record_sets, HostedZoneId=zone_id, ChangeBatch={"Comment": "portable migrate cutover", "Changes": changes}, action="point", what=f"{record} at {value}")
+        return f"DNS {record} {rtype} -> {value} (ttl {ttl}s)"

@@ -33,10 +33,9 @@ class AwsProvider(BaseProvider):
     name: ClassVar[str] = "aws"
     # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
     # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
-    restores_in_translate: ClassVar[bool] = True
     base_capabilities = frozenset({
         Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
-        Capability.DNS, Capability.ZERO_DOWNTIME, Capability.LOGS,
+        Capability.LOGS, Capability.RESTORE_AT_BOOT,
     })
 
     def __init__(self, target_name: str, settings: AwsSettings) -> None:

@@ -17,9 +17,9 @@ import docker
 
 from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
-from portable.migrate.archive import read_index, restore_tar_stream
+from portable.data.archive import read_index, restore_tar_stream
 from portable.plan.plan import Action
-from portable.providers.base import ApplyContext
+from portable.providers.base import ApplyContext, ImageSource
 from portable.providers.docker import naming
 from portable.providers.docker.engine import engine_call
 
@@ -40,7 +40,7 @@ def _image_for(app: App, volume: str, resources: list[Any]) -> str:
 
 
 class DockerData:
-    """Mixed into DockerProvider: the data hooks the migration engine looks for."""
+    """Mixed into DockerProvider: its DataSource, Quiescer, DataDestination, ImageSource and ImageMover roles."""
 
     # provided by DockerProvider, which this is mixed into
     client: docker.DockerClient
@@ -150,8 +150,16 @@ class DockerData:
                 started.append(c.name)
         return started
 
-    def import_images(self, app: App, source: Any, source_app: App, progress: Progress) -> list[str]:
-        """Copies the images this engine lacks from a source Docker engine (save | load)."""
+    def image_stream(self, ref: str) -> Iterator[bytes] | None:
+        """ImageSource: `docker save` of `ref` from this engine, or None when it lacks it."""
+        try:
+            image = self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        return iter(image.save(named=True))
+
+    def import_images(self, app: App, source: ImageSource | None, progress: Progress) -> list[str]:
+        """ImageMover: loads the images this engine lacks from `source` (a save | load stream)."""
         wanted = sorted({str(r.spec["image"]) for r in self.translate(app) if r.kind in (naming.KIND_CONTAINER, naming.KIND_PROXY) and r.spec.get("image")})
         moved = []
         for ref in wanted:
@@ -160,18 +168,14 @@ class DockerData:
                 continue
             except docker.errors.ImageNotFound:
                 pass
-            src_client = getattr(source, "client", None)
-            if not isinstance(src_client, docker.DockerClient):
-                progress(f"{ref}: not on {self.target_name}; the engine will pull it from its registry")
-                continue
-            try:
-                image = src_client.images.get(ref)
-            except docker.errors.ImageNotFound:
-                progress(f"{ref}: on neither engine; the engine will pull it from its registry")
+            stream = source.image_stream(ref) if source is not None else None
+            if stream is None:
+                where = "the source cannot hand out images" if source is None else "the source does not hold it"
+                progress(f"{ref}: not on {self.target_name} and {where}; the engine will pull it from its registry")
                 continue
             progress(f"copying image {ref} to {self.target_name}")
             with tempfile.TemporaryFile() as tmp:
-                for chunk in image.save(named=True):
+                for chunk in stream:
                     tmp.write(chunk)
                 tmp.seek(0)
                 with engine_call(f"loading image {ref} into {self.target_name}"):

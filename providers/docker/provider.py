@@ -36,7 +36,9 @@ class DockerProvider(DockerData, BaseProvider):
 
     name: ClassVar[str] = "docker"
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.BUILD, Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOGS}
+        {Capability.BUILD, Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOGS,
+         Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.RESTORE_VOLUMES,
+         Capability.EXPORT_IMAGES, Capability.IMPORT_IMAGES}
     )
 
     def __init__(self, target_name: str, settings: DockerSettings | None = None) -> None:
@@ -48,7 +50,7 @@ class DockerProvider(DockerData, BaseProvider):
     @property
     def capabilities(self) -> frozenset[Capability]:
         if self.settings.proxy:  # the front proxy load-balances replicas and keeps the port during updates
-            return self.base_capabilities | {Capability.LOAD_BALANCER, Capability.ZERO_DOWNTIME}
+            return self.base_capabilities | {Capability.LOAD_BALANCER}
         return self.base_capabilities
 
     @property

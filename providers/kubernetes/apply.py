@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import threading
 from typing import Any
 
@@ -96,10 +95,9 @@ class Applier:
                 self.kube.apply(obj, force=False)
             self._namespaces.add(namespace)
 
-    @property
-    def force_conflicts(self) -> bool:
-        """The target's setting, or `deploy --force-conflicts` (passed as PORTABLE_FORCE_CONFLICTS=1)."""
-        return self.settings.force_conflicts or os.environ.get("PORTABLE_FORCE_CONFLICTS") == "1"
+    def force_conflicts(self, ctx: ApplyContext) -> bool:
+        """The target's setting, or `deploy --force-conflicts` (carried by the ApplyContext)."""
+        return self.settings.force_conflicts or ctx.force_conflicts
 
     def rollout_timeout(self, ctx: ApplyContext) -> float:
         limit = self.settings.rollout_timeout_s
@@ -118,7 +116,7 @@ class Applier:
         obj = with_secret_data(stamped(resource), ctx.app, self.settings)
         verb = {"create": "creating", "update": "updating", "replace": "recreating"}[action.op]
         ctx.progress(f"{resource.kind}/{resource.name}: {verb}")
-        self.kube.apply(obj, force=self.force_conflicts)
+        self.kube.apply(obj, force=self.force_conflicts(ctx))
         if resource.kind in WORKLOADS:
             wait_for_rollout(self.kube, resource.kind, namespace, resource.name, timeout=self.rollout_timeout(ctx), progress=ctx.progress)
 

@@ -30,7 +30,6 @@ class KubernetesProvider(KubernetesData, BaseProvider):
 
     name: ClassVar[str] = "kubernetes"
     # migrated volumes are filled by an init container (see workload.restore_containers)
-    restores_in_translate: ClassVar[bool] = True
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.VOLUMES,
         Capability.PUBLIC_HTTP,
@@ -38,7 +37,9 @@ class KubernetesProvider(KubernetesData, BaseProvider):
         Capability.LOAD_BALANCER,
         Capability.AUTOSCALE,
         Capability.LOGS,
-        Capability.ZERO_DOWNTIME,
+        Capability.EXPORT_VOLUMES,
+        Capability.QUIESCE,
+        Capability.RESTORE_AT_BOOT,
     })
 
     def __init__(self, target_name: str, settings: Any) -> None:

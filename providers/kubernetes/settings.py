@@ -68,7 +68,7 @@ class KubernetesSettings(BaseModel):
     force_conflicts: bool = Field(
         False,
         description="take over fields another field manager owns, like kubectl's --force-conflicts "
-        "(also: portable deploy --force-conflicts, or PORTABLE_FORCE_CONFLICTS=1)",
+        "(also: portable deploy --force-conflicts)",
     )
     rollout_timeout: str | int | float | None = Field(
         None, description="longest wait for one workload to become available, e.g. 5m (default: the deploy timeout)"

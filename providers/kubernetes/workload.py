@@ -12,7 +12,7 @@ from typing import Any
 from portable.manifest.app import App
 from portable.manifest.model import Health, Service
 from portable.manifest.units import format_millicores
-from portable.migrate.restore_script import render_restore_script
+from portable.data.restore_script import render_restore_script
 from portable.providers.kubernetes import naming as n
 
 

@@ -30,9 +30,6 @@ from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init, ro
 
 class LibcloudProvider(BaseProvider):
     name: ClassVar[str] = "libcloud"
-    # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
-    # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
-    restores_in_translate: ClassVar[bool] = True
 
     def __init__(self, target_name: str, settings: LibcloudSettings) -> None:
         super().__init__(target_name, settings)
@@ -42,6 +39,10 @@ class LibcloudProvider(BaseProvider):
 
     @property
     def capabilities(self) -> frozenset[Capability]:
+        # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
+        # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
+        if Capability.VOLUMES in self.profile.capabilities:
+            return self.profile.capabilities | {Capability.RESTORE_AT_BOOT}
         return self.profile.capabilities
 
     # -- connections ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from portable.migrate.restore_script import render_restore_script
+from portable.data.restore_script import render_restore_script
 from portable.providers.vm.group import group_disks
 
 SECRET_PLACEHOLDER = "<secret {name}: written to the VM at apply time>"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from portable.migrate.archive import read_index, verify_archive
+from portable.data.archive import read_index, verify_archive
 
 from docker_support import Cli, ensure_images, free_port, http_get, wait_for
 

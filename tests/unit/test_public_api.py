@@ -45,3 +45,25 @@ def test_validate_and_render_plan_paths_import_no_sdk_for_validation(tmp_path) -
     code = f"import sys, portable; portable.validate({str(manifest)!r}); print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in {SDKS!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_names_keep_their_meaning_after_every_verb_and_subpackage_import(tmp_path) -> None:
+    """Importing portable.plan or portable.migrate (as running any verb does) must not
+    replace the verbs of the same name: examples/api_deploy.py once crashed with
+    "'module' object is not callable" at portable.plan(...)."""
+    import importlib
+
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text("apiVersion: portable/v1\nkind: Application\nmetadata: {name: a}\nservices:\n  web: {image: x}\n")
+    before = {name: getattr(portable, name) for name in portable.__all__}
+    for sub in ("portable.plan", "portable.plan.plan", "portable.plan.diff", "portable.plan.saved", "portable.migrate",
+                "portable.migrate.api", "portable.migrate.orchestrator", "portable.manifest", "portable.state", "portable.api", "portable.session"):
+        importlib.import_module(sub)
+    portable.validate(str(manifest))
+    portable.render(str(manifest), "local", str(tmp_path / "out"))
+    for name in portable.__all__:
+        assert getattr(portable, name) is before[name], name
+    assert callable(portable.plan) and callable(portable.migrate)
+    # the subpackages stay importable by name
+    from portable.plan import Plan
+    assert Plan is portable.Plan

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from portable.errors import MigrationError
-from portable.migrate.archive import INDEX_NAME, read_index, restore_tar_stream, verify_archive, write_archive
+from portable.data.archive import INDEX_NAME, read_index, restore_tar_stream, verify_archive, write_archive
 from portable.migrate.blobstore import LocalBlobStore, open_blob_store
 from portable.migrate.journal import Journal
 
@@ -137,7 +137,7 @@ def test_restore_script_unpacks_in_order_checks_and_is_idempotent(volume: Path, 
     import shutil
     import subprocess
 
-    from portable.migrate.restore_script import render_restore_script
+    from portable.data.restore_script import render_restore_script
 
     base = write_archive("data", tar_of(volume), tmp_path / "base.tar.gz", strip="data")
     (volume / "count").write_text("43\n")

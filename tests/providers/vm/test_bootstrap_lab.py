@@ -93,7 +93,7 @@ def test_a_migrated_volume_is_restored_before_the_service_starts(tmp_path: Path,
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    from portable.migrate.archive import write_archive
+    from portable.data.archive import write_archive
 
     stream = io.BytesIO()
     with tarfile.open(fileobj=stream, mode="w") as tar:

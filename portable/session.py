@@ -1,0 +1,98 @@
+"""One command's session: the manifest parsed once, bound to each target it touches, each
+provider and the state store opened once.
+
+Every verb of the API (and so of the CLI) works through a Session, so a migration, which
+touches two targets, a plan, a deploy and a destroy, reads and validates the manifest a
+single time, and an interactive `deploy` applies the very plan it showed.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from portable.errors import CapabilityError, Problem
+from portable.manifest import App, LoadedManifest, bind_app, parse_file
+from portable.plan.resources import Resource
+from portable.state import StateStore, open_store
+
+if TYPE_CHECKING:  # the providers package is imported only when a target is used
+    from portable.providers.base import Provider
+
+PathLike = Union[str, Path]
+
+
+def open_provider(app: App) -> Provider:
+    """The provider for the app's target, with validated settings (imports its SDK now)."""
+    from portable.providers.registry import provider_class, settings_model
+
+    cls = provider_class(app.target.provider)
+    settings = settings_model(app.target.provider).model_validate(app.target.settings)
+    return cls(app.target_name, settings)
+
+
+def capability_problems(app: App, provider: Provider) -> list[Problem]:
+    """What the manifest asks for that this target cannot do, each with its field path."""
+    from portable.providers.base import required_capabilities
+
+    missing = []
+    for cap, path in required_capabilities(app).items():
+        if cap not in provider.capabilities:
+            missing.append(Problem(path, f"target `{app.target_name}` ({provider.name}) cannot provide {cap.value.replace('_', ' ')}", str(app.path)))
+    return missing
+
+
+class Session:
+    """The manifest of one command, with the apps, providers and state store it needs."""
+
+    def __init__(self, loaded: LoadedManifest, *, env: Mapping[str, str] | None = None, state: PathLike | StateStore | None = None) -> None:
+        self.loaded = loaded
+        self.env = env
+        self._state = state
+        self._apps: dict[str, App] = {}
+        self._providers: dict[str, Provider] = {}
+        self._store: StateStore | None = state if state is not None and not isinstance(state, (str, Path)) else None
+
+    @classmethod
+    def open(cls, path: PathLike | Session, *, env: Mapping[str, str] | None = None, state: PathLike | StateStore | None = None) -> Session:
+        """A session for the manifest at `path` (read and validated now); a Session is reused."""
+        if isinstance(path, Session):
+            if state is not None and path._state is None and path._store is None:
+                path._state = state
+                path._store = state if not isinstance(state, (str, Path)) else None
+            return path
+        return cls(parse_file(path, env), env=env, state=state)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.loaded.path)
+
+    def app(self, target: str) -> App:
+        """The manifest bound to `target`, overrides merged (bound once per target)."""
+        if target not in self._apps:
+            self._apps[target] = bind_app(self.loaded, target, self.env)
+        return self._apps[target]
+
+    def provider(self, target: str) -> Provider:
+        """The target's provider, opened once (its SDK is imported now)."""
+        if target not in self._providers:
+            self._providers[target] = open_provider(self.app(target))
+        return self._providers[target]
+
+    def store(self) -> StateStore:
+        """The state store: --state, or .portable/state.db beside the manifest."""
+        if self._store is None:
+            state = self._state
+            self._store = open_store(state if isinstance(state, (str, Path)) else None, self.path.resolve())
+        return self._store
+
+    def prepared(self, target: str) -> tuple[App, Provider, list[Resource]]:
+        """App, provider and desired resources, after every check that needs no change:
+        secrets readable, capabilities present."""
+        app = self.app(target)
+        app.check_secrets()
+        provider = self.provider(target)
+        problems = capability_problems(app, provider)
+        if problems:
+            raise CapabilityError("\n".join(p.render() for p in problems))
+        return app, provider, provider.translate(app)
