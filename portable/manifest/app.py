@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from portable.errors import InputError
+from portable.manifest.interpolate import read_dotenv
 from portable.manifest.model import Manifest, Service, Target
 
 LOCAL_TARGET = "local"
@@ -71,7 +72,10 @@ class App:
         if secret is None:
             raise InputError(f"secret `{name}` is not declared under `secrets`")
         if secret.source_kind == "env":
+            # the same variables `${VAR}` sees: the environment, then the .env beside the manifest
             value = self.env.get(secret.source_ref)
+            if value is None:
+                value = read_dotenv(self.base_dir / ".env", self.env).get(secret.source_ref)
             if value is None:
                 raise InputError(
                     f"secret `{name}` reads environment variable {secret.source_ref}, which is not set",

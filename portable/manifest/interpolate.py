@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from portable.errors import InputError
+
 _NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>.*))?$", re.DOTALL)
 
 
@@ -18,31 +20,111 @@ class InterpolationError(ValueError):
     """A `${...}` that cannot be resolved; the message is meant for the user."""
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file; comments, blank lines and `export ` prefixes allowed."""
+_DOTENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_DOUBLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "$": "$$"}
+
+
+def read_dotenv(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of a `.env` file, read with docker compose's rules (docs/manifest.md).
+
+    `KEY=VALUE` lines, `export ` allowed; `#` lines and blank lines skipped; a UTF-8 byte order
+    mark ignored. Unquoted values end at ` #` (an inline comment) and are trimmed; single
+    quotes keep the text exactly; double quotes read `\\n \\t \\" \\\\` escapes and may span
+    lines. Unquoted and double-quoted values expand `${VAR}` from the lines above and the
+    environment (which wins). A line without `=` is ignored, as compose does.
+    """
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DotenvError(f"{path}: cannot read the .env file: {exc.strerror or exc}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DotenvError(f"{path}:{line}: the .env file is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8") from None
+    env = os.environ if environ is None else environ
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        number = i + 1
+        line = lines[i].strip()
+        i += 1
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
+        if line.startswith("export ") or line.startswith("export\t"):
             line = line[7:].lstrip()
-        key, sep, value = line.partition("=")
+        key, sep, rest = line.partition("=")
+        key = key.strip()
         if not sep:
             continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
+        if not _DOTENV_NAME.fullmatch(key):
+            raise DotenvError(f"{path}:{number}: {key!r} is not a variable name (letters, digits, '_', '.' and '-', not starting with a digit)")
+        rest = rest.lstrip()
+        lookup = {**values, **env}
+        try:
+            if rest[:1] == "'":
+                value, i = _quoted(rest, "'", lines, i, path, number)
+            elif rest[:1] == '"':
+                raw, i = _quoted(rest, '"', lines, i, path, number)
+                value = interpolate(_unescape(raw), lookup)
+            else:
+                value = interpolate(_strip_comment(rest), lookup)
+        except InterpolationError as exc:
+            raise DotenvError(f"{path}:{number}: {exc}") from None
+        values[key] = value
     return values
+
+
+class DotenvError(InputError):
+    """A `.env` file that cannot be read; the message names the file and line."""
+
+
+def _strip_comment(value: str) -> str:
+    """An unquoted value without its inline comment (`#` after whitespace, as in compose)."""
+    m = re.search(r"\s#", value)
+    return (value[: m.start()] if m else value).strip()
+
+
+def _quoted(rest: str, quote: str, lines: list[str], i: int, path: Path, number: int) -> tuple[str, int]:
+    """The text between `quote`s starting at `rest`, which may go on over the next lines."""
+    body = rest[1:]
+    while True:
+        end = _closing_quote(body, quote)
+        if end >= 0:
+            return body[:end], i
+        if i >= len(lines):
+            raise DotenvError(f"{path}:{number}: the value opened with {quote} is never closed")
+        body += "\n" + lines[i]
+        i += 1
+
+
+def _closing_quote(body: str, quote: str) -> int:
+    j = 0
+    while j < len(body):
+        if quote == '"' and body[j] == "\\":
+            j += 2
+            continue
+        if body[j] == quote:
+            return j
+        j += 1
+    return -1
+
+
+def _unescape(raw: str) -> str:
+    """Double-quoted escapes; `\\$` becomes `$$`, so interpolation leaves one literal `$`."""
+    return re.sub(r"\\(.)", lambda m: _DOUBLE_ESCAPES.get(m.group(1), m.group(0)), raw)
 
 
 def environment_for(manifest: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables a manifest sees: `.env` beside it, overridden by the process environment."""
-    merged = read_dotenv(manifest.parent / ".env")
-    merged.update(os.environ if env is None else env)
+    environ = os.environ if env is None else env
+    merged = read_dotenv(manifest.parent / ".env", environ)
+    merged.update(environ)
     return merged
 
 

@@ -6,6 +6,7 @@ position; interpolation, overrides and validation all report against those posit
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import replace
 import difflib
 from collections.abc import Mapping
@@ -17,10 +18,18 @@ from pydantic import BaseModel, ValidationError
 
 from portable.errors import InputError, ManifestError, Problem
 from portable.manifest.interpolate import InterpolationError, environment_for, interpolate
-from portable.manifest.model import DNS_LABEL, Manifest
+from portable.manifest.model import DNS_LABEL, ENV_NAME, Manifest
+from portable.manifest.reading import compose_bounded, read_manifest_text
 from portable.manifest.references import check_references
 
 Path_ = tuple[str | int, ...]
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
+_BAD = object()  # a scalar that could not be read; its problem is already recorded
+MAX_PROBLEMS = 20  # more would bury the first one, which is usually the cause
 
 
 class Positions:
@@ -73,6 +82,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
         self.positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in (_MAP, _SEQ):
+            self.problems.append(self._at(path, f"unsupported YAML tag `{node.tag}`: a manifest holds plain mappings, lists and scalars", node))
+            return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             first: dict[Any, int] = {}
@@ -80,9 +92,14 @@ class _Builder:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self.problems.append(self._at(path, "YAML merge keys (<<) are not supported", key_node))
                     continue
-                key = self._constructor.construct_object(key_node, deep=True)
+                key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+                if key is _BAD:
+                    continue
                 if not isinstance(key, (str, int)):
                     self.problems.append(self._at(path, "mapping keys must be text", key_node))
+                    continue
+                if isinstance(key, str) and "\0" in key:
+                    self.problems.append(self._at(path, f"the key {key!r} contains a NUL character, which no target accepts", key_node))
                     continue
                 key = str(key) if not isinstance(key, bool) else str(key).lower()
                 if key in first:
@@ -94,23 +111,36 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        value = self._constructor.construct_object(node, deep=True)
+        value = self._scalar(node, path)
+        if value is _BAD:
+            return None
         if isinstance(value, str) and "$" in value:
             try:
-                text = interpolate(value, self.env, self.warnings)
+                # what interpolation yields is text, as in compose: numeric fields convert it
+                # (replicas: ${N:-2}), every other field keeps it as written (1.10, 02134, 12:30)
+                value = interpolate(value, self.env, self.warnings)
             except InterpolationError as exc:
                 self.problems.append(self._at(path, str(exc), node))
                 return value
-            if node.style is None and text != value:
-                # a plain scalar that was all interpolation gets YAML's typing (e.g. replicas: ${N:-2})
-                try:
-                    typed = yaml.safe_load(text)
-                    if isinstance(typed, (int, float, bool)) and not isinstance(typed, bool):
-                        return typed
-                except yaml.YAMLError:
-                    pass
-            return text
+        if isinstance(value, str) and "\0" in value:
+            self.problems.append(self._at(path, "the value contains a NUL character, which no target accepts", node))
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problems.append(self._at(path, f"expected a finite number, got {_short(node.value)}", node))
         return value
+
+    def _scalar(self, node: yaml.Node, path: Path_) -> Any:
+        """The Python value of a scalar node, or _BAD (with a problem recorded) for a bad tag."""
+        if node.tag == _TIMESTAMP:
+            return str(node.value)  # an unquoted date is text to every target
+        if node.tag not in _SCALAR_TAGS:
+            self.problems.append(self._at(path, f"unsupported YAML tag `{node.tag}`: a manifest holds plain text, numbers and booleans", node))
+            return _BAD
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            kind = node.tag.rsplit(":", 1)[-1]
+            self.problems.append(self._at(path, f"{str(node.value)[:40]!r} is not a valid {kind}", node))
+            return _BAD
 
     def _at(self, path: Path_, message: str, node: yaml.Node) -> Problem:
         return Problem(format_path(path), message, self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -176,7 +206,7 @@ def _data_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> Path_:
 
 def _problems_from(exc: ValidationError, data: Any, positions: Positions, file: str, prefix: Path_ = ()) -> list[Problem]:
     problems = []
-    for err in exc.errors():
+    for err in exc.errors()[:MAX_PROBLEMS]:
         kind = err["type"]
         path = prefix + _data_path(data, tuple(err["loc"]), keep_last=kind in ("missing", "extra_forbidden"))
         msg = err["msg"].removeprefix("Value error, ")
@@ -190,11 +220,28 @@ def _problems_from(exc: ValidationError, data: Any, positions: Positions, file: 
             msg = "required field is missing"
         elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == DNS_LABEL:
             msg = f"expected a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit), got {err.get('input')!r}"
-        elif not isinstance(err.get("input"), (dict, list)):
-            msg += f", got {err.get('input')!r}"
+        elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == ENV_NAME:
+            msg = f"expected an environment variable name (letters, digits, '_', '.' and '-', not starting with a digit), got {_short(err.get('input'))}"
+        elif not isinstance(err.get("input"), (dict, list)) and ", got " not in msg and _short(err.get("input")) not in msg:
+            msg += f", got {_short(err.get('input'))}"
         line, col = positions.at(path, key=kind == "extra_forbidden")
         problems.append(Problem(format_path(path), msg, file, line, col, hint))
     return problems
+
+
+def _short(value: Any) -> str:
+    """`value` for an error message, cut so that a huge input does not flood the terminal."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        return "a number too large to show"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return problems[:MAX_PROBLEMS] + [Problem("", f"... and {len(problems) - MAX_PROBLEMS} more problems")]
 
 
 class LoadedManifest:
@@ -207,6 +254,19 @@ class LoadedManifest:
         self.manifest = manifest
         self.warnings = warnings
 
+    def locate(self, target: str, problems: list[Problem]) -> list[Problem]:
+        """`problems` found on the manifest bound to `target`, given file:line:column (at the
+        field of `overrides.<target>` when the override wrote it, named so)."""
+        override = self.data.get("overrides", {}).get(target) or {}
+        out = []
+        for p in problems:
+            path = tuple(_split_path(p.path)) if p.path else ()
+            if path and _has_path(override, p.path):
+                path = ("overrides", target, *path)
+            line, col = self.positions.at(path, key=True)
+            out.append(replace(p, path=format_path(path), file=str(self.path), line=line, column=col))
+        return out
+
     def for_target(self, target: str) -> Manifest:
         """The manifest with `overrides.<target>` merged over the base, validated again."""
         override = self.data.get("overrides", {}).get(target)
@@ -216,26 +276,40 @@ class LoadedManifest:
         try:
             return _validate(merged, self.positions.rebased(("overrides", target)), str(self.path))
         except ManifestError as exc:
-            # name the override when the bad value came from it, so users look in the right place
-            raise ManifestError([
-                replace(p, path=f"overrides.{target}.{p.path}") if _has_path(override, p.path) else p
-                for p in exc.problems
-            ]) from None
+            # the base is valid, so the override caused every problem: name it, at the override's
+            # own field when the bad value came from it, so users look in the right place
+            raise ManifestError([_in_override(p, target, override, self.positions) for p in exc.problems]) from None
+
+
+def _in_override(p: Problem, target: str, override: dict[str, Any], positions: Positions) -> Problem:
+    """`p` (found in the merged manifest) named after the part of `overrides.<target>` behind it."""
+    if not p.path:
+        return p
+    if _has_path(override, p.path):
+        return replace(p, path=f"overrides.{target}.{p.path}")
+    if p.message.startswith("dependency cycle: "):
+        # point at a depends_on in the cycle that the override wrote
+        for svc in p.message.removeprefix("dependency cycle: ").split(" -> "):
+            if _has_path(override, f"services.{svc}.depends_on"):
+                path = ("overrides", target, "services", svc, "depends_on")
+                line, col = positions.at(path, key=True)
+                return replace(p, path=format_path(path), line=line, column=col)
+    return replace(p, message=f"with overrides.{target} merged: {p.message}")
 
 
 def _validate(data: dict[str, Any], positions: Positions, file: str) -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        raise ManifestError(_problems_from(exc, data, positions, file)) from None
+        raise ManifestError(_capped(_problems_from(exc, data, positions, file))) from None
     problems = check_references(manifest)
     problems += _check_target_settings(manifest, data, positions, file)
     if problems:
         located = []
         for p in problems:
             line, col = positions.at(tuple(_split_path(p.path)), key=True)
-            located.append(Problem(p.path, p.message, file, line, col, p.hint))
-        raise ManifestError(located)
+            located.append(p if p.file else Problem(p.path, p.message, file, line, col, p.hint))
+        raise ManifestError(_capped(located))
     return manifest
 
 
@@ -268,41 +342,38 @@ def _check_target_settings(m: Manifest, data: dict[str, Any], positions: Positio
     for name, target in m.targets.items():
         model = settings_model(target.provider)
         try:
-            model.model_validate(target.settings)
+            settings = model.model_validate(target.settings)
         except ValidationError as exc:
-            problems += [
-                Problem(p.path, p.message, None, None, None, p.hint)
-                for p in _problems_from(exc, target.settings, Positions(), file, ("targets", name))
-            ]
+            problems += _problems_from(exc, target.settings, positions, file, ("targets", name))
+            continue
+        for service in getattr(settings, "instance_types", None) or {}:
+            if service not in m.services:
+                close = difflib.get_close_matches(service, list(m.services), n=1)
+                line, col = positions.at(("targets", name, "instance_types", service), key=True)
+                problems.append(Problem(f"targets.{name}.instance_types.{service}", f"no service named `{service}`; instance_types sizes services", file, line, col, f"did you mean `{close[0]}`?" if close else None))
     return problems
 
 
 def parse_file(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedManifest:
     """Reads, interpolates and validates the base manifest at `path`."""
+    from portable.compose import manifest_from_compose  # compose file(s), detected by content
+
+    if (compose := manifest_from_compose(path, env)) is not None:
+        return compose
     file = Path(path)
-    if not file.is_file():
-        raise InputError(f"{file}: no such manifest file", hint="create one with `portable init` or pass -f FILE")
-    text = file.read_text(encoding="utf-8")
-    return parse_text(text, file, env)
+    return parse_text(read_manifest_text(file), file, env)
 
 
 def parse_text(text: str, file: Path, env: Mapping[str, str] | None = None) -> LoadedManifest:
+    """Interpolates and validates manifest `text` read from `file` (bounded: see reading.py)."""
     name = str(file)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        hint = None
-        if line is not None and "${" in text.splitlines()[line - 1 if line <= len(text.splitlines()) else -1]:
-            hint = 'inside { } or [ ], quote a value that uses ${...}: published: "${PORT}"'
-        raise ManifestError([Problem("", f"invalid YAML: {exc.problem or exc.context}", name, line, col, hint)]) from None
+    node = compose_bounded(text, name)
     if node is None or not isinstance(node, yaml.MappingNode):
         raise ManifestError([Problem("", "the manifest must be a mapping with apiVersion, kind, metadata and services", name, 1, 1)])
     builder = _Builder(name, environment_for(file, env))
     data = builder.build(node)
     if builder.problems:
-        raise ManifestError(builder.problems)
+        raise ManifestError(_capped(builder.problems))
     manifest = _validate(data, builder.positions, name)
     for target, override in data.get("overrides", {}).items():
         LoadedManifest(file, data, builder.positions, manifest, []).for_target(target)

@@ -6,14 +6,29 @@ are checked in `references.py`, where each problem gets its exact field path.
 """
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from portable.manifest.units import parse_cpu, parse_duration, parse_size
 
+# Patterns given to pydantic run on Rust's regex engine, where `$` is the end of the text;
+# Python's `re` must use them with fullmatch (`$` there also accepts a trailing newline).
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# what Kubernetes accepts as an env name (and Docker, compose and cloud-init scripts too)
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# the image reference grammar of the distribution project (docker, containerd, Kubernetes)
+_IMAGE_DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
+_IMAGE_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"(?:(?:{_IMAGE_DOMAIN}|\[[0-9a-fA-F:]+\](?::[0-9]+)?)/)?{_IMAGE_PATH}(?:/{_IMAGE_PATH})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
 API_VERSION = "portable/v1"
 PROVIDERS = ("docker", "kubernetes", "aws", "libcloud", "vsphere")
 
@@ -52,8 +67,42 @@ def _check_cpu(value: Any) -> Any:
 Duration = Annotated[str | int | float, BeforeValidator(_check_duration)]
 Size = Annotated[str | int, BeforeValidator(_check_size)]
 Cpu = Annotated[str | int | float, BeforeValidator(_check_cpu)]
-Text = Annotated[str, BeforeValidator(_as_text)]
-Argv = Annotated[list[str], BeforeValidator(_as_argv)]
+def _check_positive_size(value: Any) -> Any:
+    if parse_size(value) == 0:
+        raise ValueError("a size must be greater than 0")
+    return value
+
+
+def _check_label_key(key: str) -> str:
+    """Kubernetes' rule for label keys: [DNS subdomain prefix '/'] name of at most 63."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"label key {key!r}: the prefix before '/' must be a DNS subdomain (lower-case, dots, at most 253 characters)")
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        raise ValueError(f"label key {key!r}: the name must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+    return key
+
+
+def _check_label_value(value: str) -> str:
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        raise ValueError(f"label value {value!r}: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or empty)")
+    return value
+
+
+def _check_image(value: str) -> str:
+    if len(value) > 255 or not _IMAGE.fullmatch(value):
+        raise ValueError(f"expected an image reference like nginx:1.27, registry:5000/team/app:v2 or app@sha256:<digest>, got {value[:80]!r}")
+    return value
+
+
+Scalar = str | int | float | bool
+Text = Annotated[str, BeforeValidator(_as_text, json_schema_input_type=Scalar)]
+EnvName = Annotated[str, Field(pattern=ENV_NAME)]
+LabelKey = Annotated[str, AfterValidator(_check_label_key)]
+LabelValue = Annotated[str, BeforeValidator(_as_text, json_schema_input_type=Scalar), AfterValidator(_check_label_value)]
+Image = Annotated[str, Field(min_length=1), AfterValidator(_check_image)]
+PositiveSize = Annotated[str | int, BeforeValidator(_check_positive_size)]
+Argv = Annotated[list[str], BeforeValidator(_as_argv, json_schema_input_type=list[str] | str)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -65,7 +114,7 @@ class Strict(BaseModel):
 
 class Metadata(Strict):
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="DNS-1123 label naming the app")
-    labels: dict[str, Text] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
 
 
 class Build(Strict):
@@ -132,7 +181,7 @@ class Health(Strict):
 
 class Resources(Strict):
     cpu: Cpu | None = Field(None, description="cores: 0.5, 2 or 500m")
-    memory: Size | None = Field(None, description="bytes with units: 256Mi, 1Gi")
+    memory: PositiveSize | None = Field(None, description="bytes with units: 256Mi, 1Gi")
 
     @property
     def cpu_cores(self) -> float | None:
@@ -143,7 +192,23 @@ class Resources(Strict):
         return parse_size(self.memory) if self.memory is not None else None
 
 
+def _or_short_string(pattern: str | None) -> Any:
+    """json_schema_extra for a model that also accepts a one-string short form."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        long_form = dict(schema)
+        schema.clear()
+        short: dict[str, Any] = {"type": "string"}
+        if pattern:
+            short["pattern"] = pattern
+        schema["anyOf"] = [long_form, short]
+
+    return extra
+
+
 class VolumeMount(Strict):
+    model_config = ConfigDict(json_schema_extra=_or_short_string(r"^[^:]+:/[^:]*(:(ro|rw))?$"))
+
     volume: str = Field(description="name of an entry under top-level `volumes`")
     path: str = Field(pattern=r"^/", description="absolute path in the container")
     read_only: bool = False
@@ -161,6 +226,8 @@ class VolumeMount(Strict):
 
 
 class SecretRef(Strict):
+    model_config = ConfigDict(json_schema_extra=_or_short_string(None))
+
     name: str = Field(description="name of an entry under top-level `secrets`")
     path: str | None = Field(None, pattern=r"^/", description="file path in the container (default /run/secrets/NAME)")
 
@@ -193,11 +260,11 @@ class Autoscale(Strict):
 
 
 class Service(Strict):
-    image: str | None = Field(None, min_length=1)
+    image: Image | None = None
     build: Build | None = None
     command: Argv | None = Field(None, description="replaces the image's entrypoint")
     args: Argv | None = Field(None, description="replaces the image's default arguments (CMD)")
-    env: dict[str, Text] = Field(default_factory=dict)
+    env: dict[EnvName, Text] = Field(default_factory=dict)
     secrets: list[SecretRef] = Field(default_factory=list)
     ports: list[Port] = Field(default_factory=list)
     replicas: int = Field(1, ge=0, le=1000)
@@ -207,17 +274,17 @@ class Service(Strict):
     files: list[ConfigFile] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     restart: Literal["always", "on-failure", "unless-stopped", "no"] = "always"
-    labels: dict[str, Text] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     user: str | None = None
     stop_grace_period: Duration = "10s"
     autoscale: Autoscale | None = None
 
-    @field_validator("build", mode="before")
+    @field_validator("build", mode="before", json_schema_input_type=Build | str | None)
     @classmethod
     def _build_short(cls, value: Any) -> Any:
         return {"context": value} if isinstance(value, str) else value
 
-    @field_validator("restart", mode="before")
+    @field_validator("restart", mode="before", json_schema_input_type=Literal["always", "on-failure", "unless-stopped", "no", False])
     @classmethod
     def _restart_no(cls, value: Any) -> Any:
         return "no" if value is False else value  # YAML reads a bare `no` as false
@@ -232,7 +299,7 @@ class Service(Strict):
 
 
 class Volume(Strict):
-    size: Size = "1Gi"
+    size: PositiveSize = "1Gi"
 
     @property
     def size_bytes(self) -> int:

@@ -26,7 +26,7 @@ def check_references(m: Manifest) -> list[Problem]:
     services = list(m.services)
     for section, names in (("services", services), ("volumes", list(m.volumes)), ("secrets", list(m.secrets)), ("targets", list(m.targets))):
         for name in names:
-            if len(name) > 63 or not _LABEL.match(name):
+            if len(name) > 63 or not _LABEL.fullmatch(name):
                 add(Problem(f"{section}.{name}", "name must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"))
     for target in m.overrides:
         if target != "local" and target not in m.targets:
