@@ -10,7 +10,7 @@ components in two ways, both of which probe that the component actually answers:
     def test_y(lab):
         env = lab.require("docker", "registry")         # at run time; returns env.json
 
-Components: docker, docker_b, registry, images, k8s, vcsim, moto, postgres.
+Components: docker, docker_b, registry, images, k8s, vcsim, moto, postgres, compose, dbimages, faults.
 A component that does not answer makes the test FAIL when CI=true and SKIP (loudly, with the
 command that starts it) otherwise; the session summary lists what was missing.
 
@@ -36,9 +36,10 @@ from typing import Any
 import pytest
 
 LAB_RUN = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab"))
-COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "vcsim", "moto", "postgres")
+COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "vcsim", "moto", "postgres", "compose", "dbimages", "faults")
 CI = os.environ.get("CI") == "true"
 LAB_IMAGES = ("lab/busybox:1", "lab/web:1", "lab/worker:1", "lab/kv:1", "lab/kamal-proxy:1")
+LAB_DB_IMAGES = ("lab/postgres:15", "lab/redis:7", "lab/sshd:1")   # component dbimages (tests/lab/parts.sh)
 _probed: dict[str, str | None] = {}   # component -> None (answers) or why not
 _missing: dict[str, str] = {}         # for the summary
 
@@ -140,6 +141,21 @@ def _probe(component: str, env: dict[str, str]) -> str | None:
             return None
         if component == "postgres":
             return _postgres_probe(env)
+        if component == "compose":   # docker compose v2, the CLI plugin lab up compose installs
+            want = env.get("LAB_COMPOSE_VERSION")
+            if not want:
+                return f"LAB_COMPOSE_VERSION is not in {LAB_RUN}/env.json"
+            r = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, timeout=15)
+            return None if r.stdout.strip() == want else f"docker compose version answers {(r.stdout + r.stderr).strip()[:120]!r}, not {want}"
+        if component == "dbimages":
+            host = env.get("LAB_DOCKER_HOST") or "unix:///var/run/docker.sock"
+            absent = [i for i in LAB_DB_IMAGES if _docker_get(host, f"/images/{i}/json")[0] != 200]
+            return "images missing on engine A: " + ", ".join(absent) if absent else None
+        if component == "faults":    # toxiproxy's API
+            if not env.get("LAB_FAULTS_API"):
+                return f"LAB_FAULTS_API is not in {LAB_RUN}/env.json"
+            _http_get(env["LAB_FAULTS_API"] + "/version")
+            return None
         return f"unknown lab component {component!r} (known: {', '.join(COMPONENTS)})"
     except Exception as e:  # noqa: BLE001 - any failure means "does not answer"
         return f"{type(e).__name__}: {e}"
@@ -165,7 +181,7 @@ def require_lab(*components: str) -> dict[str, str]:
 # ------------------------------------------------------------------ pytest hooks
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, vcsim, moto, postgres); "
+        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, vcsim, moto, postgres, compose, dbimages, faults); "
         "fails when CI=true and one does not answer, skips otherwise")
     for k, v in load_lab_env().items():
         os.environ.setdefault(k, v)

@@ -87,7 +87,8 @@ def render_compose(app: App, resources: list[Resource], outdir: Path, target: st
         if res.kind == naming.KIND_NETWORK:
             doc["networks"][res.name] = {"name": res.spec["name"], "driver": res.spec["driver"]}
         elif res.kind == naming.KIND_VOLUME:
-            doc["volumes"][res.name] = {"name": res.spec["name"], "driver": res.spec["driver"]}
+            # keyed by the engine's volume name: that is the name the services mount it by
+            doc["volumes"][res.spec["name"]] = {"name": res.spec["name"], "driver": res.spec["driver"]}
         elif res.kind == naming.KIND_PROXY:
             s = res.spec
             doc["services"][res.name] = {

@@ -87,9 +87,106 @@ down_postgres() {
   clear_env postgres
 }
 
-# one status line per component of this file (lab status; `line` is cmd_status's printer)
+# ================================================================== build (lab build)
+# Go tools of these parts (compose, toxiproxy: tests/lab/build-parts.sh) compile on both cores after
+# the other Go components; the database images' root filesystems (debootstrap + apt, bound by the
+# network and the disk, tests/lab/build-rootfs.sh) are made meanwhile in the background.
+ROOTFS_NAMES="postgres redis sshd"
+PARTS_BG_PID=
+build_parts_start() {
+  mkdir -p "$LAB_CACHE"
+  apt_install debootstrap
+  log "build: database image root filesystems in the background (log $LAB_CACHE/build-rootfs.log)"
+  bash "$LAB_DIR/build-rootfs.sh" $ROOTFS_NAMES >>"$LAB_CACHE/build-rootfs.log" 2>&1 &
+  PARTS_BG_PID=$!
+}
+build_parts_finish() {
+  local t0; t0=$(ms)
+  if ! bash "$LAB_DIR/build-parts.sh" compose toxiproxy >>"$LAB_CACHE/build.log" 2>&1; then
+    tail -n 40 "$LAB_CACHE/build.log" >&2; die "build-parts.sh failed (full log: $LAB_CACHE/build.log)"
+  fi
+  log "build: docker compose $COMPOSE_VERSION and toxiproxy $TOXIPROXY_VERSION ready in $(took "$t0")"
+  install_compose_plugin
+  if [[ -n $PARTS_BG_PID ]]; then
+    t0=$(ms)
+    wait "$PARTS_BG_PID" || { tail -n 40 "$LAB_CACHE/build-rootfs.log" >&2; die "build-rootfs.sh failed (log: $LAB_CACHE/build-rootfs.log)"; }
+    log "build: root filesystems ready (waited $(took "$t0") for them)"
+  fi
+}
+
+# ================================================================== compose (docker compose v2)
+COMPOSE_BIN=$LAB_CACHE/bin/compose-$COMPOSE_VERSION/docker-compose
+COMPOSE_PLUGIN=/usr/local/lib/docker/cli-plugins/docker-compose   # root's docker CLI looks there
+install_compose_plugin() {
+  [[ -x $COMPOSE_BIN ]] || return 0
+  if ! cmp -s "$COMPOSE_BIN" "$COMPOSE_PLUGIN"; then
+    mkdir -p "${COMPOSE_PLUGIN%/*}"
+    install -m 755 "$COMPOSE_BIN" "$COMPOSE_PLUGIN.tmp" && mv "$COMPOSE_PLUGIN.tmp" "$COMPOSE_PLUGIN"
+  fi
+}
+compose_ok() { [[ $(docker compose version --short 2>/dev/null) == "${COMPOSE_VERSION#v}" ]]; }
+up_compose() {
+  [[ -x $COMPOSE_BIN ]] || die "compose: $COMPOSE_BIN is missing: run 'lab build' first"
+  have docker || apt_install docker.io
+  install_compose_plugin
+  compose_ok || die "compose: 'docker compose version' does not answer ${COMPOSE_VERSION#v} ($(docker compose version 2>&1 | head -n1))"
+  set_env compose LAB_COMPOSE_VERSION="${COMPOSE_VERSION#v}" LAB_COMPOSE_BIN="$COMPOSE_PLUGIN"
+}
+down_compose() { clear_env compose; }   # the plugin stays installed (a tool, not a process)
+
+# ================================================================== dbimages
+# lab/postgres:15, lab/redis:7, lab/sshd:1: a trimmed Debian rootfs (build-rootfs.sh) imported, then
+# tests/lab/images/<name>/ (entrypoint, healthcheck) built on it; rebuilt only when the rootfs
+# recipe, the Dockerfile or the entrypoint changes (label lab.recipe)
+DB_IMAGES="lab/postgres:15 lab/redis:7 lab/sshd:1"
+db_image_of() { case $1 in postgres) echo lab/postgres:15 ;; redis) echo lab/redis:7 ;; sshd) echo lab/sshd:1 ;; esac; }
+dbimages_ok() { local i; for i in $DB_IMAGES; do docker -H "$DOCKER_A" image inspect "$i" >/dev/null 2>&1 || return 1; done; }
+up_dbimages() {
+  docker_ok "$DOCKER_A" || die "dbimages: docker engine A is not up (lab up docker)"
+  local n img tar key t
+  for n in $ROOTFS_NAMES; do
+    img=$(db_image_of "$n")
+    if [[ ! -s $(ls "$LAB_CACHE"/rootfs/"$n"-*.tar 2>/dev/null | head -n1) ]]; then apt_install debootstrap; fi
+    t=$(ms)
+    tar=$(bash "$LAB_DIR/build-rootfs.sh" "$n" 2>>"$LAB_CACHE/build-rootfs.log") || { tail -n 30 "$LAB_CACHE/build-rootfs.log" >&2; die "dbimages: rootfs of $n failed"; }
+    key=$( { basename "$tar"; cat "$LAB_DIR/images/$n/Dockerfile" "$LAB_DIR/images/$n/entrypoint.sh"; } | sha256sum | cut -c1-16)
+    if [[ $(docker -H "$DOCKER_A" image inspect -f '{{index .Config.Labels "lab.recipe"}}' "$img" 2>/dev/null) != "$key" ]]; then
+      local base=lab/rootfs-$n:${key}
+      docker -H "$DOCKER_A" image inspect "$base" >/dev/null 2>&1 ||
+        docker -H "$DOCKER_A" import "$tar" "$base" >/dev/null || die "dbimages: docker import of $tar failed"
+      local out
+      out=$(docker -H "$DOCKER_A" build -q --build-arg "BASE=$base" --label "lab.recipe=$key" -t "$img" "$LAB_DIR/images/$n" 2>&1) ||
+        { echo "$out" >&2; die "docker build of $img failed"; }
+      docker -H "$DOCKER_A" rmi "$base" >/dev/null 2>&1 || true     # its layer stays, under $img
+      log "dbimages: $img built in $(took "$t") ($(docker -H "$DOCKER_A" image inspect -f '{{.Size}}' "$img" | awk '{printf "%d MB", $1/1e6}'))"
+    fi
+  done
+  if docker_ok "$B_HOST"; then
+    local want=() a
+    for img in $DB_IMAGES; do
+      a=$(docker -H "$DOCKER_A" image inspect -f '{{.Id}}' "$img")
+      [[ $(docker -H "$B_HOST" image inspect -f '{{.Id}}' "$img" 2>/dev/null) == "$a" ]] || want+=("$img")
+    done
+    (( ${#want[@]} )) && { docker -H "$DOCKER_A" save "${want[@]}" | docker -H "$B_HOST" load -q >/dev/null; }
+  fi
+  if registry_ok; then
+    for img in $DB_IMAGES; do
+      docker -H "$DOCKER_A" tag "$img" "$REGISTRY/$img"
+      docker -H "$DOCKER_A" push -q "$REGISTRY/$img" >/dev/null || die "dbimages: push of $REGISTRY/$img failed"
+    done
+  fi
+  set_env dbimages LAB_POSTGRES_IMAGE=lab/postgres:15 LAB_REDIS_IMAGE=lab/redis:7 LAB_SSHD_IMAGE=lab/sshd:1
+}
+down_dbimages() { clear_env dbimages; }
+
+# ================================================================== status
+# one line per component of this file (lab status; `line` is cmd_status's printer)
 status_parts() {
   local st
   postgres_ok && st=up || st=down
   line postgres "$st" "postgresql://$PG_USER@127.0.0.1:$(pg_env_port)/$PG_DB"
+  compose_ok && st=up || st=down
+  line compose "$st" "docker compose $(docker compose version --short 2>/dev/null || echo "(not installed: lab build)") ($COMPOSE_PLUGIN)"
+  docker_ok "$DOCKER_A" && dbimages_ok && st=up || st=down
+  line dbimages "$st" "$DB_IMAGES"
 }

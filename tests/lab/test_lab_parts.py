@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 
@@ -42,3 +45,92 @@ def test_postgres_component_accepts_the_env_files_url(lab: Any) -> None:
     bad = run("psql", "-X", url.replace(env["LAB_POSTGRES_PASSWORD"], "wrong-password"), "-c", "select 1",
               check=False)
     assert bad.returncode != 0 and "password authentication failed" in bad.stderr
+
+
+def docker(host: str, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run("docker", "-H", host, *args, timeout=timeout, check=check)
+
+
+def wait_healthy(host: str, container: str, timeout: float = 90) -> None:
+    """Until the image's HEALTHCHECK reports healthy (pg_isready / redis-cli ping)."""
+    end = time.monotonic() + timeout
+    while True:
+        status = docker(host, "inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()
+        if status == "healthy":
+            return
+        if time.monotonic() > end:
+            logs = docker(host, "logs", "--tail", "30", container, check=False)
+            raise AssertionError(f"{container} is {status} after {timeout}s\n{logs.stdout}{logs.stderr}")
+        time.sleep(0.5)
+
+
+def test_postgres_image_keeps_its_rows_across_a_restart_and_a_new_container(lab: Any) -> None:
+    """lab/postgres:15 honours POSTGRES_USER/PASSWORD/DB; the rows live in the volume, not the container."""
+    env = lab.require("docker", "dbimages")
+    host, name, vol = env["LAB_DOCKER_HOST"], "lab-pg-" + uuid.uuid4().hex[:8], "lab-pgdata-" + uuid.uuid4().hex[:8]
+    creds = ["-e", "POSTGRES_USER=shop", "-e", "POSTGRES_PASSWORD=pg-smoke-pw", "-e", "POSTGRES_DB=orders"]
+    psql = ["exec", "-e", "PGPASSWORD=pg-smoke-pw", name, "psql", "-X", "-h", "127.0.0.1", "-U", "shop", "-d", "orders",
+            "-v", "ON_ERROR_STOP=1", "-t", "-A", "-c"]
+    try:
+        docker(host, "run", "-d", "--name", name, *creds, "-v", f"{vol}:/var/lib/postgresql/data", env["LAB_POSTGRES_IMAGE"])
+        wait_healthy(host, name)
+        docker(host, *psql, "CREATE TABLE items(id int primary key, what text); INSERT INTO items VALUES (1, 'tea'), (2, 'cake')")
+        docker(host, "restart", name)
+        wait_healthy(host, name)
+        assert docker(host, *psql, "SELECT id || ':' || what FROM items ORDER BY id").stdout.split() == ["1:tea", "2:cake"]
+        docker(host, "rm", "-f", name)
+        docker(host, "run", "-d", "--name", name, *creds, "-v", f"{vol}:/var/lib/postgresql/data", env["LAB_POSTGRES_IMAGE"])
+        wait_healthy(host, name)
+        assert docker(host, *psql, "SELECT count(*) FROM items").stdout.strip() == "2"
+        wrong = docker(host, "exec", "-e", "PGPASSWORD=wrong", name, "psql", "-X", "-h", "127.0.0.1", "-U", "shop",
+                       "-d", "orders", "-c", "select 1", check=False)
+        assert wrong.returncode != 0 and "password authentication failed" in wrong.stderr
+    finally:
+        docker(host, "rm", "-f", name, check=False)
+        docker(host, "volume", "rm", vol, check=False)
+
+
+def test_redis_image_answers_ping_and_keeps_a_key(lab: Any) -> None:
+    env = lab.require("docker", "dbimages")
+    host, name = env["LAB_DOCKER_HOST"], "lab-redis-" + uuid.uuid4().hex[:8]
+    try:
+        docker(host, "run", "-d", "--name", name, env["LAB_REDIS_IMAGE"])
+        wait_healthy(host, name)
+        assert docker(host, "exec", name, "redis-cli", "PING").stdout.strip() == "PONG"
+        assert docker(host, "exec", name, "redis-cli", "SET", "greeting", "hello").stdout.strip() == "OK"
+        assert docker(host, "exec", name, "redis-cli", "GET", "greeting").stdout.strip() == "hello"
+        assert "redis_version:7." in docker(host, "exec", name, "redis-cli", "INFO", "server").stdout
+    finally:
+        docker(host, "rm", "-f", name, check=False)
+
+
+def test_docker_compose_v2_starts_a_two_service_file_and_waits_for_health(lab: Any, tmp_path: Path) -> None:
+    """`docker compose up -d --wait` on the lab engine: a database and a web service that talks to it."""
+    env = lab.require("docker", "images", "dbimages", "compose")
+    assert run("docker", "compose", "version", "--short").stdout.strip() == env["LAB_COMPOSE_VERSION"]
+    project = "labsmoke" + uuid.uuid4().hex[:6]
+    (tmp_path / "compose.yaml").write_text(f"""
+services:
+  db:
+    image: {env['LAB_REDIS_IMAGE']}
+  web:
+    image: {env['LAB_WEB_IMAGE']}
+    environment: {{GREETING: compose}}
+    ports: ["127.0.0.1::8080"]
+    depends_on:
+      db: {{condition: service_healthy}}
+""")
+    compose = ["docker", "-H", env["LAB_DOCKER_HOST"], "compose", "-p", project, "-f", str(tmp_path / "compose.yaml")]
+    try:
+        run(*compose, "up", "-d", "--wait", "--wait-timeout", "120", timeout=180)
+        ps = run(*compose, "ps", "--format", "{{.Service}} {{.Health}}").stdout.split("\n")
+        assert sorted(line for line in ps if line) == ["db healthy", "web healthy"]
+        port = run(*compose, "port", "web", "8080").stdout.strip().rsplit(":", 1)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/cgi-bin/count", timeout=5) as r:
+            assert r.read().decode().strip() == "count=1 greeting=compose"
+        web = run(*compose, "ps", "-q", "web").stdout.strip()
+        ping = docker(env["LAB_DOCKER_HOST"], "exec", web, "sh", "-c", "echo PING | nc -w 2 db 6379", check=False)
+        assert "PONG" in ping.stdout, ping
+    finally:
+        run(*compose, "down", "-v", "-t", "5", check=False, timeout=120)
+    assert run("docker", "-H", env["LAB_DOCKER_HOST"], "ps", "-q", "--filter", f"label=com.docker.compose.project={project}").stdout == ""

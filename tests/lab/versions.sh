@@ -7,3 +7,5 @@ MOTO_VERSION=${MOTO_VERSION:-5.1.22}
 LAB_CACHE=${LAB_CACHE:-/var/cache/portable-lab}
 LAB_RUN=${LAB_RUN:-/tmp/portable-lab}
 KAMAL_PROXY_VERSION=${KAMAL_PROXY_VERSION:-v0.9.2}  # front proxy; only explicit tags are served by the Go proxy
+COMPOSE_VERSION=${COMPOSE_VERSION:-v2.40.3}          # docker compose v2 (CLI plugin), tests/lab/build-parts.sh
+TOXIPROXY_VERSION=${TOXIPROXY_VERSION:-v2.5.0}      # the `faults` component
