@@ -14,9 +14,9 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
@@ -25,6 +25,7 @@ from portable.state.locking import holder_identity, joined_lock_id, locked_error
 from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus
 
 SCHEMA_VERSION = 1
+T = TypeVar("T")
 _IDENT_OK = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 _INIT_KEY = 0x706F727461626C65  # "portable": serialises schema creation between processes starting at once
 _SCHEMA_V1 = [
@@ -124,6 +125,8 @@ class PostgresStateStore:
     def _tx(self) -> Iterator[Any]:
         """A transaction on the store's one connection (its advisory locks live on its session)."""
         psycopg = self._psycopg
+        if self._conn is None or self._conn.closed:
+            self._connect()  # after a lost connection: reads need no lock, writes re-check theirs
         try:
             with self._conn.transaction():
                 with self._conn.cursor() as cur:
@@ -343,27 +346,68 @@ class PostgresStateStore:
         data = json.loads(resources) if isinstance(resources, str) else resources
         return Revision(app, target, int(number), kind, status, created, finished, digest, [Resource.from_dict(d) for d in data], message)
 
+    def _fenced_write(self, app: str, target: str, write: Callable[[Any], T]) -> T:
+        """Runs `write` in a transaction that first checks the fence. When the connection
+        dropped (a restart, a network blip), reconnects once and goes on only if the lock is
+        still ours: its row unchanged and its advisory keys free to take again."""
+        for attempt in (1, 2):
+            try:
+                with self._tx() as cur:
+                    self._check_fence(cur, app, target)
+                    return write(cur)
+            except StateError:
+                if attempt == 2 or not (self._conn is None or self._conn.closed or self._conn.broken):
+                    raise
+                self._resume(app, target)
+        raise AssertionError("unreachable")
+
+    def _resume(self, app: str, target: str) -> None:
+        self.close()
+        self._connect()  # StateError "unreachable" when it is still down
+        held = self._held.get((app, target))
+        if held is None or held.persistent:
+            return
+        self._keys.pop(held.lock_id, None)  # they went with the old session
+        keys: list[tuple[str, int]] = []
+        for fn, unfn, key in (("pg_try_advisory_lock_shared", "pg_advisory_unlock_shared", self._store_key),
+                              ("pg_try_advisory_lock", "pg_advisory_unlock", _advisory_key(self.schema, app, target))):
+            if not self._advisory(fn, key):
+                self._release_keys(keys)
+                raise lost_lock_error(self.url, held, self._holder_of(app, target))
+            keys.append((unfn, key))
+        with self._tx() as cur:
+            cur.execute(self._q("UPDATE {s}.locks SET backend_pid=pg_backend_pid() WHERE lock_id=%s AND token=%s RETURNING lock_id"), (held.lock_id, held.token))
+            still_ours = cur.fetchone() is not None
+        if not still_ours:
+            self._release_keys(keys)
+            raise lost_lock_error(self.url, held, self._holder_of(app, target))
+        self._keys[held.lock_id] = keys
+
     def begin(self, app: str, target: str, kind: RevisionKind, manifest_digest: str, resources: list[Resource], message: str = "") -> Revision:
         payload = json.dumps([r.to_dict() for r in resources], sort_keys=True)
         created = now()
-        with self._tx() as cur:
-            self._check_fence(cur, app, target)
+
+        def insert(cur: Any) -> int:
             cur.execute(self._q("SELECT COALESCE(MAX(number), 0) FROM {s}.revisions WHERE app=%s AND target=%s"), (app, target))
             number = int(cur.fetchone()[0]) + 1
             cur.execute(self._q("INSERT INTO {s}.revisions VALUES (%s,%s,%s,%s,'applying',%s,NULL,%s,%s::jsonb,%s)"), (app, target, number, kind, created, manifest_digest, payload, message))
+            return number
+
+        number = self._fenced_write(app, target, insert)
         return Revision(app, target, number, kind, "applying", created, None, manifest_digest, list(resources), message)
 
     def finish(self, revision: Revision, status: RevisionStatus, message: str = "") -> Revision:
         finished = now()
         text = message or revision.message
-        with self._tx() as cur:
-            self._check_fence(cur, revision.app, revision.target)
+
+        def update(cur: Any) -> None:
             cur.execute(self._q("UPDATE {s}.revisions SET status=%s, finished_at=%s, message=%s WHERE app=%s AND target=%s AND number=%s"), (status, finished, text, revision.app, revision.target, revision.number))
+
+        self._fenced_write(revision.app, revision.target, update)
         return Revision(revision.app, revision.target, revision.number, revision.kind, status, revision.created_at, finished, revision.manifest_digest, revision.resources, text)
 
     def import_history(self, app: str, target: str, revisions: list[Revision]) -> None:
-        with self._tx() as cur:
-            self._check_fence(cur, app, target)
+        def insert_all(cur: Any) -> None:
             cur.execute(self._q("SELECT 1 FROM {s}.revisions WHERE app=%s AND target=%s LIMIT 1"), (app, target))
             if cur.fetchone():
                 raise StateError(f"{self.url} already holds a history for {app} on target {target}")
@@ -372,6 +416,8 @@ class PostgresStateStore:
                     self._q("INSERT INTO {s}.revisions VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s)"),
                     (app, target, r.number, r.kind, r.status, r.created_at, r.finished_at, r.manifest_digest, json.dumps([x.to_dict() for x in r.resources], sort_keys=True), r.message),
                 )
+
+        self._fenced_write(app, target, insert_all)
 
     _COLS = "app, target, number, kind, status, created_at, finished_at, manifest_digest, resources, message"
 
