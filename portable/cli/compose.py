@@ -1,0 +1,112 @@
+"""`portable import` (compose files to a portable manifest), `portable explain`, and the
+pieces of `-f` that compose needs everywhere: several files, and `--profile`.
+
+Warnings go to stderr, one `FILE:LINE:COL: path: fate (why)` line each; the manifest goes
+to stdout or `-o FILE`. `--strict` turns any warning into exit 2 and writes nothing.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from portable.cli.output import fail, warn
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_or_many_files(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> str | tuple[str, ...]:
+    """`-f` once gives the path as before; several `-f` give them all (compose files, merged in order)."""
+    return value[0] if len(value) == 1 else tuple(value)
+
+
+def _use_profiles(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    if value:
+        os.environ["COMPOSE_PROFILES"] = ",".join(value)  # what compose itself reads
+
+
+def profile_option(fn: F) -> F:
+    return click.option("--profile", "profiles", multiple=True, expose_value=False, callback=_use_profiles, is_eager=True, help="Compose profile to enable (repeatable; default COMPOSE_PROFILES).")(fn)
+
+
+def _remember_files(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    if value:
+        os.environ["PORTABLE_FILE"] = os.pathsep.join(value)  # the default of every command's -f
+
+
+def root_file_options(fn: F) -> F:
+    """`-f` and `--profile` before the command name, as in `portable -f compose.yaml plan`."""
+    fn = click.option("-f", "--file", "root_files", multiple=True, expose_value=False, callback=_remember_files, type=click.Path(), help="The manifest or compose file(s), for every command.")(fn)
+    return profile_option(fn)
+
+
+def _root_env() -> dict[str, str] | None:
+    from portable.cli.main import _env
+
+    return _env()
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "output", default=None, type=click.Path(dir_okay=False), help="Write the manifest here (default: standard output).")
+@click.option("--profile", "profiles", multiple=True, help="Compose profile to enable (repeatable; default COMPOSE_PROFILES).")
+@click.option("--strict", is_flag=True, help="Exit 2, writing nothing, when any compose key is not carried exactly.")
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def import_command(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...], strict: bool, force: bool) -> None:
+    """Convert compose file(s), merged as compose merges them, into a portable manifest."""
+    from portable.cli.main import _handle_errors
+
+    _handle_errors(_import)(files, output, profiles, strict, force)
+
+
+def _import(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...], strict: bool, force: bool) -> None:
+    from portable.compose.emit import manifest_text
+    from portable.compose.manifest import compose_conversion, relocate
+    from portable.errors import ManifestError
+    from portable.manifest.loader import parse_text
+
+    out = Path(output) if output else None
+    if out is not None and out.exists() and not force:
+        fail(f"-o {out}: the file exists; pass --force to overwrite it", 2)
+    conv = compose_conversion([Path(f) for f in files], _root_env(), list(profiles) or None, manifest_dir=(out.parent if out else Path.cwd()))
+    for finding in conv.findings:
+        warn(finding.render())
+    failures = conv.strict_failures()
+    if strict and failures:
+        fail(f"--strict: {len(failures)} compose key{'s' if len(failures) != 1 else ''} not carried exactly; nothing written", 2)
+    header = f"Imported by `portable import` from {', '.join(files)}.\nComments mark values compose says differently; `portable explain -t TARGET` shows what each target does."
+    text = manifest_text(conv, header)
+    virtual = (out.resolve() if out else Path.cwd() / "portable.yaml")
+    try:
+        parse_text(text, virtual, {})  # what we write must load
+    except ManifestError as exc:
+        raise relocate(exc, conv) from None
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    services = len(conv.data.get("services", {}))
+    click.echo(f"wrote {out} ({services} service{'s' if services != 1 else ''}; {len(conv.findings)} warning{'s' if len(conv.findings) != 1 else ''})", err=True)
+
+
+def print_explain(file: Any, target: str) -> None:
+    """Prints how `target` carries every field of the manifest (or compose files)."""
+    from portable.explain import explain_target
+
+    for line in explain_target(file, target, _root_env()):
+        click.echo(line.render())
+
+
+@click.command("explain")
+@click.option("-f", "--file", "file", multiple=True, callback=one_or_many_files, default=lambda: [os.environ.get("PORTABLE_FILE", "portable.yaml")], show_default="portable.yaml", type=click.Path(), help="The manifest, or compose file(s).")
+@click.option("-t", "--target", default=lambda: os.environ.get("PORTABLE_TARGET", "local"), show_default="local", help="The target to explain for.")
+@profile_option
+def explain_command(file: Any, target: str) -> None:
+    """For every manifest field: how the target carries it (as is, approximated, not at all)."""
+    from portable.cli.main import _handle_errors
+
+    _handle_errors(print_explain)(file, target)
