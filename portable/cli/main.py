@@ -47,7 +47,15 @@ def _handle_errors(fn: F) -> F:
 
 
 def file_option(fn: F) -> F:
-    return click.option("-f", "--file", "file", default=lambda: os.environ.get("PORTABLE_FILE", DEFAULT_FILE), show_default=DEFAULT_FILE, type=click.Path(), help="The manifest.")(fn)  # type: ignore[return-value]
+    from portable.cli.compose import one_or_many_files, profile_option  # several -f: compose files merged in order
+
+    return profile_option(click.option("-f", "--file", "file", multiple=True, callback=one_or_many_files, default=lambda: os.environ.get("PORTABLE_FILE", DEFAULT_FILE).split(os.pathsep), show_default=DEFAULT_FILE, type=click.Path(), help="The manifest, or compose file(s) (repeat -f to merge them as compose does).")(fn))  # type: ignore[return-value]
+
+
+def root_file_options(fn: F) -> F:
+    from portable.cli.compose import root_file_options as options  # `portable -f compose.yaml render ...`
+
+    return options(fn)  # type: ignore[no-any-return]
 
 
 def target_option(fn: F) -> F:
@@ -93,6 +101,7 @@ def _env() -> dict[str, str] | None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("--env-file", type=click.Path(dir_okay=False), default=None, help="Variables to use as if exported (for ${VAR} interpolation and target settings); the environment wins.")
+@root_file_options
 @click.version_option(package_name="portable")
 def cli(debug: bool, env_file: str | None) -> None:
     """Deploy one app manifest to Docker, Kubernetes, AWS, any Libcloud cloud or vSphere,
@@ -132,11 +141,16 @@ def validate(file: str, output: str) -> None:
 @file_option
 @target_option
 @click.option("-o", "--out", "outdir", default=None, help="Directory to write to (default rendered/<target>).")
+@click.option("--explain", is_flag=True, help="Write nothing; say how the target carries every manifest field.")
 @_handle_errors
-def render(file: str, target: str, outdir: str | None) -> None:
+def render(file: str, target: str, outdir: str | None, explain: bool) -> None:
     """Write what the target would get, as files its own tools accept."""
     from portable import api
 
+    if explain:
+        from portable.cli.compose import print_explain
+
+        return print_explain(file, target)
     out = Path(outdir or os.path.join("rendered", target))
     existing = next((p for p in (out, *out.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
@@ -399,6 +413,9 @@ def restore(file: str, target: str, source: str, blob_store: str | None, yes: bo
 from portable.cli.state import state_group  # noqa: E402
 
 cli.add_command(state_group(sys.modules[__name__]))
+from portable.cli.compose import explain_command, import_command  # noqa: E402
+
+cli.add_command(import_command); cli.add_command(explain_command)
 
 
 def main() -> None:
