@@ -23,7 +23,7 @@ from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover, cut_over
 from portable.migrate.journal import Journal
 from portable.providers.base import (
-    Capability, DataDestination, DataSource, ImageMover, ImageSource, Quiescer, cannot, require, role,
+    Capability, DataDestination, DataSource, ImageMover, ImageSource, Quiescer, require, role,
 )
 from portable.session import Session
 
@@ -57,7 +57,7 @@ def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, vol
     if volumes:
         require(src_provider, src.target_name, Capability.EXPORT_VOLUMES, "migration")
         if not {Capability.RESTORE_VOLUMES, Capability.RESTORE_AT_BOOT} & dst_provider.capabilities:
-            raise cannot(dst_provider, dst.target_name, Capability.RESTORE_VOLUMES, "migration")
+            raise CapabilityError(f"target `{dst.target_name}` ({dst_provider.name}) cannot restore volume data (neither through its API nor at first start); migration needs it")
 
 
 class Migration:

@@ -110,7 +110,8 @@ def check_still_valid(saved: SavedPlan, now: Basis, fresh: Plan) -> None:
     if now.manifest_digest != saved.basis.manifest_digest:
         raise StalePlanError("the manifest changed since this plan was made; run plan again")
     if now.state_revision != saved.basis.state_revision:
-        raise StalePlanError(f"the state moved to revision {now.state_revision} since this plan was made (on revision {saved.basis.state_revision}); run plan again")
+        was = f"at revision {saved.basis.state_revision}" if saved.basis.state_revision is not None else "before the first revision"
+        raise StalePlanError(f"the state moved to revision {now.state_revision} since this plan was made ({was}); run plan again")
     if dict(now.observed) != dict(saved.basis.observed) or fingerprint(fresh) != saved.fingerprint:
         changed = sorted(k for k in set(now.observed) | set(saved.basis.observed) if now.observed.get(k) != saved.basis.observed.get(k))
         detail = f" ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""

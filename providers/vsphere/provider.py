@@ -47,8 +47,8 @@ class VsphereProvider(VsphereData, BaseProvider):
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.LOGS: ("cannot read container logs through vCenter",
                           "log in to the VM and run `docker logs vm-<app>-<service>` (or `journalctl -u cloud-final`)"),
-        Capability.QUIESCE: ("cannot stop its writers: the guest's containers are not reachable through VMware Tools here; "
-                             "copy without --quiesce (crash-consistent, file by file)", None),
+        Capability.QUIESCE: ("cannot stop its writers (its guests' containers are not reachable through VMware Tools)",
+                             "copy without --quiesce: the archive is then crash-consistent, file by file"),
     }
 
     def __init__(self, target_name: str, settings: VsphereSettings | dict[str, Any]) -> None:

@@ -162,3 +162,24 @@ def test_unhealthy_destination_leaves_source_serving(setup: dict) -> None:
     label = f"label=io.portable.app={ctx['app']}"
     for kind in (("ps", "-aq"), ("volume", "ls", "-q"), ("network", "ls", "-q")):
         assert docker_on(ctx["host_b"], *kind, "--filter", label).stdout.split() == [], kind
+
+
+def test_a_migration_reads_the_manifest_once(setup: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One session per command: the plan, the deploy on B and the retirement of A all work
+    on the manifest parsed at the start (it used to be read four or more times)."""
+    import os
+
+    import portable
+    import portable.manifest.loader as loader
+
+    ctx = setup
+    cli: Cli = ctx["cli"]
+    _deploy_with_data(ctx)
+    parses: list[str] = []
+    real = loader.parse_text
+    monkeypatch.setattr(loader, "parse_text", lambda text, file, env=None: parses.append(str(file)) or real(text, file, env))
+    for key, value in cli.env.items():  # as the CLI would see them (target settings read the environment too)
+        monkeypatch.setenv(key, value)
+    result = portable.migrate(ctx["manifest"], "a", "b", state=str(cli.state), env=dict(os.environ), quiesce=True)
+    assert result.retired and result.revision == 1
+    assert parses == [ctx["manifest"]]

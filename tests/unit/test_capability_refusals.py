@@ -1,0 +1,47 @@
+"""A capability a target lacks is refused while planning: exit 2, one sentence naming the
+target and the flag or command that needs it, before any target is contacted.
+
+The targets below point at addresses where nothing listens (port 1), so a command that
+tried to reach one would fail differently; these must not even try.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MANIFEST = """\
+apiVersion: portable/v1
+kind: Application
+metadata: {name: cap}
+services:
+  db:
+    image: lab/kv:1
+    volumes: [{volume: data, path: /data}]
+volumes:
+  data: {}
+targets:
+  vc: {provider: vsphere, host: 127.0.0.1, port: 1, datacenter: DC0, cluster: DC0_C0, datastore: LocalDS_0, template: portable-template}
+  cloud: {provider: aws, region: us-east-1}
+"""
+
+CASES = [
+    # `backup --quiesce` on vSphere used to crash with an AttributeError shown as "internal error"
+    (["backup", "--quiesce", "-t", "vc"], "target `vc` (vsphere) cannot stop its writers", "--quiesce needs it"),
+    (["logs", "-t", "vc"], "target `vc` (vsphere) cannot read container logs through vCenter; portable logs needs it", "docker logs"),
+    (["restore", "-t", "vc", "--from", "some-backup", "--yes"], "target `vc` (vsphere) cannot restore volume data in place; restore needs it", ""),
+    (["migrate", "--from", "cloud", "--to", "vc", "--yes"], "target `cloud` (aws) cannot export volume data; migration needs it", ""),
+    (["migrate", "--from", "local", "--to", "vc", "--dry-run"], "target `vc` (vsphere) cannot restore volume data (neither through its API nor at first start); migration needs it", ""),
+]
+
+
+@pytest.mark.parametrize("args,sentence,also", CASES, ids=[" ".join(c[0][:3]) for c in CASES])
+def test_missing_capability_is_refused_up_front(tmp_path: Path, args: list[str], sentence: str, also: str) -> None:
+    (tmp_path / "portable.yaml").write_text(MANIFEST)
+    out = subprocess.run([sys.executable, "-m", "portable.cli.main", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert sentence in out.stderr and also in out.stderr, out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / ".portable" / "archives").exists()  # nothing was exported or staged
