@@ -93,10 +93,11 @@ def test_an_unwritable_directory(tmp_path: Path) -> None:
     _refused(_with_read_only(tmp_path, "history", "-f", str(manifest), cwd=tmp_path), "cannot create the state directory", str(tmp_path / ".portable"))
 
 
-def test_a_read_only_database_still_serves_history_and_refuses_to_write(tmp_path: Path) -> None:
+def test_a_read_only_database_still_serves_history_and_refuses_to_write(tmp_path: Path, docker_host: str) -> None:
     manifest = _app(tmp_path)
     state = tmp_path / ".portable" / "state.db"
     _with_history(state)
     shown = _with_read_only(state.parent, "history", "-f", str(manifest), cwd=tmp_path)
     assert shown.returncode == 0 and "deployed" in shown.stdout, shown
-    _refused(_with_read_only(state.parent, "state", "lock", "-f", str(manifest), cwd=tmp_path), str(state), "read-only")
+    for args in (["deploy", "--yes"], ["state", "lock"]):  # the deploy stops at its lock, before touching the engine
+        _refused(_with_read_only(state.parent, *args, "-f", str(manifest), cwd=tmp_path), str(state), "read-only")
