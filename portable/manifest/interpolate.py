@@ -163,7 +163,7 @@ def interpolate(text: str, env: Mapping[str, str], warnings: list[str] | None = 
             continue
         end = _closing_brace(text, i + 2)
         body = text[i + 2 : end] if end >= 0 else text[i + 2 :]
-        m = _NAME.match(body)
+        m = _NAME.fullmatch(body)
         if end < 0 or m is None:
             raise InterpolationError(f"invalid interpolation {text[i:end + 1] if end >= 0 else text[i:]!r}: expected ${{NAME}}, ${{NAME:-default}} or ${{NAME:?message}}")
         out.append(_resolve(m.group("name"), m.group("op"), m.group("arg") or "", env, warnings))

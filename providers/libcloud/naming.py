@@ -34,7 +34,7 @@ def parse_node_name(name: str | None, owner: str) -> NodeName | None:
     prefix = f"{PREFIX}--{owner}--"
     if not (name or "").startswith(prefix):
         return None
-    m = _REST.match(str(name)[len(prefix):])
+    m = _REST.fullmatch(str(name)[len(prefix):])
     return NodeName(m["service"], int(m["replica"]), m["revision"]) if m else None
 
 

@@ -87,6 +87,6 @@ class VsphereSettings(VmSettings):
         if self.insecure and self.ca_file:
             raise ValueError("`insecure: true` and `ca_file` contradict each other; keep one")
         for where, size in [("instance_type", self.instance_type), *((f"instance_types.{k}", v) for k, v in self.instance_types.items())]:
-            if size is not None and not re.match(SIZE_PATTERN, size):
+            if size is not None and not re.fullmatch(SIZE_PATTERN, size):
                 raise ValueError(f"{where}: `{size}` is not CPUSxMEMORY_MIB (e.g. 2x4096) as vSphere sizes VMs")
         return self
