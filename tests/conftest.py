@@ -31,6 +31,7 @@ import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -283,3 +284,17 @@ def vcsim() -> VcsimEndpoint:
 def moto_url() -> str:
     """The moto server, e.g. http://127.0.0.1:PORT (credentials: testing/testing, us-east-1)."""
     return require_lab("moto")["LAB_MOTO_URL"]
+
+
+@pytest.fixture
+def faults() -> Iterator[Any]:
+    """The lab's toxiproxy (tests/lab/faults.py `Toxiproxy`), every toxic removed before and after the test.
+
+    Proxied endpoints in env.json: LAB_FAULTS_K8S_API, LAB_FAULTS_MOTO_URL, LAB_FAULTS_VC_URL/PORT,
+    LAB_FAULTS_DOCKER_B_HOST (proxy names k8s_api, moto, vcsim, docker_b)."""
+    env = require_lab("faults")
+    from lab.faults import Toxiproxy   # tests/lab/faults.py (tests/ is on sys.path: this file's directory)
+    toxiproxy = Toxiproxy(env["LAB_FAULTS_API"])
+    toxiproxy.reset()
+    yield toxiproxy
+    toxiproxy.reset()

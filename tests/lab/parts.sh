@@ -179,6 +179,71 @@ up_dbimages() {
 }
 down_dbimages() { clear_env dbimages; }
 
+# ================================================================== faults (toxiproxy)
+# toxiproxy-server on 127.0.0.1 with one TCP proxy in front of each API the providers call: the
+# kube-apiserver (TLS passes through: its certificate names 127.0.0.1), moto, vcsim and engine B.
+# Engine B listens on a unix socket only (no TCP endpoint) and toxiproxy speaks TCP, so a socat
+# bridge (127.0.0.1:port -> B's socket) sits between the proxy and B. Only components that are up get
+# a proxy (run `lab up faults` after them; `lab up` orders it last). tests/lab/faults.py drives it.
+TOXI=$LAB_CACHE/bin/toxiproxy-$TOXIPROXY_VERSION
+FAULTS_DIR=$LAB_RUN/faults
+faults_api() { echo "http://127.0.0.1:$(cat "$FAULTS_DIR/api.port" 2>/dev/null)"; }
+faults_ok() { [[ -s $FAULTS_DIR/api.port ]] && curl -fsS "$(faults_api)/version" >/dev/null 2>&1; }
+toxi() {  # toxi METHOD PATH [JSON]
+  curl -fsS -X "$1" -H 'Content-Type: application/json' ${3:+--data-binary "$3"} "$(faults_api)$2"
+}
+up_faults() {
+  [[ -x $TOXI/toxiproxy-server ]] || die "faults: $TOXI/toxiproxy-server is missing: run 'lab build' first"
+  mkdir -p "$FAULTS_DIR"
+  if ! faults_ok || ! running toxiproxy; then
+    stop_bg toxiproxy
+    local port; port=$(freeport); echo "$port" >"$FAULTS_DIR/api.port"
+    start_bg toxiproxy "$TOXI/toxiproxy-server" -host 127.0.0.1 -port "$port"
+    wait_for 30 "toxiproxy API" faults_ok || { show_log toxiproxy; die "faults: toxiproxy did not start"; }
+  fi
+  # upstreams of what is up now (NAME=host:port); proxies listen on a port toxiproxy picks
+  local ups=() u env_pairs=() names=()
+  u=$(env_get LAB_K8S_API); [[ -n $u ]] && k8s_ok && ups+=("k8s_api=${u#https://}")
+  u=$(env_get LAB_MOTO_URL); [[ -n $u ]] && moto_ok && ups+=("moto=${u#http://}")
+  u=$(env_get LAB_VC_PORT); [[ -n $u ]] && vcsim_ok && ups+=("vcsim=127.0.0.1:$u")
+  stop_bg faults-docker-b-bridge
+  if docker_ok "$B_HOST"; then
+    have socat || apt_install socat
+    local bport; bport=$(freeport)
+    start_bg faults-docker-b-bridge socat "TCP-LISTEN:$bport,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$B_SOCK"
+    wait_for 10 "engine B bridge" port_busy "$bport" || { show_log faults-docker-b-bridge; die "faults: socat bridge to engine B did not start"; }
+    ups+=("docker_b=127.0.0.1:$bport")
+  fi
+  local body; body=$(python3 -c 'import json,sys
+print(json.dumps([{"name": a.split("=",1)[0], "listen": "127.0.0.1:0", "upstream": a.split("=",1)[1], "enabled": True} for a in sys.argv[1:]]))' "${ups[@]}")
+  # a fresh set: proxies of components gone since the last up are removed
+  toxi GET /proxies | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))' | while read -r n; do
+    if [[ -n $n ]]; then toxi DELETE "/proxies/$n" >/dev/null; fi
+  done
+  toxi POST /populate "$body" >"$FAULTS_DIR/proxies.json" || die "faults: toxiproxy refused the proxies $body"
+  # shellcheck disable=SC2207
+  env_pairs=($(python3 - "$FAULTS_DIR/proxies.json" <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))
+proxies = got.get("proxies", got) if isinstance(got, dict) else got
+out, names = [], []
+for p in proxies:
+    name, listen = p["name"], p["listen"]
+    names.append(name)
+    port = listen.rsplit(":", 1)[1]
+    if name == "k8s_api": out.append(f"LAB_FAULTS_K8S_API=https://{listen}")
+    elif name == "moto": out.append(f"LAB_FAULTS_MOTO_URL=http://{listen}")
+    elif name == "vcsim": out += [f"LAB_FAULTS_VC_URL=https://{listen}/sdk", f"LAB_FAULTS_VC_PORT={port}"]
+    elif name == "docker_b": out.append(f"LAB_FAULTS_DOCKER_B_HOST=tcp://{listen}")
+out.append("LAB_FAULTS_PROXIES=" + ",".join(sorted(names)))
+print("\n".join(out))
+PY
+))
+  set_env faults LAB_FAULTS_API="$(faults_api)" "${env_pairs[@]}"
+  log "faults: toxiproxy at $(faults_api) with proxies: $(env_get LAB_FAULTS_PROXIES)"
+}
+down_faults() { stop_many faults-docker-b-bridge toxiproxy; clear_env faults; }
+
 # ================================================================== status
 # one line per component of this file (lab status; `line` is cmd_status's printer)
 status_parts() {
@@ -189,4 +254,6 @@ status_parts() {
   line compose "$st" "docker compose $(docker compose version --short 2>/dev/null || echo "(not installed: lab build)") ($COMPOSE_PLUGIN)"
   docker_ok "$DOCKER_A" && dbimages_ok && st=up || st=down
   line dbimages "$st" "$DB_IMAGES"
+  faults_ok && st=up || st=down
+  line faults "$st" "$(faults_ok && faults_api) proxies: $(env_get LAB_FAULTS_PROXIES)"
 }

@@ -5,9 +5,11 @@ component that does not answer fails these tests (tests/conftest.py, `lab.requir
 """
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -134,3 +136,88 @@ services:
     finally:
         run(*compose, "down", "-v", "-t", "5", check=False, timeout=120)
     assert run("docker", "-H", env["LAB_DOCKER_HOST"], "ps", "-q", "--filter", f"label=com.docker.compose.project={project}").stdout == ""
+
+
+def kubectl_get_ns(env: dict[str, str], server: str, timeout: str = "20s") -> tuple[float, subprocess.CompletedProcess[str]]:
+    """kubectl against `server` (the lab's CA and token), and how long it took."""
+    start = time.monotonic()
+    p = run("kubectl", "--kubeconfig", env["KUBECONFIG"], "--server", server, f"--request-timeout={timeout}",
+            "get", "namespace", "default", "-o", "name", check=False, timeout=60)
+    return time.monotonic() - start, p
+
+
+def test_a_toxic_on_the_apiserver_proxy_slows_then_breaks_kubectl_and_removing_it_restores(lab: Any, faults: Any) -> None:
+    env = lab.require("k8s", "faults")
+    proxied = env["LAB_FAULTS_K8S_API"]
+    assert proxied != env["LAB_K8S_API"]
+    took, p = kubectl_get_ns(env, proxied)
+    assert p.returncode == 0 and p.stdout.strip() == "namespace/default", p.stderr
+    with faults.toxic("k8s_api", "latency", latency=1500):
+        took, p = kubectl_get_ns(env, proxied)
+        assert p.returncode == 0, p.stderr
+        assert took >= 1.5, f"kubectl took {took:.2f}s through a 1.5 s latency toxic"
+        direct, _ = kubectl_get_ns(env, env["LAB_K8S_API"])
+        assert direct < 1.5                                   # the real server itself is not slowed
+    name = faults.timeout("k8s_api", 0)                       # bytes are held: nothing comes back
+    took, p = kubectl_get_ns(env, proxied, timeout="3s")
+    assert p.returncode != 0 and took < 30, (took, p.stdout, p.stderr)
+    faults.remove("k8s_api", name)
+    name = faults.reset_peer("k8s_api")                       # connections reset
+    _, p = kubectl_get_ns(env, proxied, timeout="3s")
+    assert p.returncode != 0 and "reset" in (p.stderr + p.stdout).lower(), p.stderr
+    faults.remove("k8s_api", name)
+    assert faults.toxics("k8s_api") == []
+    took, p = kubectl_get_ns(env, proxied)
+    assert p.returncode == 0 and p.stdout.strip() == "namespace/default" and took < 10, (took, p.stderr)
+
+
+def test_limit_data_truncates_the_moto_answer_and_engine_b_is_reached_through_its_proxy(lab: Any, faults: Any) -> None:
+    env = lab.require("moto", "docker_b", "faults")
+    url = env["LAB_FAULTS_MOTO_URL"] + "/moto-api/"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        whole = r.read()
+    assert len(whole) > 2000
+    with faults.toxic("moto", "limit_data", bytes=500):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                got = r.read()
+        except (OSError, http.client.HTTPException):
+            got = b""
+        assert len(got) < len(whole)
+    b = run("docker", "-H", env["LAB_FAULTS_DOCKER_B_HOST"], "version", "--format", "{{.Server.Version}}")
+    direct = run("docker", "-H", env["LAB_DOCKER_B_HOST"], "version", "--format", "{{.Server.Version}}")
+    assert b.stdout == direct.stdout and b.stdout.strip()
+    faults.set_enabled("docker_b", False)                     # engine B looks down, then back
+    down = run("docker", "-H", env["LAB_FAULTS_DOCKER_B_HOST"], "version", check=False, timeout=60)
+    assert down.returncode != 0
+    faults.set_enabled("docker_b", True)
+    assert run("docker", "-H", env["LAB_FAULTS_DOCKER_B_HOST"], "info", "--format", "{{.ID}}").stdout.strip()
+
+
+def test_http_fault_proxy_answers_injected_statuses_then_forwards_to_the_real_server(lab: Any) -> None:
+    """5xx and 429 (with Retry-After) in front of moto and of the apiserver (TLS with the apiserver's own cert)."""
+    from faults import HttpFaultProxy
+
+    env = lab.require("moto", "k8s")
+    with HttpFaultProxy(env["LAB_MOTO_URL"]) as proxy:
+        proxy.fail(503, count=2, path_prefix="/moto-api")
+        statuses = []
+        for _ in range(3):
+            try:
+                with urllib.request.urlopen(proxy.url + "/moto-api/", timeout=10) as r:
+                    statuses.append(r.status)
+            except urllib.error.HTTPError as e:
+                statuses.append(e.code)
+        assert statuses == [503, 503, 200]
+        assert [s for _, _, s in proxy.seen] == [503, 503, 200]
+    pki = Path(env["LAB_K8S_CA"]).parent
+    with HttpFaultProxy(env["LAB_K8S_API"], upstream_ca=env["LAB_K8S_CA"], certfile=str(pki / "apiserver.crt"),
+                        keyfile=str(pki / "apiserver.key")) as proxy:
+        proxy.fail(429, count=1, retry_after=1, path_prefix="/api/v1/namespaces/default")
+        took, p = kubectl_get_ns(env, proxy.url)             # client-go waits Retry-After, then retries
+        assert p.returncode == 0 and p.stdout.strip() == "namespace/default", p.stderr
+        answered = [s for _, path, s in proxy.seen if path.startswith("/api/v1/namespaces/default")]
+        assert answered == [429, 200] and took >= 1.0
+        proxy.fail(500, count=None, path_prefix="/api/v1/namespaces/default")
+        _, p = kubectl_get_ns(env, proxy.url, timeout="10s")
+        assert p.returncode != 0 and "injected 500" in p.stderr + p.stdout, p.stderr
