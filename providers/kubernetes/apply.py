@@ -13,7 +13,7 @@ import json
 import threading
 from typing import Any
 
-from portable.errors import AuthError, InputError
+from portable.errors import AuthError, InputError, TargetError
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import Resource
@@ -111,6 +111,8 @@ class Applier:
         assert resource is not None, f"{action.op} of {action.key} without a desired resource"
         namespace = resource.spec["metadata"].get("namespace") or namespace_of(ctx.app, self.settings)
         self.ensure_namespace(namespace)
+        if action.op == "create":
+            self._refuse_another_apps(resource.kind, namespace, resource.name, ctx.app.name)
         if action.op == "replace":
             self._remove(resource.kind, namespace, resource.name, ctx, orphan_pods=resource.kind == "StatefulSet")
         obj = with_secret_data(stamped(resource), ctx.app, self.settings)
@@ -119,6 +121,21 @@ class Applier:
         self.kube.apply(obj, force=self.force_conflicts(ctx))
         if resource.kind in WORKLOADS:
             wait_for_rollout(self.kube, resource.kind, namespace, resource.name, timeout=self.rollout_timeout(ctx), progress=ctx.progress)
+
+    def _refuse_another_apps(self, kind: str, namespace: str, name: str, app: str) -> None:
+        """Two apps sharing a namespace must not take over each other's objects.
+
+        Every app applies with the same field manager, so server-side apply would not see a
+        conflict: an object that observe did not list as this app's (hence `create`) but that
+        exists with another app's labels is refused before it is touched."""
+        existing = self.kube.get(kind, namespace, name)
+        labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
+        owner = labels.get(n.INSTANCE)
+        if labels.get(n.MANAGED_BY) == "portable" and owner not in (None, app):
+            raise TargetError(
+                f"{kind} {name} in namespace {namespace} belongs to app `{owner}`, so app `{app}` cannot create its own",
+                hint="give this target its own `namespace`, or rename the service in one of the apps",
+            )
 
     def _delete(self, action: Action, ctx: ApplyContext) -> None:
         namespace = None
