@@ -10,13 +10,13 @@ components in two ways, both of which probe that the component actually answers:
     def test_y(lab):
         env = lab.require("docker", "registry")         # at run time; returns env.json
 
-Components: docker, docker_b, registry, images, k8s, vcsim, moto, postgres, compose, dbimages, faults.
+Components: docker, docker_b, registry, images, k8s, k8s_node, vcsim, moto, postgres, compose, dbimages, faults.
 A component that does not answer makes the test FAIL when CI=true and SKIP (loudly, with the
 command that starts it) otherwise; the session summary lists what was missing.
 
 Fixtures: lab (Lab: .require(*components), .env), lab_env (dict of env.json, no requirement),
 docker_host, docker_b_host, registry ("127.0.0.1:5000"), kubeconfig (path), vcsim
-(VcsimEndpoint), moto_url. The function behind them all is require_lab(*components) here.
+(VcsimEndpoint), moto_url, real_node (RealNode: name, .target_settings). The function behind them all is require_lab(*components) here.
 Variables of env.json also become defaults of os.environ (explicit environment wins), so
 plain `pytest` works after `lab up` without sourcing env.sh.
 """
@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 LAB_RUN = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab"))
-COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "vcsim", "moto", "postgres", "compose", "dbimages", "faults")
+COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "k8s_node", "vcsim", "moto", "postgres", "compose", "dbimages", "faults")
 CI = os.environ.get("CI") == "true"
 LAB_IMAGES = ("lab/busybox:1", "lab/web:1", "lab/worker:1", "lab/kv:1", "lab/kamal-proxy:1")
 LAB_DB_IMAGES = ("lab/postgres:15", "lab/redis:7", "lab/sshd:1")   # component dbimages (tests/lab/parts.sh)
@@ -104,6 +104,20 @@ def _postgres_probe(env: dict[str, str]) -> str | None:
     return None
 
 
+def _real_node_probe(env: dict[str, str]) -> str | None:
+    """The lab's real node (a kubelet with containerd) is registered and Ready in the apiserver."""
+    node, api, ca, token = (env.get(k) for k in ("LAB_K8S_REAL_NODE", "LAB_K8S_API", "LAB_K8S_CA", "LAB_K8S_TOKEN"))
+    if not (node and api and ca and token):
+        return f"LAB_K8S_REAL_NODE/LAB_K8S_API/LAB_K8S_CA/LAB_K8S_TOKEN are not in {LAB_RUN}/env.json"
+    req = urllib.request.Request(f"{api}/api/v1/nodes/{node}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5, context=ssl.create_default_context(cafile=ca)) as r:
+        conditions = json.load(r).get("status", {}).get("conditions", [])
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    if ready.get("status") != "True":
+        return f"node {node} is not Ready: {ready.get('reason')}: {ready.get('message')}"
+    return None
+
+
 def _probe(component: str, env: dict[str, str]) -> str | None:
     """None when `component` answers, else the reason it does not."""
     try:
@@ -140,6 +154,8 @@ def _probe(component: str, env: dict[str, str]) -> str | None:
                 return f"LAB_MOTO_URL is not in {LAB_RUN}/env.json"
             _http_get(env["LAB_MOTO_URL"] + "/moto-api/")
             return None
+        if component == "k8s_node":
+            return _real_node_probe(env)
         if component == "postgres":
             return _postgres_probe(env)
         if component == "compose":   # docker compose v2, the CLI plugin lab up compose installs
@@ -182,7 +198,7 @@ def require_lab(*components: str) -> dict[str, str]:
 # ------------------------------------------------------------------ pytest hooks
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, vcsim, moto, postgres, compose, dbimages, faults); "
+        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, k8s_node, vcsim, moto, postgres, compose, dbimages, faults); "
         "fails when CI=true and one does not answer, skips otherwise")
     for k, v in load_lab_env().items():
         os.environ.setdefault(k, v)
@@ -298,3 +314,28 @@ def faults() -> Iterator[Any]:
     toxiproxy.reset()
     yield toxiproxy
     toxiproxy.reset()
+
+
+@dataclass(frozen=True)
+class RealNode:
+    """The lab's real Kubernetes node (kubelet + containerd; kwok's nodes run nothing): its name,
+    and the kubernetes target settings that put pods on it (its label and taint are
+    portable.dev/lab-node=real and portable.dev/lab-node=real:NoSchedule)."""
+
+    name: str
+    label: str
+    taint: str
+
+    @property
+    def target_settings(self) -> dict[str, Any]:
+        key, value = self.label.split("=", 1)
+        effect = self.taint.rsplit(":", 1)[1]
+        return {"node_selector": {key: value},
+                "tolerations": [{"key": key, "operator": "Equal", "value": value, "effect": effect}]}
+
+
+@pytest.fixture(scope="session")
+def real_node() -> RealNode:
+    """Requires k8s and k8s_node; pods of a target with `real_node.target_settings` run for real."""
+    e = require_lab("k8s", "k8s_node")
+    return RealNode(name=e["LAB_K8S_REAL_NODE"], label=e["LAB_K8S_REAL_NODE_LABEL"], taint=e["LAB_K8S_REAL_NODE_TAINT"])
