@@ -16,7 +16,8 @@ from portable.plan.diff import compute_plan
 from portable.plan.plan import Plan
 from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
 from portable.plan.saved import Basis, SavedPlan, StalePlanError, check_still_valid, fingerprint
-from portable.session import Session, capability_problems, open_provider
+from portable.session import Session, capability_problems
+from portable.session import open_provider as open_provider  # re-exported: part of the API
 from portable.state import Revision, StateStore
 
 if TYPE_CHECKING:

@@ -59,20 +59,20 @@ def root_file_options(fn: F) -> F:
 
 
 def target_option(fn: F) -> F:
-    return click.option("-t", "--target", default=lambda: os.environ.get("PORTABLE_TARGET", "local"), show_default="local", help="Where to act (a name under `targets:`, or local).")(fn)  # type: ignore[return-value]
+    return click.option("-t", "--target", default=lambda: os.environ.get("PORTABLE_TARGET", "local"), show_default="local", help="Where to act (a name under `targets:`, or local).")(fn)
 
 
 def state_option(fn: F) -> F:
-    return click.option("--state", envvar="PORTABLE_STATE", default=None, help="State store: a file (default .portable/state.db beside the manifest), postgresql://USER@HOST/DB?schema=S or s3://BUCKET/PREFIX.")(fn)  # type: ignore[return-value]
+    return click.option("--state", envvar="PORTABLE_STATE", default=None, help="State store: a file (default .portable/state.db beside the manifest), postgresql://USER@HOST/DB?schema=S or s3://BUCKET/PREFIX.")(fn)
 
 
 def lock_timeout_option(fn: F) -> F:
     """--lock-timeout: how long to wait for a held lock (0: fail at once, naming the holder)."""
-    return click.option("--lock-timeout", "lock_timeout", type=click.FloatRange(min=0), envvar="PORTABLE_LOCK_TIMEOUT", default=30.0, show_default=True, help="Seconds to wait when another operation holds the app's lock (a line names the holder).")(fn)  # type: ignore[return-value]
+    return click.option("--lock-timeout", "lock_timeout", type=click.FloatRange(min=0), envvar="PORTABLE_LOCK_TIMEOUT", default=30.0, show_default=True, help="Seconds to wait when another operation holds the app's lock (a line names the holder).")(fn)
 
 
 def output_option(fn: F) -> F:
-    return click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(fn)  # type: ignore[return-value]
+    return click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")(fn)
 
 
 def _confirm(question: str, yes: bool) -> None:

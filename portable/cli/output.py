@@ -58,4 +58,4 @@ def table(headers: list[str], rows: list[list[Any]]) -> None:
     cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

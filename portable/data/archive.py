@@ -15,7 +15,7 @@ import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from portable.errors import MigrationError
 
@@ -44,7 +44,7 @@ class ArchiveInfo:
 class _HashingReader(io.RawIOBase):
     """Reads through to `inner`, hashing what passes, so a file is read once and never buffered."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: IO[bytes]) -> None:
         self.inner = inner
         self.digest = hashlib.sha256()
 
@@ -171,7 +171,7 @@ def verify_archive(path: Path, expected_sha256: str | None = None) -> dict[str, 
                 fh = tar.extractfile(member)
                 assert fh is not None
                 digest = hashlib.sha256()
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                while chunk := fh.read(1 << 20):
                     digest.update(chunk)
                 if digest.hexdigest() != wanted.pop(member.name)["sha256"]:
                     raise MigrationError(f"archive {path}: {member.name} does not match its checksum")

@@ -35,7 +35,8 @@ def render_restore_script(volume: str, mount: str, archives: Sequence[Mapping[st
             f"echo {q(sha + '  ')}\"$tmp\" | sha256sum -c -",
             'tar -xzf "$tmp" -C "$dest"',
         ]
-        deleted = [str(p) for p in (a.get("deleted") or [])]  # type: ignore[union-attr]
+        listed = a.get("deleted") or []
+        deleted = [str(p) for p in listed] if isinstance(listed, (list, tuple)) else []
         if deleted:
             lines.append("cd \"$dest\" && rm -rf -- " + " ".join(q(p) for p in deleted) + " && cd /")
     lines += [

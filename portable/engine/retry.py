@@ -28,7 +28,7 @@ def _wait(state: RetryCallState) -> float:
 
 def retry_transient(attempts: int = 6, max_seconds: float = 120.0) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorator: retries TransientError up to `attempts` times within `max_seconds`."""
-    return retry(  # type: ignore[return-value]
+    return retry(
         retry=retry_if_exception_type(TransientError),
         wait=_wait,
         stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),

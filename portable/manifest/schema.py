@@ -60,7 +60,7 @@ def _loosen(node: Any) -> Any:
 
 
 def manifest_schema() -> dict[str, Any]:
-    schema = _loosen(Manifest.model_json_schema(by_alias=True, mode="validation"))
+    schema: dict[str, Any] = _loosen(Manifest.model_json_schema(by_alias=True, mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://portable.dev/schema/portable-v1.schema.json"
     schema["title"] = "portable application manifest (portable/v1)"

@@ -93,6 +93,10 @@ def _s3_errors() -> tuple[type[Exception], ...]:
     return (ClientError, BotoCoreError, Boto3Error)
 
 
+def _s3_or_os_errors() -> tuple[type[Exception], ...]:
+    return (*_s3_errors(), OSError)
+
+
 def _response(exc: Exception) -> dict[str, Any]:
     """The parsed answer a botocore ClientError carries (empty for transport errors)."""
     return getattr(exc, "response", None) or {}
@@ -111,7 +115,7 @@ class S3BlobStore:
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
-    def _client(self):  # type: ignore[no-untyped-def]
+    def _client(self) -> Any:
         try:
             import boto3
         except ModuleNotFoundError:
@@ -151,14 +155,14 @@ class S3BlobStore:
         self._ensure_bucket(client)
         try:
             client.upload_file(str(source), self.bucket, self._key(key))
-        except (*_s3_errors(), OSError) as exc:
+        except _s3_or_os_errors() as exc:
             raise self._failed(exc, f"uploading {key}") from None
         return self.locate(key)
 
     def fetch(self, key: str, dest: Path) -> Path:
         try:
             self._client().download_file(self.bucket, self._key(key), str(dest))
-        except (*_s3_errors(), OSError) as exc:
+        except _s3_or_os_errors() as exc:
             raise self._failed(exc, f"downloading {key}") from None
         return dest
 

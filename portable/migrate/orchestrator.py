@@ -262,14 +262,14 @@ class Migration:
             try:
                 self._quiescer().resume(self.src)
                 self.progress(f"resumed the writers on {self.src.target_name}")
-            except PortableError as again:
-                self.progress(f"could not resume {self.src.target_name}: {again}")
+            except PortableError as failed:
+                self.progress(f"could not resume {self.src.target_name}: {failed}")
         if not self.keep_failed and (self.journal.steps.get("deploy") or {}).get("status") in ("running", "failed", "done"):
             try:
                 self.api.destroy(self.session, self.dst.target_name, volumes=True, progress=self.progress, message="failed migration cleaned up")
                 self.progress(f"removed what was created on {self.dst.target_name}")
-            except PortableError as again:
-                self.progress(f"could not clean up {self.dst.target_name}: {again}")
-        again = "" if isinstance(exc, InputError) else "; run the same migrate again to resume"  # input errors need a change first
-        self.progress(f"{self.src.target_name} keeps serving{again}")
+            except PortableError as failed:
+                self.progress(f"could not clean up {self.dst.target_name}: {failed}")
+        resume = "" if isinstance(exc, InputError) else "; run the same migrate again to resume"  # input errors need a change first
+        self.progress(f"{self.src.target_name} keeps serving{resume}")
         self.journal.finish("failed")

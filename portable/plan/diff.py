@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from portable.plan.order import action_dependencies, levels_of
-from portable.plan.plan import Action, Change, Plan
+from portable.plan.plan import Action, Change, Op, Plan
 from portable.plan.resources import Observed, Resource
 
 ReplaceTest = Callable[[Observed, Resource], bool]
@@ -59,7 +59,7 @@ def compute_plan(
         old = before.get(key)
         changes = tuple(field_changes(old.spec, res.spec)) if old is not None and old.digest == obs.digest else ()
         reason = "spec changed" if changes else "differs from what is running"
-        op = "replace" if needs_replace is not None and needs_replace(obs, res) else "update"
+        op: Op = "replace" if needs_replace is not None and needs_replace(obs, res) else "update"
         actions.append(Action(op, res.kind, res.name, reason, desired=res, observed=obs, changes=changes))
     for key, obs in have.items():
         if key in want:
