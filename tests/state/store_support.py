@@ -192,8 +192,9 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
     return bool(predicate())
 
 
-def read_lines_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
-    """Reads `proc`'s stderr lines until one contains `needle` (a thread keeps reading after)."""
+def read_lines_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> tuple[list[str], threading.Thread]:
+    """Reads `proc`'s stderr lines until one contains `needle`; the returned thread goes on
+    reading to the end (join it after the process exits to have every line)."""
     lines: list[str] = []
     found = threading.Event()
 
@@ -203,7 +204,9 @@ def read_lines_until(proc: subprocess.Popen[str], needle: str, timeout: float) -
             lines.append(line)
             if needle in line:
                 found.set()
+        found.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
     found.wait(timeout)
-    return lines
+    return lines, thread
