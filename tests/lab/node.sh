@@ -20,6 +20,7 @@ NODE_RUNDIR=/run/portable-lab/node                   # sockets and runtime state
 NODE_SOCK=$NODE_RUNDIR/containerd.sock
 NODE_BRIDGE=labk0 NODE_IP=10.245.0.1 NODE_POD_CIDR=10.245.0.0/24
 NODE_SERVICE_CIDR=10.96.0.0/16                       # the apiserver's --service-cluster-ip-range
+NODE_KWOK_POD_CIDR=10.244.0.0/16                     # kwok's --cidr (up_k8s)
 NODE_PAUSE_IMAGE=$REGISTRY/lab/pause:1
 NODE_PROCS="kubelet kube-proxy node-containerd"
 
@@ -273,6 +274,9 @@ up_k8s_node() {
     ip addr replace "$NODE_IP/24" dev "$NODE_BRIDGE"
     ip link set "$NODE_BRIDGE" up
     ip route replace "$NODE_SERVICE_CIDR" dev "$NODE_BRIDGE" src "$NODE_IP"
+    # kube-proxy also routes Services of kwok's pods, whose IPs (kwok's --cidr) exist nowhere:
+    # traffic DNATed to them is refused here instead of leaving through the default route
+    ip route replace unreachable "$NODE_KWOK_POD_CIDR"
     node_fw -I
 
     t=$(ms)
@@ -322,6 +326,7 @@ down_k8s_node() {
   down_k8s_node_procs
   node_fw -D
   ip route del "$NODE_SERVICE_CIDR" dev "$NODE_BRIDGE" 2>/dev/null || true
+  ip route del unreachable "$NODE_KWOK_POD_CIDR" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
   k8s_ok && node_kubectl delete node "$NODE_NAME" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   clear_env k8s_node
