@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from portable.errors import InputError, ManifestError, Problem
 from portable.manifest.interpolate import InterpolationError, environment_for, interpolate
 from portable.manifest.model import DNS_LABEL, ENV_NAME, Manifest
+from portable.manifest.paths import format_path, split_path as _split_path
 from portable.manifest.reading import compose_bounded, read_manifest_text
 from portable.manifest.references import check_references
 
@@ -26,7 +27,8 @@ Path_ = tuple[str | int, ...]
 
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# implicit tags of plain scalars that are text to every target: dates, `=`, `<<` as a value
+_TEXT_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("timestamp", "value", "merge")}
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 _BAD = object()  # a scalar that could not be read; its problem is already recorded
 MAX_PROBLEMS = 20  # more would bury the first one, which is usually the cause
@@ -58,17 +60,6 @@ class Positions:
         return out
 
 
-def format_path(path: Path_) -> str:
-    """`("services", "web", "ports", 0, "port")` -> `services.web.ports[0].port`."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 class _Builder:
     """Turns a composed YAML node tree into Python values, recording positions and problems."""
 
@@ -90,16 +81,18 @@ class _Builder:
             first: dict[Any, int] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.problems.append(self._at(path, "YAML merge keys (<<) are not supported", key_node))
+                    self.problems.append(self._at(path + ("<<",), "YAML merge keys (<<) are not supported", key_node))
                     continue
                 key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
                 if key is _BAD:
                     continue
                 if not isinstance(key, (str, int)):
-                    self.problems.append(self._at(path, "mapping keys must be text", key_node))
+                    written = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                    kind = "a list or mapping" if not isinstance(key_node, yaml.ScalarNode) else type(key).__name__.replace("NoneType", "null")
+                    self.problems.append(self._at(path + (written[:40],), f"mapping keys must be text; this key reads as {kind} (quote it)", key_node))
                     continue
                 if isinstance(key, str) and "\0" in key:
-                    self.problems.append(self._at(path, f"the key {key!r} contains a NUL character, which no target accepts", key_node))
+                    self.problems.append(self._at(path + (key,), "the key contains a NUL character, which no target accepts", key_node))
                     continue
                 key = str(key) if not isinstance(key, bool) else str(key).lower()
                 if key in first:
@@ -130,8 +123,8 @@ class _Builder:
 
     def _scalar(self, node: yaml.Node, path: Path_) -> Any:
         """The Python value of a scalar node, or _BAD (with a problem recorded) for a bad tag."""
-        if node.tag == _TIMESTAMP:
-            return str(node.value)  # an unquoted date is text to every target
+        if node.tag in _TEXT_TAGS:
+            return str(node.value)
         if node.tag not in _SCALAR_TAGS:
             self.problems.append(self._at(path, f"unsupported YAML tag `{node.tag}`: a manifest holds plain text, numbers and booleans", node))
             return _BAD
@@ -311,16 +304,6 @@ def _validate(data: dict[str, Any], positions: Positions, file: str) -> Manifest
             located.append(p if p.file else Problem(p.path, p.message, file, line, col, p.hint))
         raise ManifestError(_capped(located))
     return manifest
-
-
-def _split_path(path: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for piece in path.replace("]", "").split("."):
-        name, _, idx = piece.partition("[")
-        parts.append(name)
-        if idx:
-            parts.extend(int(i) for i in idx.split("["))
-    return parts
 
 
 def _has_path(data: Any, path: str) -> bool:

@@ -10,6 +10,7 @@ import re
 
 from portable.errors import Problem
 from portable.manifest.model import DNS_LABEL, Manifest
+from portable.manifest.paths import format_path
 
 _LABEL = re.compile(DNS_LABEL)
 
@@ -27,10 +28,10 @@ def check_references(m: Manifest) -> list[Problem]:
     for section, names in (("services", services), ("volumes", list(m.volumes)), ("secrets", list(m.secrets)), ("targets", list(m.targets))):
         for name in names:
             if len(name) > 63 or not _LABEL.fullmatch(name):
-                add(Problem(f"{section}.{name}", "name must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"))
+                add(Problem(format_path((section, name)), "name must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"))
     for target in m.overrides:
         if target != "local" and target not in m.targets:
-            add(Problem(f"overrides.{target}", f"no target named `{target}` is declared under `targets`", hint=_suggest(target, list(m.targets))))
+            add(Problem(format_path(("overrides", target)), f"no target named `{target}` is declared under `targets`", hint=_suggest(target, list(m.targets))))
     published: dict[tuple[int, str], str] = {}
     for sname, svc in m.services.items():
         base = f"services.{sname}"
