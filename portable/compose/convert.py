@@ -50,6 +50,9 @@ def convert(project: ComposeProject, manifest_dir: Path | None = None) -> Conver
         except (ValueError, TypeError, KeyError) as exc:
             loc = svc.loc
             raise ManifestError([Problem(f"services.{svc_name}", f"cannot convert: {exc}", loc.file, loc.line, loc.col)]) from None
+        if "restart" not in ctx.out:
+            ctx.out["restart"] = "no"  # compose's default; portable's own default is `always`
+            conv.origin(f"services.{names[svc_name]}.restart", services.key_at(svc_name))
         conv.origin(f"services.{names[svc_name]}", services.key_at(svc_name))
         out_services[names[svc_name]] = {k: ctx.out[k] for k in SERVICE_ORDER if k in ctx.out}
     data["services"] = out_services
@@ -175,7 +178,7 @@ def _configs(conv: Conversion, model: LDict) -> None:
                 conv.approx(spec.key_at("file"), f"{p}.file", f"{spec['file']} is read at import time and written into the manifest (a snapshot)")
         else:
             conv.drop(loc, p, "an external config cannot be read")
-        conv.drop_rest(spec, p, {"content", "environment", "file", "external"} if cfg in conv.config_contents else {"content", "environment", "file"})
+        conv.drop_rest(spec, p, {"content", "environment", "file", "external"})
 
 
 def _unreadable(path: Path) -> str | None:

@@ -123,7 +123,7 @@ def interpolate_tree(value: Any, env: Mapping[str, str], file: str, warnings: li
                 return node
             for name in unset:
                 warnings.append((loc, where, f"variable {name} is not set; using an empty string"))
-            if text != node and "\n" not in text:
+            if text != node and text and "\n" not in text:
                 typed = typed_scalar(text)
                 return typed if not isinstance(typed, str) else text
             return text

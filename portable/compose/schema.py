@@ -24,8 +24,7 @@ def _validator() -> Any:
     import jsonschema  # type: ignore[import-untyped]
 
     schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    return jsonschema.Draft7Validator(schema)  # the file says draft-07 (in a spelling jsonschema does not look up)
 
 
 def _dotted(path: list[Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Callable
 
 from portable.compose.findings import Conversion
@@ -69,6 +70,28 @@ def _build(c: ServiceContext) -> None:
             out["args"] = args
     c.set("build", out, "build")
     c.conv.drop_rest(b, f"{c.path}.build", {"context", "dockerfile", "args"})
+
+
+@lru_cache(maxsize=1)
+def _label_adapters() -> tuple[Any, Any]:
+    from pydantic import TypeAdapter
+
+    from portable.manifest.model import LabelKey, LabelValue
+
+    return TypeAdapter(LabelKey), TypeAdapter(LabelValue)
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why a label cannot be carried (the manifest's own rule), or None."""
+    from pydantic import ValidationError
+
+    keys, values = _label_adapters()
+    try:
+        keys.validate_python(key)
+        values.validate_python(value)
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    return None
 
 
 def _item_loc(container: Any, key: str, index: int) -> Loc:
@@ -139,8 +162,14 @@ def _labels(c: ServiceContext) -> None:
             labels.update(read_env_file(base / str(f), {}, interpolate=False))
         c.conv.approx(c.at("label_file"), f"{c.path}.label_file", "read at import time", f"{c.mpath}.labels")
     if "labels" in c.svc:
-        for k, v, _ in key_value_pairs(c.svc["labels"]):
+        for k, v, i in key_value_pairs(c.svc["labels"]):
             labels[k] = v or ""
+    for k in list(labels):
+        why = label_problem(k, labels[k])
+        if why:
+            where = _item_loc(c.svc["labels"], k, list(labels).index(k)) if "labels" in c.svc else c.at("label_file")
+            c.conv.drop(where, f"{c.path}.labels.{k}", f"{why}: portable labels must be valid on every target (Kubernetes label syntax)")
+            del labels[k]
     if labels:
         c.out["labels"] = labels
         c.conv.origin(f"{c.mpath}.labels", c.at("labels") if "labels" in c.svc else c.at("label_file"))

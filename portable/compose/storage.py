@@ -22,6 +22,10 @@ MAX_FILE_BYTES = 256 * 1024
 _PORT = re.compile(r"^(?:(?P<ip>\[[^\]]+\]|[0-9.]+):)??(?:(?P<host>[0-9]+(?:-[0-9]+)?)?:)?(?P<target>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp|sctp))?$")
 
 
+def _l4(protocol: str) -> str:
+    return "udp" if protocol == "udp" else "tcp"
+
+
 def _range(text: str) -> list[int]:
     lo, _, hi = text.partition("-")
     return list(range(int(lo), int(hi or lo) + 1))
@@ -29,15 +33,15 @@ def _range(text: str) -> list[int]:
 
 def _ports(c: ServiceContext) -> None:
     out: list[dict[str, Any]] = c.out.setdefault("ports", [])
-    seen: dict[tuple[int, str], str] = {(p["port"], p["protocol"]): "" for p in out}
+    seen: dict[tuple[int, str], str] = {(p["port"], _l4(p["protocol"])): "" for p in out}
     for i, entry in enumerate(c.svc["ports"]):
         loc = c.svc["ports"].at(i)
         where = f"{c.path}.ports[{i}]"
         mappings = _parse_port(c, entry, loc, where)
         for target, published, proto, name in mappings:
-            key = (target, proto)
+            key = (target, _l4(proto))
             if key in seen:
-                c.conv.drop(loc, where, f"container port {target}/{proto} is already published; portable publishes a container port once")
+                c.conv.drop(loc, where, f"container port {target}/{key[1]} is already published by {seen[key] or 'another entry'}; portable publishes a container port once")
                 continue
             seen[key] = where
             port: dict[str, Any] = {"port": target, "protocol": proto, "expose": "public"}
@@ -160,7 +164,7 @@ def _parse_volume(c: ServiceContext, entry: Any, loc: Loc, where: str) -> tuple[
         kind = str(entry.get("type", "volume"))
         read_only = entry.get("read_only") in (True, "true")
         for sub in ("bind", "volume", "tmpfs", "image"):
-            if sub in entry and isinstance(entry[sub], LDict):
+            if sub in entry and isinstance(entry[sub], LDict) and not kind == sub == "tmpfs":  # the tmpfs mount is warned whole
                 for key in entry[sub]:
                     if not (kind == "bind" and sub == "bind" and key == "create_host_path"):
                         c.conv.drop(entry[sub].key_at(key), f"{where}.{sub}.{key}")
