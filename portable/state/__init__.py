@@ -47,7 +47,7 @@ def open_store_url(url: str) -> StateStore:
         from portable.state.postgres import PostgresStateStore
 
         try:
-            parts.port
+            _ = parts.port  # urlsplit checks the port only when asked
         except ValueError:
             raise InputError(f"state URL {_shown(text)} is malformed: the port is not a number") from None
         return PostgresStateStore(text)

@@ -73,7 +73,7 @@ class PostgresStateStore:
         self.url = redact(url)
         parts = urlsplit(url)
         try:
-            parts.port
+            _ = parts.port  # urlsplit checks the port only when asked
         except ValueError:
             raise InputError(f"state URL {self.url}: the port is not a number") from None
         query = dict(parse_qsl(parts.query, keep_blank_values=True))

@@ -75,7 +75,7 @@ def test_eight_deploys_of_one_app_serialise_with_contiguous_history(team_store: 
     try:
         procs = [_deploy(manifest, team_store, i, "--lock-timeout", "300") for i in range(1, N + 1)]
         outs = [p.communicate(timeout=600) for p in procs]
-        for p, (out, err) in zip(procs, outs):
+        for p, (_, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, err
         numbers = sorted(int(out.split("revision ")[-1].split()[0]) for out, _ in outs)
         assert numbers == list(range(1, N + 1))  # each process deployed its own revision
@@ -111,7 +111,7 @@ def test_eight_deploys_of_eight_apps_run_at_once(team_store: StoreUnderTest, tmp
         outs = [p.communicate(timeout=600) for p in procs]
         stop.set()
         watcher.join(30)
-        for p, (_, err) in zip(procs, outs):
+        for p, (_, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, err
             assert "waiting for the lock" not in err
         assert max(seen_together) >= 2, seen_together  # several apps' locks were held at the same moment

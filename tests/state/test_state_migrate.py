@@ -45,7 +45,7 @@ def test_history_round_trips_through_every_store(stores: dict[str, StoreUnderTes
     original = _snapshot(stores["sqlite"])
     assert sum(len(v) for v in original.values()) == 6
     chain = ["sqlite", "postgres", "s3", "back"]
-    for src, dst in zip(chain, chain[1:]):
+    for src, dst in zip(chain, chain[1:], strict=False):
         env = {**stores[src].env, **stores[dst].env}
         result = portable("state", "migrate", "--state", stores[src].url, "--to", stores[dst].url, "-o", "json", env=env)
         assert result.returncode == 0, result.stderr

@@ -110,7 +110,7 @@ def test_a_holder_whose_lock_was_taken_cannot_write(store: StoreUnderTest) -> No
         assert released.returncode == 0, released.stderr
         assert f"released lock {holder.lock['lock_id']} on shop on target local" in released.stdout
         s = store.open()
-        with s.lock("shop", "local", "deploy", wait=10) as mine:
+        with s.lock("shop", "local", "deploy", wait=10):
             answer = holder.ask("write")
             assert answer.startswith("REFUSED"), answer
             assert holder.lock["lock_id"] in answer and "released or taken over" in answer and "nothing was written" in answer
