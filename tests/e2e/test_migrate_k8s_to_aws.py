@@ -1,14 +1,15 @@
-"""Kubernetes (the lab's apiserver) to AWS (moto) migrations, at the control-plane level.
+"""Kubernetes (the lab's apiserver, and its real node for data) to AWS (moto) migrations.
 
 A stateless app completes the whole walk: planned on AWS, instances created with its tags
 and the app's containers in their user data, Kubernetes retired, the state moved.
 
-A stateful app takes its data along. The volume's data is written where the lab's node keeps
-it (the claim's hostPath directory); the export reads it back through the apiserver's exec
-into a helper pod, which kwok serves by running the command on this host in that directory
-(the lab binds an Exec to every pod whose working directory is a claim). The archives land
+A stateful app takes its data along. It runs on the lab's real node (kubelet + containerd):
+the volume's data is written where that node keeps it (the claim's hostPath directory, which
+the kubelet bind-mounts into the pod); the export reads it back through the apiserver's exec
+into a helper pod that really runs tar in its container on that node. The archives land
 in S3 (moto), and the restore step in the EC2 instance's user data, run here as the instance
-would run it at first boot, rebuilds exactly the files that were written.
+would run it at first boot, rebuilds exactly the files that were written. The unreadable
+volume case stays on kwok's nodes, whose exec runs in the claim's directory on this host.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ import random
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import boto3
+import yaml
 import pytest
 
 from migration_support import BUCKET, this_migrations_archives
@@ -45,8 +48,8 @@ services:
     provider: kubernetes
     kubeconfig: {kubeconfig}
     namespace: {app}
-    restore_image: lab/busybox:1
-  aws:
+    restore_image: {restore_image}
+{placement}  aws:
     provider: aws
     region: {region}
     endpoint_url: {moto}
@@ -64,9 +67,19 @@ def run(tmp: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProce
     return subprocess.run(["portable", *args, "-f", str(tmp / "portable.yaml"), "--state", str(tmp / "state.db")], capture_output=True, text=True, env=env, timeout=600)
 
 
-def setup_app(tmp: Path, app: str, kubeconfig: str, moto_url: str, stateful: bool) -> tuple[dict[str, str], str]:
+def placement(real_node: Any | None) -> str:
+    """The k8s target's lines that put the app's pods (and export helpers) on the lab's real node."""
+    if real_node is None:
+        return ""
+    entry = yaml.safe_dump(real_node.target_settings, sort_keys=False)
+    return "".join(f"    {line}\n" for line in entry.splitlines())
+
+
+def setup_app(tmp: Path, app: str, kubeconfig: str, moto_url: str, stateful: bool, real_node: Any | None = None) -> tuple[dict[str, str], str]:
     region = random.choice(("eu-west-3", "ca-central-1", "ap-northeast-2", "us-west-1"))
-    manifest = MANIFEST.format(app=app, kubeconfig=kubeconfig, region=region, moto=moto_url, volumes=STATEFUL if stateful else "")
+    # a real container needs the applets on PATH (sleep, tar): lab/web:1 has them, lab/busybox:1 only /bin/busybox
+    manifest = MANIFEST.format(app=app, kubeconfig=kubeconfig, region=region, moto=moto_url, volumes=STATEFUL if stateful else "",
+                               restore_image="lab/web:1" if real_node else "lab/busybox:1", placement=placement(real_node))
     (tmp / "portable.yaml").write_text(manifest)
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region}
     env.pop("AWS_PROFILE", None)
@@ -128,13 +141,16 @@ def checksums(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".portable")}
 
 
-def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path, kubeconfig: str, moto_url: str) -> None:
+def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path, kubeconfig: str, moto_url: str, real_node: Any) -> None:
     app = "k8s-to-aws-data"
-    env, region = setup_app(tmp_path, app, kubeconfig, moto_url, stateful=True)
+    env, region = setup_app(tmp_path, app, kubeconfig, moto_url, stateful=True, real_node=real_node)
     env["AWS_ENDPOINT_URL"] = moto_url
     try:
         deployed = run(tmp_path, "deploy", "-t", "k8s", "--yes", env=env)
         assert deployed.returncode == 0, deployed.stderr
+        node = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", app, "get", "pod", "web-0", "-o", "jsonpath={.spec.nodeName}"],
+                              capture_output=True, text=True, timeout=60).stdout
+        assert node == real_node.name
         data = volume_dir(kubeconfig, app, "data-web-0")
         data.mkdir(parents=True, exist_ok=True)
         (data / "orders").mkdir(exist_ok=True)
