@@ -164,3 +164,30 @@ def test_a_store_lost_mid_deploy_fails_it_in_one_sentence_and_a_rerun_converges(
     finally:
         relay.close()
         _cleanup(app)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "s3"])
+def any_store(request: pytest.FixtureRequest, lab: Any, tmp_path: Path) -> Iterator[StoreUnderTest]:
+    lab.require("docker", "images")
+    yield from new_store(request.param, lab, tmp_path)
+
+
+def test_a_deploy_that_finds_the_lock_held_says_by_whom_and_touches_nothing(any_store: StoreUnderTest, tmp_path: Path) -> None:
+    from store_support import Holder
+
+    app = "stt-" + uuid.uuid4().hex[:8]
+    manifest = _app(tmp_path / "app", app)
+    holder = Holder(any_store, app, "local")
+    try:
+        proc = _deploy(manifest, any_store, 1, "--lock-timeout", "1")
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, err
+        assert f"waiting for the lock on {app} on target local: held by " in err  # the progress line, while it waited
+        assert f"error: {app} on target local is locked by " in err and f"(pid {holder.pid})" in err
+        assert f"portable state unlock {holder.lock['lock_id']}" in err
+        ps = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.portable.app={app}"], capture_output=True, text=True, check=True)
+        assert ps.stdout.strip() == ""  # nothing was created on the engine
+        assert any_store.open().history(app, "local") == []
+    finally:
+        holder.close()
+        _cleanup(app)
