@@ -327,7 +327,7 @@ def _depends_on(c: ServiceContext) -> None:
                 c.conv.drop(spec.key_at("restart"), f"{p}.restart")
             c.conv.drop_rest(spec, p, {"condition", "required", "restart"})
         if condition == "service_completed_successfully":
-            c.conv.drop(loc, f"{p}.condition", "service_completed_successfully: portable runs long-lived services only, so a one-shot task cannot gate another; start order is not kept either")
+            c.conv.drop(spec.key_at("condition") if isinstance(spec, LDict) else loc, f"{p}.condition", "service_completed_successfully: portable runs long-lived services only, so a one-shot task cannot gate another; start order is not kept either")
             continue
         dep_svc = services.get(dep)
         dep_has_check = isinstance(dep_svc, LDict) and isinstance(dep_svc.get("healthcheck"), LDict) and not dep_svc["healthcheck"].get("disable")

@@ -80,7 +80,7 @@ def _parse_port(c: ServiceContext, entry: Any, loc: Loc, where: str) -> list[tup
             else:
                 c.conv.drop(entry.key_at("name"), f"{where}.name", "a port name must be a DNS label of at most 15 characters")
         if "host_ip" in entry and str(entry["host_ip"]) not in ("0.0.0.0", "::"):
-            c.conv.drop(entry.key_at("host_ip"), f"{where}.host_ip")
+            c.conv.drop(entry.key_at("host_ip"), f"{where}.host_ip", f"bound to {entry['host_ip']} in compose; the target decides the bind address (docker: the `bind_address` setting)")
         if "mode" in entry and entry["mode"] != "ingress":
             c.conv.drop(entry.key_at("mode"), f"{where}.mode")
         c.conv.drop_rest(entry, where, {"target", "published", "protocol", "app_protocol", "name", "host_ip", "mode"})
@@ -95,7 +95,7 @@ def _parse_port(c: ServiceContext, entry: Any, loc: Loc, where: str) -> list[tup
         c.conv.drop(loc, where, "sctp ports are not carried")
         return []
     if m.group("ip") and m.group("ip") not in ("0.0.0.0", "[::]"):
-        c.conv.drop(loc, f"{where}.host_ip", f"bound to {m.group('ip')} in compose; the target decides the bind address (docker: the `bind_address` setting)")
+        c.conv.drop(loc, where, f"the host address: bound to {m.group('ip')} in compose; the target decides the bind address (docker: the `bind_address` setting)")
     targets = _range(m.group("target"))
     hosts = _range(m.group("host")) if m.group("host") else []
     if hosts and len(hosts) != len(targets):
