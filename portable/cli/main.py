@@ -350,18 +350,19 @@ def targets(file: str, output: str, no_check: bool) -> None:
 @click.option("--dns-record", default=None, help="DNS name to switch to the destination at cutover.")
 @click.option("--dns-zone", default=None, help="Hosted zone id (Route 53) or zone id/domain (libcloud).")
 @click.option("--dns-provider", default="route53", show_default=True, help="route53 or libcloud:<driver>.")
+@click.option("--dns-service", default=None, help="The public service the record points at (default: the only service with a public port).")
 @click.option("--timeout", default=300.0, show_default=True)
 @_handle_errors
-def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, timeout: float) -> None:
+def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, dns_service: str | None, timeout: float) -> None:
     """Move the running app to another target with its data (resumable)."""
     from portable.migrate.api import cutover_from_flags, preview
     from portable.migrate.api import migrate as run_migration
     from portable.session import Session
 
-    cut = cutover_from_flags(dns_record, dns_zone, dns_provider)
+    cut = cutover_from_flags(dns_record, dns_zone, dns_provider, dns_service)
     session = Session.open(file, env=_env(), state=state)
     if dry_run or not yes:
-        shown = preview(session, source, destination, quiesce=quiesce)
+        shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store)
         click.echo(f"on {destination}:")
         click.echo(shown.plan.render_text())
         click.echo(f"volumes to move from {source}: {', '.join(shown.volumes) or 'none'}")

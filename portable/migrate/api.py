@@ -39,14 +39,16 @@ class MigrationPreview:
     volumes: list[str]
 
 
-def cutover_from_flags(record: str | None, zone: str | None, provider: str = "route53") -> Cutover | None:
+def cutover_from_flags(record: str | None, zone: str | None, provider: str = "route53", service: str | None = None) -> Cutover | None:
     """The cutover the flags ask for; --dns-record and --dns-zone go together."""
     if bool(record) != bool(zone):
         raise InputError("--dns-record and --dns-zone go together")
-    return Cutover(record, zone, provider) if record and zone else None
+    if service and not record:
+        raise InputError("--dns-service needs --dns-record and --dns-zone")
+    return Cutover(record, zone, provider, service=service) if record and zone else None
 
 
-def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", destination: str = "", *, state: Any = None, env: Mapping[str, str] | None = None, quiesce: bool = False) -> MigrationPreview:
+def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", destination: str = "", *, state: Any = None, env: Mapping[str, str] | None = None, quiesce: bool = False, blob_store: str | None = None) -> MigrationPreview:
     """What `migrate` would do, checked as far as it can be without changing anything."""
     from portable import api
 
@@ -55,7 +57,8 @@ def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", de
     session = Session.open(path, env=env, state=state)
     src = session.app(source)
     volumes = stateful_volumes(src)
-    check_roles(src, session.provider(source), session.app(destination), session.provider(destination), volumes=bool(volumes), quiesce=quiesce)
+    blobs = open_blob_store(blob_store, src.base_dir / ".portable" / "archives")
+    check_roles(src, session.provider(source), session.app(destination), session.provider(destination), volumes=bool(volumes), quiesce=quiesce, remote_blobs=blobs.reachable_by_targets)
     return MigrationPreview(source, destination, api.plan(session, destination), volumes)
 
 

@@ -15,6 +15,7 @@ from portable.errors import InputError, MigrationError
 
 class BlobStore(Protocol):
     url: str
+    reachable_by_targets: bool  # a target can fetch its URLs itself (S3), not only this machine
 
     def put(self, key: str, source: Path) -> str:
         """Stores `source` under `key`; returns the URL a target fetches it from."""
@@ -44,6 +45,7 @@ class LocalBlobStore:
     """A directory on this machine (the default: `.portable/archives` beside the manifest)."""
 
     root: Path
+    reachable_by_targets = False  # file:// URLs: only this machine reads them
 
     @property
     def url(self) -> str:
@@ -105,6 +107,8 @@ def _response(exc: Exception) -> dict[str, Any]:
 @dataclass
 class S3BlobStore:
     """An S3 bucket and prefix; credentials through boto3's standard chain."""
+
+    reachable_by_targets = True  # presigned https URLs
 
     bucket: str
     prefix: str = ""

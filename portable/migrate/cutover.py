@@ -20,6 +20,7 @@ class Cutover:
     zone: str  # Route 53 hosted zone id, or the libcloud zone id / domain
     provider: str = "route53"  # route53 | libcloud:<driver>
     ttl: int = 60
+    service: str | None = None  # --dns-service: the public service DNS points at (default: the only one)
 
 
 def _target_of(endpoints: list[str]) -> str:

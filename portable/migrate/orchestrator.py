@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from portable.manifest import App
 from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover, cut_over
 from portable.migrate.journal import Journal
+from portable.plan.resources import ServiceStatus
 from portable.providers.base import (
     Capability, DataDestination, DataSource, ImageMover, ImageSource, Quiescer, require, role,
 )
@@ -50,14 +51,44 @@ def stateful_volumes(app: App) -> list[str]:
     return [v for v in app.manifest.volumes if v in used]
 
 
-def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, volumes: bool, quiesce: bool) -> None:
-    """Everything a migration needs of both targets' roles, checked while planning."""
+def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, volumes: bool, quiesce: bool, remote_blobs: bool = True) -> None:
+    """Everything a migration needs of both targets' roles, checked while planning.
+
+    `remote_blobs`: the blob store's URLs can be fetched by the targets themselves (S3); a
+    destination that restores from inside (an init container, a VM's first boot) needs that."""
     if quiesce:  # said now, before the first copy pass, not when the window opens
         require(src_provider, src.target_name, Capability.QUIESCE, "--quiesce")
     if volumes:
         require(src_provider, src.target_name, Capability.EXPORT_VOLUMES, "migration")
         if not {Capability.RESTORE_VOLUMES, Capability.RESTORE_AT_BOOT} & dst_provider.capabilities:
             raise CapabilityError(f"target `{dst.target_name}` ({dst_provider.name}) cannot restore volume data (neither through its API nor at first start); migration needs it")
+        if Capability.RESTORE_VOLUMES not in dst_provider.capabilities and not remote_blobs:
+            raise InputError(
+                f"target `{dst.target_name}` ({dst_provider.name}) restores volumes from inside, at first start, and cannot read archives kept on this machine",
+                hint="pass --blob-store s3://BUCKET/PREFIX (or set PORTABLE_BLOB_STORE) so the destination can fetch them",
+            )
+
+
+def not_ready(statuses: Iterable[ServiceStatus]) -> list[str]:
+    """Services with fewer ready replicas than desired: running is not enough, as for deploy."""
+    return [f"{s.service} has {s.healthy}/{s.desired} ready" for s in statuses if s.desired and s.healthy < s.desired]
+
+
+def public_service(app: App, chosen: str | None = None) -> str | None:
+    """The service users reach, whose endpoint DNS points at: `chosen` (--dns-service), else
+    the one service exposing a public port (http first). Several candidates: InputError."""
+    if chosen is not None:
+        svc = app.services.get(chosen)
+        if svc is None or not any(p.expose == "public" for p in svc.ports):
+            public = [n for n, s in app.services.items() if any(p.expose == "public" for p in s.ports)]
+            raise InputError(f"--dns-service {chosen}: not a service with a public port; public services: {', '.join(public) or 'none'}")
+        return chosen
+    http = [n for n, s in app.services.items() if any(p.expose == "public" and p.protocol == "http" for p in s.ports)]
+    other = [n for n, s in app.services.items() if n not in http and any(p.expose == "public" for p in s.ports)]
+    candidates = http or other
+    if len(candidates) > 1:
+        raise InputError(f"several services are public ({', '.join(candidates)}): choose the one DNS points at with --dns-service")
+    return candidates[0] if candidates else None
 
 
 class Migration:
@@ -127,7 +158,9 @@ class Migration:
         if problems:
             raise CapabilityError("\n".join(p.render() for p in problems))
         volumes = stateful_volumes(self.src)
-        check_roles(self.src, self.src_provider, self.dst, self.dst_provider, volumes=bool(volumes), quiesce=self.quiesce)
+        check_roles(self.src, self.src_provider, self.dst, self.dst_provider, volumes=bool(volumes), quiesce=self.quiesce, remote_blobs=self.blobs.reachable_by_targets)
+        if self.cutover is not None:
+            public_service(self.dst, self.cutover.service)  # several public services and no --dns-service: said now
         plan = self.api.plan(self.session, self.dst.target_name)
         self.progress(plan.render_text())
         return {"actions": len(plan.actions), "volumes": volumes}
@@ -214,14 +247,25 @@ class Migration:
         return self.blobs.readable_path(archive["key"], self.scratch)
 
     def _health(self) -> dict[str, Any]:
-        status = self.dst_provider.status(self.dst)
-        bad = [s for s in status if s.desired and s.healthy < s.desired and s.running < s.desired]
-        if bad:
-            raise MigrationError("on " + self.dst.target_name + ": " + ", ".join(f"{s.service} has {s.healthy}/{s.desired} healthy" for s in bad))
+        """Every replica of every service ready on the destination, waited for within the timeout."""
+        deadline = time.monotonic() + min(self.timeout, 120.0)
+        while True:
+            status = self.dst_provider.status(self.dst)
+            bad = not_ready(status)
+            if not bad:
+                break
+            if time.monotonic() >= deadline:
+                raise MigrationError(f"on {self.dst.target_name}: {', '.join(bad)}; the destination never became ready")
+            time.sleep(1.0)
         return {"services": {s.service: {"healthy": s.healthy, "desired": s.desired, "endpoints": list(s.endpoints)} for s in status}}
 
     def _cutover(self, health: dict[str, Any]) -> dict[str, Any]:
-        endpoints = [e for s in health.get("services", {}).values() for e in s["endpoints"]]
+        services = health.get("services", {})
+        chosen = public_service(self.dst, self.cutover.service if self.cutover else None)
+        if chosen is None:
+            endpoints = [e for s in services.values() for e in s["endpoints"]]
+        else:  # only what the public service publishes, never an app-network name
+            endpoints = [e for e in services.get(chosen, {}).get("endpoints", []) if "://" in e]
         return {"message": cut_over(self.cutover, endpoints, self.progress)}
 
     def _retire(self) -> dict[str, Any]:

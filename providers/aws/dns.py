@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portable.errors import NotFoundError, TargetError
+from portable.errors import InputError, NotFoundError, TargetError
 from portable.plan.resources import Observed, Resource
 from portable.providers.aws.clients import AwsClients
 from portable.providers.aws.errors import call
@@ -89,21 +89,43 @@ def _record_value(target: str) -> tuple[str, str]:
 class Route53Records:
     """The DnsProvider role on Route 53 (migration cutover), with boto3's credential chain.
 
-    A CNAME may not share its name with an A record (and back), so a record of the other
-    type is replaced in the same change batch; errors are mapped like every AWS call."""
+    An address gets an A record; an AWS load balancer an alias A record (what Route 53 wants
+    for load balancers, and the only way to serve a zone's apex name); any other host name a
+    CNAME, refused at the apex, where DNS allows none. A record of another type under the
+    same name is replaced in the same change batch; errors are mapped like every AWS call."""
 
     def __init__(self, region: str | None = None) -> None:
         import boto3
 
-        self.route53 = boto3.session.Session(region_name=region).client("route53")
+        session = boto3.session.Session(region_name=region)
+        self.route53 = session.client("route53")
+        self.elbv2 = session.client("elbv2")
+
+    def _load_balancer(self, host: str) -> dict[str, Any] | None:
+        """The ELBv2 load balancer whose DNS name is `host`, if it is one of this account's."""
+        if not host.endswith(".amazonaws.com") and ".elb." not in host:
+            return None
+        pages = call(self.elbv2.get_paginator("describe_load_balancers").paginate().build_full_result, action="list", what="load balancers")
+        return next((lb for lb in pages.get("LoadBalancers", []) if lb["DNSName"].rstrip(".").lower() == host.rstrip(".").lower()), None)
 
     def point(self, record: str, zone: str, target: str, *, ttl: int = 60) -> str:
         rtype, value = _record_value(target)
         name = _fqdn(record)
         zone_id = zone.rsplit("/", 1)[-1]
+        zone_name = call(self.route53.get_hosted_zone, Id=zone_id, action="read", what=f"hosted zone {zone_id}")["HostedZone"]["Name"]
+        rrset: dict[str, Any] = {"Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": value}]}
+        said = f"{rtype} -> {value} (ttl {ttl}s)"
+        if rtype == "CNAME":
+            lb = self._load_balancer(value)
+            if lb is not None:
+                rtype, said = "A", f"A alias -> {lb['DNSName']}"
+                rrset = {"Name": name, "Type": "A", "AliasTarget": {"HostedZoneId": lb["CanonicalHostedZoneId"], "DNSName": lb["DNSName"], "EvaluateTargetHealth": True}}
+            elif name.lower() == zone_name.lower():
+                raise InputError(f"{record} is the apex of zone {zone_name.rstrip('.')}, which cannot be a CNAME to {value}",
+                                 hint="point a name inside the zone (www.), or use an address or an AWS load balancer (alias record)")
         listed = call(self.route53.list_resource_record_sets, HostedZoneId=zone_id, StartRecordName=name, action="list", what=f"the records of {record} in zone {zone_id}")
         stale = [r for r in listed["ResourceRecordSets"] if r["Name"] == name and r["Type"] in ("A", "AAAA", "CNAME") and r["Type"] != rtype]
         changes: list[dict[str, Any]] = [{"Action": "DELETE", "ResourceRecordSet": r} for r in stale]
-        changes.append({"Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": value}]}})
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": rrset})
         call(self.route53.change_resource_record_sets, HostedZoneId=zone_id, ChangeBatch={"Comment": "portable migrate cutover", "Changes": changes}, action="point", what=f"{record} at {value}")
-        return f"DNS {record} {rtype} -> {value} (ttl {ttl}s)"
+        return f"DNS {record} {said}"

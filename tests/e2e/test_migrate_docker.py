@@ -183,3 +183,24 @@ def test_a_migration_reads_the_manifest_once(setup: dict, monkeypatch: pytest.Mo
     result = portable.migrate(ctx["manifest"], "a", "b", state=str(cli.state), env=dict(os.environ), quiesce=True)
     assert result.retired and result.revision == 1
     assert parses == [ctx["manifest"]]
+
+
+def test_cutover_switches_the_dns_record_to_the_public_service_on_b(setup: dict, moto_url: str) -> None:
+    """--dns-record in a real migration: Route 53 (moto) ends up pointing at B's public endpoint."""
+    import uuid
+
+    import boto3
+
+    ctx = setup
+    cli: Cli = ctx["cli"]
+    _deploy_with_data(ctx, count_hits=1)
+    aws = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    r53 = boto3.client("route53", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    domain = f"{uuid.uuid4().hex[:8]}.example.test"
+    zone = r53.create_hosted_zone(Name=domain + ".", CallerReference=domain)["HostedZone"]["Id"]
+    result = cli.run("migrate", "-f", ctx["manifest"], "--state", str(cli.state), "--from", "a", "--to", "b", "--yes",
+                     "--dns-record", f"kv.{domain}", "--dns-zone", zone, extra_env=aws)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert f"DNS kv.{domain} A -> 127.0.0.1 (ttl 60s)" in result.stdout + result.stderr
+    records = {(r["Name"], r["Type"]): r for r in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]}
+    assert [v["Value"] for v in records[(f"kv.{domain}.", "A")]["ResourceRecords"]] == ["127.0.0.1"]

@@ -25,6 +25,7 @@ volumes:
 targets:
   vc: {provider: vsphere, host: 127.0.0.1, port: 1, datacenter: DC0, cluster: DC0_C0, datastore: LocalDS_0, template: portable-template}
   cloud: {provider: aws, region: us-east-1}
+  k8s: {provider: kubernetes, kubeconfig: /nonexistent/kubeconfig}
 """
 
 CASES = [
@@ -33,6 +34,9 @@ CASES = [
     (["logs", "-t", "vc"], "target `vc` (vsphere) cannot read container logs through vCenter; portable logs needs it", "docker logs"),
     (["restore", "-t", "vc", "--from", "some-backup", "--yes"], "target `vc` (vsphere) cannot restore volume data in place; restore needs it", ""),
     (["migrate", "--from", "cloud", "--to", "vc", "--yes"], "target `cloud` (aws) cannot export volume data; migration needs it", ""),
+    # a destination restoring from inside needs archives it can fetch: said before anything moves
+    (["migrate", "--from", "local", "--to", "k8s", "--yes"], "target `k8s` (kubernetes) restores volumes from inside, at first start, and cannot read archives kept on this machine", "--blob-store s3://"),
+    (["migrate", "--from", "local", "--to", "k8s", "--dry-run"], "cannot read archives kept on this machine", "--blob-store s3://"),
     (["migrate", "--from", "local", "--to", "vc", "--dry-run"], "target `vc` (vsphere) cannot restore volume data (neither through its API nor at first start); migration needs it", ""),
 ]
 
