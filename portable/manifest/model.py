@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -322,11 +322,19 @@ class Secret(Strict):
         return self.from_.split(":", 1)[1]
 
 
+if TYPE_CHECKING:
+    ProviderName = str
+else:  # the choices are the registry's: adding a provider is one registry line, not an edit here
+    from portable.providers.registry import REGISTRY as _PROVIDERS
+
+    ProviderName = Literal[tuple(_PROVIDERS)]
+
+
 class Target(BaseModel):
     """A place to deploy to. Provider settings are validated by the provider's own model."""
 
     model_config = ConfigDict(extra="allow")
-    provider: Literal["docker", "kubernetes", "aws", "libcloud", "vsphere"]
+    provider: ProviderName
 
     @property
     def settings(self) -> dict[str, Any]:
