@@ -172,6 +172,11 @@ def explain(loaded: Any, app: Any, plan_warnings: list[str] | None = None) -> li
     for path, value in _fields(data):
         row = _special(provider, path, value) or row_for(provider, path) or (NOT_AT_ALL, f"{provider} has no equivalent")
         lines.append(Line(path, row[0], row[1], _where(loaded, origins, path)))
+    conversion = getattr(loaded, "conversion", None)
+    for finding in conversion.findings if conversion is not None else []:
+        if finding.fails_strict:  # what the import itself could not carry, for every target
+            how = NOT_AT_ALL if finding.fate == "not carried" else APPROX
+            lines.append(Line(finding.path, how, f"compose: {finding.text}", f"{finding.loc.file}:{finding.loc.line}"))
     said = {ln.path for ln in lines if ln.how != AS_IS}
     for warning in plan_warnings or []:
         path, _, text = warning.partition(": ")
@@ -196,6 +201,7 @@ def _where(loaded: Any, origins: Mapping[str, Any] | None, path: str) -> str:
 
 def explain_target(path: Any, target: str, env: Mapping[str, str] | None = None) -> list[Line]:
     """`portable explain -t T`: loads the manifest (or compose files) and explains it for T."""
+    from portable.errors import PortableError
     from portable.manifest import bind_app, parse_file
 
     loaded = parse_file(path, env)
@@ -205,6 +211,6 @@ def explain_target(path: Any, target: str, env: Mapping[str, str] | None = None)
         from portable.session import open_provider
 
         warnings = list(open_provider(app).plan_warnings(app))
-    except Exception:  # noqa: BLE001 - a provider whose SDK is missing still gets its table
+    except (PortableError, ImportError):  # a provider whose SDK is missing still gets its table
         warnings = []
     return explain(loaded, app, warnings)

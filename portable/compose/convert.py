@@ -65,7 +65,7 @@ def convert(project: ComposeProject, manifest_dir: Path | None = None) -> Conver
     _networks(conv, model)
     _extension(conv, model, data)
     for key in model:
-        if key in ("services", "volumes", "secrets", "configs", "networks", "name", EXTENSION) or key.startswith("x-"):
+        if key in ("services", "volumes", "secrets", "configs", "networks", "name", "version", EXTENSION) or key.startswith("x-"):
             continue
         r = rule(key)
         if r.fate == IGNORED:

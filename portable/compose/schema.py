@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from portable.compose.located import locate
+from portable.compose.located import Reset, locate
 from portable.errors import ManifestError, Problem
 
 SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")
@@ -99,6 +99,8 @@ def validate(document: Any, file: str) -> None:
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for error in sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        if isinstance(error.instance, Reset):
+            continue  # `!reset` stands for "no value", which every key accepts
         message, path, is_key, hint = _message(_best(error))
         dotted = _dotted(path)
         if (dotted, message) in seen:
