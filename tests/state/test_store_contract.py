@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,23 @@ def test_s3_lease_taken_over_from_a_frozen_holder_is_fenced(lab: Any, tmp_path: 
         assert s.history("shop", "local") == []
     finally:
         os.kill(holder.pid, signal.SIGCONT)
+        holder.close()
+
+
+def test_s3_lease_is_renewed_while_its_holder_lives(lab: Any, tmp_path: Path) -> None:
+    """Three leases later a live holder still has its lock, and can still write."""
+    store = next(iter(new_store("s3", lab, tmp_path)))
+    holder = Holder(store)
+    try:
+        s = store.open()
+        deadline = time.monotonic() + S3_LEASE * 3
+        while time.monotonic() < deadline:
+            with pytest.raises(StateLockedError, match=holder.lock["lock_id"]):
+                with s.lock("shop", "local", "deploy", wait=0):
+                    pass
+            time.sleep(0.5)
+        assert holder.ask("write").startswith("WROTE 1")
+    finally:
         holder.close()
 
 
