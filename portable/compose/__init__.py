@@ -10,6 +10,7 @@ error back at the compose file's line and column.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,22 +31,34 @@ def looks_like_compose(text: str) -> bool:
     return bool(keys & _COMPOSE_KEYS) or any(k.startswith("x-") for k in keys) and "services" in text
 
 
-def manifest_from_compose(path: str | Path | Sequence[str | Path], env: Mapping[str, str] | None = None) -> "LoadedManifest | None":
-    """The manifest for compose file(s) `path`, or None when `path` is a portable manifest."""
-    if isinstance(path, (str, Path)):
-        file = Path(path)
-        try:
-            with file.open("r", encoding="utf-8", errors="replace") as fh:
-                head = fh.read(SNIFF_BYTES)
-        except OSError:
-            return None  # the manifest loader reports the missing file
-        if not looks_like_compose(head):
+def manifest_from_compose(path: str | Path, env: Mapping[str, str] | None = None) -> "LoadedManifest | None":
+    """The manifest for compose file `path`, or None when `path` is a portable manifest.
+
+    Only a regular file is looked at (the manifest loader refuses anything else in its own
+    words), and only its first SNIFF_BYTES.
+    """
+    file = Path(path)
+    try:
+        if not stat.S_ISREG(file.stat().st_mode):
             return None
-        files: list[Path] = [file]
-    else:
-        files = [Path(p) for p in path]
-        if len(files) == 1:
-            return manifest_from_compose(files[0], env)
+        with file.open("r", encoding="utf-8", errors="replace") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return None  # the manifest loader reports the missing or unreadable file
+    if not looks_like_compose(head):
+        return None
+    from portable.compose.manifest import load_compose_manifest
+
+    return load_compose_manifest([file], env)
+
+
+def merged_compose_manifest(paths: Sequence[str | Path], env: Mapping[str, str] | None = None) -> "LoadedManifest":
+    """The manifest for several compose files merged in order (one file: as `-f FILE`)."""
+    files = [Path(p) for p in paths]
+    if len(files) == 1:
+        from portable.manifest.loader import parse_file
+
+        return parse_file(files[0], env)
     from portable.compose.manifest import load_compose_manifest
 
     return load_compose_manifest(files, env)
