@@ -188,6 +188,10 @@ def test_a_deploy_that_finds_the_lock_held_says_by_whom_and_touches_nothing(any_
         ps = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.portable.app={app}"], capture_output=True, text=True, check=True)
         assert ps.stdout.strip() == ""  # nothing was created on the engine
         assert any_store.open().history(app, "local") == []
+        destroy = subprocess.run([sys.executable, "-m", "portable.cli.main", "destroy", "--yes", "-f", str(manifest), "--state", any_store.url, "--lock-timeout", "0"],
+                                 capture_output=True, text=True, env={**os.environ, **any_store.env}, timeout=120)
+        assert destroy.returncode == 1 and f"portable state unlock {holder.lock['lock_id']}" in destroy.stderr, destroy.stderr
+        assert any_store.open().history(app, "local") == []
     finally:
         holder.close()
         _cleanup(app)

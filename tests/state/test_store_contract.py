@@ -184,6 +184,41 @@ def test_exclusive_lock_stops_everyone_but_who_works_under_it(store: StoreUnderT
     assert [r.manifest_digest for r in s.history("shop", "local")] == ["holder"]
 
 
+def test_a_lock_on_one_app_is_kept_for_repair_and_covers_only_that_pair(store: StoreUnderTest, tmp_path: Path) -> None:
+    taken = portable("state", "lock", "--app", "shop", "-t", "local", "--state", store.url, cwd=tmp_path, env=store.env)
+    assert taken.returncode == 0, taken.stderr
+    lock_id = taken.stdout.split("as lock ", 1)[1].split(";")[0]
+    s = store.open()
+    with pytest.raises(StateLockedError) as info:
+        with s.lock("shop", "local", "deploy", wait=0):
+            pass
+    assert f"when that work is done: portable state unlock {lock_id}" in str(info.value)
+    with s.lock("shop", "aws", "deploy", wait=0):  # another pair is free
+        pass
+    under = Holder(store, extra_env={"PORTABLE_LOCK_ID": lock_id})
+    try:
+        assert under.ask("write").startswith("WROTE 1")
+    finally:
+        under.close()
+    other = Holder(store, "blog", "local", extra_env={"PORTABLE_LOCK_ID": lock_id})  # not covered: takes its own lock
+    try:
+        assert other.lock["lock_id"] != lock_id
+    finally:
+        other.close()
+    assert portable("state", "unlock", lock_id, "--state", store.url, env=store.env).returncode == 0
+    stale = portable("state", "lock", "--app", "shop", "--state", store.url, cwd=tmp_path, env={**store.env, "PORTABLE_LOCK_ID": lock_id})
+    assert stale.returncode == 0  # state lock takes its own lock: PORTABLE_LOCK_ID only lets operations work under one
+    from portable.errors import InputError as _InputError
+
+    os.environ["PORTABLE_LOCK_ID"] = "feedfacecafe"
+    try:
+        with pytest.raises(_InputError, match="PORTABLE_LOCK_ID=feedfacecafe is not a lock held"):
+            with s.lock("shop", "staging", "deploy", wait=0):
+                pass
+    finally:
+        del os.environ["PORTABLE_LOCK_ID"]
+
+
 def test_exclusive_lock_waits_for_running_operations(store: StoreUnderTest) -> None:
     holder = Holder(store)
     try:
