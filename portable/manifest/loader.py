@@ -339,8 +339,10 @@ def _check_target_settings(m: Manifest, data: dict[str, Any], positions: Positio
 
 def parse_file(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedManifest:
     """Reads, interpolates and validates the base manifest at `path`."""
-    from portable.compose import manifest_from_compose  # compose file(s), detected by content
+    from portable.compose import manifest_from_compose, merged_compose_manifest  # compose file(s), detected by content
 
+    if not isinstance(path, (str, Path)):  # several -f files: compose files, merged as compose merges them
+        return merged_compose_manifest(path, env)
     if (compose := manifest_from_compose(path, env)) is not None:
         return compose
     file = Path(path)
