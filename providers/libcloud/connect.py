@@ -41,6 +41,9 @@ def credentials(settings: LibcloudSettings, profile: DriverProfile, env: Mapping
     if key is None:
         names = " or ".join(("LIBCLOUD_KEY", *profile.key_env))
         raise AuthError(f"no credentials for the libcloud `{settings.driver}` driver", hint=f"export {names} (and the secret), or set `credentials_file` on the target")
+    if profile.credential_kwargs:  # e.g. vsphere: (host, username, password, ...)
+        key_kw, secret_kw = profile.credential_kwargs
+        return [], {key_kw: key, **({secret_kw: secret} if secret is not None else {})}
     return [key] + ([secret] if secret is not None else []), {}
 
 

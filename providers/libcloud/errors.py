@@ -18,7 +18,8 @@ def map_error(exc: BaseException, action: str, what: str) -> PortableError:
     """One sentence for a libcloud failure, chosen by exception type and HTTP status."""
     if isinstance(exc, PortableError):
         return exc
-    detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    value = getattr(exc, "value", None) if isinstance(exc, LibcloudError) else None  # its str() is a repr naming the driver object
+    detail = getattr(exc, "message", None) or (value if isinstance(value, str) else None) or str(exc) or type(exc).__name__
     if isinstance(exc, InvalidCredsError):
         return AuthError(f"the cloud refused the credentials to {action} {what}: {detail}", hint="check the key/secret in the environment or credentials_file")
     if isinstance(exc, RateLimitReachedError):

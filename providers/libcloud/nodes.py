@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from libcloud.compute.base import NodeSize
+
 from portable.errors import HealthCheckError, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
@@ -69,9 +71,15 @@ class LibcloudGroupBackend:
         for s in sizes:
             if s.id == size_id or s.name == size_id:
                 return s
+        if not sizes:  # a driver whose machines take any shape (vsphere): the declared catalogue
+            for c in self.account.profile.catalogue:
+                if c.name == size_id:
+                    return NodeSize(c.name, c.name, ram=c.memory_mib, disk=0, bandwidth=0, price=0, driver=self.driver, extra={"cpu": c.cpus})
         raise TargetError(f"the {self.account.settings.driver} driver offers no size {size_id}", hint="set `instance_type` (or `instance_types`) on the target to one it lists")
 
     def _image(self) -> Any:
+        if self.account.profile.find_image is not None:
+            return self.account.profile.find_image(self.driver, self.account.settings.image)
         return call(self.driver.get_image, self.account.settings.image, action="find", what=f"image {self.account.settings.image}")
 
     def _user_data(self, group: Resource, replica: int, peers: dict[str, str]) -> str | bytes:
@@ -93,7 +101,7 @@ class LibcloudGroupBackend:
         is_ec2 = self.account.settings.driver == "ec2"
         sg = self.account.firewall(self.app).find(self.app.name) if self.account.profile.firewall else None
         subnets = ec2.default_subnets(self.driver) if is_ec2 else {}
-        vols = self.account.volumes(self.app).by_disk(self.app.name)
+        vols = self.account.volumes(self.app).by_disk(self.app.name) if spec["volumes"] else {}  # (drivers without volumes)
         peers = self._peers(group)
         created: list[tuple[Any, int]] = []
         attach: list[tuple[int, str, str]] = []
@@ -104,7 +112,8 @@ class LibcloudGroupBackend:
                     if disk_name(d.volume, r) not in vols:
                         raise TargetError(f"volume {disk_name(d.volume, r)} is missing, so {group.name} replica {r} cannot start; deploy again")
                     attach.append((r, disk_name(d.volume, r), f"/dev/sd{chr(ord('f') + d.index)}"))
-                kwargs: dict[str, Any] = dict(self.account.profile.user_data(self._user_data(group, r, peers)))  # type: ignore[arg-type]
+                user_data = self._user_data(group, r, peers)
+                kwargs: dict[str, Any] = dict(self.account.profile.user_data(user_data))  # type: ignore[arg-type]
                 if self.account.settings.key_name:
                     kwargs["ex_keyname"] = self.account.settings.key_name
                 if is_ec2:
@@ -115,9 +124,12 @@ class LibcloudGroupBackend:
                 name = node_name(self.owner, group.name, r, spec["revision"])
                 node = call(self.driver.create_node, name=name, size=size, image=image, location=location, action="start", what=f"instance {name}", attempts=1, **kwargs)
                 created.append((node, r))
+                if self.account.profile.after_create is not None:
+                    self.account.profile.after_create(self.driver, node, user_data)
             nodes = [n for n, _ in created]
             self.ctx.progress(f"{group.name}: started {', '.join(n.id for n in nodes)}; waiting until running")
-            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=self.timeout, action="wait for", what=f"the instances of {group.name}")
+            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=self.timeout, ssh_interface=self.account.profile.address,
+                 action="wait for", what=f"the instances of {group.name}")
             by_replica = {r: n for n, r in created}
             for node in nodes:
                 if is_ec2:
@@ -135,7 +147,8 @@ class LibcloudGroupBackend:
     def wait_healthy(self, group: Resource, instances: Sequence[InstanceRef], timeout: float) -> None:
         nodes = self._nodes(instances)
         try:
-            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=timeout, action="wait for", what=f"the instances of {group.name}")
+            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=timeout, ssh_interface=self.account.profile.address,
+                 action="wait for", what=f"the instances of {group.name}")
         except TargetError as exc:
             raise HealthCheckError(f"{group.name}: new instances did not reach the running state", details=exc.message) from None
         if self.account.settings.readiness == "probe":

@@ -13,11 +13,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/signal"
@@ -62,6 +66,7 @@ func main() {
 	model.Service.Listen = u
 	model.Service.TLS = new(tls.Config)
 	s := model.Service.NewServer()
+	s.Server.Config.Handler = fetchFix{s.Server.Config.Handler}
 
 	if err := prepare(s.URL, *template, *source, *folder); err != nil {
 		log.Fatalf("preparing lab inventory: %v", err)
@@ -140,4 +145,41 @@ func prepare(u *url.URL, template, source, folder string) error {
 		return fmt.Errorf("clone %s -> %s: %w", source, template, err)
 	}
 	return nil
+}
+
+// fetchFix: simulator v0.56 answers a Fetch of an unset property (the root folder's `parent`, read
+// by pyVmomi's property accessors, e.g. in libcloud's vSphere driver walking a host's parents up to
+// the root) with its internal RetrievePropertiesExResponse body instead of an empty FetchResponse
+// (property_collector.go, "if len(obj.PropSet) == 0 ... return res"); pyVmomi then fails with
+// KeyError 'type'. A real vCenter answers an empty FetchResponse, which pyVmomi reads as None.
+type fetchFix struct{ next http.Handler }
+
+func (f fetchFix) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if !bytes.Contains(body, []byte("<Fetch ")) && !bytes.Contains(body, []byte("<Fetch>")) {
+		f.next.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	f.next.ServeHTTP(rec, r)
+	out := rec.Body.Bytes()
+	if i, j := bytes.Index(out, []byte("<RetrievePropertiesExResponse")), bytes.LastIndex(out, []byte("</RetrievePropertiesExResponse>")); i >= 0 && j > i {
+		out = append(append(append([]byte{}, out[:i]...), `<FetchResponse xmlns="urn:vim25"></FetchResponse>`...),
+			out[j+len("</RetrievePropertiesExResponse>"):]...)
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(out)))
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(out)
 }
