@@ -145,11 +145,17 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def interpolate(text: str, env: Mapping[str, str], warnings: list[str] | None = None) -> str:
+MAX_NESTING = 10  # defaults inside defaults; real manifests use two or three
+
+
+def interpolate(text: str, env: Mapping[str, str], warnings: list[str] | None = None, _depth: int = 0) -> str:
     """`text` with every reference replaced; raises InterpolationError for `${VAR:?}` and bad syntax.
 
-    Defaults may themselves hold references: `${IMAGE:-${REGISTRY}/web:1}`.
+    Defaults may themselves hold references: `${IMAGE:-${REGISTRY}/web:1}` (at most
+    MAX_NESTING deep, so a hostile value cannot exhaust the stack).
     """
+    if _depth > MAX_NESTING:
+        raise InterpolationError(f"${{...}} defaults are nested deeper than {MAX_NESTING} levels")
     out: list[str] = []
     i = 0
     while i < len(text):
@@ -165,19 +171,21 @@ def interpolate(text: str, env: Mapping[str, str], warnings: list[str] | None = 
         body = text[i + 2 : end] if end >= 0 else text[i + 2 :]
         m = _NAME.fullmatch(body)
         if end < 0 or m is None:
-            raise InterpolationError(f"invalid interpolation {text[i:end + 1] if end >= 0 else text[i:]!r}: expected ${{NAME}}, ${{NAME:-default}} or ${{NAME:?message}}")
-        out.append(_resolve(m.group("name"), m.group("op"), m.group("arg") or "", env, warnings))
+            bad = text[i:end + 1] if end >= 0 else text[i:]
+            shown = repr(bad) if len(bad) <= 60 else repr(bad[:57]) + "..."
+            raise InterpolationError(f"invalid interpolation {shown}: expected ${{NAME}}, ${{NAME:-default}} or ${{NAME:?message}}")
+        out.append(_resolve(m.group("name"), m.group("op"), m.group("arg") or "", env, warnings, _depth))
         i = end + 1
     return "".join(out)
 
 
-def _resolve(name: str, op: str | None, arg: str, env: Mapping[str, str], warnings: list[str] | None) -> str:
+def _resolve(name: str, op: str | None, arg: str, env: Mapping[str, str], warnings: list[str] | None, depth: int) -> str:
     value = env.get(name)
     missing = (not value) if op in (":-", ":?") else value is None
     if not missing:
         return value or ""
     if op in (":-", "-"):
-        return interpolate(arg, env, warnings)
+        return interpolate(arg, env, warnings, depth + 1)
     if op in (":?", "?"):
         raise InterpolationError(f"required variable {name} is not set" + (f": {arg}" if arg else ""))
     if warnings is not None:

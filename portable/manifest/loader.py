@@ -130,7 +130,7 @@ class _Builder:
             return _BAD
         try:
             return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        except Exception:  # noqa: BLE001 - PyYAML's constructors raise KeyError, ValueError, ... for bad input
             kind = node.tag.rsplit(":", 1)[-1]
             self.problems.append(self._at(path, f"{str(node.value)[:40]!r} is not a valid {kind}", node))
             return _BAD
@@ -206,7 +206,7 @@ def _problems_from(exc: ValidationError, data: Any, positions: Positions, file: 
         hint = None
         if kind == "extra_forbidden":
             field = str(path[-1])
-            msg = f"unknown field `{field}`"
+            msg = f"unknown field `{field if len(field) <= 60 else field[:57] + '...'}`"
             close = difflib.get_close_matches(field, _model_fields_at(path[len(prefix):-1]), n=1)
             hint = f"did you mean `{close[0]}`?" if close else None
         elif kind == "missing":
@@ -343,10 +343,11 @@ def parse_file(path: str | Path, env: Mapping[str, str] | None = None) -> Loaded
 
     if not isinstance(path, (str, Path)):  # several -f files: compose files, merged as compose merges them
         return merged_compose_manifest(path, env)
+    file = Path(path)
+    text = read_manifest_text(file)  # bounded and checked (a FIFO, /dev/zero) before anything opens it
     if (compose := manifest_from_compose(path, env)) is not None:
         return compose
-    file = Path(path)
-    return parse_text(read_manifest_text(file), file, env)
+    return parse_text(text, file, env)
 
 
 def parse_text(text: str, file: Path, env: Mapping[str, str] | None = None) -> LoadedManifest:

@@ -18,6 +18,8 @@ def format_path(path: Path_) -> str:
     """
     out = ""
     for part in path:
+        if isinstance(part, str) and len(part) > 60:
+            part = part[:57] + "..."  # a hostile key must not make a message unreadable
         if isinstance(part, int):
             out += f"[{part}]"
         elif _plain_key(str(part)):

@@ -18,7 +18,7 @@ from portable.errors import InputError, ManifestError, Problem
 
 MAX_BYTES = 10 * 1024 * 1024  # a real manifest is a few KiB; config file contents included
 MAX_DEPTH = 64  # the deepest real path is about 8 levels (overrides.T.services.S.health.exec.command)
-MAX_VALUES = 100_000  # YAML nodes, counting every alias as the nodes it stands for
+MAX_VALUES = 50_000  # YAML nodes, counting every alias as the nodes it stands for
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~70x faster on big input
 
@@ -28,11 +28,11 @@ def read_manifest_text(file: Path) -> str:
     try:
         info = file.stat()
     except FileNotFoundError:
-        raise InputError(f"{file}: no such manifest file", hint="create one with `portable init` or pass -f FILE") from None
+        raise InputError(f"{file}: no such manifest file (create one with `portable init` or pass -f FILE)") from None
     except OSError as exc:
         raise InputError(f"{file}: cannot read the manifest: {exc.strerror or exc}") from None
     if stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{file}: is a directory, not a manifest file", hint="pass the manifest itself: -f DIR/portable.yaml")
+        raise InputError(f"{file}: is a directory, not a manifest file (pass the manifest itself: -f DIR/portable.yaml)")
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{file}: is not a regular file (a device, pipe or socket cannot be a manifest)")
     if info.st_size > MAX_BYTES:
