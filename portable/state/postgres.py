@@ -197,8 +197,8 @@ class PostgresStateStore:
         exclusive = app == EXCLUSIVE
         if exclusive:
             if not self._advisory("pg_try_advisory_lock", self._store_key):
-                with self._tx() as cur:
-                    cur.execute(self._q("SELECT * FROM {s}.locks ORDER BY since LIMIT 1"))
+                with self._tx() as cur:  # name a holder that is alive, not a row a dead one left
+                    cur.execute(self._q("SELECT * FROM {s}.locks WHERE persistent OR backend_pid IN (SELECT pid FROM pg_stat_activity) ORDER BY since LIMIT 1"))
                     row = cur.fetchone()
                 return None, self._lock(row) if row else LockInfo("?", EXCLUSIVE, EXCLUSIVE, "an operation starting now", now())
             held_keys = [("pg_advisory_unlock", self._store_key)]
@@ -363,7 +363,11 @@ class PostgresStateStore:
 
     def _resume(self, app: str, target: str) -> None:
         self.close()
-        self._connect()  # StateError "unreachable" when it is still down
+        try:
+            self._connect()
+        except StateError as exc:
+            raise StateError(f"lost the state store in the middle of the operation; {exc.message}; the outcome was not recorded",
+                             hint="run the same command again once it is back: it records what the target runs") from None
         held = self._held.get((app, target))
         if held is None or held.persistent:
             return
