@@ -195,6 +195,9 @@ class PostgresStateStore:
 
     def _attempt(self, app: str, target: str, operation: str, persistent: bool, read_only: bool) -> tuple[LockInfo | None, LockInfo | None]:
         exclusive = app == EXCLUSIVE
+        mine = next(iter(self._held.values()), None) if exclusive else self._held.get((app, target))
+        if mine is not None:  # advisory locks are re-entrant within a session: never take a pair twice
+            return None, mine
         if exclusive:
             if not self._advisory("pg_try_advisory_lock", self._store_key):
                 with self._tx() as cur:  # name a holder that is alive, not a row a dead one left
