@@ -53,6 +53,37 @@ node_fw() {  # node_fw -I|-D: forwarding to and from the pods' bridge (engine A 
   done
 }
 
+# Pods reach lab services that listen on this host's loopback (moto: presigned S3 URLs that a
+# pod's init container downloads) at the node IP, same port: DNAT from the pods' bridge (and
+# from this host, so that one URL works on both sides) to 127.0.0.1. Only the listed ports.
+NODE_EXPOSE_TAG=portable-lab-node-expose
+node_expose() {  # node_expose PORT...: replaces the previous set
+  node_unexpose
+  sysctl -qw "net.ipv4.conf.$NODE_BRIDGE.route_localnet=1"
+  local port
+  for port; do
+    iptables -t nat -A PREROUTING -i "$NODE_BRIDGE" -d "$NODE_IP" -p tcp --dport "$port" \
+      -m comment --comment "$NODE_EXPOSE_TAG" -j DNAT --to-destination "127.0.0.1:$port"
+    iptables -t nat -A OUTPUT -d "$NODE_IP" -p tcp --dport "$port" \
+      -m comment --comment "$NODE_EXPOSE_TAG" -j DNAT --to-destination "127.0.0.1:$port"
+  done
+}
+node_unexpose() {
+  local chain rule
+  for chain in PREROUTING OUTPUT; do
+    iptables -t nat -S "$chain" 2>/dev/null | grep -F -- "--comment $NODE_EXPOSE_TAG" | while read -r rule; do
+      # shellcheck disable=SC2086
+      iptables -t nat ${rule/-A/-D} 2>/dev/null || true
+    done || true   # (grep finds nothing: no rules to remove)
+  done
+}
+node_expose_lab() {  # what the tests need pods to reach: moto, when it is up; sets LAB_K8S_NODE_MOTO_URL
+  local moto port
+  moto=$(env_get LAB_MOTO_URL); port=${moto##*:}
+  NODE_MOTO_URL=
+  if [[ -n $moto ]] && moto_ok; then node_expose "$port"; NODE_MOTO_URL=http://$NODE_IP:$port; else node_unexpose; fi
+}
+
 node_pki() {  # client certs for kubelet and kube-proxy, the kubelet's serving cert (lab CA)
   local P=$LAB_RUN/k8s/pki C=$NODE_CONF/pki api; api=$(env_get LAB_K8S_API)
   mkdir -p "$C"
@@ -254,6 +285,7 @@ up_k8s_node() {
   local stamp; stamp=$(cat "$LAB_RUN/k8s/pki/ca.crt" "$LAB_DIR/node.sh" | sha256sum | cut -c1-16)
   if running kubelet && running node-containerd && [[ $(cat "$NODE_CONF/stamp" 2>/dev/null) == "$stamp" ]] && k8s_node_ok; then
     log "k8s_node: already up"
+    node_expose_lab
   else
     local b t
     for b in kubelet kube-proxy containerd containerd-shim-runc-v2 ctr pause; do
@@ -299,10 +331,11 @@ up_k8s_node() {
     running kube-proxy || { show_log kube-proxy; die "kube-proxy exited"; }
     log "k8s_node: kubelet and kube-proxy ready (node $NODE_NAME Ready) in $(took "$t")"
     echo "$stamp" >"$NODE_CONF/stamp"
+    node_expose_lab
   fi
   set_env k8s_node LAB_K8S_REAL_NODE="$NODE_NAME" LAB_K8S_REAL_NODE_LABEL="$NODE_LABEL=real" \
     LAB_K8S_REAL_NODE_TAINT="$NODE_LABEL=real:NoSchedule" LAB_K8S_REAL_NODE_IP="$NODE_IP" \
-    LAB_K8S_POD_IMAGE_REGISTRY="$REGISTRY"
+    LAB_K8S_POD_IMAGE_REGISTRY="$REGISTRY" ${NODE_MOTO_URL:+LAB_K8S_NODE_MOTO_URL=$NODE_MOTO_URL}
 }
 
 down_k8s_node_procs() {
@@ -325,6 +358,7 @@ pkill_shims() {  # containerd-shim-runc-v2 processes of this node only (their -a
 down_k8s_node() {
   down_k8s_node_procs
   node_fw -D
+  node_unexpose
   ip route del "$NODE_SERVICE_CIDR" dev "$NODE_BRIDGE" 2>/dev/null || true
   ip route del unreachable "$NODE_KWOK_POD_CIDR" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
