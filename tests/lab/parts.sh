@@ -35,7 +35,7 @@ up_postgres() {
   else
     local t port pw su_pw
     id postgres >/dev/null 2>&1 || die "postgres: the postgres user is missing (Debian's postgresql-15 creates it)"
-    mkdir -p "$PG_DIR"; chmod 755 "$LAB_RUN" "$PG_DIR"
+    mkdir -p "$PG_DIR" "$LAB_RUN/logs"; chmod 755 "$LAB_RUN" "$PG_DIR"
     if [[ -f $PG_DIR/data/postmaster.pid ]]; then   # a cluster left running (or crashed) by an earlier LAB_RUN
       pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
     fi
@@ -89,19 +89,25 @@ down_postgres() {
 
 # ================================================================== build (lab build)
 # Go tools of these parts (compose, toxiproxy: tests/lab/build-parts.sh) compile on both cores after
-# the other Go components; the database images' root filesystems (debootstrap + apt, bound by the
-# network and the disk, tests/lab/build-rootfs.sh) are made meanwhile in the background.
+# the other Go components. What is bound by the network and the disk runs meanwhile in the
+# background: their Go module downloads (build-parts.sh fetch) and the database images' root
+# filesystems (debootstrap + apt, tests/lab/build-rootfs.sh).
 ROOTFS_NAMES="postgres redis sshd"
-PARTS_BG_PID=
+PARTS_BG_PID= PARTS_FETCH_PID=
 build_parts_start() {
   mkdir -p "$LAB_CACHE"
   apt_install debootstrap
-  log "build: database image root filesystems in the background (log $LAB_CACHE/build-rootfs.log)"
+  log "build: in the background: database image root filesystems (log $LAB_CACHE/build-rootfs.log), compose/toxiproxy module downloads (log $LAB_CACHE/build-fetch.log)"
+  # shellcheck disable=SC2086
   bash "$LAB_DIR/build-rootfs.sh" $ROOTFS_NAMES >>"$LAB_CACHE/build-rootfs.log" 2>&1 &
   PARTS_BG_PID=$!
+  bash "$LAB_DIR/build-parts.sh" fetch >>"$LAB_CACHE/build-fetch.log" 2>&1 &
+  PARTS_FETCH_PID=$!
 }
 build_parts_finish() {
   local t0; t0=$(ms)
+  # a failed download is retried by the build itself
+  [[ -z $PARTS_FETCH_PID ]] || wait "$PARTS_FETCH_PID" || log "build: module downloads failed (retrying in the build; log $LAB_CACHE/build-fetch.log)"
   if ! bash "$LAB_DIR/build-parts.sh" compose toxiproxy >>"$LAB_CACHE/build.log" 2>&1; then
     tail -n 40 "$LAB_CACHE/build.log" >&2; die "build-parts.sh failed (full log: $LAB_CACHE/build.log)"
   fi
@@ -141,6 +147,14 @@ down_compose() { clear_env compose; }   # the plugin stays installed (a tool, no
 DB_IMAGES="lab/postgres:15 lab/redis:7 lab/sshd:1"
 db_image_of() { case $1 in postgres) echo lab/postgres:15 ;; redis) echo lab/redis:7 ;; sshd) echo lab/sshd:1 ;; esac; }
 dbimages_ok() { local i; for i in $DB_IMAGES; do docker -H "$DOCKER_A" image inspect "$i" >/dev/null 2>&1 || return 1; done; }
+registry_has() {  # registry_has IMAGE: the registry's tag points at the manifest engine A pushed for this very image
+  local repo=${1%:*} tag=${1##*:} remote local_digests
+  remote=$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$REGISTRY/v2/$repo/manifests/$tag" 2>/dev/null | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
+  [[ -n $remote ]] || return 1
+  local_digests=$(docker -H "$DOCKER_A" image inspect -f '{{join .RepoDigests " "}}' "$1" 2>/dev/null) || return 1
+  [[ " $local_digests " == *" $REGISTRY/$repo@$remote "* ]]
+}
 up_dbimages() {
   docker_ok "$DOCKER_A" || die "dbimages: docker engine A is not up (lab up docker)"
   local n img tar key t
@@ -171,6 +185,7 @@ up_dbimages() {
   fi
   if registry_ok; then
     for img in $DB_IMAGES; do
+      registry_has "$img" && continue
       docker -H "$DOCKER_A" tag "$img" "$REGISTRY/$img"
       docker -H "$DOCKER_A" push -q "$REGISTRY/$img" >/dev/null || die "dbimages: push of $REGISTRY/$img failed"
     done
