@@ -355,8 +355,22 @@ pkill_shims() {  # containerd-shim-runc-v2 processes of this node only (their -a
       && kill -KILL "${p#/proc/}" 2>/dev/null || true
   done
 }
+node_kubelet_chains_cleanup() {  # the kubelet's own chains (kube-proxy --cleanup leaves them)
+  local ipt t c
+  for ipt in iptables ip6tables; do
+    have "$ipt" || continue
+    while "$ipt" -D INPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    while "$ipt" -D OUTPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    for t in filter nat mangle; do
+      for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+        "$ipt" -t "$t" -F "$c" 2>/dev/null && "$ipt" -t "$t" -X "$c" 2>/dev/null || true
+      done
+    done
+  done
+}
 down_k8s_node() {
   down_k8s_node_procs
+  node_kubelet_chains_cleanup
   node_fw -D
   node_unexpose
   ip route del "$NODE_SERVICE_CIDR" dev "$NODE_BRIDGE" 2>/dev/null || true
