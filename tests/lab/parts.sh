@@ -221,21 +221,39 @@ up_faults() {
   u=$(env_get LAB_K8S_API); [[ -n $u ]] && k8s_ok && ups+=("k8s_api=${u#https://}")
   u=$(env_get LAB_MOTO_URL); [[ -n $u ]] && moto_ok && ups+=("moto=${u#http://}")
   u=$(env_get LAB_VC_PORT); [[ -n $u ]] && vcsim_ok && ups+=("vcsim=127.0.0.1:$u")
-  stop_bg faults-docker-b-bridge
   if docker_ok "$B_HOST"; then
-    have socat || apt_install socat
-    local bport; bport=$(freeport)
-    start_bg faults-docker-b-bridge socat "TCP-LISTEN:$bport,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$B_SOCK"
-    wait_for 10 "engine B bridge" port_busy "$bport" || { show_log faults-docker-b-bridge; die "faults: socat bridge to engine B did not start"; }
+    local bport; bport=$(cat "$FAULTS_DIR/bridge.port" 2>/dev/null || true)
+    if ! running faults-docker-b-bridge || [[ -z $bport ]] || ! port_busy "$bport"; then
+      stop_bg faults-docker-b-bridge
+      have socat || apt_install socat
+      bport=$(freeport); echo "$bport" >"$FAULTS_DIR/bridge.port"
+      start_bg faults-docker-b-bridge socat "TCP-LISTEN:$bport,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$B_SOCK"
+      wait_for 10 "engine B bridge" port_busy "$bport" || { show_log faults-docker-b-bridge; die "faults: socat bridge to engine B did not start"; }
+    fi
     ups+=("docker_b=127.0.0.1:$bport")
+  else
+    stop_bg faults-docker-b-bridge
   fi
-  local body; body=$(python3 -c 'import json,sys
-print(json.dumps([{"name": a.split("=",1)[0], "listen": "127.0.0.1:0", "upstream": a.split("=",1)[1], "enabled": True} for a in sys.argv[1:]]))' "${ups[@]}")
-  # a fresh set: proxies of components gone since the last up are removed
-  toxi GET /proxies | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))' | while read -r n; do
-    if [[ -n $n ]]; then toxi DELETE "/proxies/$n" >/dev/null; fi
-  done
-  toxi POST /populate "$body" >"$FAULTS_DIR/proxies.json" || die "faults: toxiproxy refused the proxies $body"
+  # proxies whose upstream is unchanged keep their port (a warm lab up changes no address);
+  # others are (re)created on a port toxiproxy picks, and those of components now down removed
+  python3 - "$(faults_api)" "$FAULTS_DIR/proxies.json" "${ups[@]}" <<'PY' || die "faults: toxiproxy refused the proxies ${ups[*]}"
+import json, sys, urllib.request
+api, out, wanted = sys.argv[1], sys.argv[2], dict(a.split("=", 1) for a in sys.argv[3:])
+def call(method, path, body=None):
+    req = urllib.request.Request(api + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+    return json.loads(text) if text.strip() else None
+have = call("GET", "/proxies")
+for name, p in have.items():
+    if wanted.get(name) != p["upstream"]:
+        call("DELETE", f"/proxies/{name}")
+for name, upstream in wanted.items():
+    if name not in have or have[name]["upstream"] != upstream:
+        call("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": True})
+json.dump(list(call("GET", "/proxies").values()), open(out, "w"))
+PY
   # shellcheck disable=SC2207
   env_pairs=($(python3 - "$FAULTS_DIR/proxies.json" <<'PY'
 import json, sys
