@@ -26,7 +26,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 BUCKET = "portable-state-tests"
 KINDS = ("sqlite", "postgres", "s3")
-S3_LEASE = 3  # seconds: short, so the tests of an expired lease stay quick
+S3_LEASE = 4  # seconds: short, so the tests of an expired lease stay quick (deploy tests use longer)
 
 
 @dataclass
@@ -83,7 +83,7 @@ def drop_schema(lab_env: Mapping[str, str], schema: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def new_store(kind: str, lab: Any, tmp_path: Path) -> Iterator[StoreUnderTest]:
+def new_store(kind: str, lab: Any, tmp_path: Path, *, lease: float = S3_LEASE) -> Iterator[StoreUnderTest]:
     """A fresh empty store of `kind` (requires its lab component), removed afterwards."""
     name = "t_" + uuid.uuid4().hex[:10]
     if kind == "sqlite":
@@ -95,7 +95,7 @@ def new_store(kind: str, lab: Any, tmp_path: Path) -> Iterator[StoreUnderTest]:
     elif kind == "s3":
         env = lab.require("moto")
         ensure_bucket(env)
-        yield StoreUnderTest(kind, f"s3://{BUCKET}/{name}?lease={S3_LEASE}", s3_env(env))
+        yield StoreUnderTest(kind, f"s3://{BUCKET}/{name}?lease={lease:g}", s3_env(env))
     else:
         raise ValueError(kind)
 
