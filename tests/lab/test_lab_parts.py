@@ -5,6 +5,7 @@ component that does not answer fails these tests (tests/conftest.py, `lab.requir
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import subprocess
@@ -221,3 +222,39 @@ def test_http_fault_proxy_answers_injected_statuses_then_forwards_to_the_real_se
         proxy.fail(500, count=None, path_prefix="/api/v1/namespaces/default")
         _, p = kubectl_get_ns(env, proxy.url, timeout="10s")
         assert p.returncode != 0 and "injected 500" in p.stderr + p.stdout, p.stderr
+
+
+def test_sshd_image_prints_its_host_keys_and_accepts_the_authorized_key(lab: Any) -> None:
+    """lab/sshd:1 as a cloud instance would be: key login only, host keys checkable from the console."""
+    import paramiko
+
+    env = lab.require("docker", "dbimages")
+    host, name = env["LAB_DOCKER_HOST"], "lab-sshd-" + uuid.uuid4().hex[:8]
+    key = paramiko.ECDSAKey.generate()
+    try:
+        docker(host, "run", "-d", "--name", name, "-e", f"SSH_AUTHORIZED_KEYS={key.get_name()} {key.get_base64()} smoke",
+               "-e", "SSH_USER=deploy", env["LAB_SSHD_IMAGE"])
+        wait_healthy(host, name)
+        console = docker(host, "logs", name).stdout
+        printed = console.split("-----BEGIN SSH HOST KEY KEYS-----\n", 1)[1].split("-----END SSH HOST KEY KEYS-----", 1)[0]
+        ip = docker(host, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name).stdout.strip()
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())   # only the keys the console printed
+        for line in printed.splitlines():
+            kind, blob = line.split()[:2]
+            client.get_host_keys().add(ip, kind, paramiko.PKey.from_type_string(kind, base64.b64decode(blob)))
+        client.connect(ip, username="deploy", pkey=key, timeout=10, allow_agent=False, look_for_keys=False)
+        _, out, _ = client.exec_command("id -un && tar --version | head -n1")
+        assert out.read().decode().split("\n")[:2] == ["deploy", "tar (GNU tar) 1.34"]
+        client.close()
+        refused = paramiko.SSHClient()
+        refused.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            refused.connect(ip, username="deploy", password="any", timeout=10, allow_agent=False, look_for_keys=False)
+            raise AssertionError("a password login was accepted")
+        except paramiko.AuthenticationException:
+            pass
+        finally:
+            refused.close()
+    finally:
+        docker(host, "rm", "-f", name, check=False)
