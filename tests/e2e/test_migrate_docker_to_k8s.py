@@ -1,22 +1,25 @@
 """A stateful app moves from the Docker engine to the lab's Kubernetes (issue 8).
 
-kwok nodes run no containers, so this is proven at the control-plane level: the data is
-really exported from Docker into archives in an S3 blob store (moto), the StatefulSet on
-Kubernetes carries the init container that restores exactly those archives (URL and
-checksum) before the service starts, the workload reports available, and Docker is retired.
+The app lands on the lab's real node (kubelet + containerd): the data is really exported from
+Docker into archives in an S3 blob store (moto), the StatefulSet on Kubernetes carries the init
+container that restores exactly those archives (URL and checksum) before the service starts,
+that init container really downloads them in a pod (moto is reached at the node's address,
+LAB_K8S_NODE_MOTO_URL) and the file written on Docker is in the pod's volume, the workload
+passes its real readiness probe, and Docker is retired.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from docker_support import Cli, ensure_images, force_remove_app, free_port, wait_for
+from docker_support import Cli, _build, ensure_images, force_remove_app, free_port, wait_for
 from migration_support import this_migrations_archives
 
-pytestmark = [pytest.mark.lab("docker", "k8s", "moto"), pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.lab("docker", "k8s", "k8s_node", "moto"), pytest.mark.timeout(900)]
 
 APP = "move-to-k8s"
 MANIFEST = f"""\
@@ -42,23 +45,39 @@ targets:
     provider: kubernetes
     kubeconfig: ${{KUBECONFIG}}
     namespace: {APP}
-    restore_image: lab/busybox:1
+    restore_image: ${{RESTORE_IMAGE}}
+    node_selector: {{portable.dev/lab-node: real}}
+    tolerations:
+      - {{key: portable.dev/lab-node, operator: Equal, value: real, effect: NoSchedule}}
 """
+
+
+def restore_image(registry: str) -> str:
+    """An image for the restore init container: the lab's busybox applets plus a /tmp (the restore
+    script stages each archive in mktemp's file; no lab image has /tmp), in the lab registry."""
+    tag = f"{registry}/portable-test/restore:1"
+    _build(tag, "FROM lab/web:1\nRUN mkdir -m 1777 /tmp\n")
+    subprocess.run(["docker", "push", "-q", tag], check=True, capture_output=True, timeout=120)
+    return tag
 
 
 def kubectl(kubeconfig: str, *args: str) -> str:
     return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True, check=True, timeout=60).stdout
 
 
-def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig: str, moto_url: str) -> None:
+def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig: str, moto_url: str, real_node: Any, lab: Any, registry: str) -> None:
+    # one URL for moto that this host and the node's pods both reach (the presigned URLs go to the pod)
+    s3_url = lab.require("k8s_node", "moto")["LAB_K8S_NODE_MOTO_URL"]
+    assert real_node.target_settings["node_selector"] == {"portable.dev/lab-node": "real"}  # as MANIFEST spells it
     images = ensure_images()
     force_remove_app(APP)
     subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", APP, "--ignore-not-found", "--wait=true"], capture_output=True, timeout=120)
     port = free_port()
     manifest = tmp_path / "portable.yaml"
     manifest.write_text(MANIFEST)
-    aws = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    cli = Cli(tmp_path / "state.db", {"WEB_IMAGE": images.web, "PORTABLE_PROXY_IMAGE": images.proxy, "PORT_A": str(port), "KUBECONFIG": kubeconfig, **aws})
+    aws = {"AWS_ENDPOINT_URL": s3_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    cli = Cli(tmp_path / "state.db", {"WEB_IMAGE": images.web, "PORTABLE_PROXY_IMAGE": images.proxy, "PORT_A": str(port), "KUBECONFIG": kubeconfig,
+                                   "RESTORE_IMAGE": restore_image(registry), **aws})
     try:
         assert cli.run("deploy", "-f", str(manifest), "--yes").returncode == 0
         wait_for(f"http://127.0.0.1:{port}/cgi-bin/count")
@@ -82,6 +101,12 @@ def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig
             assert archive["key"] in script and archive["sha256"] in script
         assert inits[0]["volumeMounts"] == [{"name": "data", "mountPath": "/portable-restore"}]
         assert sts["status"].get("availableReplicas") == 1
+
+        # the pod really runs on the real node, restored: the file written on Docker is in its volume
+        pod = json.loads(kubectl(kubeconfig, "-n", APP, "get", "pod", "kv-0", "-o", "json"))
+        assert pod["spec"]["nodeName"] == real_node.name
+        assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+        assert kubectl(kubeconfig, "-n", APP, "exec", "kv-0", "-c", "kv", "--", "cat", "/data/precious.txt") == "precious\n"
 
         # Docker is retired; the state says where the app lives
         assert subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.portable.app={APP}"], capture_output=True, text=True).stdout.split() == []
