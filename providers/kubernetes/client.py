@@ -84,6 +84,15 @@ class Kube:
     # -- connection -----------------------------------------------------------------------
 
     @property
+    def credential_source(self) -> str:
+        """Where this target's credentials come from, for errors (names and paths, never values)."""
+        s = self.settings
+        if s.in_cluster:
+            return "the pod's service account"
+        path = s.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        return f"context {s.context or '(current)'} of kubeconfig {path}"
+
+    @property
     def api(self) -> Any:
         with self._lock:
             if self._api is None:
@@ -158,9 +167,9 @@ class Kube:
                 resp.read()
                 data = resp.data
             except Exception as exc:  # noqa: BLE001 - mapped by type in map_exception
-                raise map_exception(exc, what, verb) from None
+                raise map_exception(exc, what, verb, self.credential_source) from None
             if not 200 <= resp.status <= 299:
-                raise map_http_error(resp.status, data, dict(resp.getheaders() or {}), what, verb)
+                raise map_http_error(resp.status, data, dict(resp.getheaders() or {}), what, verb, self.credential_source)
             decoded: dict[str, Any] = json.loads(data) if data else {}
             return decoded
 
@@ -223,8 +232,8 @@ class Kube:
             )
             resp = self.api.call_api(m, url, hdrs, None, _request_timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - mapped by type in map_exception
-            raise map_exception(exc, what, "read") from None
+            raise map_exception(exc, what, "read", self.credential_source) from None
         if not 200 <= resp.status <= 299:
             resp.read()
-            raise map_http_error(resp.status, resp.data, dict(resp.getheaders() or {}), what, "read")
+            raise map_http_error(resp.status, resp.data, dict(resp.getheaders() or {}), what, "read", self.credential_source)
         return resp.response

@@ -39,13 +39,16 @@ def _causes(status: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in details.get("causes") or [] if isinstance(c, dict)]
 
 
-def map_http_error(code: int, body: bytes | str | None, headers: Mapping[str, str] | None, what: str, verb: str) -> PortableError:
-    """The portable error for an API answer with HTTP `code` about `what` (e.g. "Deployment web in namespace shop")."""
+def map_http_error(code: int, body: bytes | str | None, headers: Mapping[str, str] | None, what: str, verb: str, source: str | None = None) -> PortableError:
+    """The portable error for an API answer with HTTP `code` about `what` (e.g. "Deployment web in namespace shop").
+
+    `source` says where the credentials came from (e.g. "context lab of kubeconfig /x"), for a 401."""
     status = _status(body)
     message = str(status.get("message") or "").strip() or f"HTTP {code}"
     causes = _causes(status)
     if code == 401:
-        return AuthError(f"the Kubernetes API refused the credentials while trying to {verb} {what}", hint="check the kubeconfig, context and token of this target")
+        came_from = f" of {source}" if source else ""
+        return AuthError(f"the Kubernetes API refused the credentials{came_from} while trying to {verb} {what}", hint="check the kubeconfig, context and token of this target")
     if code == 403:
         return AuthError(f"not allowed to {verb} {what}: {message}", hint="grant the target's user RBAC permission for this kind in the namespace")
     if code == 404:
@@ -71,7 +74,7 @@ def map_http_error(code: int, body: bytes | str | None, headers: Mapping[str, st
     return TargetError(f"could not {verb} {what}: HTTP {code}: {message}")
 
 
-def map_exception(exc: BaseException, what: str, verb: str) -> PortableError:
+def map_exception(exc: BaseException, what: str, verb: str, source: str | None = None) -> PortableError:
     """Maps an exception raised by the kubernetes SDK or urllib3 (by type) to a portable error."""
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
@@ -81,7 +84,7 @@ def map_exception(exc: BaseException, what: str, verb: str) -> PortableError:
     if isinstance(exc, ApiException):
         if exc.status in (None, 0):
             return TransientError(f"cannot reach the Kubernetes API to {verb} {what}: {exc.reason}")
-        return map_http_error(int(exc.status), exc.body, exc.headers, what, verb)
+        return map_http_error(int(exc.status), exc.body, exc.headers, what, verb, source)
     if isinstance(exc, (HTTPError, OSError)):
         return TransientError(f"cannot reach the Kubernetes API to {verb} {what}: {exc.__class__.__name__}: {exc}")
     return TargetError(f"could not {verb} {what}: {exc}")

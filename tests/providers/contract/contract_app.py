@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from contract_targets import TARGET, ContractTarget
+from contract_base import TARGET, ContractTarget
 
 IMAGE = "lab/web:1"
 

@@ -8,6 +8,7 @@ contract_targets.TARGETS, so a new provider runs all of this by adding one class
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -131,9 +132,9 @@ def test_a_capability_the_target_lacks_is_refused_with_exit_2_before_anything_ch
 
 
 def test_wrong_credentials_give_one_sentence_naming_the_credential_source(ct: ContractTarget, apps: Apps) -> None:
-    name = apps.new().name  # a fresh name; this app gets the bad settings
+    name = f"ct{uuid.uuid4().hex[:6]}"
     wrong = ct.wrong_credentials(name)
-    app = apps.new(f"{name}-cred", settings=wrong.settings, env=wrong.env)
+    app = apps.new(name, settings=wrong.settings, env=wrong.env)
     for command in (("plan",), ("deploy", "--yes")):
         done = app.cli(*command)
         assert done.returncode in (1, 2), f"{command}: exited {done.returncode}:\n{done.stdout}{done.stderr}"
