@@ -44,6 +44,7 @@ class Capability(str, Enum):
     QUIESCE = "quiesce"  # DataSource: stop and restart the services that write to volumes
     RESTORE_VOLUMES = "restore_volumes"  # DataDestination: write an archive into a volume through the API
     RESTORE_AT_BOOT = "restore_at_boot"  # DataDestination: translate() carries app.restores (init container, first boot)
+    RESTORE_RUNNING = "restore_running"  # DataDestination: restore_volume into the deployed app, its writers stopped by the target (`portable restore`)
     EXPORT_IMAGES = "export_images"  # ImageSource: hand out an image as a `docker save` stream
     IMPORT_IMAGES = "import_images"  # ImageMover: load images the target lacks from an ImageSource
 
@@ -61,6 +62,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.QUIESCE: "stop its writers (--quiesce)",
     Capability.RESTORE_VOLUMES: "restore volume data in place",
     Capability.RESTORE_AT_BOOT: "restore volume data at first start",
+    Capability.RESTORE_RUNNING: "restore volume data into the deployed app",
     Capability.EXPORT_IMAGES: "hand out its images",
     Capability.IMPORT_IMAGES: "load images from another target",
 }
@@ -91,6 +93,8 @@ class Provider(Protocol):
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]]
 
     def __init__(self, target_name: str, settings: Any) -> None: ...
+    # actions applied at once unless --parallelism says otherwise: what the target's API bears
+    default_parallelism: ClassVar[int]
 
     @property
     def capabilities(self) -> frozenset[Capability]: ...
@@ -156,7 +160,10 @@ class DataDestination(Protocol):
     """RESTORE_VOLUMES: an archive is written into a volume through the target's API.
 
     Targets that restore from inside (a Kubernetes init container, a VM's first boot)
-    declare RESTORE_AT_BOOT instead: their `translate` carries `app.restores`."""
+    declare RESTORE_AT_BOOT instead: their `translate` carries `app.restores`. Such a target
+    may still write into the volumes of the app once deployed (`portable restore`): it then
+    declares RESTORE_RUNNING, and its `restore_volume` stops and restarts the volume's
+    writers itself (a helper pod with the writers scaled down, guest operations in a VM)."""
 
     def restore_volume(self, app: App, volume: str, archive: Path, progress: Progress, *, sha256: str | None = None, replace: bool = False, delta: bool = False) -> None: ...
 
@@ -192,6 +199,7 @@ ROLES: dict[Capability, type] = {
     Capability.EXPORT_VOLUMES: DataSource,
     Capability.QUIESCE: Quiescer,
     Capability.RESTORE_VOLUMES: DataDestination,
+    Capability.RESTORE_RUNNING: DataDestination,
     Capability.EXPORT_IMAGES: ImageSource,
     Capability.IMPORT_IMAGES: ImageMover,
 }
@@ -258,6 +266,7 @@ class BaseProvider:
         out.write_text(json.dumps([r.to_dict() for r in resources], indent=2, sort_keys=True) + "\n")
         return [out]
 
+    default_parallelism: ClassVar[int] = 4  # cloud APIs rate-limit; engines and clusters raise it
 
 def required_capabilities(app: App) -> dict[Capability, str]:
     """What the app asks for, each with the first field path that asks for it."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from portable.compose.located import LDict, LList, Loc, typed_scalar
+from portable.compose.located import LDict, LList, Loc
 from portable.errors import ManifestError, Problem
 
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -99,8 +99,9 @@ def _resolve(name: str, op: str | None, arg: str, env: Mapping[str, str], unset:
 def interpolate_tree(value: Any, env: Mapping[str, str], file: str, warnings: list[tuple[Loc, str, str]], path: str = "") -> Any:
     """Every string value of a located tree interpolated in place; keys are left as written.
 
-    A plain scalar that changed is typed again (`replicas: ${N:-2}` is a number), as compose
-    casts interpolated values. Unset variables without a default become empty with a warning.
+    Values stay text (`VERSION: ${V}` with V=2.0 is "2.0"); the converter reads numbers
+    where compose's fields are numbers. Unset variables without a default become empty with
+    a warning.
     """
     problems: list[Problem] = []
 
@@ -123,10 +124,7 @@ def interpolate_tree(value: Any, env: Mapping[str, str], file: str, warnings: li
                 return node
             for name in unset:
                 warnings.append((loc, where, f"variable {name} is not set; using an empty string"))
-            if text != node and text and "\n" not in text:
-                typed = typed_scalar(text)
-                return typed if not isinstance(typed, str) else text
-            return text
+            return text  # stays text, as compose keeps it: numeric fields convert where they are read
         return node
 
     out = walk(value, path, getattr(value, "loc", Loc(file, 1, 1)))
@@ -168,7 +166,7 @@ def read_env_file(path: Path, env: Mapping[str, str], *, interpolate: bool = Tru
             value = value.split(" #", 1)[0].rstrip()  # an inline comment after an unquoted value
         if interpolate and "$" in value:
             try:
-                value = interpolate_text(value, {**env, **out}, [])
+                value = interpolate_text(value, {**out, **env}, [])  # the environment wins, as everywhere
             except InterpolationFailure as exc:
                 raise ManifestError([Problem(key, str(exc), str(path), number, 1)]) from None
         out[key] = value

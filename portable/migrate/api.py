@@ -139,24 +139,34 @@ def _read_backup(source: str, blobs: Any, app_name: str) -> dict[str, Any]:
 
 
 def restore(path: str | Path | Session = DEFAULT_FILE, target: str = "local", *, source: str, env: Mapping[str, str] | None = None, blob_store: str | None = None, progress: Progress = _quiet) -> list[str]:
-    """Puts a backup's volume data back on `target`, replacing what the volumes hold."""
+    """Puts a backup's volume data back on `target`, replacing what the volumes hold.
+
+    Each target is asked for its role: one that restores through its API (RESTORE_VOLUMES,
+    Docker) has its writers stopped around the copy here (QUIESCE); one that writes into the
+    deployed app from inside (RESTORE_RUNNING: a helper pod with the writers scaled down on
+    Kubernetes, guest operations in vSphere VMs) stops and restarts its writers itself."""
     session = Session.open(path, env=env)
     app, provider = session.app(target), session.provider(target)
-    destination = role(provider, DataDestination, Capability.RESTORE_VOLUMES, target, "restore")
-    require(provider, target, Capability.QUIESCE, "restore (writers are stopped while the data is replaced)")
-    quiescer = role(provider, Quiescer, Capability.QUIESCE, target)
+    quiescer: Quiescer | None = None
+    if Capability.RESTORE_VOLUMES in provider.capabilities:
+        destination = role(provider, DataDestination, Capability.RESTORE_VOLUMES, target, "restore")
+        require(provider, target, Capability.QUIESCE, "restore (writers are stopped while the data is replaced)")
+        quiescer = role(provider, Quiescer, Capability.QUIESCE, target)
+    else:
+        destination = role(provider, DataDestination, Capability.RESTORE_RUNNING, target, "restore")
     blobs = open_blob_store(blob_store, app.base_dir / ".portable" / "archives")
     index = _read_backup(source, blobs, app.name)
+    unknown = [a["volume"] for a in index["archives"] if a["volume"] not in app.manifest.volumes]
+    if unknown:  # said before any writer is stopped
+        raise InputError(f"the backup holds volume {unknown[0]}, which the manifest does not declare")
     restored = []
-    stopped = quiescer.quiesce(app)
+    stopped = quiescer.quiesce(app) if quiescer is not None else []
     try:
         for archive in index["archives"]:
-            if archive["volume"] not in app.manifest.volumes:
-                raise InputError(f"the backup holds volume {archive['volume']}, which the manifest does not declare")
             local = blobs.readable_path(archive["key"], app.base_dir / ".portable" / "tmp")
             destination.restore_volume(app, archive["volume"], local, progress, sha256=archive["sha256"], replace=True)
             restored.append(archive["volume"])
     finally:
-        if stopped:
+        if stopped and quiescer is not None:
             quiescer.resume(app)
     return restored

@@ -29,6 +29,7 @@ class KubernetesProvider(KubernetesData, BaseProvider):
     """Deploys an app as Kubernetes objects in one namespace of one cluster."""
 
     name: ClassVar[str] = "kubernetes"
+    default_parallelism: ClassVar[int] = 64  # as kubectl apply: the apiserver takes every object at once
     # migrated volumes are filled by an init container (see workload.restore_containers)
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.VOLUMES,
