@@ -162,7 +162,7 @@ def _labels(c: ServiceContext) -> None:
             labels.update(read_env_file(base / str(f), {}, interpolate=False))
         c.conv.approx(c.at("label_file"), f"{c.path}.label_file", "read at import time", f"{c.mpath}.labels")
     if "labels" in c.svc:
-        for k, v, i in key_value_pairs(c.svc["labels"]):
+        for k, v, _ in key_value_pairs(c.svc["labels"]):
             labels[k] = v or ""
     for k in list(labels):
         why = label_problem(k, labels[k])

@@ -92,7 +92,7 @@ def test_rendered_containers_match_docker_compose_config(name: str, tmp_path: Pa
             continue
         mine = got[replicas[0]]
 
-        def differ(key: str, ours: Any, theirs: Any) -> None:
+        def differ(key: str, ours: Any, theirs: Any, svc_name: str = svc_name) -> None:
             if ours != theirs and not any(w.startswith(f"services.{svc_name}.{key}") for w in warned):
                 differences.append(f"{svc_name}.{key}: portable {ours!r}, compose {theirs!r}")
 
