@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from portable.manifest.app import App
@@ -18,11 +19,13 @@ from portable.plan.resources import Resource
 from portable.providers.vm import InstanceRef, instance_user_data
 from portable.providers.vsphere import machines, proxy
 from portable.providers.vsphere.connection import Session
+from portable.providers.vsphere.data import guest_auth
 from portable.providers.vsphere.disks import app_folder
 from portable.providers.vsphere.inventory import Placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.proxy import LB_KIND
 from portable.providers.vsphere.readiness import wait_service_ready
+from portable.providers.vsphere.restore import RESTORE_KEY, restores_for
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import clone_request, disk_devices, peer_hosts
 
@@ -41,8 +44,11 @@ class VsphereGroupBackend:
         app: App,
         datastore_name: str,
         progress: Callable[[str], None],
+        first_start: Callable[[Mapping[str, Any], Any, str], None] | None = None,
     ) -> None:
         self.session = session
+        # fills a new VM's volumes from a migration's archives once its Tools answer (restore.py)
+        self.first_start = first_start
         self.marks = marks
         self.placement = placement
         self.settings = settings
@@ -78,12 +84,17 @@ class VsphereGroupBackend:
         hosts = peer_hosts(group.spec["peers"], self._peer_addresses())
         linked = self.settings.linked_clone and machines.template_snapshot(self.placement.template) is not None
         created: list[InstanceRef] = []
+        restoring = self.first_start is not None and bool(restores_for(self.app, group.spec))
+        if restoring:
+            guest_auth(self.settings)  # no guest account: said before any VM is cloned
 
         def one(replica: int) -> InstanceRef:
             text = instance_user_data(
                 self.app, group, replica=replica, registry=self.settings.registry, hosts=hosts, disk_devices=disk_devices(group.spec, replica)
             )
             request = clone_request(group, replica, user_data=text, datastore_name=self.datastore_name)
+            if restoring:  # the guest holds its bootstrap until the archives are unpacked
+                request = replace(request, extra_config={**request.extra_config, RESTORE_KEY: "pending"})
             self.progress(f"{group.name}: cloning {request.name} ({request.cpus} vCPU, {request.memory_mb} MiB"
                           f"{', linked clone' if linked else ''}{', ' + str(len(request.disks)) + ' data disk(s)' if request.disks else ''})")
             vm = machines.clone_vm(self.session, request, self.placement, linked_clone=linked, timeout=TASK_TIMEOUT)
@@ -110,6 +121,8 @@ class VsphereGroupBackend:
             vm = self._vm(ref)
             ip = machines.wait_for_ip(self.session, vm, max(1.0, deadline - time.monotonic()), limit=budget)
             self.progress(f"{group.name}: {ref.id} has address {ip}")
+            if self.first_start is not None and restores_for(self.app, group.spec):
+                self.first_start(group.spec, vm, ref.id)
             if self.settings.readiness == "guest":
                 wait_service_ready(self.session, vm, ref.id, group.spec, max(1.0, deadline - time.monotonic()), limit=budget)
             return ip

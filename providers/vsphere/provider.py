@@ -9,7 +9,7 @@ disk files in the app's datastore folder.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,12 +23,12 @@ from portable.providers.vsphere import disks as vdisks
 from portable.providers.vsphere import machines
 from portable.providers.vsphere.backend import VsphereGroupBackend
 from portable.providers.vsphere.connection import Session
-from portable.providers.vsphere.data import VsphereData
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
 from portable.providers.vsphere.readiness import guest_status
 from portable.providers.vsphere.render import render_files
+from portable.providers.vsphere.restore import VsphereRestore
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import disk_uuid_hex, vmdk_uuid
 from portable.providers.vsphere.translate import translate
@@ -36,13 +36,13 @@ from portable.providers.vsphere.translate import translate
 DISK_TASK_TIMEOUT = 300.0
 
 
-class VsphereProvider(VsphereData, BaseProvider):
+class VsphereProvider(VsphereRestore, BaseProvider):
     """Deploys an app to VMware vSphere (vCenter or ESXi) as VMs cloned from a template."""
 
     name: ClassVar[str] = "vsphere"
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
-         Capability.EXPORT_VOLUMES}
+         Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING}
     )
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.LOGS: ("cannot read container logs through vCenter",
@@ -229,7 +229,11 @@ class VsphereProvider(VsphereData, BaseProvider):
         backend.start_proxy(lb, serving, ctx.timeout)
 
     def _backend(self, app: App, ctx: ApplyContext) -> VsphereGroupBackend:
-        return VsphereGroupBackend(self.session, self.marks, self.placement(), self.settings, app, self.datastore_name(), ctx.progress)
+        def first_start(group_spec: Mapping[str, Any], vm: Any, vm_name: str) -> None:
+            self.deliver_first_start(app, group_spec, vm, vm_name, ctx.progress)
+
+        return VsphereGroupBackend(self.session, self.marks, self.placement(), self.settings, app, self.datastore_name(), ctx.progress,
+                                   first_start=first_start if app.restores else None)
 
     def _apply_group(self, action: Action, ctx: ApplyContext) -> None:
         backend = self._backend(ctx.app, ctx)

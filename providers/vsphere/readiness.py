@@ -35,6 +35,14 @@ report() { command -v vmware-rpctool >/dev/null 2>&1 && vmware-rpctool "info-set
   done
   report "failed: the bootstrap did not finish within 2 hours"
 ) >/dev/null 2>&1 &
+# a migration's archives arrive through VMware Tools (restore.py): hold the user data, which
+# starts the service, while the provider says they are still on their way (at most 2 hours)
+if command -v vmware-rpctool >/dev/null 2>&1; then
+  i=0
+  while [ "$(vmware-rpctool 'info-get guestinfo.portable.restore' 2>/dev/null)" = pending ] && [ "$i" -lt 3600 ]; do
+    i=$((i + 1)); sleep 2
+  done
+fi
 """
 
 
