@@ -15,7 +15,7 @@ from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
 from portable.providers.base import ApplyContext, BaseProvider, Capability
-from portable.providers.kubernetes.data import KubernetesData
+from portable.providers.kubernetes.restore import KubernetesRestore
 from portable.providers.kubernetes import naming as n
 from portable.providers.kubernetes import render as render_mod
 from portable.providers.kubernetes import status as status_mod
@@ -25,7 +25,7 @@ from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of, translate
 
 
-class KubernetesProvider(KubernetesData, BaseProvider):
+class KubernetesProvider(KubernetesRestore, BaseProvider):
     """Deploys an app as Kubernetes objects in one namespace of one cluster."""
 
     name: ClassVar[str] = "kubernetes"
@@ -41,6 +41,7 @@ class KubernetesProvider(KubernetesData, BaseProvider):
         Capability.EXPORT_VOLUMES,
         Capability.QUIESCE,
         Capability.RESTORE_AT_BOOT,
+        Capability.RESTORE_RUNNING,  # portable restore: a helper pod per claim, writers scaled down (restore.py)
     })
 
     def __init__(self, target_name: str, settings: Any) -> None:
