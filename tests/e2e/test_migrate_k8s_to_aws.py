@@ -200,6 +200,7 @@ def test_unreadable_volume_fails_the_migration_before_aws_is_touched(tmp_path: P
     read it: the migration stops with one sentence, AWS untouched, Kubernetes serving again."""
     app = "k8s-to-aws-broken"
     env, region = setup_app(tmp_path, app, kubeconfig, moto_url, stateful=True)
+    env["AWS_ENDPOINT_URL"] = moto_url
     try:
         deployed = run(tmp_path, "deploy", "-t", "k8s", "--yes", env=env)
         assert deployed.returncode == 0, deployed.stderr
@@ -207,7 +208,9 @@ def test_unreadable_volume_fails_the_migration_before_aws_is_touched(tmp_path: P
         if data.is_dir():
             data.rmdir()
         data.write_text("not a directory")
-        moved = run(tmp_path, "migrate", "--from", "k8s", "--to", "aws", "--yes", "--quiesce", env=env)
+        # (an S3 blob store: AWS restores from inside and is refused a local one while planning)
+        moved = run(tmp_path, "migrate", "--from", "k8s", "--to", "aws", "--yes", "--quiesce",
+                    "--blob-store", f"s3://portable-archives/{app}", env=env)
         assert moved.returncode == 1, moved.stdout + moved.stderr
         assert "reading volume data in pod" in moved.stderr and "no exec found" in moved.stderr, moved.stderr
         assert "Traceback" not in moved.stderr
