@@ -124,7 +124,7 @@ def test_unready_revision_is_rolled_back(k8s_kubeconfig: str, namespace: str, k8
     api.deploy(manifest, "k8s", state=state, env=k8s_env)
     good = live(k8s_kubeconfig, namespace, "hello", "deployments")["Deployment/web"]
     # a revision no node can run: it asks for more CPU than any node has
-    text = manifest.read_text().replace("    env:\n", "    resources:\n      cpu: 5000\n    env:\n", 1)
+    text = manifest.read_text().replace("    env:\n", "    resources:\n      cpu: 1000\n    env:\n", 1)
     manifest.write_text(text)
     with pytest.raises(HealthCheckError) as failure:
         api.deploy(manifest, "k8s", state=state, env={**k8s_env, "GREETING": "broken"}, timeout=10)
