@@ -47,6 +47,7 @@ class Capability(str, Enum):
     RESTORE_RUNNING = "restore_running"  # DataDestination: restore_volume into the deployed app, its writers stopped by the target (`portable restore`)
     EXPORT_IMAGES = "export_images"  # ImageSource: hand out an image as a `docker save` stream
     IMPORT_IMAGES = "import_images"  # ImageMover: load images the target lacks from an ImageSource
+    DATA_CHANNEL = "data_channel"  # DataChannel: the data roles go through a channel of their own (SSH), checked while planning
 
 
 # what each capability lets a user do, for "target X cannot <this>" messages
@@ -65,6 +66,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.RESTORE_RUNNING: "restore volume data into the deployed app",
     Capability.EXPORT_IMAGES: "hand out its images",
     Capability.IMPORT_IMAGES: "load images from another target",
+    Capability.DATA_CHANNEL: "check the channel its volume data is read through",
 }
 
 
@@ -195,6 +197,26 @@ class DnsProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class DataChannel(Protocol):
+    """DATA_CHANNEL: the data roles reach the data through a channel of their own (SSH to a
+    cloud's instances), which can fail while the target's API answers. It is checked while
+    planning a migration or a backup, so a source without its channel fails before anything
+    changes on either side."""
+
+    def check_data_channel(self, app: App, *, quiesce: bool) -> str:
+        """Reaches every instance the export (and, with `quiesce`, the quiesce) would use;
+        raises InputError naming the setting to fix; returns one line saying what answered."""
+        ...
+
+
+def check_data_channel(provider: Provider, app: App, needed_by: str, *, quiesce: bool = False) -> str | None:
+    """Checks the data channel of a source whose data roles have one; None for the others."""
+    if Capability.DATA_CHANNEL not in provider.capabilities:
+        return None
+    return role(provider, DataChannel, Capability.DATA_CHANNEL, app.target_name, needed_by).check_data_channel(app, quiesce=quiesce)
+
+
 ROLES: dict[Capability, type] = {
     Capability.EXPORT_VOLUMES: DataSource,
     Capability.QUIESCE: Quiescer,
@@ -202,6 +224,7 @@ ROLES: dict[Capability, type] = {
     Capability.RESTORE_RUNNING: DataDestination,
     Capability.EXPORT_IMAGES: ImageSource,
     Capability.IMPORT_IMAGES: ImageMover,
+    Capability.DATA_CHANNEL: DataChannel,
 }
 
 

@@ -19,7 +19,7 @@ from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover
 from portable.migrate.orchestrator import Migration, MigrationResult, check_roles, stateful_volumes
 from portable.plan.plan import Plan
-from portable.providers.base import Capability, DataDestination, DataSource, Quiescer, require, role
+from portable.providers.base import Capability, DataDestination, DataSource, Quiescer, check_data_channel, require, role
 from portable.session import Session
 
 Progress = Callable[[str], None]
@@ -101,6 +101,7 @@ def backup(path: str | Path | Session = DEFAULT_FILE, target: str = "local", *, 
     volumes = stateful_volumes(app)
     if not volumes:
         raise InputError(f"{app.name} has no volumes to back up")
+    check_data_channel(provider, app, "backup", quiesce=quiesce)  # before anything is stopped
     blobs = open_blob_store(blob_store, app.base_dir / ".portable" / "archives")
     backup_id = uuid.uuid4().hex[:12]
     stopped = quiescer.quiesce(app) if quiescer is not None else []

@@ -24,7 +24,7 @@ from portable.migrate.cutover import Cutover, cut_over
 from portable.migrate.journal import Journal
 from portable.plan.resources import ServiceStatus
 from portable.providers.base import (
-    Capability, DataDestination, DataSource, ImageMover, ImageSource, Quiescer, require, role,
+    Capability, DataDestination, DataSource, ImageMover, ImageSource, Quiescer, check_data_channel, require, role,
 )
 from portable.session import Session
 
@@ -67,6 +67,7 @@ def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, vol
                 f"target `{dst.target_name}` ({dst_provider.name}) restores volumes from inside, at first start, and cannot read archives kept on this machine",
                 hint="pass --blob-store s3://BUCKET/PREFIX (or set PORTABLE_BLOB_STORE) so the destination can fetch them",
             )
+        check_data_channel(src_provider, src, "migration", quiesce=quiesce)  # last: it reaches the source's instances (SSH)
 
 
 def not_ready(statuses: Iterable[ServiceStatus]) -> list[str]:

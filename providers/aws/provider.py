@@ -15,6 +15,7 @@ from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
+from portable.providers.aws.data import AwsData
 from portable.providers.aws.discovery import KIND as ZONE_KIND, ServiceDiscovery
 from portable.providers.aws.dns import Dns
 from portable.providers.aws.errors import call
@@ -29,8 +30,18 @@ from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, roll_out, scale, tear_down
 
 
-class AwsProvider(BaseProvider):
+# what SSH to the instances adds (providers/aws/data.py); declared only when `ssh` and `key_name` are set
+SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL})
+WITHOUT_SSH = "set `key_name` (the EC2 key pair the instances are launched with) and `ssh` (user, key_file, address) on the target"
+
+
+class AwsProvider(AwsData, BaseProvider):
     name: ClassVar[str] = "aws"
+    refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
+        Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its instances", WITHOUT_SSH),
+        Capability.QUIESCE: ("cannot stop its writers (--quiesce) without SSH to its instances", WITHOUT_SSH),
+    }
+    default_parallelism: ClassVar[int] = 8  # EC2's request rate limits; throttling is retried anyway
     # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
     # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
     base_capabilities = frozenset({
@@ -48,6 +59,12 @@ class AwsProvider(BaseProvider):
         self.volumes = Volumes(self.clients, self.network)
         self.dns = Dns(self.clients, self.lbs)
         self.discovery = ServiceDiscovery(self.clients, self.network)
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        if self.settings.ssh is not None and self.settings.key_name:
+            return self.base_capabilities | SSH_ROLES
+        return self.base_capabilities
 
     # -- contract ------------------------------------------------------------------------
 

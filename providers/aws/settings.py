@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from portable.providers.vm.settings import VmSettings
+from portable.providers.vm.ssh_settings import SshSettings
 
 
 class AwsSettings(VmSettings):
@@ -26,7 +27,10 @@ class AwsSettings(VmSettings):
         description="machine image for the instances; default: the current Ubuntu 24.04 image, "
         "read from Canonical's public SSM parameter at apply time",
     )
-    key_name: str | None = Field(None, description="EC2 key pair to allow SSH with (default: none)")
+    key_name: str | None = Field(None, description="EC2 key pair to allow SSH with (default: none); with `ssh`, the app's volumes can be exported and its writers stopped (a migration or backup source)")
+    ssh: SshSettings | None = Field(
+        None, description="how portable reaches the instances over SSH to read volumes and stop writers (needs `key_name`); without it, an app with volumes cannot leave this target"
+    )
     domain: str | None = Field(None, description="DNS name to point at the load balancer (needs hosted_zone)")
     hosted_zone: str | None = Field(None, description="Route 53 hosted zone id or name holding `domain`")
     root_volume_gib: int = Field(16, ge=8, le=1024, description="size of each instance's root disk")
@@ -42,4 +46,10 @@ class AwsSettings(VmSettings):
     def _domain_needs_zone(self) -> "AwsSettings":
         if self.domain and not self.hosted_zone:
             raise ValueError("`domain` needs `hosted_zone` (the Route 53 zone that holds it)")
+        return self
+
+    @model_validator(mode="after")
+    def _ssh_needs_key_pair(self) -> "AwsSettings":
+        if self.ssh is not None and not self.key_name:
+            raise ValueError("`ssh` needs `key_name` (the EC2 key pair the instances accept the SSH key of)")
         return self

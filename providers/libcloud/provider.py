@@ -20,6 +20,7 @@ from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource,
 from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.data import LibcloudData
 from portable.providers.libcloud.firewall import KIND as SG_KIND
 from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, as_ref
 from portable.providers.libcloud.profiles import DriverProfile, profile_for
@@ -28,8 +29,17 @@ from portable.providers.libcloud.translate import translate
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init, roll_out, scale, tear_down
 
 
-class LibcloudProvider(BaseProvider):
+# what SSH to the nodes adds (providers/libcloud/data.py); declared only when `ssh` and `key_name` are set
+SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL})
+WITHOUT_SSH = "set `key_name` (the key pair the nodes are created with) and `ssh` (user, key_file, address) on the target"
+
+
+class LibcloudProvider(LibcloudData, BaseProvider):
     name: ClassVar[str] = "libcloud"
+    refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
+        Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its nodes", WITHOUT_SSH),
+        Capability.QUIESCE: ("cannot stop its writers (--quiesce) without SSH to its nodes", WITHOUT_SSH),
+    }
 
     def __init__(self, target_name: str, settings: LibcloudSettings) -> None:
         super().__init__(target_name, settings)
@@ -42,7 +52,8 @@ class LibcloudProvider(BaseProvider):
         # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
         # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
         if Capability.VOLUMES in self.profile.capabilities:
-            return self.profile.capabilities | {Capability.RESTORE_AT_BOOT}
+            ssh = SSH_ROLES if self.settings.ssh is not None and self.settings.key_name else frozenset()
+            return self.profile.capabilities | {Capability.RESTORE_AT_BOOT} | ssh
         return self.profile.capabilities
 
     # -- connections ---------------------------------------------------------------------

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from portable.providers.vm.settings import VmSettings
+from portable.providers.vm.ssh_settings import SshSettings
 
 SECRET_OPTION_WORDS = ("key", "secret", "password", "token", "credential")
 
@@ -21,7 +22,10 @@ class LibcloudSettings(VmSettings):
     region: str | None = Field(None, description="region passed to the driver, when it takes one")
     image: str = Field(description="image id the instances boot (an Ubuntu/Debian cloud image with cloud-init)")
     locations: list[str] = Field(default_factory=list, description="zones/locations to spread replicas over (default: every one the driver lists)")
-    key_name: str | None = Field(None, description="SSH key pair name, for drivers that take one")
+    key_name: str | None = Field(None, description="SSH key pair name, for drivers that take one; with `ssh`, the app's volumes can be exported and its writers stopped (a migration or backup source)")
+    ssh: SshSettings | None = Field(
+        None, description="how portable reaches the nodes over SSH to read volumes and stop writers (needs `key_name`); without it, an app with volumes cannot leave this target"
+    )
     credentials_file: str | None = Field(
         None, description="JSON object of the driver's credential constructor arguments ({\"key\": ..., \"secret\": ...}), passed as keyword arguments; relative to the manifest"
     )
@@ -33,6 +37,12 @@ class LibcloudSettings(VmSettings):
         description="when a new instance counts as healthy: `probe` also checks the service's http health "
         "check on the instance's public address (public ports only); `state` trusts the node state (simulators)",
     )
+
+    @model_validator(mode="after")
+    def _ssh_needs_key_pair(self) -> "LibcloudSettings":
+        if self.ssh is not None and not self.key_name:
+            raise ValueError("`ssh` needs `key_name` (the key pair the nodes accept the SSH key of)")
+        return self
 
     @field_validator("driver_options")
     @classmethod

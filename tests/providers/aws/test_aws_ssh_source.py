@@ -1,0 +1,146 @@
+"""AWS as a data source, through SSH to its instances (issue 14, item 1), against moto and the
+instance brought up in the lab at the private address moto assigned (tests/providers/vm/instance_host.py).
+
+The instance is a real host: sshd (Debian's openssh-server) with the key pair's public key,
+the instance's real user data run in it, so the service's container runs and its volume is
+the directory the bootstrap made. portable reaches it exactly as it would reach an EC2
+instance: to its private address, as the key pair's user, host key trusted on first use
+(moto's console output prints none) and checked ever after.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
+
+from ssh_source import (  # noqa: E402
+    MOTO_UBUNTU_AMI, SshApp, archive_checksums, backup_archives, checksums, container_running, deployed, docker_volume_checksums, new_app,
+    refused_before_anything_changes, secrets_absent, service_sees, ssh_yaml, target_yaml, write_data,
+)
+
+pytestmark = [pytest.mark.lab("moto", "docker", "registry", "dbimages"), pytest.mark.timeout(900)]
+
+REGIONS = ("ap-southeast-3", "me-central-1", "il-central-1")  # no other test's regions
+
+
+def aws_settings(app: SshApp, moto_url: str, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {"provider": "aws", "region": app.region, "endpoint_url": moto_url, "ami": MOTO_UBUNTU_AMI, "readiness": "instance",
+                                "key_name": app.key_name, "ssh": ssh_yaml(app.key_file)}
+    settings.update(overrides)
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+@pytest.fixture
+def aws_app(tmp_path: Path, moto_url: str, docker_host: str) -> Iterator[SshApp]:
+    app = new_app(tmp_path, moto_url, docker_host, random.choice(REGIONS), "aws")
+    app.target = "aws"
+    app.write(target_yaml("aws", aws_settings(app, moto_url)))
+    yield app
+    app.labs.close(app.app)
+    app.cli("destroy", "-t", "aws", "--yes", "--volumes")
+    app.cli("destroy", "-t", "local", "--yes", "--volumes")
+    app.ec2.delete_key_pair(KeyName=app.key_name)
+
+
+def test_backup_over_ssh_holds_exactly_the_files_in_the_instance_volume(aws_app: SshApp) -> None:
+    deployed(aws_app)
+    (host,) = aws_app.boot_all()
+    written = write_data(host.volume("data"))
+
+    backup = aws_app.cli("backup", "-t", "aws")
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    backup_id = backup.stdout.split()[1]
+    (archive,) = backup_archives(aws_app.dir, aws_app.app, backup_id)
+    assert archive_checksums(archive) == written
+    # trusted on first use: the instance's host key is recorded under its id
+    known = (aws_app.dir / ".portable" / "known_hosts").read_text()
+    assert host.instance_id in known and "ssh-" in known
+    secrets_absent(aws_app.key_file, backup.stdout, backup.stderr, archive.read_bytes().decode("latin-1"))
+
+
+def test_migrate_aws_to_docker_with_quiesce_moves_the_data_and_terminates_the_instance(aws_app: SshApp, docker_host: str) -> None:
+    (iid,) = deployed(aws_app)
+    (host,) = aws_app.boot_all()
+    written = write_data(host.volume("data"))
+
+    moved = aws_app.cli("migrate", "--from", "aws", "--to", "local", "--quiesce", "--yes")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert f"{aws_app.app} now runs on local." in moved.stdout
+    journal = json.loads(next((aws_app.dir / ".portable" / "migrations").glob("*.json")).read_text())
+    assert journal["steps"]["quiesce"]["output"]["stopped"] == [f"vm-{aws_app.app}-web on {iid}"]  # over SSH
+    assert [a["phase"] for a in journal["archives"]] == ["base", "final"]  # two passes: the bulk while serving
+
+    # the service on Docker sees exactly the files that were on the instance
+    assert docker_volume_checksums(docker_host, f"{aws_app.app}_data") == written
+    assert service_sees(docker_host, aws_app.app, "/data") == written
+
+    # the source is retired: the instance is terminated on moto; its writer stayed stopped
+    assert aws_app.instance_states([iid])[iid] in ("shutting-down", "terminated")
+    assert container_running(docker_host, f"vm-{aws_app.app}-web") is False
+
+    # no key material in output, journal or state
+    journal_text = "".join(p.read_text() for p in (aws_app.dir / ".portable" / "migrations").glob("*.json"))
+    state = (aws_app.dir / "state.db").read_bytes().decode("latin-1")
+    assert sqlite3.connect(aws_app.dir / "state.db").execute("select count(*) from sqlite_master").fetchone()[0] > 0  # a real store was read
+    secrets_absent(aws_app.key_file, moved.stdout, moved.stderr, journal_text, state)
+
+
+def test_without_a_key_pair_the_source_is_refused_naming_key_name(aws_app: SshApp, moto_url: str, docker_host: str) -> None:
+    aws_app.write(target_yaml("aws", aws_settings(aws_app, moto_url, key_name=None, ssh=None)))
+    (iid,) = deployed(aws_app)
+    migrate_err, backup_err = refused_before_anything_changes(aws_app, docker_host, iid, None)
+    for err in (migrate_err, backup_err):
+        assert "cannot" in err and "without SSH" in err and "`key_name`" in err and "`ssh`" in err, err
+    # `ssh` alone is refused while validating, at its line
+    aws_app.write(target_yaml("aws", aws_settings(aws_app, moto_url, key_name=None)))
+    invalid = aws_app.cli("migrate", "--from", "aws", "--to", "local", "--yes")
+    assert invalid.returncode == 2 and "`ssh` needs `key_name`" in invalid.stderr and "portable.yaml:" in invalid.stderr, invalid.stderr
+
+
+def test_an_unreachable_instance_is_refused_at_plan_time_naming_ssh_address(aws_app: SshApp, docker_host: str) -> None:
+    (iid,) = deployed(aws_app)  # no lab host: nothing answers at its private address on the lab network
+    migrate_err, backup_err = refused_before_anything_changes(aws_app, docker_host, iid, None)
+    for err in (migrate_err, backup_err):
+        assert f"cannot reach instance {iid} of service web" in err and "`ssh.address` on target aws" in err, err
+
+
+def test_a_refused_key_is_refused_at_plan_time_naming_ssh_key_file(aws_app: SshApp, moto_url: str, docker_host: str) -> None:
+    (iid,) = deployed(aws_app)
+    (host,) = aws_app.boot_all()
+    other = aws_app.ec2.create_key_pair(KeyName=f"{aws_app.app}-other", KeyType="ed25519")
+    wrong = aws_app.dir / "keys" / "other"
+    wrong.write_text(other["KeyMaterial"])
+    wrong.chmod(0o600)
+    aws_app.write(target_yaml("aws", aws_settings(aws_app, moto_url, ssh=dict(ssh_yaml(wrong)))))
+    try:
+        migrate_err, backup_err = refused_before_anything_changes(aws_app, docker_host, iid, host)
+    finally:
+        aws_app.ec2.delete_key_pair(KeyName=f"{aws_app.app}-other")
+    for err in (migrate_err, backup_err):
+        assert "refused SSH login as root" in err and "`ssh.key_file` on target aws" in err, err
+    secrets_absent(wrong, migrate_err, backup_err)
+
+
+def test_a_changed_host_key_is_refused_at_plan_time(aws_app: SshApp, docker_host: str) -> None:
+    (iid,) = deployed(aws_app)
+    (host,) = aws_app.boot_all()
+    written = write_data(host.volume("data"))
+    first = aws_app.cli("backup", "-t", "aws")  # first contact: the host key is recorded
+    assert first.returncode == 0, first.stderr
+    # something else answers at the instance's address now: same address, new host keys
+    aws_app.labs.remove(iid, aws_app.app)
+    aws_app.hosts = []
+    (again,) = aws_app.boot_all()
+    assert again.address == host.address
+    migrate_err, backup_err = refused_before_anything_changes(aws_app, docker_host, iid, again)
+    for err in (migrate_err, backup_err):
+        assert f"the SSH host key of instance {iid}" in err and "known_hosts" in err and "refusing to connect" in err, err
+    assert checksums(again.volume("data")) == written  # the data is untouched
