@@ -19,7 +19,8 @@ import yaml
 
 from portable.errors import ManifestError, Problem
 
-MAX_NODES = 2_000_000  # values built from one file, aliases expanded; far past any real stack
+MAX_NODES = 200_000  # values built from one file, aliases expanded; a 200-service stack is ~6,000
+MAX_DEPTH = 64  # the deepest real compose path is about 8 levels
 
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
@@ -170,21 +171,23 @@ class _Builder:
     def loc(self, node: yaml.Node) -> Loc:
         return Loc(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def build(self, node: yaml.Node, path: str = "") -> Any:
+    def build(self, node: yaml.Node, path: str = "", depth: int = 0) -> Any:
         self.budget -= 1
         if self.budget < 0:
             raise ManifestError([Problem(path, f"the document expands to more than {MAX_NODES} values (aliases nested too deep?)", self.file, *self.loc(node)[1:])])
+        if depth > MAX_DEPTH:
+            raise ManifestError([Problem(path, f"nested more than {MAX_DEPTH} levels deep; not a compose file", self.file, *self.loc(node)[1:])])
         if node.tag == RESET_TAG:
             return Reset(self.loc(node))
         if isinstance(node, yaml.MappingNode):
-            out = self._mapping(node, path)
+            out = self._mapping(node, path, depth)
             out.tag = OVERRIDE_TAG if node.tag == OVERRIDE_TAG else None
             return out
         if isinstance(node, yaml.SequenceNode):
             seq = LList(self.loc(node))
             seq.tag = OVERRIDE_TAG if node.tag == OVERRIDE_TAG else None
             for i, item in enumerate(node.value):
-                seq.add(self.build(item, f"{path}[{i}]"), self.loc(item))
+                seq.add(self.build(item, f"{path}[{i}]", depth + 1), self.loc(item))
             return seq
         assert isinstance(node, yaml.ScalarNode)
         return self._scalar(node)
@@ -198,12 +201,12 @@ class _Builder:
             return node.value
         return typed_scalar(node.value)
 
-    def _mapping(self, node: yaml.MappingNode, path: str) -> LDict:
+    def _mapping(self, node: yaml.MappingNode, path: str, depth: int = 0) -> LDict:
         out = LDict(self.loc(node))
         merged: list[tuple[str, Any, Loc, Loc]] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                merged.extend(self._merge_sources(value_node, path))
+                merged.extend(self._merge_sources(value_node, path, depth))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problems.append(Problem(path, "mapping keys must be text", self.file, *self.loc(key_node)[1:]))
@@ -215,24 +218,51 @@ class _Builder:
                 first = out.key_at(key)
                 self.problems.append(Problem(sub, f"duplicate key `{key}` (first defined at line {first.line})", self.file, *self.loc(key_node)[1:]))
                 continue
-            out.put(key, self.build(value_node, sub), self.loc(key_node), self.loc(value_node))
+            out.put(key, self.build(value_node, sub, depth + 1), self.loc(key_node), self.loc(value_node))
         for key, value, kloc, vloc in merged:  # explicit keys win over merged ones
             if key not in out:
                 out.put(key, value, kloc, vloc)
         return out
 
-    def _merge_sources(self, node: yaml.Node, path: str) -> Iterator[tuple[str, Any, Loc, Loc]]:
+    def _merge_sources(self, node: yaml.Node, path: str, depth: int) -> Iterator[tuple[str, Any, Loc, Loc]]:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         seen: set[str] = set()
         for src in sources:  # in a `<<: [*a, *b]` list the first mapping wins
             if not isinstance(src, yaml.MappingNode):
                 self.problems.append(Problem(path, "`<<` merges mappings only (an alias of a mapping, or a list of them)", self.file, *self.loc(src)[1:]))
                 continue
-            built = self._mapping(src, path)
+            built = self._mapping(src, path, depth)
             for key in built:
                 if key not in seen:
                     seen.add(key)
                     yield key, built[key], built.key_at(key), built.value_at(key)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int], file: str, depth: int = 0) -> int:
+    """How many values `node` becomes once every alias is expanded (memoised, so an alias
+    bomb is measured in the time its few distinct nodes take)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise ManifestError([Problem("", "an alias refers to the mapping or list it is in (a recursive alias)", file, node.start_mark.line + 1, node.start_mark.column + 1)])
+    if depth > MAX_DEPTH:
+        raise ManifestError([Problem("", f"nested more than {MAX_DEPTH} levels deep; not a compose file", file, node.start_mark.line + 1, node.start_mark.column + 1)])
+    active.add(key)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _expanded_size(k, sizes, active, file, depth + 1) + _expanded_size(v, sizes, active, file, depth + 1)
+            if total > MAX_NODES:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            total += _expanded_size(item, sizes, active, file, depth + 1)
+            if total > MAX_NODES:
+                break
+    active.discard(key)
+    sizes[key] = total
+    return total
 
 
 def _looks_implicit(node: yaml.ScalarNode) -> bool:
@@ -253,6 +283,9 @@ def load_yaml(text: str, file: str) -> Any:
         raise ManifestError([Problem("", f"invalid YAML: {exc}", file, 1, 1)]) from None
     if node is None:
         return LDict(Loc(file, 1, 1))
+    size = _expanded_size(node, {}, set(), file)
+    if size > MAX_NODES:
+        raise ManifestError([Problem("", f"the document expands to more than {MAX_NODES} values (aliases nested too deep?)", file, 1, 1)])
     builder = _Builder(file)
     value = builder.build(node)
     if builder.problems:

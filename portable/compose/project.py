@@ -88,7 +88,11 @@ class _Loader:
             raise InputError(f"{_display(path)}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; not a compose file")
         name = _display(path)
         self.base_dirs.setdefault(name, base_dir)
-        doc = load_yaml(path.read_text(encoding="utf-8"), name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name}: not UTF-8 text (byte {exc.start}); a compose file is YAML text") from None
+        doc = load_yaml(text, name)
         if not isinstance(doc, LDict):
             raise ManifestError([Problem("", "a compose file must be a mapping (with `services:`)", name, 1, 1)])
         warnings: list[tuple[Loc, str, str]] = []
