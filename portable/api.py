@@ -141,11 +141,12 @@ def save_plan(path: Source, target: str, out: PathLike, *, state: PathLike | Sta
     return the_plan, saved.write(Path(out))
 
 
-def _apply_revision(app: App, provider: Provider, store: StateStore, desired: list[Resource], kind: str, progress: Progress, timeout: float, parallelism: int, message: str = "", lock_wait: float = 30.0, *, approved: Plan | SavedPlan | None = None, force_conflicts: bool = False) -> DeployResult:
+def _apply_revision(app: App, provider: Provider, store: StateStore, desired: list[Resource], kind: str, progress: Progress, timeout: float, parallelism: int | None, message: str = "", lock_wait: float = 30.0, *, approved: Plan | SavedPlan | None = None, force_conflicts: bool = False) -> DeployResult:
     """Plans again under the lock and applies; with `approved`, only if that is what was approved."""
     from portable.engine.apply import apply_plan
     from portable.providers.base import ApplyContext
 
+    parallelism = parallelism or provider.default_parallelism
     with store.lock(app.name, app.target_name, kind, wait=lock_wait, progress=progress):
         current = store.current(app.name, app.target_name)
         previous = current.resources if current is not None and current.status == "deployed" else []
@@ -208,7 +209,7 @@ def deploy(
     env: Mapping[str, str] | None = None,
     progress: Progress = _quiet,
     timeout: float = 300.0,
-    parallelism: int = 4,
+    parallelism: int | None = None,
     lock_wait: float = 30.0,
     approved: Plan | SavedPlan | None = None,
     force_conflicts: bool = False,
@@ -223,19 +224,19 @@ def deploy(
     return _apply_revision(app, provider, session.store(), desired, "deploy", progress, timeout, parallelism, lock_wait=lock_wait, approved=approved, force_conflicts=force_conflicts)
 
 
-def deploy_saved(plan_file: PathLike, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, lock_wait: float = 30.0, force_conflicts: bool = False) -> DeployResult:
+def deploy_saved(plan_file: PathLike, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int | None = None, lock_wait: float = 30.0, force_conflicts: bool = False) -> DeployResult:
     """`deploy plan.json`: applies a saved plan exactly, or refuses if anything changed since."""
     saved = SavedPlan.read(plan_file)
     return deploy(saved.manifest, saved.target, state=state, env=env, progress=progress, timeout=timeout, parallelism=parallelism, lock_wait=lock_wait, approved=saved, force_conflicts=force_conflicts)
 
 
-def deploy_app(session: Session, app: App, *, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, kind: str = "deploy", message: str = "") -> DeployResult:
+def deploy_app(session: Session, app: App, *, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int | None = None, kind: str = "deploy", message: str = "") -> DeployResult:
     """`deploy` for an App of `session` already bound (and perhaps carrying volume restores)."""
     provider = session.provider(app.target_name)
     return _apply_revision(app, provider, session.store(), provider.translate(app), kind, progress, timeout, parallelism, message=message)
 
 
-def rollback(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: int | None = None, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, lock_wait: float = 30.0) -> DeployResult:
+def rollback(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: int | None = None, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int | None = None, lock_wait: float = 30.0) -> DeployResult:
     """Returns the target to revision `to` (default: the deployed revision before the current one)."""
     session = _session(path, env, state)
     app, provider, store = session.app(target), session.provider(target), session.store()
@@ -253,13 +254,14 @@ def rollback(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: int
     return _apply_revision(app, provider, store, chosen.resources, "rollback", progress, timeout, parallelism, message=f"rollback to revision {chosen.number}", lock_wait=lock_wait)
 
 
-def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes: bool = False, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int = 4, message: str = "", lock_wait: float = 30.0) -> Plan:
+def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes: bool = False, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int | None = None, message: str = "", lock_wait: float = 30.0) -> Plan:
     """Removes everything labelled for the app on `target`; data only with `volumes=True`."""
     from portable.engine.apply import apply_plan
     from portable.providers.base import ApplyContext
 
     session = _session(path, env, state)
     app, provider, store = session.app(target), session.provider(target), session.store()
+    parallelism = parallelism or provider.default_parallelism
     with store.lock(app.name, app.target_name, "destroy", wait=lock_wait, progress=progress):
         # today's translation supplies the dependency order even when no revision was recorded
         the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes, structure=_structure(app, provider))

@@ -191,12 +191,12 @@ def plan(file: str, target: str, state: str | None, output: str, out: str | None
 @state_option
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each change to become healthy.")
-@click.option("--parallelism", default=4, show_default=True, help="Independent changes applied at once.")
+@click.option("--parallelism", type=click.IntRange(min=1), default=None, help="Independent changes applied at once (default: the target's own: every change at once on Docker and Kubernetes, a few at a time on cloud APIs).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @click.option("--force-conflicts", is_flag=True, help="Kubernetes: take over fields another field manager owns (server-side apply).")
 @lock_timeout_option
 @_handle_errors
-def deploy(saved_plan: str | None, file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int, quiet: bool, force_conflicts: bool, lock_timeout: float) -> None:
+def deploy(saved_plan: str | None, file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int | None, quiet: bool, force_conflicts: bool, lock_timeout: float) -> None:
     """Make the target match the manifest (a failed revision is rolled back).
 
     With SAVED_PLAN (from `portable plan --out FILE`), apply exactly that plan, or refuse
@@ -266,11 +266,11 @@ def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: 
 @state_option
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--volumes", is_flag=True, help="Also delete volumes and data disks (their data is lost).")
-@click.option("--parallelism", default=4, show_default=True, help="Independent removals at once.")
+@click.option("--parallelism", type=click.IntRange(min=1), default=None, help="Independent removals at once (default: the target's own).")
 @click.option("--quiet", is_flag=True)
 @lock_timeout_option
 @_handle_errors
-def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, parallelism: int, quiet: bool, lock_timeout: float) -> None:
+def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, parallelism: int | None, quiet: bool, lock_timeout: float) -> None:
     """Remove everything of the app from the target (data only with --volumes)."""
     from portable import api
 

@@ -35,6 +35,7 @@ class DockerProvider(DockerData, BaseProvider):
     """Deploys to a Docker engine: the local socket, DOCKER_HOST, or the target's `host`."""
 
     name: ClassVar[str] = "docker"
+    default_parallelism: ClassVar[int] = 64  # as docker compose: every independent container at once
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.BUILD, Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOGS,
          Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.RESTORE_VOLUMES,
