@@ -18,8 +18,10 @@ from typing import Any
 
 from portable.errors import TargetError
 from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.errors import map_error
 
 TASK_SECONDS = 300.0
+LIST_ATTEMPTS = 6
 
 
 def _vm(driver: Any, node: Any) -> Any:
@@ -69,9 +71,22 @@ def deliver_user_data(driver: Any, node: Any, user_data: str | bytes) -> None:
         _wait(call(vm.ResetVM_Task, action="reset", what=f"VM {node.name}"), f"reset VM {node.name}")
 
 
+def _list_images(driver: Any) -> list[Any]:
+    """libcloud's list_images reads each VM's config in turn: a VM that someone else deletes
+    meanwhile fails the whole listing (ManagedObjectNotFound), so it is listed again (bounded)."""
+    for attempt in range(1, LIST_ATTEMPTS + 1):
+        try:
+            return list(driver.list_images())
+        except Exception as exc:  # noqa: BLE001 - pyVmomi faults have no common importable base here
+            if type(exc).__name__ != "ManagedObjectNotFound" or attempt == LIST_ATTEMPTS:
+                raise map_error(exc, "list", "templates") from exc
+            time.sleep(0.5 * attempt)
+    return []
+
+
 def find_image(driver: Any, image: str) -> Any:
     """The template whose instance UUID or name is `image`."""
-    for candidate in call(driver.list_images, action="list", what="templates"):
+    for candidate in _list_images(driver):
         if image in (candidate.id, candidate.name):
             return candidate
     raise TargetError(f"vCenter has no template `{image}`", hint="set `image` to a template's name or instance UUID")
