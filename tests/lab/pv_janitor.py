@@ -110,9 +110,25 @@ def volume_dir(pod, container):
     return path
 
 
+KWOK_NODES = {}
+
+
+def on_kwok_node(pod):
+    """Whether the pod's node is one of kwok's (annotated kwok.x-k8s.io/node=fake): pods of the
+    lab's real node (k8s_node) are exec'd by its kubelet, no Exec object is written for them."""
+    name = pod["spec"]["nodeName"]
+    if name not in KWOK_NODES:
+        node = call("GET", "/api/v1/nodes/" + name)
+        KWOK_NODES[name] = (node["metadata"].get("annotations") or {}).get("kwok.x-k8s.io/node") == "fake"
+    return KWOK_NODES[name]
+
+
 def bind_exec(pod, bound):
     md = pod["metadata"]
     if md["uid"] in bound or md.get("deletionTimestamp") or not pod["spec"].get("nodeName"):
+        return
+    if not on_kwok_node(pod):
+        bound.add(md["uid"])
         return
     execs = []
     for container in pod["spec"]["containers"]:
