@@ -138,3 +138,14 @@ def test_memory_units_become_the_manifest_s(compose: Any, manifest: Any) -> None
 @pytest.mark.parametrize(("compose", "manifest"), [("1m30s", "1m30s"), ("500ms", "500ms"), ("1h", "1h"), ("250us", "0ms"), (90, "90s")])
 def test_durations_become_the_manifest_s(compose: Any, manifest: str) -> None:
     assert portable_duration(compose) == manifest
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("services:\n  a:\n    image: x\n    labels: " + "[" * 100 + "]" * 100 + "\n", "compose.yaml:4:75: nested more than 64 levels deep; not a compose file"),
+    ("x-a: &a\n  b: *a\nservices: {}\n", "compose.yaml:1:6: an alias refers to the mapping or list it is in (a recursive alias)"),
+])
+def test_hostile_nesting_is_refused_at_its_line(text: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ManifestError) as caught:
+        _load(tmp_path, {"compose.yaml": text})
+    assert str(caught.value) == message
