@@ -19,8 +19,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def one_or_many_files(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> str | tuple[str, ...]:
-    """`-f` once gives the path as before; several `-f` give them all (compose files, merged in order)."""
-    return value[0] if len(value) == 1 else tuple(value)
+    """`-f` once gives the path as before; several `-f` give them all (compose files, merged in order).
+
+    `state` subcommands only locate the state store, beside the first file (the compose
+    project's directory), so they get that one.
+    """
+    in_state_group = ctx.parent is not None and ctx.parent.command.name == "state"
+    return value[0] if len(value) == 1 or in_state_group else tuple(value)
 
 
 def _use_profiles(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:

@@ -138,3 +138,11 @@ def test_a_portable_manifest_with_one_file_behaves_as_before() -> None:
     run = portable("validate", "-f", "examples/hello/portable.yaml", cwd=REPO)
     assert run.returncode == 0, run.stderr
     assert run.stdout == "examples/hello/portable.yaml: valid (hello: 1 services; targets: local)\n"
+
+
+def test_state_commands_take_several_files_as_the_project_they_locate(tmp_path: Path) -> None:
+    run = portable("state", "list", "-f", "compose.yaml", "-f", "compose.prod.yaml", "--state", str(tmp_path / "state.db"), cwd=FIXTURES / "multi-file")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["APP", "TARGET", "REVISION", "KIND", "STATUS", "FINISHED"]
+    both = portable("targets", "-f", "compose.yaml", "-f", "compose.prod.yaml", "--no-check", cwd=FIXTURES / "multi-file")
+    assert both.returncode == 0 and both.stdout.splitlines()[1].split() == ["local", "docker", "-", "not", "checked"]
