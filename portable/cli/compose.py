@@ -25,7 +25,32 @@ def one_or_many_files(ctx: click.Context, param: click.Parameter, value: tuple[s
     project's directory), so they get that one.
     """
     in_state_group = ctx.parent is not None and ctx.parent.command.name == "state"
-    return value[0] if len(value) == 1 or in_state_group else tuple(value)
+    files = value[0] if len(value) == 1 or in_state_group else tuple(value)
+    if ctx.command.name not in _SAY_THEMSELVES and not in_state_group and not ctx.resilient_parsing:
+        _warn_what_compose_loses(files)
+    return files
+
+
+# commands that print the import's warnings themselves (validate, import) or fold them in (explain)
+_SAY_THEMSELVES = {"validate", "explain", "init"}
+
+
+def _warn_what_compose_loses(files: str | tuple[str, ...]) -> None:
+    """Never silent: a compose file used directly gets the same warnings `portable import` prints.
+
+    Errors are left for the command itself to report (with its exit code); the loaded result
+    is kept, so the command does not load the files a second time.
+    """
+    from portable.compose import manifest_from_compose, merged_compose_manifest
+    from portable.errors import PortableError
+
+    try:
+        env = _root_env()
+        loaded = merged_compose_manifest(files, env) if isinstance(files, tuple) else manifest_from_compose(files, env)
+    except PortableError:
+        return
+    for finding in getattr(getattr(loaded, "conversion", None), "findings", []):
+        warn(finding.render())
 
 
 def _use_profiles(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:

@@ -64,11 +64,36 @@ def compose_conversion(files: Sequence[Path], env: Mapping[str, str] | None = No
     return convert(project, manifest_dir)
 
 
+_RECENT: dict[tuple[object, ...], ComposeManifest] = {}
+
+
+def _cache_key(files: Sequence[Path], env: Mapping[str, str] | None, profiles: Sequence[str] | None) -> tuple[object, ...]:
+    stats = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    environ = tuple(sorted((os.environ if env is None else env).items()))
+    return (stats, environ, tuple(profiles or ()), os.getcwd())
+
+
 def load_compose_manifest(files: Sequence[Path], env: Mapping[str, str] | None = None, profiles: Sequence[str] | None = None) -> ComposeManifest:
-    """The compose project made of `files`, as a validated manifest."""
+    """The compose project made of `files`, as a validated manifest.
+
+    The last two results are kept: one command may load the same files more than once
+    (the CLI prints the import's warnings before the command runs, deploy plans first),
+    and the files it names, the environment and the directory are all in the key.
+    """
     for f in files:
         if not f.is_file():
             raise InputError(f"{f}: no such compose file", hint="pass -f FILE")
+    key = _cache_key(files, env, profiles)
+    if key in _RECENT:
+        return _RECENT[key]
+    out = _load(files, env, profiles)
+    if len(_RECENT) >= 2:
+        _RECENT.pop(next(iter(_RECENT)))
+    _RECENT[key] = out
+    return out
+
+
+def _load(files: Sequence[Path], env: Mapping[str, str] | None, profiles: Sequence[str] | None) -> ComposeManifest:
     conv = compose_conversion(files, env, profiles)
     text = manifest_text(conv)
     # parsed as if it sat beside the first compose file: relative paths start there

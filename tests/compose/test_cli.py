@@ -146,3 +146,14 @@ def test_state_commands_take_several_files_as_the_project_they_locate(tmp_path: 
     assert run.stdout.split() == ["APP", "TARGET", "REVISION", "KIND", "STATUS", "FINISHED"]
     both = portable("targets", "-f", "compose.yaml", "-f", "compose.prod.yaml", "--no-check", cwd=FIXTURES / "multi-file")
     assert both.returncode == 0 and both.stdout.splitlines()[1].split() == ["local", "docker", "-", "not", "checked"]
+
+
+def test_a_compose_file_used_directly_prints_what_it_loses(tmp_path: Path) -> None:
+    _write(tmp_path, "compose.yaml", STACK)
+    run = portable("render", "-f", "compose.yaml", "-o", "out", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [
+        "warning: compose.yaml:5:5: services.web.init: not carried (no init process in the portable model)",
+        "warning: compose.yaml:6:3: services.cache: note (left out: only in profile cache (enable with --profile cache))",
+    ]
+    assert run.stdout == "out/docker-compose.yaml\n"
