@@ -35,7 +35,7 @@ def main() -> int:
         if shutil.which(cmd[0]):
             contenders[name] = cmd
     samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for name, cmd in contenders.items():
+    for cmd in contenders.values():
         _time(cmd)  # warm the page cache once
     for _ in range(args.runs):
         for name, cmd in contenders.items():

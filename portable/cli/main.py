@@ -49,13 +49,13 @@ def _handle_errors(fn: F) -> F:
 def file_option(fn: F) -> F:
     from portable.cli.compose import one_or_many_files, profile_option  # several -f: compose files merged in order
 
-    return profile_option(click.option("-f", "--file", "file", multiple=True, callback=one_or_many_files, default=lambda: os.environ.get("PORTABLE_FILE", DEFAULT_FILE).split(os.pathsep), show_default=DEFAULT_FILE, type=click.Path(), help="The manifest, or compose file(s) (repeat -f to merge them as compose does).")(fn))  # type: ignore[return-value]
+    return profile_option(click.option("-f", "--file", "file", multiple=True, callback=one_or_many_files, default=lambda: os.environ.get("PORTABLE_FILE", DEFAULT_FILE).split(os.pathsep), show_default=DEFAULT_FILE, type=click.Path(), help="The manifest, or compose file(s) (repeat -f to merge them as compose does).")(fn))
 
 
 def root_file_options(fn: F) -> F:
     from portable.cli.compose import root_file_options as options  # `portable -f compose.yaml render ...`
 
-    return options(fn)  # type: ignore[no-any-return]
+    return options(fn)
 
 
 def target_option(fn: F) -> F:
@@ -416,7 +416,8 @@ from portable.cli.state import state_group  # noqa: E402
 cli.add_command(state_group(sys.modules[__name__]))
 from portable.cli.compose import explain_command, import_command  # noqa: E402
 
-cli.add_command(import_command); cli.add_command(explain_command)
+cli.add_command(import_command)
+cli.add_command(explain_command)
 
 
 def main() -> None:

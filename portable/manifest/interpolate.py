@@ -45,8 +45,8 @@ def read_dotenv(path: Path, environ: Mapping[str, str] | None = None) -> dict[st
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DotenvError(f"{path}:{line}: the .env file is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8") from None
+        at = data[: exc.start].count(b"\n") + 1
+        raise DotenvError(f"{path}:{at}: the .env file is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8") from None
     env = os.environ if environ is None else environ
     lines = text.splitlines()
     i = 0

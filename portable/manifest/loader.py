@@ -16,7 +16,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from portable.errors import InputError, ManifestError, Problem
+from portable.errors import ManifestError, Problem
 from portable.manifest.interpolate import InterpolationError, environment_for, interpolate
 from portable.manifest.model import DNS_LABEL, ENV_NAME, Manifest
 from portable.manifest.paths import format_path, split_path as _split_path
@@ -361,6 +361,6 @@ def parse_text(text: str, file: Path, env: Mapping[str, str] | None = None) -> L
     if builder.problems:
         raise ManifestError(_capped(builder.problems))
     manifest = _validate(data, builder.positions, name)
-    for target, override in data.get("overrides", {}).items():
+    for target in data.get("overrides", {}):
         LoadedManifest(file, data, builder.positions, manifest, []).for_target(target)
     return LoadedManifest(file, data, builder.positions, manifest, builder.warnings)

@@ -73,7 +73,7 @@ def compose_bounded(text: str, name: str) -> yaml.Node | None:
     """The single document of `text` as a node tree, refused when it exceeds the bounds."""
     try:
         _check_events(text, name)
-        return yaml.compose(text, Loader=_Loader)  # type: ignore[no-any-return]
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -105,7 +105,7 @@ def _check_events(text: str, name: str) -> None:
             anchor = event.anchor
             if any(a == anchor for a, _ in open_anchors):
                 _refuse(name, event, f"the alias *{anchor} refers to a node that contains it (a recursive YAML structure)")
-            expanded += sizes.get(anchor, 1)
+            expanded += sizes.get(anchor, 1) if anchor is not None else 1
             used_alias = True
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
@@ -129,4 +129,5 @@ def _check_events(text: str, name: str) -> None:
 
 def _refuse(name: str, event: yaml.Event, message: str) -> None:
     mark = event.start_mark
-    raise ManifestError([Problem("", message, name, mark.line + 1, mark.column + 1)])
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    raise ManifestError([Problem("", message, name, line, column)])

@@ -173,13 +173,13 @@ class AwsProvider(AwsData, BaseProvider):
         health: dict[str, bool] = {}
         endpoints: dict[str, list[str]] = {}
         lb = self.lbs.load_balancer(app.name)
-        for tg_name, (tg, tags) in self.lbs.target_groups(app.name).items():
+        for tg_name, (tg, _tags) in self.lbs.target_groups(app.name).items():
             found = call(self.clients.elbv2.describe_target_health, TargetGroupArn=tg["TargetGroupArn"], action="read the target health of", what=tg_name)
             for d in found["TargetHealthDescriptions"]:
                 health[d["Target"]["Id"]] = health.get(d["Target"]["Id"], True) and d["TargetHealth"]["State"] == "healthy"
         if lb is not None:
             for li in call(self.clients.elbv2.describe_listeners, LoadBalancerArn=lb[0]["LoadBalancerArn"], action="list", what="listeners")["Listeners"]:
-                for tg_name, (tg, tags) in self.lbs.target_groups(app.name).items():
+                for tg, tags in self.lbs.target_groups(app.name).values():
                     if any(a.get("TargetGroupArn") == tg["TargetGroupArn"] for a in li["DefaultActions"]):
                         endpoints.setdefault(tags.get(T.SERVICE, ""), []).append(f"http://{lb[0]['DNSName']}:{li['Port']}")
         by_service: dict[str, list[InstanceStatus]] = {}

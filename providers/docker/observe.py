@@ -61,7 +61,7 @@ def status_of(client: docker.DockerClient, app: App, host: str) -> list[ServiceS
     for c in sorted(_summaries(client, app.name), key=lambda c: str(c["Names"][0])):
         labels = c.get("Labels") or {}
         service = labels.get(naming.LABEL_SERVICE, "")
-        data = retried("inspecting a container", lambda: client.api.inspect_container(c["Id"]))
+        data = retried("inspecting a container", lambda cid=c["Id"]: client.api.inspect_container(cid))
         state = data["State"]
         health = state.get("Health")
         healthy = None if health is None else health.get("Status") == "healthy"

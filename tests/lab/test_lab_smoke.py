@@ -207,7 +207,7 @@ def test_both_engines_answer_and_publish_ports(docker_host, docker_b_host):
         run("docker", "-H", h, "run", "-d", "--name", name, "-p", "127.0.0.1::8080", "-e", "GREETING=smoke", "lab/web:1")
         try:
             port = run("docker", "-H", h, "port", name, "8080").stdout.split(":")[-1].strip()
-            body = wait_until(f"lab/web on {h}", lambda: _try(f"http://127.0.0.1:{port}/cgi-bin/count"), timeout=30)
+            body = wait_until(f"lab/web on {h}", lambda port=port: _try(f"http://127.0.0.1:{port}/cgi-bin/count"), timeout=30)
             assert body.strip() == "count=1 greeting=smoke"
         finally:
             run("docker", "-H", h, "rm", "-f", name, check=False)

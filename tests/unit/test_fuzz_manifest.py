@@ -10,16 +10,14 @@ through the CLI as a user would.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -199,7 +197,7 @@ def test_fuzz_ran_the_promised_number_of_examples() -> None:
 
 def test_seeds_are_valid_and_emit_round_trips(tmp_path: Path) -> None:
     assert len(SEEDS) >= 4
-    for tree, seed in zip(SEED_TREES, SEEDS):
+    for tree in SEED_TREES:
         parse_text(emit(tree).lstrip("\n") + "\n", Path("seed.yaml"), env={})  # raises if the emitter broke a seed
 
 

@@ -5,7 +5,6 @@ validate`, within 2 s and 200 MB of memory, measured on the CLI process itself.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from portable.errors import ManifestError
 from portable.manifest import parse_file
 from portable.manifest.schema import SCHEMA_FILE
 
@@ -59,7 +60,7 @@ def test_valid_manifest_passes_loader_and_schema(manifest: Path, validator: json
 @pytest.mark.parametrize("name", SHAPE_FAULTS)
 def test_shape_fault_is_refused_by_both(name: str, validator: jsonschema.Draft202012Validator) -> None:
     manifest = REPO / "tests/unit/invalid" / f"{name}.yaml"
-    with pytest.raises(Exception):
+    with pytest.raises(ManifestError):
         parse_file(manifest, env={})
     assert list(validator.iter_errors(_raw(manifest))), f"the schema accepts {name}, which the loader refuses"
 

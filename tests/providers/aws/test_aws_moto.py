@@ -81,7 +81,7 @@ def test_shop_on_aws_deploy_redeploy_blue_green_failure_and_destroy(aws_shop: Sh
     for inst in instances(shop, states=("running",)):
         by_service.setdefault(tags(inst)["portable:service"], []).append(inst)
     assert {s: len(v) for s, v in by_service.items()} == {"web": 2, "api": 1, "worker": 1, "kv": 1}
-    for service, insts in by_service.items():
+    for insts in by_service.values():
         for inst in insts:
             t = tags(inst)
             assert t["portable:app"] == "shop" and len(t["portable:revision"]) == 12
