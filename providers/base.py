@@ -93,10 +93,10 @@ class Provider(Protocol):
 
     name: ClassVar[str]
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]]
-
-    def __init__(self, target_name: str, settings: Any) -> None: ...
     # actions applied at once unless --parallelism says otherwise: what the target's API bears
     default_parallelism: ClassVar[int]
+
+    def __init__(self, target_name: str, settings: Any) -> None: ...
 
     @property
     def capabilities(self) -> frozenset[Capability]: ...
@@ -266,6 +266,7 @@ class BaseProvider:
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset()
     # capability -> (the words after "target `x` (provider)", a hint): a provider's own refusal
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {}
+    default_parallelism: ClassVar[int] = 4  # cloud APIs rate-limit; engines and clusters raise it
 
     def __init__(self, target_name: str, settings: Any) -> None:
         self.target_name = target_name
@@ -289,7 +290,6 @@ class BaseProvider:
         out.write_text(json.dumps([r.to_dict() for r in resources], indent=2, sort_keys=True) + "\n")
         return [out]
 
-    default_parallelism: ClassVar[int] = 4  # cloud APIs rate-limit; engines and clusters raise it
 
 def required_capabilities(app: App) -> dict[Capability, str]:
     """What the app asks for, each with the first field path that asks for it."""
