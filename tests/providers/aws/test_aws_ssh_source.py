@@ -1,5 +1,6 @@
 """AWS as a data source, through SSH to its instances (issue 14, item 1), against moto and the
-instance brought up in the lab at the private address moto assigned (tests/providers/vm/instance_host.py).
+instance brought up in the lab at the private address moto assigned (tests/providers/vm/instance_host.py);
+and as a destination whose instance restores the data at first boot in that lab host.
 
 The instance is a real host: sshd (Debian's openssh-server) with the key pair's public key,
 the instance's real user data run in it, so the service's container runs and its volume is
@@ -144,3 +145,37 @@ def test_a_changed_host_key_is_refused_at_plan_time(aws_app: SshApp, docker_host
     for err in (migrate_err, backup_err):
         assert f"the SSH host key of instance {iid}" in err and "known_hosts" in err and "refusing to connect" in err, err
     assert checksums(again.volume("data")) == written  # the data is untouched
+
+
+def test_migrate_docker_to_aws_restores_the_data_at_first_boot_in_the_instance(aws_app: SshApp, docker_host: str, moto_url: str) -> None:
+    """AWS as the destination: the archives go to S3 (moto, reached through the lab bridge's
+    address so the instance can fetch them), and the instance's real user data, run in its lab
+    host, restores them before the service starts. moto runs no guest, so the migration has
+    finished (instance `running`) before the lab host boots it: the order differs, the work not."""
+    import io
+    import subprocess
+    import tarfile
+
+    aws_app.env["AWS_ENDPOINT_URL"] = aws_app.labs.gateway_endpoint(moto_url)  # the blob store's S3; the target keeps its endpoint_url
+    done = aws_app.cli("deploy", "-t", "local", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = write_data(aws_app.dir / "seed")
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        tar.add(aws_app.dir / "seed", arcname=".")
+    filled = subprocess.run(["docker", "-H", docker_host, "run", "-i", "--rm", "-v", f"{aws_app.app}_data:/v", "lab/busybox:1", "/bin/busybox", "tar", "-C", "/v", "-xf", "-"],
+                            input=packed.getvalue(), capture_output=True, timeout=120)
+    assert filled.returncode == 0, filled.stderr
+
+    moved = aws_app.cli("migrate", "--from", "local", "--to", "aws", "--quiesce", "--yes", "--blob-store", f"s3://portable-archives/{aws_app.app}")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    (host,) = aws_app.boot_all()  # runs the user data: restore step (busybox wget from S3), then the service
+    assert host.bootstrap is not None and "portable: volume data restored" in host.bootstrap.stdout, host.bootstrap
+    assert host.bootstrap.stdout.count("portable: restoring data from") == 2  # base and final archives of the two-pass copy
+    assert checksums(host.volume("data")) == written
+    seen = subprocess.run(["docker", "-H", docker_host, "exec", f"vm-{aws_app.app}-web", "sh", "-c", "cd /data && find . -type f ! -name '.portable*' | sort | xargs sha256sum"],
+                          capture_output=True, text=True, timeout=60)
+    assert {line.split()[1][2:]: line.split()[0] for line in seen.stdout.splitlines()} == written, seen.stderr
+    assert container_running(docker_host, f"vm-{aws_app.app}-web") is True
+    ps = subprocess.run(["docker", "-H", docker_host, "ps", "-a", "--filter", f"label=io.portable.app={aws_app.app}", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
+    assert ps.stdout.split() == []  # Docker retired

@@ -16,7 +16,11 @@ path in the instance (the engine resolves `-v` paths on this host) and linked fr
 /var/lib/portable, the path a VM has, which is what SSH sessions see.
 
 The network is `--internal`: the instances reach nothing outside it, and only addresses on it
-(and loopback) are ever contacted. Addresses outside 172.31.0.0/16 are refused here. moto's
+(and loopback) are ever contacted. An instance that restores migrated volumes at first boot
+fetches its archives by URL: `gateway_endpoint(moto_url)` forwards the lab bridge's own
+address on this machine (172.31.0.1) to moto, so a blob store opened on that endpoint signs
+URLs both this machine and the instances reach; busybox-static (the lab's) is the
+instances' `wget`. Addresses outside 172.31.0.0/16 are refused here. moto's
 console output is a fixed sample without host keys, so the providers trust the first key seen;
 the container's own log (`console()`) has the block a real EC2 console shows.
 """
@@ -24,7 +28,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import subprocess
+import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +43,7 @@ LAB_VPC_CIDR = "172.31.0.0/16"  # moto's default VPC, in every region
 LAB_VPC_GATEWAY = "172.31.0.1"  # moto reserves .1-.3 of each subnet: never an instance's
 SSHD_IMAGE = "lab/sshd:1"
 DOCKER_CLI = "/usr/local/bin/docker"
+BUSYBOX = "/bin/busybox"  # busybox-static, installed by the lab (lab/busybox:1 is made of it)
 LABEL = "portable-lab.instance"
 
 
@@ -98,6 +106,7 @@ class LabInstances:
         self.workdir = workdir
         self.user = user
         self.hosts: dict[str, InstanceHost] = {}
+        self.forwards: list[GatewayForward] = []
         ensure_lab_vpc(docker_host)
 
     def _instance(self, instance_id: str) -> dict[str, Any]:
@@ -132,6 +141,7 @@ class LabInstances:
         args = ["run", "-d", "--name", name, "--hostname", instance_id, "--network", LAB_VPC_NETWORK, "--ip", address,
                 "--label", f"{LABEL}={instance_id}",
                 "-v", f"{socket_path(self.docker_host)}:/var/run/docker.sock", "-v", f"{DOCKER_CLI}:/usr/local/bin/docker:ro",
+                "-v", f"{BUSYBOX}:/usr/local/bin/wget:ro",  # busybox runs as the applet it is called by
                 "-v", f"{root}:{root}", "-e", f"SSH_USER={self.user}"]
         if inst.get("KeyName"):
             args += ["-e", f"SSH_AUTHORIZED_KEYS={self._public_key(inst['KeyName'])}"]
@@ -195,3 +205,58 @@ class LabInstances:
     def close(self, app: str | None = None) -> None:
         for iid in list(self.hosts):
             self.remove(iid, app)
+        for forward in self.forwards:
+            forward.close()
+        self.forwards = []
+
+    def gateway_endpoint(self, url: str) -> str:
+        """`url` (a loopback service: moto) as an address on the lab bridge, reachable from the
+        instances and from this machine alike."""
+        parts = urllib.parse.urlsplit(url)
+        assert parts.hostname == "127.0.0.1" and parts.port, f"only a loopback service is forwarded, not {url}"
+        forward = GatewayForward(parts.port)
+        self.forwards.append(forward)
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{LAB_VPC_GATEWAY}:{forward.port}"))
+
+
+class GatewayForward:
+    """A TCP forwarder from the lab bridge's address (172.31.0.1:<any port>) to 127.0.0.1:<port>."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.server = socket.create_server((LAB_VPC_GATEWAY, 0))
+        self.port = self.server.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.server.close()
