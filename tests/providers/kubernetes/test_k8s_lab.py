@@ -170,9 +170,11 @@ def test_cli_deploy_reports_invalid_object_in_one_sentence(k8s_kubeconfig: str, 
     # a label value Kubernetes refuses (spaces are not allowed in label values)
     manifest.write_text(manifest.read_text().replace("team: platform", "team: platform team", 1))
     run = cli("deploy", "-f", str(manifest), "--target", "k8s", "--yes", "--state", str(tmp_path / "s.db"), env=k8s_env, cwd=tmp_path)
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert "Kubernetes rejected" in run.stderr and "metadata.labels" in run.stderr, run.stderr
+    # the loader knows Kubernetes' label rules now: refused at its line, before any object is sent
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "portable.yaml:7:11: metadata.labels.team: label value 'platform team'" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+    assert kubectl(k8s_kubeconfig, "get", "deployments", "-n", namespace, "-o", "name", check=False).stdout.strip() == ""
 
 
 def test_field_owned_by_another_manager_conflicts_unless_forced(k8s_kubeconfig: str, namespace: str, k8s_env: dict[str, str], tmp_path: Path) -> None:

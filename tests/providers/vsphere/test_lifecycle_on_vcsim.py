@@ -289,5 +289,5 @@ def test_destroying_one_app_leaves_another_apps_vms_alone(app_cli, tmp_path) -> 
 
 def test_logs_say_where_to_read_them(app_cli) -> None:
     result = app_cli("logs", "--target", "vcsim", targeted=False)
-    assert result.returncode == 1
+    assert result.returncode == 2  # refused up front: the target does not declare LOGS
     assert "cannot read container logs through vCenter" in result.stderr and "docker logs" in result.stderr
