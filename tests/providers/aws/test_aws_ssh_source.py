@@ -27,7 +27,7 @@ from ssh_source import (  # noqa: E402
     refused_before_anything_changes, secrets_absent, service_sees, ssh_yaml, target_yaml, write_data,
 )
 
-pytestmark = [pytest.mark.lab("moto", "docker", "registry", "dbimages"), pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.lab("moto", "docker", "registry", "images", "dbimages"), pytest.mark.timeout(900)]
 
 REGIONS = ("ap-southeast-3", "me-central-1", "il-central-1")  # no other test's regions
 
