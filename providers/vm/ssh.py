@@ -342,6 +342,22 @@ def source_host(app: App, volume: str, hosts: Sequence[Host], target: str) -> Ho
     return min(mine, key=lambda h: (h.replica, h.id))
 
 
+def _operating(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """`chunks`, with the channel's setting errors turned into TargetError (see `_failing`)."""
+    with _failing():
+        yield from chunks
+
+
+@contextmanager
+def _failing() -> Iterator[None]:
+    """After planning proved the channel, losing it mid-copy is a failed operation (exit 1, the
+    migration resumes when rerun), not bad input: the sentence naming the setting is kept."""
+    try:
+        yield
+    except InputError as exc:
+        raise TargetError(exc.message, hint=exc.hint) from None
+
+
 class SshData:
     """DataSource, Quiescer and DataChannel of a VM target, over `SshChannel`."""
 
@@ -352,7 +368,7 @@ class SshData:
         """A tar stream of the volume's files (members `./...`) and the empty prefix they carry."""
         host = source_host(app, volume, hosts, self.channel.target)
         command = f"{AS_ROOT} $S tar -C {shlex.quote(volume_dir(volume))} -cf - ."
-        return self.channel.stream(host, command, f"reading volume {volume} over SSH", _tar_ok), ""
+        return _operating(self.channel.stream(host, command, f"reading volume {volume} over SSH", _tar_ok)), ""
 
     def _docker_on(self, app: App, hosts: Sequence[Host], verb: str) -> list[str]:
         writers = set(app.volume_writers())
@@ -362,7 +378,7 @@ class SshData:
                 continue
             name = container_of(app, host.service)
             grace = f" -t {int(app.services[host.service].stop_grace_s)}" if verb == "stop" else ""
-            with self.channel.connect(host) as transport:
+            with _failing(), self.channel.connect(host) as transport:
                 code, _out, err = self.channel.run(transport, f"{AS_ROOT} $S docker {verb}{grace} {shlex.quote(name)}", f"docker {verb} {name} on instance {host.id}")
             if code != 0:
                 raise TargetError(f"`docker {verb} {name}` failed on instance {host.id} (exit {code}): {err.strip()[-300:] or 'no message'}")

@@ -78,3 +78,31 @@ def test_a_bastion_relays_the_connection_and_its_key_is_kept(lab_hosts: tuple[La
     again = SshChannel("aws", settings, "k", tmp_path)
     with again.connect(host_of(one, None)) as transport:
         assert again.run(transport, "true", "true")[0] == 0
+
+
+def test_losing_the_channel_after_planning_is_a_failed_operation_not_bad_input(tmp_path: Path, docker_host: str) -> None:
+    """The plan-time check names the setting with exit 2; once planned, the same loss during the
+    copy is exit 1 (the migration resumes when rerun), with the same sentence."""
+    from instance_host import ensure_lab_vpc
+
+    from portable.errors import TargetError
+    from portable.manifest import load_app
+    from portable.providers.vm.ssh import SshData
+
+    ensure_lab_vpc(docker_host)  # 172.31.0.0/16 is routed to the lab bridge, where nothing holds .255.200
+    (tmp_path / "portable.yaml").write_text(
+        "apiVersion: portable/v1\nkind: Application\nmetadata: {name: gone}\n"
+        "services:\n  web:\n    image: lab/web:1\n    volumes: [{volume: data, path: /data}]\nvolumes:\n  data: {}\n")
+    app = load_app(tmp_path / "portable.yaml", "local", env={})
+    data = SshData(SshChannel("aws", SshSettings(address="private", user="root", connect_timeout=3), "k", tmp_path))
+    gone = [Host("i-gone", "web", 0, None, "172.31.255.200")]
+    with pytest.raises(InputError, match="cannot reach instance i-gone of service web") as planned:
+        data.check(app, ["data"], gone, quiesce=True)
+    assert planned.value.exit_code == 2
+    chunks, _ = data.export(app, "data", gone)
+    with pytest.raises(TargetError, match="cannot reach instance i-gone of service web") as copying:
+        next(iter(chunks))
+    assert copying.value.exit_code == 1 and not isinstance(copying.value, InputError)
+    with pytest.raises(TargetError, match="cannot reach instance i-gone") as stopping:
+        data.quiesce(app, gone)
+    assert stopping.value.exit_code == 1
