@@ -20,7 +20,7 @@ from portable.compose.storage import MAX_FILE_BYTES, STORAGE_HANDLERS
 from portable.compose.values import dns_label
 from portable.errors import ManifestError, Problem
 
-SERVICE_ORDER = ("image", "build", "command", "args", "env", "secrets", "ports", "replicas", "resources", "health", "volumes", "files", "depends_on", "restart", "labels", "user", "stop_grace_period")
+SERVICE_ORDER = ("image", "build", "command", "args", "env", "secrets", "ports", "replicas", "resources", "health", "volumes", "files", "depends_on", "restart", "labels", "user", "working_dir", "stop_grace_period")
 EXTENSION = "x-portable"
 
 

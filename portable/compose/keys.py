@@ -162,7 +162,7 @@ RULES: tuple[KeyRule, ...] = (
     _r("services.*.hostname", NOT_CARRIED, "", "each target names its instances"),
     _r("services.*.domainname", NOT_CARRIED, "", "each target names its instances"),
     _r("services.*.extra_hosts", NOT_CARRIED, "", "no /etc/hosts entries in the portable model"),
-    _r("services.*.working_dir", NOT_CARRIED, "", "no working directory in the portable model: the image's WORKDIR is used"),
+    _r("services.*.working_dir", CARRIED, "services.*.working_dir", "added to the manifest model for compose: every target sets the container's working directory"),
     _r("services.*.init", NOT_CARRIED, "", "no init process in the portable model"),
     _r("services.*.read_only", NOT_CARRIED, "", "no read-only root filesystem in the portable model"),
     _r("services.*.cap_add", NOT_CARRIED, "", "no capability changes in the portable model"),

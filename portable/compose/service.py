@@ -195,6 +195,14 @@ def _user(c: ServiceContext) -> None:
     c.set("user", text(c.svc["user"]), "user")
 
 
+def _working_dir(c: ServiceContext) -> None:
+    path = text(c.svc["working_dir"])
+    if not path.startswith("/"):
+        c.conv.drop(c.at("working_dir"), f"{c.path}.working_dir", f"{path!r} is not an absolute path; the image's WORKDIR is used")
+        return
+    c.set("working_dir", path, "working_dir")
+
+
 def _stop_grace(c: ServiceContext) -> None:
     c.set("stop_grace_period", portable_duration(c.svc["stop_grace_period"]), "stop_grace_period")
 
@@ -359,7 +367,7 @@ def _privileged(c: ServiceContext) -> None:
 HANDLERS: dict[str, Handler] = {
     "image": _image, "build": _build, "command": _command, "entrypoint": _entrypoint,
     "environment": _environment, "env_file": _environment, "labels": _labels, "label_file": _labels,
-    "restart": _restart, "user": _user, "stop_grace_period": _stop_grace, "scale": _scale,
+    "restart": _restart, "user": _user, "working_dir": _working_dir, "stop_grace_period": _stop_grace, "scale": _scale,
     "cpus": _cpus, "mem_limit": _mem_limit, "mem_reservation": _mem_reservation, "deploy": _deploy,
     "healthcheck": _health, "depends_on": _depends_on, "networks": _networks, "links": _links,
     "privileged": _privileged,

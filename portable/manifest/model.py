@@ -10,7 +10,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer, model_validator
 
 from portable.manifest.units import parse_cpu, parse_duration, parse_size
 
@@ -276,8 +276,18 @@ class Service(Strict):
     restart: Literal["always", "on-failure", "unless-stopped", "no"] = "always"
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     user: str | None = None
+    working_dir: str | None = Field(None, pattern=r"^/", description="directory the command runs in (default: the image's WORKDIR); compose's `working_dir`")
     stop_grace_period: Duration = "10s"
     autoscale: Autoscale | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_additions(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Fields added after v1 shipped are left out of dumps while unset, so digests and
+        revisions of existing manifests (and so their deployments) do not change."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("working_dir") is None:
+            data.pop("working_dir", None)
+        return data
 
     @field_validator("build", mode="before", json_schema_input_type=Build | str | None)
     @classmethod

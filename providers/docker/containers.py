@@ -123,6 +123,7 @@ def create_replica(
             labels={**labels_for(app, res, target), naming.LABEL_UPSTREAM: upstream},
             ports=exposed or None,
             user=spec["user"],
+            working_dir=spec.get("working_dir"),
             host_config=host_config,
             networking_config=networking,
             healthcheck=_healthcheck(spec["health"]),

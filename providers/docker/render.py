@@ -36,6 +36,8 @@ def _container(app: App, res: Resource, target: str) -> dict[str, Any]:
         out["environment"] = dict(spec["env"])
     if spec["user"]:
         out["user"] = spec["user"]
+    if spec.get("working_dir"):
+        out["working_dir"] = spec["working_dir"]
     ports = [f"{p['published']}:{p['port']}/{'udp' if p['protocol'] == 'udp' else 'tcp'}" for p in spec["ports"] if p["via"] == "direct"]
     if ports:
         out["ports"] = ports

@@ -113,6 +113,7 @@ def _container_template(app: App, name: str, svc: Service, settings: DockerSetti
         "cpus": svc.resources.cpu_cores,
         "memory": svc.resources.memory_bytes,
         "user": svc.user,
+        **({"working_dir": svc.working_dir} if svc.working_dir else {}),
         "stop_grace_s": svc.stop_grace_s,
         "labels": labels,
         "volumes": [

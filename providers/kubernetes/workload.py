@@ -96,6 +96,8 @@ def container(app: App, name: str, svc: Service, files_name: str, secret_names: 
         c["command"] = list(svc.command)
     if svc.args:
         c["args"] = list(svc.args)
+    if svc.working_dir:
+        c["workingDir"] = svc.working_dir
     if svc.env:
         c["env"] = [{"name": k, "value": v} for k, v in svc.env.items()]
     if svc.ports:

@@ -247,6 +247,8 @@ def render_bootstrap(
     run += [f"{health[i]} {_Q(health[i + 1])}" for i in range(0, len(health), 2)]
     if spec["user"]:
         run.append(f"--user {_Q(spec['user'])}")
+    if spec.get("working_dir"):
+        run.append(f"--workdir {_Q(spec['working_dir'])}")
     argv: list[str] = []
     if spec["command"]:
         run.append(f"--entrypoint {_Q(spec['command'][0])}")

@@ -119,6 +119,7 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
         "health": _health(svc),
         "restart": svc.restart,
         "user": svc.user,
+        **({"working_dir": svc.working_dir} if svc.working_dir else {}),
         "stop_grace_s": svc.stop_grace_s,
         "labels": dict(sorted(svc.labels.items())),
         "peers": sorted(n for n, other in app.services.items() if n != service_name and other.ports),

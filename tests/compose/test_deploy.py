@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -74,6 +75,8 @@ def test_counter_stack_serves_and_keeps_its_data(tmp_path: Path, docker_host: st
         assert re.search(r"^counter on local: revision \d+ deployed\.$", stack.deploy(), re.MULTILINE)
         assert stack.status() == {"kv": {"desired": 1, "healthy": 1}, "web": {"desired": 1, "healthy": 1}}
         assert _get("http://127.0.0.1:18080/cgi-bin/count") == "count=1 greeting=hello\n"
+        inspect = subprocess.run(["docker", "inspect", "-f", "{{.Config.WorkingDir}}", "counter-kv-1"], env=stack.env, capture_output=True, text=True, timeout=30)
+        assert inspect.stdout.strip() == "/data"  # compose's working_dir, carried
         assert _get("http://127.0.0.1:18080/cgi-bin/count") == "count=2 greeting=hello\n"
         stack.env["GREETING"] = "bonjour"  # a changed compose value rolls the container; the volume stays
         stack.deploy()
