@@ -8,16 +8,20 @@ with GetConsoleOutput; when the console has none, the first key seen is recorded
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from portable.errors import MissingExtraError
+from portable.errors import MissingExtraError, TargetError
 from portable.manifest.app import App
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
 from portable.providers.aws.errors import call
 from portable.providers.aws.instances import list_instances
 from portable.providers.aws.settings import AwsSettings
+
+
+Progress = Callable[[str], None]
 
 
 def _ssh() -> Any:
@@ -69,6 +73,13 @@ class AwsData:
 
     def resume(self, app: App) -> list[str]:
         return self._data(app).resume(app, self._hosts(app))  # type: ignore[no-any-return]
+
+    def restore_volume(self, app: App, volume: str, archive: Path, progress: Progress, *, sha256: str | None = None, replace: bool = False, delta: bool = False) -> None:
+        """DataDestination for `portable restore` (RESTORE_RUNNING): the archive written into the
+        volume on every running instance of its service over SSH, the container stopped meanwhile."""
+        if delta:
+            raise TargetError("a delta archive is applied only by a migration's first boot here, not through SSH")
+        self._data(app).restore(app, volume, archive, self._hosts(app), progress, sha256=sha256, replace=replace)
 
     def check_data_channel(self, app: App, *, quiesce: bool) -> str:
         """Logs in to every instance the copy needs (while planning): unreachable, refused or a

@@ -31,7 +31,7 @@ from portable.providers.vm import GROUP_KIND, VOLUME_KIND, roll_out, scale, tear
 
 
 # what SSH to the instances adds (providers/aws/data.py); declared only when `ssh` and `key_name` are set
-SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL})
+SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL, Capability.RESTORE_RUNNING})
 WITHOUT_SSH = "set `key_name` (the EC2 key pair the instances are launched with) and `ssh` (user, key_file, address) on the target"
 
 
@@ -40,6 +40,7 @@ class AwsProvider(AwsData, BaseProvider):
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its instances", WITHOUT_SSH),
         Capability.QUIESCE: ("cannot stop its writers (--quiesce) without SSH to its instances", WITHOUT_SSH),
+        Capability.RESTORE_RUNNING: ("cannot restore volume data into the deployed app without SSH to its instances", WITHOUT_SSH),
     }
     default_parallelism: ClassVar[int] = 8  # EC2's request rate limits; throttling is retried anyway
     # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the

@@ -9,15 +9,19 @@ which prints cloud-init's host key block), else the first key seen is recorded a
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from portable.errors import MissingExtraError
+from portable.errors import MissingExtraError, TargetError
 from portable.manifest.app import App
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.nodes import app_nodes
 from portable.providers.libcloud.settings import LibcloudSettings
+
+
+Progress = Callable[[str], None]
 
 
 def _ssh() -> Any:
@@ -70,6 +74,13 @@ class LibcloudData:
 
     def resume(self, app: App) -> list[str]:
         return self._data(app).resume(app, self._hosts(app))  # type: ignore[no-any-return]
+
+    def restore_volume(self, app: App, volume: str, archive: Path, progress: Progress, *, sha256: str | None = None, replace: bool = False, delta: bool = False) -> None:
+        """DataDestination for `portable restore` (RESTORE_RUNNING): the archive written into the
+        volume on every running node of its service over SSH, the container stopped meanwhile."""
+        if delta:
+            raise TargetError("a delta archive is applied only by a migration's first boot here, not through SSH")
+        self._data(app).restore(app, volume, archive, self._hosts(app), progress, sha256=sha256, replace=replace)
 
     def check_data_channel(self, app: App, *, quiesce: bool) -> str:
         """Logs in to every node the copy needs (while planning): unreachable, refused or a wrong

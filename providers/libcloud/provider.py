@@ -30,7 +30,7 @@ from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init, ro
 
 
 # what SSH to the nodes adds (providers/libcloud/data.py); declared only when `ssh` and `key_name` are set
-SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL})
+SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL, Capability.RESTORE_RUNNING})
 WITHOUT_SSH = "set `key_name` (the key pair the nodes are created with) and `ssh` (user, key_file, address) on the target"
 
 
@@ -39,6 +39,7 @@ class LibcloudProvider(LibcloudData, BaseProvider):
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its nodes", WITHOUT_SSH),
         Capability.QUIESCE: ("cannot stop its writers (--quiesce) without SSH to its nodes", WITHOUT_SSH),
+        Capability.RESTORE_RUNNING: ("cannot restore volume data into the deployed app without SSH to its nodes", WITHOUT_SSH),
     }
 
     def __init__(self, target_name: str, settings: LibcloudSettings) -> None:

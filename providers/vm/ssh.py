@@ -25,7 +25,7 @@ import binascii
 import shlex
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 
 import paramiko
 
+from portable.data.archive import restore_tar_stream
 from portable.errors import InputError, TargetError
 from portable.manifest.app import App
 from portable.providers.vm.ssh_settings import SshSettings
@@ -288,6 +289,26 @@ class SshChannel:
         finally:
             channel.close()
 
+    def feed(self, transport: paramiko.Transport, command: str, chunks: Iterable[bytes], what: str) -> None:
+        """Runs `command` with `chunks` on its stdin; raises unless it exits 0."""
+        channel = transport.open_session()
+        channel.settimeout(READ_TIMEOUT)
+        try:
+            channel.exec_command(command)
+            for chunk in chunks:
+                channel.sendall(chunk)
+            channel.shutdown_write()
+            code = channel.recv_exit_status()
+            err = b""
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(CHUNK)
+            if code != 0:
+                raise TargetError(f"{what} failed (exit {code}): {err.decode(errors='replace').strip()[-300:] or 'no message'}")
+        except socket.timeout:
+            raise TargetError(f"{what}: the instance stopped reading for {int(READ_TIMEOUT)}s") from None
+        finally:
+            channel.close()
+
     def stream(self, host: Host, command: str, what: str, ok: Callable[[int, str], bool]) -> Iterator[bytes]:
         """The stdout of `command` on `host`, chunk by chunk; a failure (per `ok`) raises after the last chunk."""
         with self.connect(host) as transport:
@@ -391,6 +412,35 @@ class SshData:
 
     def resume(self, app: App, hosts: Sequence[Host]) -> list[str]:
         return self._docker_on(app, hosts, "start")
+
+    def restore(self, app: App, volume: str, archive: Path, hosts: Sequence[Host], progress: Callable[[str], None], *, sha256: str | None, replace: bool) -> None:
+        """`portable restore` into the running app: on every instance of the service mounting
+        `volume`, its container is stopped, the volume directory emptied and refilled from the
+        archive (checked while it streams: a mismatch stops the copy with the error), and the
+        container started again, whatever happened."""
+        users = app.services_mounting(volume)
+        mine = sorted((h for h in hosts if h.service in users), key=lambda h: (h.service, h.replica, h.id))
+        if not mine:
+            raise TargetError(f"no service of {app.name} with volume {volume} has a running instance on target {self.channel.target}")
+        directory = shlex.quote(volume_dir(volume))
+        for host in mine:
+            name = shlex.quote(container_of(app, host.service))
+            with _failing(), self.channel.connect(host) as transport:
+                if not replace:
+                    code, out, _err = self.channel.run(transport, f"{AS_ROOT} $S ls -A {directory}", f"looking into volume {volume} on instance {host.id}")
+                    if code != 0 or out.strip():
+                        raise TargetError(f"volume {volume} on instance {host.id} already holds data; not overwriting it", hint="use `portable restore` to replace its contents")
+                progress(f"restoring volume {volume} on instance {host.id} over SSH ({name} stopped meanwhile)")
+                code, _out, err = self.channel.run(transport, f"{AS_ROOT} $S docker stop -t {int(app.services[host.service].stop_grace_s)} {name}", f"docker stop {name} on instance {host.id}")
+                if code != 0:
+                    raise TargetError(f"`docker stop {name}` failed on instance {host.id} (exit {code}): {err.strip()[-300:] or 'no message'}")
+                try:
+                    code, _out, err = self.channel.run(transport, f"{AS_ROOT} $S find {directory} -mindepth 1 -delete", f"emptying volume {volume} on instance {host.id}")
+                    if code != 0:
+                        raise TargetError(f"could not empty volume {volume} on instance {host.id} (exit {code}): {err.strip()[-300:]}")
+                    self.channel.feed(transport, f"{AS_ROOT} $S tar -C {directory} -xf -", restore_tar_stream(archive, sha256), f"writing volume {volume} on instance {host.id}")
+                finally:
+                    self.channel.run(transport, f"{AS_ROOT} $S docker start {name}", f"docker start {name} on instance {host.id}")
 
     def check(self, app: App, volumes: Sequence[str], hosts: Sequence[Host], *, quiesce: bool) -> str:
         """Logs in to every instance export (and quiesce) would use and looks for the volume directories."""

@@ -179,3 +179,23 @@ def test_migrate_docker_to_aws_restores_the_data_at_first_boot_in_the_instance(a
     assert container_running(docker_host, f"vm-{aws_app.app}-web") is True
     ps = subprocess.run(["docker", "-H", docker_host, "ps", "-a", "--filter", f"label=io.portable.app={aws_app.app}", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
     assert ps.stdout.split() == []  # Docker retired
+
+
+def test_restore_puts_a_backup_back_into_the_running_instance_over_ssh(aws_app: SshApp, docker_host: str) -> None:
+    deployed(aws_app)
+    (host,) = aws_app.boot_all()
+    volume = host.volume("data")
+    written = write_data(volume)
+    backup = aws_app.cli("backup", "-t", "aws")
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    # after the backup: a file changed, one added, one removed
+    (volume / "orders" / "1.json").write_text('{"id": 1, "total": 0}')
+    (volume / "later.txt").write_text("written after the backup")
+    (volume / "orders" / "2.json").unlink()
+    restored = aws_app.cli("restore", "-t", "aws", "--from", backup.stdout.split()[1], "--yes")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "restored volumes: data" in restored.stdout
+    assert checksums(volume) == written
+    assert container_running(docker_host, f"vm-{aws_app.app}-web") is True  # started again
+    seen = host.sh(f"docker exec vm-{aws_app.app}-web sh -c 'cd /data && find . -type f | sort | xargs sha256sum'")
+    assert {line.split()[1][2:]: line.split()[0] for line in seen.splitlines()} == written

@@ -99,3 +99,18 @@ def test_a_changed_host_key_is_refused_at_plan_time(cloud_app: SshApp, docker_ho
     for err in refused_before_anything_changes(cloud_app, docker_host, iid, again):
         assert f"the SSH host key of instance {iid}" in err and "refusing to connect" in err, err
     assert checksums(again.volume("data")) == written
+
+
+def test_restore_puts_a_backup_back_into_the_running_node_over_ssh(cloud_app: SshApp, docker_host: str) -> None:
+    deployed(cloud_app)
+    (host,) = cloud_app.boot_all()
+    volume = host.volume("data")
+    written = write_data(volume)
+    backup = cloud_app.cli("backup", "-t", "cloud")
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    (volume / "blob.bin").write_bytes(b"overwritten")
+    (volume / "later.txt").write_text("after the backup")
+    restored = cloud_app.cli("restore", "-t", "cloud", "--from", backup.stdout.split()[1], "--yes")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert checksums(volume) == written
+    assert container_running(docker_host, f"vm-{cloud_app.app}-web") is True
