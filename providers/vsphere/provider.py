@@ -28,7 +28,7 @@ from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
 from portable.providers.vsphere.readiness import guest_status
 from portable.providers.vsphere.render import render_files
-from portable.providers.vsphere.restore import VsphereRestore
+from portable.providers.vsphere.restore import VsphereRestore, pending_restore
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import disk_uuid_hex, vmdk_uuid
 from portable.providers.vsphere.translate import translate
@@ -122,6 +122,8 @@ class VsphereProvider(VsphereRestore, BaseProvider):
                 and all(vm.power_state == "poweredOn" for vm in vms)
                 and (want is None or len(vms) == int(want.spec["replicas"]))
             )  # a stopped or missing VM makes the group differ, so deploy repairs it
+            if whole and app.restores and any(pending_restore(self.session, vm.vm) for vm in vms):
+                whole = False  # a migration stopped before its archives reached a VM: deploy delivers them
             out.append(
                 Observed(
                     GROUP_KIND,
@@ -254,6 +256,10 @@ class VsphereProvider(VsphereRestore, BaseProvider):
             if stopped:
                 ctx.progress(f"{group.name}: powering on {', '.join(o.name for o in stopped)}")
                 backend.power_on(group, [o.name for o in stopped], timeout=ctx.timeout)
+            if ctx.app.restores:  # VMs of a migration stopped midway still wait for their archives
+                for o in owned:
+                    if o.service == group.name and o.power_state == "poweredOn" and o.name not in {x.name for x in stopped} and pending_restore(self.session, o.vm):
+                        self.deliver_first_start(ctx.app, group.spec, o.vm, o.name, ctx.progress)
             scale(backend, group, current, timeout=ctx.timeout, progress=ctx.progress)
             return
         # blue/green: instances of the new revision replace every other one

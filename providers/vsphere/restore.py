@@ -102,6 +102,12 @@ def unpack_script(volume: str, uploads: Sequence[tuple[str, str, Sequence[str]]]
     return "\n".join(lines) + "\n"
 
 
+def pending_restore(session: Any, vm: Any) -> bool:
+    """True while a VM still waits for its migration's archives (a migration stopped midway)."""
+    options = session.read(vm, "config.extraConfig", "reading whether the VM's volumes are restored") or []
+    return any(o.key == RESTORE_KEY and str(o.value) == "pending" for o in options)
+
+
 class VsphereRestore(VsphereData):
     """Mixed into VsphereProvider: archives into the guests (first start and `portable restore`)."""
 

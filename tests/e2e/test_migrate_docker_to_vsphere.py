@@ -146,3 +146,44 @@ def test_stateful_app_moves_from_docker_to_vsphere_vms_with_its_data(tmp_path: P
         cli.run("destroy", "-f", str(manifest), "-t", "vcsim", "--yes", "--volumes")
         cli.run("destroy", "-f", str(manifest), "-t", "local", "--yes", "--volumes")
         force_remove_app(APP)
+
+
+def test_a_migration_killed_while_the_vm_waits_for_its_archives_resumes_with_the_same_data(tmp_path: Path, cli: Cli, vcsim: Any, moto_url: str) -> None:
+    """SIGKILL as soon as the destination VM exists (cloned with the restore still pending);
+    the same migrate again resumes: the VM that waited gets the archives, the data is Docker's."""
+    import os
+    import signal
+    import time
+
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text(MANIFEST)
+    argv = ["portable", "migrate", "-f", str(manifest), "--state", str(cli.state), "--from", "local", "--to", "vcsim", "--yes", "--quiesce",
+            "--blob-store", f"s3://portable-archives/{APP}-resume"]
+    try:
+        assert cli.run("deploy", "-f", str(manifest), "-t", "local", "--yes").returncode == 0
+        [source] = app_containers()
+        subprocess.run(["docker", "exec", source, "sh", "-c", "head -c 2000000 /dev/urandom > /data/big.bin && echo kept > /data/kept.txt"], check=True, timeout=30)
+        written = docker_checksums(source)
+
+        first = subprocess.Popen(argv, env={**os.environ, **cli.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        deadline = time.monotonic() + 240
+        while not vm_names(cli, manifest):
+            assert first.poll() is None, f"the migration ended before its VM was seen: {first.stdout.read() if first.stdout else ''}"
+            assert time.monotonic() < deadline, "no destination VM within 240s"
+            time.sleep(0.1)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+        assert first.returncode == -signal.SIGKILL
+
+        again = subprocess.run(argv, env={**os.environ, **cli.env}, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"{APP} now runs on vcsim." in again.stdout
+        assert "volume data restored in VM" in again.stdout + again.stderr  # the rerun delivered what the killed run had not
+        [vm] = vm_names(cli, manifest)
+        assert checksums_in(guest_container(vm), GUEST_VOLUME) == written
+        assert guest_restore_key(vcsim, vm) == "done"
+        assert app_containers() == []
+    finally:
+        cli.run("destroy", "-f", str(manifest), "-t", "vcsim", "--yes", "--volumes")
+        cli.run("destroy", "-f", str(manifest), "-t", "local", "--yes", "--volumes")
+        force_remove_app(APP)
