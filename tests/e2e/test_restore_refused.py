@@ -1,6 +1,6 @@
-"""`portable restore` on a target that cannot write into a deployed app's volumes (aws and
-libcloud until their SSH channel restores too) is refused before anything is read or
-stopped: exit 2, one sentence naming the target, what it cannot do and that restore needs it.
+"""`portable restore` on a target that cannot write into a deployed app's volumes (here aws
+without its SSH channel: no `key_name`/`ssh`) is refused before anything is read or stopped:
+exit 2, one sentence naming the target, what it cannot do, that restore needs it, and what to set.
 
 The targets point at addresses where nothing listens (port 1), so a command that tried to
 reach one would fail differently.
@@ -34,5 +34,6 @@ def test_restore_on_a_target_without_the_role_is_refused_up_front(tmp_path: Path
     out = subprocess.run([sys.executable, "-m", "portable.cli.main", "restore", "-t", "cloud", "--from", str(backup), "--yes"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr
-    assert "target `cloud` (aws) cannot restore volume data into the deployed app; restore needs it" in out.stderr, out.stderr
+    assert "target `cloud` (aws) cannot restore volume data into the deployed app" in out.stderr and "restore needs it" in out.stderr, out.stderr
+    assert "`key_name`" in out.stderr, out.stderr
     assert "internal error" not in out.stderr and "Traceback" not in out.stderr
