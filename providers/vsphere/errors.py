@@ -47,6 +47,11 @@ FAULTS: list[tuple[type, type[PortableError], Sentence]] = [
      lambda f, what: f"vCenter refused the login while {what}: check the user name and password (VSPHERE_USER / VSPHERE_PASSWORD or the credentials file)"),
     (vim.fault.NotAuthenticated, AuthError,
      lambda f, what: f"the vCenter session is not authenticated while {what}: log in again with valid credentials"),
+    (vim.fault.InvalidGuestLogin, AuthError,
+     lambda f, what: f"the guest OS refused the account VMware Tools runs commands as while {what}: check VSPHERE_GUEST_USER / VSPHERE_GUEST_PASSWORD "
+                     "(or the variables the target's `guest_user_env` / `guest_password_env` name)"),
+    (vim.fault.GuestOperationsUnavailable, TargetError,
+     lambda f, what: f"VMware Tools in the guest do not answer while {what}: check that the VM runs open-vm-tools and has finished booting"),
     (vim.fault.NoPermission, AuthError,
      lambda f, what: f"the vCenter user lacks privilege {_privileges(f)} on {_name(getattr(f, 'object', None))} while {what}: grant it to the user's role"),
     (vim.fault.InsufficientStorageSpace, TargetError,

@@ -36,6 +36,9 @@ WHAT = "cloning template `portable-template` into VM `shop-web-1234abcd-0`"
         (vim.fault.NoDiskSpace(msg="No space left", datastore="LocalDS_0"), TargetError, ["datastore LocalDS_0 is full"]),
         (vim.fault.TaskInProgress(msg="busy"), TransientError, ["retry"]),
         (vmodl.fault.InvalidArgument(msg="A specified parameter was not correct: spec.location.pool", invalidProperty="spec.location.pool"), TargetError, ["spec.location.pool"]),
+        # guest operations (export, restore): a wrong guest password and Tools not running, as vCenter reports them
+        (vim.fault.InvalidGuestLogin(msg="Failed to authenticate with the guest operating system using the supplied credentials."), AuthError, ["guest OS refused", "VSPHERE_GUEST_PASSWORD"]),
+        (vim.fault.GuestOperationsUnavailable(msg="The guest operations agent could not be contacted."), TargetError, ["VMware Tools in the guest do not answer", "open-vm-tools"]),
     ],
 )
 def test_each_fault_type_becomes_one_sentence_naming_what_to_fix(fault, error_type, words) -> None:
