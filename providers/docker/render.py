@@ -131,5 +131,6 @@ def render_compose(app: App, resources: list[Resource], outdir: Path, target: st
     doc["services"] = _escape_dollars(doc["services"])
     out = outdir / "docker-compose.yaml"
     header = f"# What `portable deploy` creates for {app.name} on target {target} (secret values are never written here).\n"
-    out.write_text(header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: a 200-service app renders in a tenth of the time
+    out.write_text(header + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False))
     return [out, *written]
