@@ -102,6 +102,20 @@ class VsphereData:
 
         return stream(), ""
 
+    def check_data_channel(self, app: App, *, quiesce: bool) -> str:
+        """DATA_CHANNEL, while planning a migration or backup from vSphere: the guest account is
+        set and accepted by the guest of each VM the export reads, and its Tools answer; a
+        missing account is an InputError naming the variables, before anything changes."""
+        auth = guest_auth(self.settings)
+        volumes = [v for v in app.manifest.volumes if app.services_mounting(v)]
+        checked = {}
+        for volume in volumes:
+            owned = self._source_vm(app, volume)
+            if owned.name not in checked:
+                self._run_in_guest(owned, auth, "true", f"checking guest operations in VM {owned.name}")
+                checked[owned.name] = volume
+        return f"guest operations answer in {', '.join(checked) or 'no VM'}"
+
     def _run_in_guest(self, owned: OwnedVm, auth: Any, command: str, what: str) -> None:
         """Runs `sh -c COMMAND` through VMware Tools and waits for it to exit 0."""
         processes = self.session.content.guestOperationsManager.processManager

@@ -42,7 +42,8 @@ class VsphereProvider(VsphereRestore, BaseProvider):
     name: ClassVar[str] = "vsphere"
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
-         Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING}
+         Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING,
+         Capability.DATA_CHANNEL}  # guest operations with the guest account, checked while planning (data.py)
     )
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.LOGS: ("cannot read container logs through vCenter",
