@@ -421,6 +421,9 @@ cli.add_command(explain_command)
 
 
 def main() -> None:
+    from portable.cli.interrupt import route_sigint_to_main_thread
+
+    route_sigint_to_main_thread()  # Ctrl-C stops any command at once, whatever its threads do
     cli(prog_name="portable")
 
 

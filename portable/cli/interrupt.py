@@ -1,0 +1,37 @@
+"""Ctrl-C reaches the main thread, so every command stops within a second of SIGINT.
+
+The kernel hands a process-directed signal to any thread that does not block it. When it
+picks a worker (a log reader, an apply worker, a copy thread) blocked in a socket read,
+Python only notices once the main thread next runs bytecode, which may be never while it
+waits on a queue or a future. Every thread the CLI starts therefore begins with SIGINT
+blocked: a thread inherits the signal mask of the thread that starts it, so SIGINT is
+blocked around `Thread.start` and restored at once. Only the CLI calls this; it owns the
+process, where a library must not change how threads start.
+"""
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+from typing import Any
+
+_installed = False
+
+
+def route_sigint_to_main_thread() -> None:
+    """From now on, threads start with SIGINT blocked (idempotent; no-op without pthreads)."""
+    global _installed
+    if _installed or not hasattr(signal, "pthread_sigmask"):
+        return
+    original = threading.Thread.start
+
+    @functools.wraps(original)
+    def start(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+    _installed = True
