@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portable.errors import InputError, PortableError, Problem, TargetError
+from portable.errors import InputError, PortableError, TargetError
 from portable.manifest import DEFAULT_FILE, LOCAL_TARGET, App
 from portable.plan.diff import compute_plan
 from portable.plan.plan import Plan
 from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
 from portable.plan.saved import Basis, SavedPlan, StalePlanError, check_still_valid, fingerprint
-from portable.session import Session, capability_problems
+from portable.session import Session
 from portable.session import open_provider as open_provider  # re-exported: part of the API
 from portable.state import Revision, StateStore
 
@@ -80,18 +80,20 @@ class TargetInfo:
     detail: str
 
 
-def check_capabilities(app: App, provider: Provider) -> list[Problem]:
-    """What the app asks for that this target cannot do, each with its field path."""
-    return capability_problems(app, provider)
-
-
 def _session(path: Source, env: Mapping[str, str] | None, state: PathLike | StateStore | None = None) -> Session:
     return Session.open(path, env=env, state=state)
 
 
-def validate(path: Source = DEFAULT_FILE, *, env: Mapping[str, str] | None = None) -> ValidationResult:
-    """Checks the manifest and every target's overrides; raises ManifestError when invalid."""
+def validate(path: Source = DEFAULT_FILE, *, target: str | None = None, env: Mapping[str, str] | None = None) -> ValidationResult:
+    """Checks the manifest and every target's overrides; raises ManifestError when invalid.
+
+    With `target`, also what that target cannot do of what the manifest asks (CapabilityError,
+    located), without contacting it."""
+    from portable.manifest.target_check import check_target
+
     session = _session(path, env)
+    if target is not None:
+        check_target(session.loaded, session.app(target), session.provider(target))
     m = session.loaded.manifest
     return ValidationResult(m.metadata.name, str(session.loaded.path), list(m.services), [LOCAL_TARGET, *[t for t in m.targets if t != LOCAL_TARGET]], session.loaded.warnings)
 

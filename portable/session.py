@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from portable.errors import CapabilityError, Problem
+from portable.errors import Problem
 from portable.manifest import App, LoadedManifest, bind_app, parse_file
+from portable.manifest.target_check import check_target, target_problems
 from portable.plan.resources import Resource
 from portable.state import StateStore, open_store
 
@@ -29,17 +30,6 @@ def open_provider(app: App) -> Provider:
     cls = provider_class(app.target.provider)
     settings = settings_model(app.target.provider).model_validate(app.target.settings)
     return cls(app.target_name, settings)
-
-
-def capability_problems(app: App, provider: Provider) -> list[Problem]:
-    """What the manifest asks for that this target cannot do, each with its field path."""
-    from portable.providers.base import required_capabilities
-
-    missing = []
-    for cap, path in required_capabilities(app).items():
-        if cap not in provider.capabilities:
-            missing.append(Problem(path, f"target `{app.target_name}` ({provider.name}) cannot provide {cap.value.replace('_', ' ')}", str(app.path)))
-    return missing
 
 
 class Session:
@@ -86,13 +76,15 @@ class Session:
             self._store = open_store(state if isinstance(state, (str, Path)) else None, self.path.resolve())
         return self._store
 
+    def capability_problems(self, target: str) -> list[Problem]:
+        """What the manifest asks of `target` that it cannot do, located at the field that asks."""
+        return target_problems(self.loaded, self.app(target), self.provider(target))
+
     def prepared(self, target: str) -> tuple[App, Provider, list[Resource]]:
         """App, provider and desired resources, after every check that needs no change:
         secrets readable, capabilities present."""
         app = self.app(target)
         app.check_secrets()
         provider = self.provider(target)
-        problems = capability_problems(app, provider)
-        if problems:
-            raise CapabilityError("\n".join(p.render() for p in problems))
+        check_target(self.loaded, app, provider)  # file:line:col of the field that asks
         return app, provider, provider.translate(app)

@@ -122,13 +122,14 @@ def init(name: str | None, file: str) -> None:
 
 @cli.command()
 @file_option
+@click.option("-t", "--target", default=None, help="Also check what this target cannot do of what the manifest asks (without contacting it).")
 @output_option
 @_handle_errors
-def validate(file: str, output: str) -> None:
-    """Check the manifest (and every target's overrides)."""
+def validate(file: str, target: str | None, output: str) -> None:
+    """Check the manifest (and every target's overrides; with -t, that target's capabilities)."""
     from portable import api
 
-    result = api.validate(file, env=_env())
+    result = api.validate(file, target=target, env=_env())
     for w in result.warnings:
         warn(w)
     if output == "json":

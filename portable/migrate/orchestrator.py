@@ -155,7 +155,7 @@ class Migration:
 
     def _plan(self) -> dict[str, Any]:
         self.dst.check_secrets()
-        problems = self.api.check_capabilities(self.dst, self.dst_provider)
+        problems = self.session.capability_problems(self.dst.target_name)
         if problems:
             raise CapabilityError("\n".join(p.render() for p in problems))
         volumes = stateful_volumes(self.src)

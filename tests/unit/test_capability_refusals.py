@@ -49,3 +49,12 @@ def test_missing_capability_is_refused_up_front(tmp_path: Path, args: list[str],
     assert sentence in out.stderr and also in out.stderr, out.stderr
     assert "internal error" not in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / ".portable" / "archives").exists()  # nothing was exported or staged
+
+
+def test_validate_with_a_target_finds_its_missing_capabilities_at_their_line(tmp_path: Path) -> None:
+    (tmp_path / "portable.yaml").write_text(MANIFEST.replace("    image: lab/kv:1\n", "    image: lab/kv:1\n    autoscale: {min: 1, max: 3}\n", 1))
+    plain = subprocess.run([sys.executable, "-m", "portable.cli.main", "validate"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    out = subprocess.run([sys.executable, "-m", "portable.cli.main", "validate", "-t", "vc"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "portable.yaml:7:5: services.db.autoscale: target `vc` (vsphere) cannot provide autoscale" in out.stderr, out.stderr
