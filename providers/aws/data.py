@@ -1,7 +1,7 @@
 """Reading an app's volume data out of its EC2 instances, for migrate and backup, over SSH.
 
 EC2 cannot read a disk's files through its API, so the data roles go through SSH to each
-instance (providers/vm/ssh.py): as `ssh.user` with the key pair the instances were launched
+instance (providers/vm/ssh.py, ssh_data.py): as `ssh.user` with the key pair the instances were launched
 with (`key_name`), to their public or private address (`ssh.address`, optionally through
 `ssh.bastion`). Host keys are the ones cloud-init printed on the instance's console, read
 with GetConsoleOutput; when the console has none, the first key seen is recorded and kept.
@@ -26,7 +26,7 @@ Progress = Callable[[str], None]
 
 def _ssh() -> Any:
     try:
-        from portable.providers.vm import ssh
+        from portable.providers.vm import ssh_data as ssh  # the roles; Host and SshChannel come with them
     except ImportError as exc:
         if (exc.name or "").startswith("paramiko"):
             raise MissingExtraError("reading volumes over SSH needs the `paramiko` package, which is not installed", hint="pip install 'portable[aws]'") from None

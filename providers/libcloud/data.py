@@ -2,7 +2,7 @@
 
 A compute API cannot read a disk's files, but every node it starts accepts SSH with the key
 pair it was created with (`key_name`): libcloud's own `deploy_node` works the same way. The
-channel is the VM runtime's (providers/vm/ssh.py): `ssh.user` with `ssh.key_file` or the
+channel is the VM runtime's (providers/vm/ssh.py, ssh_data.py): `ssh.user` with `ssh.key_file` or the
 agent, to the node's public or private address (`ssh.address`, optionally via `ssh.bastion`).
 Host keys come from the console output where the driver offers it (EC2's GetConsoleOutput,
 which prints cloud-init's host key block), else the first key seen is recorded and kept.
@@ -26,7 +26,7 @@ Progress = Callable[[str], None]
 
 def _ssh() -> Any:
     try:
-        from portable.providers.vm import ssh
+        from portable.providers.vm import ssh_data as ssh  # the roles; Host and SshChannel come with them
     except ImportError as exc:
         if (exc.name or "").startswith("paramiko"):
             raise MissingExtraError("reading volumes over SSH needs the `paramiko` package, which is not installed", hint="pip install 'portable[libcloud]'") from None

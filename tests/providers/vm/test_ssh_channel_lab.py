@@ -87,7 +87,7 @@ def test_losing_the_channel_after_planning_is_a_failed_operation_not_bad_input(t
 
     from portable.errors import TargetError
     from portable.manifest import load_app
-    from portable.providers.vm.ssh import SshData
+    from portable.providers.vm.ssh_data import SshData
 
     ensure_lab_vpc(docker_host)  # 172.31.0.0/16 is routed to the lab bridge, where nothing holds .255.200
     (tmp_path / "portable.yaml").write_text(
