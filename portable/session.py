@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from portable.errors import Problem
+from portable.errors import ManifestError, Problem
 from portable.manifest import App, LoadedManifest, bind_app, parse_file
 from portable.manifest.target_check import check_target, target_problems
 from portable.plan.resources import Resource
@@ -82,9 +82,16 @@ class Session:
 
     def prepared(self, target: str) -> tuple[App, Provider, list[Resource]]:
         """App, provider and desired resources, after every check that needs no change:
-        secrets readable, capabilities present."""
+        secrets readable, capabilities present, and the provider's read-only preflight
+        (what its apply will read or look up: registry passwords, images, key pairs, zones),
+        so bad input fails with exit 2 before the first create."""
         app = self.app(target)
         app.check_secrets()
         provider = self.provider(target)
         check_target(self.loaded, app, provider)  # file:line:col of the field that asks
-        return app, provider, provider.translate(app)
+        desired = provider.translate(app)
+        try:
+            provider.preflight(app)
+        except ManifestError as exc:  # a settings field: give it its file:line:column
+            raise ManifestError(self.loaded.locate(target, exc.problems)) from None
+        return app, provider, desired

@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from portable.errors import CapabilityError
+from portable.errors import CapabilityError, ManifestError, Problem
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
@@ -131,6 +131,13 @@ class Provider(Protocol):
 
     def plan_warnings(self, app: App) -> list[str]:
         """Manifest fields this target will not honour as written, each naming its field."""
+        ...
+
+    def preflight(self, app: App) -> None:
+        """Read-only, while planning: resolves every input the apply will need (variables and
+        files it reads, registry credentials, image ids, zones, key pairs) and raises
+        `settings_error` (exit 2, the field path) for the first one that is wrong, so bad
+        input fails before anything is created. Target errors (auth, unreachable) pass as they are."""
         ...
 
 
@@ -282,6 +289,10 @@ class BaseProvider:
     def plan_warnings(self, app: App) -> list[str]:
         return []
 
+    def preflight(self, app: App) -> None:
+        """Nothing to check beyond what translate sees (targets whose apply reads no input)."""
+        return None
+
     def render(self, app: App, resources: list[Resource], outdir: Path) -> list[Path]:
         import json
 
@@ -289,6 +300,12 @@ class BaseProvider:
         out = outdir / f"{app.name}.{self.name}.json"
         out.write_text(json.dumps([r.to_dict() for r in resources], indent=2, sort_keys=True) + "\n")
         return [out]
+
+
+def settings_error(app: App, field: str, message: str, hint: str | None = None) -> ManifestError:
+    """The error of a preflight check: `targets.<target>.<field>: <message>`, located in the
+    manifest by the session (file:line:column of the field)."""
+    return ManifestError([Problem(f"targets.{app.target_name}.{field}", message, hint=hint)])
 
 
 def required_capabilities(app: App) -> dict[Capability, str]:

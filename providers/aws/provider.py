@@ -22,6 +22,7 @@ from portable.providers.aws.errors import call
 from portable.providers.aws.instances import Ec2GroupBackend, as_ref, list_instances
 from portable.providers.aws.loadbalancer import LoadBalancing
 from portable.providers.aws.network import Network, SecurityGroups
+from portable.providers.aws.preflight import preflight
 from portable.providers.aws.render import render_files
 from portable.providers.aws.settings import AwsSettings
 from portable.providers.aws.translate import DNS_KIND, LB_KIND, SG_KIND, TG_KIND, translate
@@ -77,6 +78,10 @@ class AwsProvider(AwsData, BaseProvider):
 
     def translate(self, app: App) -> list[Resource]:
         return translate(app, self.settings)
+
+    def preflight(self, app: App) -> None:
+        """Registry password, network, image, key pair, hosted zone: read-only (preflight.py)."""
+        preflight(app, self.clients, self.network, self.dns)
 
     def observe(self, app: App) -> list[Observed]:
         out = self.groups.observe(app.name) + self.lbs.observe(app.name) + self.volumes.observe(app.name)

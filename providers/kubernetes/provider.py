@@ -21,6 +21,7 @@ from portable.providers.kubernetes import render as render_mod
 from portable.providers.kubernetes import status as status_mod
 from portable.providers.kubernetes.apply import Applier
 from portable.providers.kubernetes.client import MANAGED_KINDS, Kube
+from portable.providers.kubernetes.preflight import preflight
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of, translate
 
@@ -65,6 +66,10 @@ class KubernetesProvider(KubernetesRestore, BaseProvider):
 
     def translate(self, app: App) -> list[Resource]:
         return translate(app, self.settings)
+
+    def preflight(self, app: App) -> None:
+        """Registry password secrets declared and readable, pull Secrets present (preflight.py)."""
+        preflight(app, self.settings, self.kube)
 
     def observe(self, app: App) -> list[Observed]:
         namespace = namespace_of(app, self.settings)

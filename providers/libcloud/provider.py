@@ -23,6 +23,7 @@ from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.data import LibcloudData
 from portable.providers.libcloud.firewall import KIND as SG_KIND
 from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, as_ref
+from portable.providers.libcloud.preflight import preflight
 from portable.providers.libcloud.profiles import DriverProfile, profile_for
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.libcloud.translate import translate
@@ -75,6 +76,10 @@ class LibcloudProvider(LibcloudData, BaseProvider):
 
     def translate(self, app: App) -> list[Resource]:
         return translate(app, self.settings, self.profile)
+
+    def preflight(self, app: App) -> None:
+        """Registry password, driver and credentials file, image: read-only (preflight.py)."""
+        preflight(app, self.account)
 
     def observe(self, app: App) -> list[Observed]:
         desired = {r.key: r for r in self.translate(app)}

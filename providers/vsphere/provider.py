@@ -19,6 +19,7 @@ from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
 from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, roll_out, scale, tear_down
+from portable.providers.vm.preflight import check_registry_login
 from portable.providers.vsphere import disks as vdisks
 from portable.providers.vsphere import machines
 from portable.providers.vsphere.backend import VsphereGroupBackend
@@ -101,6 +102,12 @@ class VsphereProvider(VsphereRestore, BaseProvider):
 
     def translate(self, app: App) -> list[Resource]:
         return translate(app, self.settings)
+
+    def preflight(self, app: App) -> None:
+        """Read-only, before the first disk or clone: the registry password the VMs log in
+        with is readable, and the inventory (template, datastore, network, folder) is found."""
+        check_registry_login(app, self.settings.registry)
+        self.placement()
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         return False  # groups roll out blue/green inside `update`; volumes are never replaced

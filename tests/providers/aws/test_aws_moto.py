@@ -204,12 +204,13 @@ def test_render_writes_user_data_and_a_resource_description_without_secrets(aws_
 
 
 def test_a_missing_image_fails_with_one_sentence_naming_it(aws_shop: Shop) -> None:
+    """Refused while planning (the preflight, issue 17): exit 2 at the field, nothing created."""
     aws_shop.retarget(ami="ami-00000000")
     done = aws_shop.cli("deploy", "--target", "aws", "--yes")
-    assert done.returncode == 1
-    assert "could not find image ami-00000000" in done.stderr and "(InvalidAMIID.NotFound)" in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert "targets.aws.ami: image ami-00000000 does not exist" in done.stderr and "portable.yaml:" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
-    assert instances(aws_shop) == []
+    assert not any(inventory(aws_shop).values())
     aws_shop.retarget()
 
 
