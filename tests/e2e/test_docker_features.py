@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -133,10 +134,16 @@ services:
     listing = subprocess.run(["docker", "exec", f"{name}-tick-1", "ls", "-ln", "/etc/tick/conf"], capture_output=True, text=True).stdout.split()
     assert listing[0] == "-rw-------"
     follower = subprocess.Popen(["portable", "logs", "-f", manifest, "--follow", "--tail", "1"], stdout=subprocess.PIPE, text=True)
-    time.sleep(4)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(follower.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 90  # wait for the stream, not for a guess of how long start-up takes
+    while len(lines) < 6 and time.monotonic() < deadline and follower.poll() is None:
+        time.sleep(0.1)
     follower.send_signal(signal.SIGINT)
-    out, _ = follower.communicate(timeout=20)
-    lines = out.splitlines()
+    follower.wait(timeout=20)
+    reader.join(timeout=5)
+    lines = [line.rstrip("\n") for line in lines]
     assert any(line.startswith(f"{name}-tick-1 | tick ") for line in lines), lines
     assert any(line.startswith(f"{name}-tick-2 | tick ") for line in lines), lines
     assert len(lines) >= 6  # more than the 2 lines of --tail 1: the stream kept coming
