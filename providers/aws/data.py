@@ -12,26 +12,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from portable.errors import MissingExtraError, TargetError
+from portable.errors import TargetError
 from portable.manifest.app import App
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
 from portable.providers.aws.errors import call
 from portable.providers.aws.instances import list_instances
 from portable.providers.aws.settings import AwsSettings
+from portable.providers.vm.ssh_settings import ssh_roles
 
 
 Progress = Callable[[str], None]
 
 
 def _ssh() -> Any:
-    try:
-        from portable.providers.vm import ssh_data as ssh  # the roles; Host and SshChannel come with them
-    except ImportError as exc:
-        if (exc.name or "").startswith("paramiko"):
-            raise MissingExtraError("reading volumes over SSH needs the `paramiko` package, which is not installed", hint="pip install 'portable[aws]'") from None
-        raise
-    return ssh
+    return ssh_roles("aws")
 
 
 class AwsData:

@@ -13,25 +13,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from portable.errors import MissingExtraError, TargetError
+from portable.errors import TargetError
 from portable.manifest.app import App
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.nodes import app_nodes
 from portable.providers.libcloud.settings import LibcloudSettings
+from portable.providers.vm.ssh_settings import ssh_roles
 
 
 Progress = Callable[[str], None]
 
 
 def _ssh() -> Any:
-    try:
-        from portable.providers.vm import ssh_data as ssh  # the roles; Host and SshChannel come with them
-    except ImportError as exc:
-        if (exc.name or "").startswith("paramiko"):
-            raise MissingExtraError("reading volumes over SSH needs the `paramiko` package, which is not installed", hint="pip install 'portable[libcloud]'") from None
-        raise
-    return ssh
+    return ssh_roles("libcloud")
 
 
 class LibcloudData:

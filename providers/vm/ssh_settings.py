@@ -6,9 +6,11 @@ keys are checked (console output where the cloud prints them, else trust on firs
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from portable.errors import MissingExtraError
 
 
 class SshSettings(BaseModel):
@@ -32,3 +34,16 @@ class SshSettings(BaseModel):
         description="jump host `[user@]host[:port]` the connections go through (default user: `user`); its host key is trusted on first use",
     )
     connect_timeout: float = Field(10.0, gt=0, le=300, description="seconds to wait for an instance's SSH server to answer")
+
+
+def ssh_roles(extra: str) -> Any:
+    """The SSH data roles module (providers/vm/ssh_data.py), imported now: paramiko is loaded
+    only when a target's data is actually read over SSH. A missing paramiko is the
+    `pip install 'portable[<extra>]'` to run, said for the provider that needs it."""
+    try:
+        from portable.providers.vm import ssh_data
+    except ImportError as exc:
+        if (exc.name or "").startswith("paramiko"):
+            raise MissingExtraError("reading volumes over SSH needs the `paramiko` package, which is not installed", hint=f"pip install 'portable[{extra}]'") from None
+        raise
+    return ssh_data
