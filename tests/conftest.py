@@ -196,6 +196,11 @@ def require_lab(*components: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ pytest hooks
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--full", action="store_true", default=False,
+                     help="tests/hardening: try every crash point and fault profile on every target (CI runs a sample)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, k8s_node, vcsim, moto, postgres, compose, dbimages, faults); "
