@@ -20,8 +20,10 @@ from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style for multi-line text (config files read as they were written), no aliases."""
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Block style for multi-line text (config files read as they were written), no aliases.
+
+    libyaml's emitter when PyYAML has it: the pure-Python one spent 80% of a 1,000-service render."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True

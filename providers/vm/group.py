@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +79,25 @@ def _health(service: Service) -> dict[str, Any] | None:
     return out
 
 
-def _volume_sizes(app: App) -> dict[str, int]:
-    return {name: max(1, math.ceil(v.size_bytes / GIB)) for name, v in app.manifest.volumes.items()}
+def _volume_sizes(app: App, names: Iterable[str]) -> dict[str, int]:
+    """Size in GiB of the named volumes (only those a service mounts: all of them for every
+    service made a 1,000-service render quadratic)."""
+    volumes = app.manifest.volumes
+    return {name: max(1, math.ceil(volumes[name].size_bytes / GIB)) for name in names if name in volumes}
+
+
+def _served_services(app: App) -> list[str]:
+    """Names of the services with ports, sorted: every group's peers (computed once per app)."""
+    key = id(app)
+    cached = _SERVED.get(key)
+    if cached is None or cached[0] is not app:
+        cached = (app, sorted(n for n, svc in app.services.items() if svc.ports))
+        _SERVED.clear()  # one app at a time is translated; keep no more than the last
+        _SERVED[key] = cached
+    return cached[1]
+
+
+_SERVED: dict[int, tuple[App, list[str]]] = {}
 
 
 def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_balancer: bool) -> dict[str, Any]:
@@ -91,7 +108,7 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
             f"services.{service_name}.build: VM targets pull images; they cannot build on the instance",
             hint="push the image to a registry and set `image`",
         )
-    sizes = _volume_sizes(app)
+    sizes = _volume_sizes(app, (m.volume for m in svc.volumes))
     spec: dict[str, Any] = {
         "app": app.name,
         "service": service_name,
@@ -122,7 +139,7 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
         **({"working_dir": svc.working_dir} if svc.working_dir else {}),
         "stop_grace_s": svc.stop_grace_s,
         "labels": dict(sorted(svc.labels.items())),
-        "peers": sorted(n for n, other in app.services.items() if n != service_name and other.ports),
+        "peers": [n for n in _served_services(app) if n != service_name],
         "instance_size": instance_size,
         "replicas": svc.replicas,
     }
@@ -161,7 +178,7 @@ def _check_volume_owners(app: App) -> None:
 def volume_resources(app: App, *, extra_spec: Mapping[str, Any] | None = None) -> list[Resource]:
     """One stateful `volume` Resource per (volume, replica) of every service that mounts one."""
     _check_volume_owners(app)
-    sizes = _volume_sizes(app)
+    sizes = _volume_sizes(app, app.manifest.volumes)
     out: list[Resource] = []
     for name, svc in app.services.items():
         for i, mount in enumerate(svc.volumes):
