@@ -75,7 +75,7 @@ def manifest(n: int) -> str:
     return "\n".join(lines + (["volumes:", *volumes] if volumes else [])) + "\n" + TARGETS
 
 
-def best(rounds: int, fn: Callable[[], object]) -> float:
+def best(rounds: int, fn: Callable[..., object]) -> float:
     """The fastest of `rounds` runs: the least disturbed by the other work on a shared machine."""
     times = []
     for _ in range(rounds):
@@ -113,11 +113,11 @@ def main() -> int:
             path = Path(tmp) / str(n) / "portable.yaml"
             path.parent.mkdir()
             path.write_text(manifest(n))
-            results["validate"].append(best(args.rounds, lambda: api.validate(path, env={})))
+            results["validate"].append(best(args.rounds, lambda path=path: api.validate(path, env={})))
             for target in ("local", "k8s", "aws", "libcloud", "vsphere"):
                 out = Path(tmp) / str(n) / f"out-{target}"
-                results[f"render {target}"].append(best(args.rounds, lambda: api.render(path, target, out, env={})))  # noqa: B023
-            results["plan"].append(best(args.rounds, lambda: plan_of(path)))
+                results[f"render {target}"].append(best(args.rounds, lambda path=path, target=target, out=out: api.render(path, target, out, env={})))
+            results["plan"].append(best(args.rounds, lambda path=path: plan_of(path)))
     print(f"{'step':<18}" + "".join(f"{n:>9} svc" for n in sizes) + f"{'ms/1000 svc':>13}{'last growth':>13}")
     ok = True
     for step, times in results.items():
