@@ -10,7 +10,7 @@ components in two ways, both of which probe that the component actually answers:
     def test_y(lab):
         env = lab.require("docker", "registry")         # at run time; returns env.json
 
-Components: docker, docker_b, registry, images, k8s, k8s_node, vcsim, moto, postgres, compose, dbimages, faults.
+Components: docker, docker_b, registry, images, k8s, k8s_node, vcsim, moto, postgres, compose, dbimages, dns, faults.
 A component that does not answer makes the test FAIL when CI=true and SKIP (loudly, with the
 command that starts it) otherwise; the session summary lists what was missing.
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -37,7 +38,7 @@ from typing import Any
 import pytest
 
 LAB_RUN = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab"))
-COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "k8s_node", "vcsim", "moto", "postgres", "compose", "dbimages", "faults")
+COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "k8s_node", "vcsim", "moto", "postgres", "compose", "dbimages", "dns", "faults")
 CI = os.environ.get("CI") == "true"
 LAB_IMAGES = ("lab/busybox:1", "lab/web:1", "lab/worker:1", "lab/kv:1", "lab/kamal-proxy:1")
 LAB_DB_IMAGES = ("lab/postgres:15", "lab/redis:7", "lab/sshd:1")   # component dbimages (tests/lab/parts.sh)
@@ -168,6 +169,15 @@ def _probe(component: str, env: dict[str, str]) -> str | None:
             host = env.get("LAB_DOCKER_HOST") or "unix:///var/run/docker.sock"
             absent = [i for i in LAB_DB_IMAGES if _docker_get(host, f"/images/{i}/json")[0] != 200]
             return "images missing on engine A: " + ", ".join(absent) if absent else None
+        if component == "dns":       # PowerDNS: its API with the run's key, and dig (both from the lab)
+            if not (env.get("LAB_DNS_API_URL") and env.get("LAB_DNS_API_KEY") and env.get("LAB_DNS_PORT")):
+                return f"LAB_DNS_API_URL/LAB_DNS_API_KEY/LAB_DNS_PORT are not in {LAB_RUN}/env.json"
+            req = urllib.request.Request(env["LAB_DNS_API_URL"] + "/api/v1/servers/localhost", headers={"X-API-Key": env["LAB_DNS_API_KEY"]})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                r.read(4096)
+            if shutil.which("dig") is None:
+                return "dig is not installed (bash tests/lab/lab setup installs bind9-dnsutils)"
+            return None
         if component == "faults":    # toxiproxy's API
             if not env.get("LAB_FAULTS_API"):
                 return f"LAB_FAULTS_API is not in {LAB_RUN}/env.json"
@@ -203,7 +213,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, k8s_node, vcsim, moto, postgres, compose, dbimages, faults); "
+        "markers", "lab(*components): needs lab components (docker, docker_b, registry, images, k8s, k8s_node, vcsim, moto, postgres, compose, dbimages, dns, faults); "
         "fails when CI=true and one does not answer, skips otherwise")
     for k, v in load_lab_env().items():
         os.environ.setdefault(k, v)

@@ -350,7 +350,7 @@ def targets(file: str, output: str, no_check: bool) -> None:
 @click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None, help="Where archives go: a directory or s3://BUCKET/PREFIX (default .portable/archives).")
 @click.option("--dns-record", default=None, help="DNS name to switch to the destination at cutover.")
 @click.option("--dns-zone", default=None, help="Hosted zone id (Route 53) or zone id/domain (libcloud).")
-@click.option("--dns-provider", default="route53", show_default=True, help="route53 or libcloud:<driver>.")
+@click.option("--dns-provider", default="route53", show_default=True, help="route53, libcloud:<driver>, or a target that declares its DNS service (targets.<t>.dns).")
 @click.option("--dns-service", default=None, help="The public service the record points at (default: the only service with a public port).")
 @click.option("--timeout", default=300.0, show_default=True)
 @_handle_errors

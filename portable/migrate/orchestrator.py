@@ -20,7 +20,7 @@ from portable.data.archive import read_index, write_archive
 from portable.errors import CapabilityError, InputError, MigrationError, PortableError
 from portable.manifest import App
 from portable.migrate.blobstore import open_blob_store
-from portable.migrate.cutover import Cutover, cut_over
+from portable.migrate.cutover import Cutover, check_dns, cut_over
 from portable.migrate.journal import Journal
 from portable.plan.resources import ServiceStatus
 from portable.providers.base import (
@@ -162,6 +162,7 @@ class Migration:
         check_roles(self.src, self.src_provider, self.dst, self.dst_provider, volumes=bool(volumes), quiesce=self.quiesce, remote_blobs=self.blobs.reachable_by_targets)
         if self.cutover is not None:
             public_service(self.dst, self.cutover.service)  # several public services and no --dns-service: said now
+            check_dns(self.cutover, self.session)  # a refused DNS key or a missing zone: said now, nothing moved
         plan = self.api.plan(self.session, self.dst.target_name)
         self.progress(plan.render_text())
         return {"actions": len(plan.actions), "volumes": volumes}
@@ -267,7 +268,7 @@ class Migration:
             endpoints = [e for s in services.values() for e in s["endpoints"]]
         else:  # only what the public service publishes, never an app-network name
             endpoints = [e for e in services.get(chosen, {}).get("endpoints", []) if "://" in e]
-        return {"message": cut_over(self.cutover, endpoints, self.progress)}
+        return {"message": cut_over(self.cutover, endpoints, self.progress, session=self.session)}
 
     def _retire(self) -> dict[str, Any]:
         if self.keep_source:

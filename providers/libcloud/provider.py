@@ -67,6 +67,14 @@ class LibcloudProvider(LibcloudData, BaseProvider):
         """What names carry: the app on this target (two targets may share an account)."""
         return self.account.owner(app)
 
+    def dns_records(self, app: App) -> Any:
+        """The DnsProvider of `dns:` (a migration's `--dns-provider <this target>`), or None."""
+        if self.settings.dns is None:
+            return None
+        from portable.providers.libcloud.dns import records_of
+
+        return records_of(self.settings.dns, app.env, f"targets.{self.target_name}.dns")
+
     # -- contract ------------------------------------------------------------------------
 
     def check(self) -> str:

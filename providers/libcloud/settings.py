@@ -7,12 +7,40 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from portable.providers.vm.settings import VmSettings
 from portable.providers.vm.ssh_settings import SshSettings
 
 SECRET_OPTION_WORDS = ("key", "secret", "password", "token", "credential")
+
+
+def _no_credentials_in(value: dict[str, object]) -> dict[str, object]:
+    for name in value:
+        if any(word in name.lower() for word in SECRET_OPTION_WORDS):
+            raise ValueError(f"`{name}` looks like a credential; credentials never go in the manifest: use the environment or `credentials_file`")
+    return value
+
+
+class LibcloudDnsSettings(BaseModel):
+    """`targets.<name>.dns`: the DNS service of this cloud account, which a migration's cutover
+    switches with `--dns-provider <name>`. The API key is read from the variable `key_env` names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver: str = Field(pattern=r"^[a-z0-9_]+$", description="libcloud DNS driver name: powerdns, route53, digitalocean, cloudflare, gandi, ...")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="non-secret driver constructor arguments (powerdns: host, port, secure, api_version (default v1))"
+    )
+    key_env: str = Field("LIBCLOUD_DNS_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable holding the API key (or access key id)")
+    secret_env: str | None = Field(
+        "LIBCLOUD_DNS_SECRET", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable holding the secret, for drivers that take one (read when set)"
+    )
+
+    @field_validator("options")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, object]) -> dict[str, object]:
+        return _no_credentials_in(value)
 
 
 class LibcloudSettings(VmSettings):
@@ -32,6 +60,9 @@ class LibcloudSettings(VmSettings):
     driver_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="non-secret driver constructor arguments (host, port, secure, project, datacenter, ...)"
     )
+    dns: LibcloudDnsSettings | None = Field(
+        None, description="the account's DNS service (a libcloud DNS driver), switched at a migration's cutover with `--dns-provider <this target>`"
+    )
     readiness: Literal["probe", "state"] = Field(
         "probe",
         description="when a new instance counts as healthy: `probe` also checks the service's http health "
@@ -47,7 +78,4 @@ class LibcloudSettings(VmSettings):
     @field_validator("driver_options")
     @classmethod
     def _no_credentials(cls, value: dict[str, object]) -> dict[str, object]:
-        for name in value:
-            if any(word in name.lower() for word in SECRET_OPTION_WORDS):
-                raise ValueError(f"`{name}` looks like a credential; credentials never go in the manifest: use the environment or `credentials_file`")
-        return value
+        return _no_credentials_in(value)

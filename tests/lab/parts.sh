@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Lab parts sourced by tests/lab/lab: the `postgres` component (a private PostgreSQL 15 cluster
-# on 127.0.0.1, for team state). Uses lab's helpers (log, die, apt_install, set_env, ...).
+# on 127.0.0.1, for team state), `dns` (PowerDNS) and the others below. Uses lab's helpers (log, die, apt_install, set_env, ...).
 # See tests/lab/README.md, "PostgreSQL (postgres)".
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -277,6 +277,77 @@ PY
 }
 down_faults() { stop_many faults-docker-b-bridge toxiproxy; clear_env faults; }
 
+# ================================================================== dns (PowerDNS authoritative)
+# Debian's pdns-server with the sqlite3 backend, on 127.0.0.1 only (a free UDP/TCP port for DNS,
+# another for its HTTP API), from a private config dir in $LAB_RUN/dns: Debian's own
+# /etc/powerdns config (bind backend, port 53) is never read. The API key is made per lab run,
+# kept in $LAB_RUN/dns/api-key and env.json, never printed. The libcloud DNS tests drive it
+# through libcloud's PowerDNS driver and read the answers with dig (bind9-dnsutils).
+DNS_DIR=$LAB_RUN/dns
+DNS_PACKAGES="pdns-server pdns-backend-sqlite3 bind9-dnsutils"
+DNS_SCHEMA=/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+install_dns() {  # lab setup and lab up dns: the packages, without the service Debian's postinst would start
+  local p missing=0 had_policy=1
+  for p in $DNS_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing=1; done
+  (( missing )) || return 0
+  # where an init system runs, Debian would start pdns on port 53 with its bind backend: not wanted
+  [[ -e /usr/sbin/policy-rc.d ]] || { had_policy=0; printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+  # shellcheck disable=SC2086
+  apt_install $DNS_PACKAGES || { (( had_policy )) || rm -f /usr/sbin/policy-rc.d; die "dns: apt-get install $DNS_PACKAGES failed"; }
+  (( had_policy )) || rm -f /usr/sbin/policy-rc.d
+  if have systemctl; then systemctl disable --now pdns.service >/dev/null 2>&1 || true; fi
+}
+dns_api() { echo "http://127.0.0.1:$(cat "$DNS_DIR/api.port" 2>/dev/null)"; }
+dns_ok() {  # the API answers with the run's key and the DNS port answers a query
+  [[ -s $DNS_DIR/api-key && -s $DNS_DIR/dns.port ]] || return 1
+  curl -fsS -H "X-API-Key: $(cat "$DNS_DIR/api-key")" "$(dns_api)/api/v1/servers/localhost" >/dev/null 2>&1 || return 1
+  have dig && dig +short +time=2 +tries=1 -p "$(cat "$DNS_DIR/dns.port")" @127.0.0.1 version.bind CH TXT >/dev/null 2>&1
+}
+up_dns() {
+  install_dns
+  [[ -x /usr/sbin/pdns_server ]] || die "dns: /usr/sbin/pdns_server is missing after installing $DNS_PACKAGES"
+  if dns_ok && running pdns; then
+    log "dns: PowerDNS already up on 127.0.0.1:$(cat "$DNS_DIR/dns.port")"
+  else
+    stop_bg pdns
+    mkdir -p "$DNS_DIR" "$LAB_RUN/logs"; chmod 700 "$DNS_DIR"
+    [[ -s $DNS_DIR/api-key ]] || (umask 077; openssl rand -hex 24 >"$DNS_DIR/api-key")
+    if [[ ! -s $DNS_DIR/pdns.sqlite3 ]]; then
+      [[ -f $DNS_SCHEMA ]] || die "dns: $DNS_SCHEMA is missing (pdns-backend-sqlite3)"
+      python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(open(sys.argv[2]).read()); c.commit()' \
+        "$DNS_DIR/pdns.sqlite3" "$DNS_SCHEMA" || die "dns: creating the sqlite3 database failed"
+    fi
+    local ports; read -r -a ports <<<"$(freeports 2)"
+    echo "${ports[0]}" >"$DNS_DIR/dns.port"; echo "${ports[1]}" >"$DNS_DIR/api.port"
+    (umask 077; cat >"$DNS_DIR/pdns.conf" <<EOF
+launch=gsqlite3
+gsqlite3-database=$DNS_DIR/pdns.sqlite3
+local-address=127.0.0.1
+local-port=${ports[0]}
+api=yes
+api-key=$(cat "$DNS_DIR/api-key")
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port=${ports[1]}
+webserver-allow-from=127.0.0.0/8
+socket-dir=$DNS_DIR
+daemon=no
+guardian=no
+disable-syslog=yes
+write-pid=no
+version-string=powerdns
+security-poll-suffix=
+loglevel=4
+EOF
+)
+    start_bg pdns /usr/sbin/pdns_server --config-dir="$DNS_DIR"
+    wait_for 30 "PowerDNS" dns_ok || { show_log pdns; die "dns: pdns_server did not answer"; }
+  fi
+  set_env dns LAB_DNS_HOST=127.0.0.1 LAB_DNS_PORT="$(cat "$DNS_DIR/dns.port")" \
+    LAB_DNS_API_URL="$(dns_api)" LAB_DNS_API_PORT="$(cat "$DNS_DIR/api.port")" LAB_DNS_API_KEY="$(cat "$DNS_DIR/api-key")"
+}
+down_dns() { stop_bg pdns; clear_env dns; }
+
 # ================================================================== status
 # one line per component of this file (lab status; `line` is cmd_status's printer)
 status_parts() {
@@ -287,6 +358,8 @@ status_parts() {
   line compose "$st" "docker compose $(docker compose version --short 2>/dev/null || echo "(not installed: lab build)") ($COMPOSE_PLUGIN)"
   docker_ok "$DOCKER_A" && dbimages_ok && st=up || st=down
   line dbimages "$st" "$DB_IMAGES"
+  dns_ok && st=up || st=down
+  line dns "$st" "127.0.0.1:$(cat "$DNS_DIR/dns.port" 2>/dev/null) (PowerDNS, API $(dns_api))"
   faults_ok && st=up || st=down
   line faults "$st" "$(faults_ok && faults_api) proxies: $(env_get LAB_FAULTS_PROXIES)"
 }
