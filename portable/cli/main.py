@@ -415,6 +415,10 @@ def restore(file: str, target: str, source: str, blob_store: str | None, yes: bo
 from portable.cli.state import state_group  # noqa: E402
 
 cli.add_command(state_group(sys.modules[__name__]))
+from portable.cli.everyday import everyday_commands  # noqa: E402
+
+for _command in everyday_commands(sys.modules[__name__]):
+    cli.add_command(_command)
 from portable.cli.compose import explain_command, import_command  # noqa: E402
 
 cli.add_command(import_command)
