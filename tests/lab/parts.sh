@@ -358,8 +358,8 @@ status_parts() {
   line compose "$st" "docker compose $(docker compose version --short 2>/dev/null || echo "(not installed: lab build)") ($COMPOSE_PLUGIN)"
   docker_ok "$DOCKER_A" && dbimages_ok && st=up || st=down
   line dbimages "$st" "$DB_IMAGES"
-  dns_ok && st=up || st=down
-  line dns "$st" "127.0.0.1:$(cat "$DNS_DIR/dns.port" 2>/dev/null) (PowerDNS, API $(dns_api))"
+  if dns_ok; then line dns up "127.0.0.1:$(cat "$DNS_DIR/dns.port") (PowerDNS $(dpkg-query -W -f='${Version}' pdns-server 2>/dev/null), API $(dns_api))"
+  else line dns down "PowerDNS (bash tests/lab/lab up dns)"; fi
   faults_ok && st=up || st=down
   line faults "$st" "$(faults_ok && faults_api) proxies: $(env_get LAB_FAULTS_PROXIES)"
 }

@@ -258,3 +258,34 @@ def test_sshd_image_prints_its_host_keys_and_accepts_the_authorized_key(lab: Any
             refused.close()
     finally:
         docker(host, "rm", "-f", name, check=False)
+
+
+def test_powerdns_serves_a_zone_made_through_its_api_and_refuses_another_key(lab: Any) -> None:
+    """The `dns` component: a zone and a record made through PowerDNS's HTTP API (the run's key)
+    are answered by dig on its loopback DNS port; another key gets 401; `lab status` never shows the key."""
+    import json
+
+    env = lab.require("dns")
+    api, key = env["LAB_DNS_API_URL"] + "/api/v1/servers/localhost/zones", env["LAB_DNS_API_KEY"]
+    zone = f"lab-{uuid.uuid4().hex[:8]}.example.test."
+
+    def call(method: str, url: str, body: Any = None, api_key: str = key) -> int:
+        req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"X-API-Key": api_key, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert call("POST", api, {"name": zone, "kind": "Native", "nameservers": [f"ns1.{zone}"]}) == 201
+    try:
+        rrset = {"name": f"www.{zone}", "type": "A", "ttl": 60, "changetype": "REPLACE", "records": [{"content": "127.0.0.42", "disabled": False}]}
+        assert call("PATCH", f"{api}/{zone}", {"rrsets": [rrset]}) == 204
+        dig = run("dig", "+short", "+time=3", "+tries=2", "-p", env["LAB_DNS_PORT"], "@127.0.0.1", f"www.{zone}", "A")
+        assert dig.stdout.split() == ["127.0.0.42"]
+        assert call("GET", api, api_key="not-the-key") == 401
+        status = run("bash", str(Path(__file__).resolve().parent / "lab"), "status")
+        assert "dns       up" in status.stdout and key not in status.stdout + status.stderr
+    finally:
+        call("DELETE", f"{api}/{zone}")
