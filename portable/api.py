@@ -112,7 +112,8 @@ def _previous(store: StateStore, app: App) -> list[Resource]:
 
 def _plan(app: App, provider: Provider, desired: list[Resource], previous: list[Resource], *, delete_stateful: bool = False, structure: list[Resource] | None = None, observed: list[Observed] | None = None) -> Plan:
     seen = list(provider.observe(app)) if observed is None else observed
-    the_plan = compute_plan(app.name, app.target_name, desired, seen, previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or ())
+    the_plan = compute_plan(app.name, app.target_name, desired, seen, previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or (),
+                            managed=provider.managed_fields, drift_hints=provider.drift_hints)
     if desired:
         the_plan.warnings.extend(provider.plan_warnings(app))
     return the_plan

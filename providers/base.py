@@ -15,7 +15,7 @@ while planning, before anything changes.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -95,6 +95,8 @@ class Provider(Protocol):
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]]
     # actions applied at once unless --parallelism says otherwise: what the target's API bears
     default_parallelism: ClassVar[int]
+    # managed field (or REMOVED) -> what probably changed it outside portable: "kubectl scale?"
+    drift_hints: ClassVar[Mapping[str, str]]
 
     def __init__(self, target_name: str, settings: Any) -> None: ...
 
@@ -119,6 +121,12 @@ class Provider(Protocol):
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         """True when the change cannot be made in place."""
+        ...
+
+    def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
+        """The values the fields portable manages (replicas, image, env, state, ...) should
+        have for `resource`, in the shape `observe` reports as `Observed.live`: pure, no I/O.
+        A difference is drift (portable/plan/drift.py); {} for kinds with nothing to compare."""
         ...
 
     def status(self, app: App) -> list[ServiceStatus]: ...
@@ -274,6 +282,7 @@ class BaseProvider:
     # capability -> (the words after "target `x` (provider)", a hint): a provider's own refusal
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {}
     default_parallelism: ClassVar[int] = 4  # cloud APIs rate-limit; engines and clusters raise it
+    drift_hints: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, target_name: str, settings: Any) -> None:
         self.target_name = target_name
@@ -285,6 +294,9 @@ class BaseProvider:
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         return False
+
+    def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
+        return {}
 
     def plan_warnings(self, app: App) -> list[str]:
         return []

@@ -167,15 +167,18 @@ def render(file: str, target: str, outdir: str | None, explain: bool) -> None:
 @state_option
 @output_option
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False), help="Save the plan to this file; `portable deploy FILE` applies exactly it.")
+@click.option("--detailed-exitcode", "detailed", is_flag=True, help="Exit 0 when nothing would change, 1 on error, 2 when there are changes or drift (as terraform).")
 @_handle_errors
-def plan(file: str, target: str, state: str | None, output: str, out: str | None) -> None:
-    """Show what deploy would change (and, with --out, save it to apply later)."""
+def plan(file: str, target: str, state: str | None, output: str, out: str | None, detailed: bool) -> None:
+    """Show what deploy would change, and what was changed outside portable (and, with --out, save it to apply later)."""
     from portable import api
+    from portable.cli.plan_exit import errors_exit_1, exit_for
 
-    if out:
-        the_plan, written = api.save_plan(file, target, out, state=state, env=_env())
-    else:
-        the_plan, written = api.plan(file, target, state=state, env=_env()), None
+    with errors_exit_1(detailed):
+        if out:
+            the_plan, written = api.save_plan(file, target, out, state=state, env=_env())
+        else:
+            the_plan, written = api.plan(file, target, state=state, env=_env()), None
     if output == "json":
         emit_json({**the_plan.to_dict(), **({"saved": str(written)} if written else {})})
     else:
@@ -183,6 +186,7 @@ def plan(file: str, target: str, state: str | None, output: str, out: str | None
         click.echo(the_plan.render_text())
         if written:
             click.echo(f"saved the plan to {written}; apply exactly it with: portable deploy {written}")
+    exit_for(the_plan, detailed)
 
 
 @cli.command()

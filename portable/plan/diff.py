@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from portable.plan.drift import Drift, ManagedFields, compare, reason, removed
 from portable.plan.order import action_dependencies, levels_of
 from portable.plan.plan import Action, Change, Op, Plan
 from portable.plan.resources import Observed, Resource
@@ -38,29 +39,42 @@ def compute_plan(
     needs_replace: ReplaceTest | None = None,
     delete_stateful: bool = False,
     structure: Iterable[Resource] = (),
+    managed: ManagedFields | None = None,
+    drift_hints: Mapping[str, str] | None = None,
 ) -> Plan:
     """Actions taking `observed` to `desired`. Stateful leftovers are kept unless asked.
 
     `structure` adds dependency knowledge for ordering deletes when neither `desired` nor
-    `previous` has it (a destroy after a first deploy that failed, say).
+    `previous` has it (a destroy after a first deploy that failed, say). With `managed` (the
+    provider's managed fields), live values are compared with the spec each object was
+    deployed from: what differs is drift, listed on the plan, and its object gets an update.
     """
     want = {r.key: r for r in desired}
     have = {o.key: o for o in observed}
     before = {r.key: r for r in previous}
+    hints = drift_hints or {}
     actions: list[Action] = []
     kept: list[Observed] = []
+    drift: list[Drift] = []
     for key, res in want.items():
         obs = have.get(key)
+        old = before.get(key)
         if obs is None:
+            if managed is not None and old is not None:  # deployed, and gone: removed by hand
+                drift.append(removed(old, hints))
+                actions.append(Action("create", res.kind, res.name, "removed outside portable", desired=res))
+                continue
             actions.append(Action("create", res.kind, res.name, "not present on the target", desired=res))
             continue
-        if obs.digest == res.digest:
+        deployed = res if obs.digest == res.digest else old if old is not None and obs.digest in (old.digest, None) else None
+        found = compare(obs, deployed, managed, hints) if managed is not None and deployed is not None else []
+        drift += found
+        if obs.digest == res.digest and not found:
             continue
-        old = before.get(key)
         changes = tuple(field_changes(old.spec, res.spec)) if old is not None and old.digest == obs.digest else ()
-        reason = "spec changed" if changes else "differs from what is running"
+        why = "; ".join([*(["spec changed"] if changes else []), *([reason(found)] if found else [])]) or "differs from what is running"
         op: Op = "replace" if needs_replace is not None and needs_replace(obs, res) else "update"
-        actions.append(Action(op, res.kind, res.name, reason, desired=res, observed=obs, changes=changes))
+        actions.append(Action(op, res.kind, res.name, why, desired=res, observed=obs, changes=changes, repairs=tuple(found)))
     for key, obs in have.items():
         if key in want:
             continue
@@ -69,4 +83,4 @@ def compute_plan(
             continue
         actions.append(Action("delete", obs.kind, obs.name, "no longer in the manifest", observed=obs, desired=before.get(key)))
     deps = action_dependencies(actions, [*want.values(), *before.values(), *structure])
-    return Plan(app, target, levels_of(actions, deps), kept, dependencies=deps)
+    return Plan(app, target, levels_of(actions, deps), kept, dependencies=deps, drift=drift)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from portable.plan.drift import Drift
 from portable.plan.resources import Observed, Resource
 
 Op = Literal["create", "update", "replace", "delete"]
@@ -32,6 +33,9 @@ class Action:
     desired: Resource | None = None
     observed: Observed | None = None
     changes: tuple[Change, ...] = ()
+    # the drift this action repairs: the user saw it on the plan, so the provider may take the
+    # fields back from whoever changed them (Kubernetes: force the apply's field conflicts)
+    repairs: tuple[Drift, ...] = ()
 
     @property
     def key(self) -> str:
@@ -64,6 +68,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     # action key -> keys of actions to finish first (the engine's schedule); empty: by levels
     dependencies: dict[str, set[str]] = field(default_factory=dict)
+    # managed fields changed on the target outside portable; the actions include their repair
+    drift: list[Drift] = field(default_factory=list)
 
     def prerequisites(self) -> dict[str, set[str]]:
         """What each action waits for: the exact dependencies, or everything in earlier levels."""
@@ -85,6 +91,11 @@ class Plan:
     def empty(self) -> bool:
         return not self.actions
 
+    @property
+    def has_changes(self) -> bool:
+        """What `plan --detailed-exitcode` exits 2 for: actions to take or drift found."""
+        return not self.empty or bool(self.drift)
+
     def counts(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "replace": 0, "delete": 0}
         for a in self.actions:
@@ -93,9 +104,10 @@ class Plan:
 
     def summary(self) -> str:
         c = self.counts()
-        if self.empty:
+        if self.empty and not self.drift:
             return "No changes. The target matches the manifest."
-        return f"Plan: {c['create']} to create, {c['update']} to update, {c['replace']} to replace, {c['delete']} to delete."
+        drifted = f" ({len(self.drift)} changed outside portable)" if self.drift else ""
+        return f"Plan: {c['create']} to create, {c['update']} to update, {c['replace']} to replace, {c['delete']} to delete.{drifted}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,12 +116,16 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "kept": [o.key for o in self.kept],
             "warnings": list(self.warnings),
+            "drift": [d.to_dict() for d in self.drift],
             "summary": self.counts(),
         }
 
     def render_text(self) -> str:
         """The plan as terraform users read one: a symbol, the resource, its reason and changes."""
         lines = []
+        if self.drift:
+            lines.append("changed outside portable (deploy repairs it):")
+            lines += [f"  ~ {d.describe()}" for d in self.drift]
         for a in self.actions:
             lines.append(f"  {SYMBOL[a.op]} {a.key}  ({a.reason})")
             for ch in a.changes:

@@ -73,6 +73,9 @@ class Observed:
     stateful: bool = False
     service: str | None = None
     info: Mapping[str, Any] = field(default_factory=dict)  # ids, status: for display and apply
+    # live values of the fields the provider manages (replicas, image, env, state, ...), in the
+    # shape of Provider.managed_fields: compared with the deployed spec to find drift (drift.py)
+    live: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:

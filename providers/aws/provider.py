@@ -5,7 +5,7 @@ the shared VM runtime) and an optional Route 53 record, all tagged `portable:app
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,11 +16,13 @@ from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource,
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
 from portable.providers.aws.data import AwsData
+from portable.providers.aws.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, state_of
 from portable.providers.aws.discovery import KIND as ZONE_KIND, ServiceDiscovery
 from portable.providers.aws.dns import Dns
 from portable.providers.aws.errors import call
 from portable.providers.aws.instances import Ec2GroupBackend, as_ref, list_instances
 from portable.providers.aws.loadbalancer import LoadBalancing
+from portable.providers.aws.owned import AwsOwned
 from portable.providers.aws.network import Network, SecurityGroups
 from portable.providers.aws.preflight import preflight
 from portable.providers.aws.render import render_files
@@ -29,6 +31,7 @@ from portable.providers.aws.translate import DNS_KIND, LB_KIND, SG_KIND, TG_KIND
 from portable.providers.aws.volumes import Volumes
 from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, roll_out, scale, tear_down
+from portable.providers.vm.drift import live_of, managed_of
 
 
 # what SSH to the instances adds (providers/aws/data.py); declared only when `ssh` and `key_name` are set
@@ -36,7 +39,7 @@ SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability
 WITHOUT_SSH = "set `key_name` (the EC2 key pair the instances are launched with) and `ssh` (user, key_file, address) on the target"
 
 
-class AwsProvider(AwsData, BaseProvider):
+class AwsProvider(AwsOwned, AwsData, BaseProvider):
     name: ClassVar[str] = "aws"
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its instances", WITHOUT_SSH),
@@ -44,11 +47,12 @@ class AwsProvider(AwsData, BaseProvider):
         Capability.RESTORE_RUNNING: ("cannot restore volume data into the deployed app without SSH to its instances", WITHOUT_SSH),
     }
     default_parallelism: ClassVar[int] = 8  # EC2's request rate limits; throttling is retried anyway
+    drift_hints: ClassVar[Mapping[str, str]] = DRIFT_HINTS
     # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
     # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
     base_capabilities = frozenset({
         Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
-        Capability.LOGS, Capability.RESTORE_AT_BOOT,
+        Capability.LOGS, Capability.RESTORE_AT_BOOT, Capability.LIST_OWNED,
     })
 
     def __init__(self, target_name: str, settings: AwsSettings) -> None:
@@ -106,8 +110,14 @@ class AwsProvider(AwsData, BaseProvider):
             complete = complete and all(i["State"]["Name"] in ("pending", "running") for i in instances)  # a stopped one is repaired
             digest = digests.pop() if len(digests) == 1 and complete else None
             info = {"revision": revisions.pop() if len(revisions) == 1 else "mixed", "instances": [as_ref(i).__dict__ for i in instances]}
-            out.append(Observed(GROUP_KIND, service, digest, service=service, info=info))
+            states = [(int(t.get(T.REPLICA, "0")), state_of(i)) for t, i in zip(tags, instances, strict=True)]
+            live = live_of(DRIFT_FIELD, states, int(next(iter(counts)) or 0) if len(counts) == 1 else None)
+            out.append(Observed(GROUP_KIND, service, digest, service=service, info=info, live=live))
         return out
+
+    def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
+        """Every replica's instance running (providers/vm/drift.py)."""
+        return managed_of(resource, DRIFT_FIELD, "running")
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         if desired.kind == GROUP_KIND:

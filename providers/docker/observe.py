@@ -13,6 +13,7 @@ from portable.manifest.app import App
 from portable.plan.resources import InstanceStatus, Observed, ServiceStatus
 
 from portable.providers.docker import naming
+from portable.providers.docker.drift import live_of
 from portable.providers.docker.engine import retried
 
 # a container that never ran or is half-removed is not the revision its label claims
@@ -47,7 +48,8 @@ def observe_app(client: docker.DockerClient, app: str) -> list[Observed]:
             continue
         digest = None if c.get("State") in BROKEN_STATES else labels.get(naming.LABEL_REVISION)
         out[key] = Observed(kind, name, digest, service=labels.get(naming.LABEL_SERVICE),
-                            info={"id": c["Id"], "container": str(c["Names"][0]).lstrip("/"), "state": c.get("State")})
+                            info={"id": c["Id"], "container": str(c["Names"][0]).lstrip("/"), "state": c.get("State")},
+                            live=live_of(kind, c.get("State")))
     return list(out.values())
 
 

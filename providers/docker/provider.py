@@ -8,9 +8,9 @@ to the modules that do the work; see README.md beside it for the behaviour users
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import docker
@@ -23,6 +23,7 @@ from portable.providers.base import ApplyContext, BaseProvider, Capability
 
 from portable.providers.docker import infra, naming, replicas
 from portable.providers.docker.data import DockerData
+from portable.providers.docker.drift import HINTS, managed_of
 from portable.providers.docker.engine import connect, describe_host, engine_call
 from portable.providers.docker.logs import read_logs
 from portable.providers.docker.observe import observe_app, status_of
@@ -36,6 +37,7 @@ class DockerProvider(DockerData, BaseProvider):
 
     name: ClassVar[str] = "docker"
     default_parallelism: ClassVar[int] = 64  # as docker compose: every independent container at once
+    drift_hints: ClassVar[Mapping[str, str]] = HINTS
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.BUILD, Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOGS,
          Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.RESTORE_VOLUMES,
@@ -72,6 +74,10 @@ class DockerProvider(DockerData, BaseProvider):
 
     def observe(self, app: App) -> list[Observed]:
         return observe_app(self.client, app.name)
+
+    def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
+        """A replica that restarts always, and a proxy, should be running (drift.py)."""
+        return managed_of(resource)
 
     def apply(self, action: Action, ctx: ApplyContext) -> None:
         client, app, progress = self.client, ctx.app, ctx.progress

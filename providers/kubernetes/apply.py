@@ -118,7 +118,8 @@ class Applier:
         obj = with_secret_data(stamped(resource), ctx.app, self.settings)
         verb = {"create": "creating", "update": "updating", "replace": "recreating"}[action.op]
         ctx.progress(f"{resource.kind}/{resource.name}: {verb}")
-        self.kube.apply(obj, force=self.force_conflicts(ctx))
+        # a repair of drift the plan showed takes back the fields `kubectl scale`/`set env` took
+        self.kube.apply(obj, force=self.force_conflicts(ctx) or bool(action.repairs))
         if resource.kind in WORKLOADS:
             wait_for_rollout(self.kube, resource.kind, namespace, resource.name, timeout=self.rollout_timeout(ctx), progress=ctx.progress)
 

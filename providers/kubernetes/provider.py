@@ -5,7 +5,7 @@ translate.py (pure objects), apply.py (server-side apply + rollout wait), observ
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +21,7 @@ from portable.providers.kubernetes import render as render_mod
 from portable.providers.kubernetes import status as status_mod
 from portable.providers.kubernetes.apply import Applier
 from portable.providers.kubernetes.client import MANAGED_KINDS, Kube
+from portable.providers.kubernetes.drift import HINTS, managed_of
 from portable.providers.kubernetes.preflight import preflight
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of, translate
@@ -31,6 +32,7 @@ class KubernetesProvider(KubernetesRestore, BaseProvider):
 
     name: ClassVar[str] = "kubernetes"
     default_parallelism: ClassVar[int] = 64  # as kubectl apply: the apiserver takes every object at once
+    drift_hints: ClassVar[Mapping[str, str]] = HINTS
     # migrated volumes are filled by an init container (see workload.restore_containers)
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.VOLUMES,
@@ -93,6 +95,7 @@ class KubernetesProvider(KubernetesRestore, BaseProvider):
                         "resourceVersion": meta.get("resourceVersion"),
                         "immutable": annotations.get(n.IMMUTABLE),
                     },
+                    live=managed_of(kind, obj),
                 ))
         return out
 
@@ -105,6 +108,10 @@ class KubernetesProvider(KubernetesRestore, BaseProvider):
             if svc.build is not None and svc.image is None:
                 out.append(f"services.{name}.build: Kubernetes builds no images; the pod runs {app.name}-{name}:latest, push it to a registry the cluster can pull from")
         return out
+
+    def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
+        """replicas, image, env, ports, resources of a workload (drift.py)."""
+        return managed_of(resource.kind, resource.spec)
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         """Workloads whose selector, claim templates or service name changed cannot be updated."""

@@ -9,7 +9,7 @@ volumes) in `account.py`, nodes in `nodes.py`, error mapping in `errors.py`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.data import LibcloudData
+from portable.providers.libcloud.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, serving, state_of
 from portable.providers.libcloud.firewall import KIND as SG_KIND
 from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, as_ref
 from portable.providers.libcloud.preflight import preflight
@@ -28,6 +29,7 @@ from portable.providers.libcloud.profiles import DriverProfile, profile_for
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.libcloud.translate import translate
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init, roll_out, scale, tear_down
+from portable.providers.vm.drift import live_of, managed_of
 
 
 # what SSH to the nodes adds (providers/libcloud/data.py); declared only when `ssh` and `key_name` are set
@@ -37,6 +39,7 @@ WITHOUT_SSH = "set `key_name` (the key pair the nodes are created with) and `ssh
 
 class LibcloudProvider(LibcloudData, BaseProvider):
     name: ClassVar[str] = "libcloud"
+    drift_hints: ClassVar[Mapping[str, str]] = DRIFT_HINTS
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its nodes", WITHOUT_SSH),
         Capability.QUIESCE: ("cannot stop its writers (--quiesce) without SSH to its nodes", WITHOUT_SSH),
@@ -105,8 +108,13 @@ class LibcloudProvider(LibcloudData, BaseProvider):
             want = desired.get(f"{GROUP_KIND}/{service}")
             current = want is not None and complete and revisions == {want.spec["revision"]} and len(nodes) == want.spec["replicas"]
             info = {"revision": next(iter(revisions)) if len(revisions) == 1 else "mixed", "instances": [as_ref(n, p).__dict__ for n, p in nodes]}
-            out.append(Observed(GROUP_KIND, service, want.digest if current and want else None, service=service, info=info))
+            live = live_of(DRIFT_FIELD, [(p.replica, state_of(node)) for node, p in nodes])
+            out.append(Observed(GROUP_KIND, service, want.digest if current and want else None, service=service, info=info, live=live))
         return out
+
+    def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
+        """Every replica's node running (drift.py)."""
+        return managed_of(resource, DRIFT_FIELD, "running")
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         return desired.kind == GROUP_KIND and observed.info.get("revision") != desired.spec["revision"]
@@ -132,8 +140,10 @@ class LibcloudProvider(LibcloudData, BaseProvider):
             self.account.volumes(app).ensure(app.name, res, ctx)
         elif res.kind == GROUP_KIND:
             backend = LibcloudGroupBackend(self.account, app, ctx)
-            current = [as_ref(n, p) for n, p in app_nodes(self.driver(app), self.owner(app), res.name)]
-            if action.op == "update" and current and all(i.revision == res.spec["revision"] for i in current):
+            nodes = app_nodes(self.driver(app), self.owner(app), res.name)
+            current = [as_ref(n, p) for n, p in nodes]
+            # a node stopped outside portable does not serve: roll out fresh ones rather than only scale
+            if action.op == "update" and current and serving(nodes) and all(i.revision == res.spec["revision"] for i in current):
                 scale(backend, res, current, timeout=backend.timeout, progress=ctx.progress)
             else:
                 roll_out(backend, res, current, timeout=backend.timeout, progress=ctx.progress)

@@ -19,11 +19,13 @@ from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
 from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, roll_out, scale, tear_down
+from portable.providers.vm.drift import live_of, managed_of
 from portable.providers.vm.preflight import check_registry_login
 from portable.providers.vsphere import disks as vdisks
 from portable.providers.vsphere import machines
 from portable.providers.vsphere.backend import VsphereGroupBackend
 from portable.providers.vsphere.connection import Session
+from portable.providers.vsphere.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, RUNNING
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
@@ -41,6 +43,7 @@ class VsphereProvider(VsphereRestore, BaseProvider):
     """Deploys an app to VMware vSphere (vCenter or ESXi) as VMs cloned from a template."""
 
     name: ClassVar[str] = "vsphere"
+    drift_hints: ClassVar[Mapping[str, str]] = DRIFT_HINTS
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
          Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING,
@@ -109,6 +112,10 @@ class VsphereProvider(VsphereRestore, BaseProvider):
         check_registry_login(app, self.settings.registry)
         self.placement()
 
+    def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
+        """Every replica's VM powered on (drift.py)."""
+        return managed_of(resource, DRIFT_FIELD, RUNNING)
+
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         return False  # groups roll out blue/green inside `update`; volumes are never replaced
 
@@ -139,6 +146,7 @@ class VsphereProvider(VsphereRestore, BaseProvider):
                     digests.pop() if whole else None,
                     service=service,
                     info={"vms": [vm.name for vm in vms], "revisions": sorted({vm.revision for vm in vms})},
+                    live=live_of(DRIFT_FIELD, [(vm.replica, vm.power_state) for vm in vms]),
                 )
             )
         for want in desired.values():
