@@ -165,6 +165,8 @@ def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path,
 
         # this migration's archives are in the blob store, with the checksums the journal recorded
         journal, s3, keys = this_migrations_archives(tmp_path, moto_url, app)
+        # --quiesce scaled the writer to zero and waited for its pod to be gone before the final pass
+        assert journal["steps"]["quiesce"]["output"] == {"quiesced": True, "stopped": ["StatefulSet/web"]}, journal["steps"]["quiesce"]
         assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
         for archive in journal["archives"]:
             body = s3.get_object(Bucket=BUCKET, Key=f"{app}/{archive['key']}")["Body"].read()
