@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from portable.engine.crashpoints import crashpoint
 from portable.engine.retry import call_with_retry
 from portable.errors import PortableError, TargetError
 from portable.plan.plan import Action, Plan
@@ -34,6 +35,7 @@ def _run(provider: Provider, action: Action, ctx: ApplyContext) -> None:
         raise
     except Exception as exc:  # a provider bug or an unmapped SDK error: still one sentence
         raise TargetError(f"{action.op} of {action.key} failed: {type(exc).__name__}: {exc}") from exc
+    crashpoint(f"apply.after-{action.op}")  # tests only (PORTABLE_CRASHPOINT)
     ctx.progress(f"{action.key} {'deleted' if action.op == 'delete' else 'ready'}")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from portable.data.archive import read_index, write_archive
+from portable.engine.crashpoints import crashpoint
 from portable.errors import CapabilityError, InputError, MigrationError, PortableError
 from portable.manifest import App
 from portable.migrate.blobstore import open_blob_store
@@ -150,6 +151,7 @@ class Migration:
             raise
         self.timings[name] = time.monotonic() - started
         self.journal.mark(name, "done", out)
+        crashpoint(f"migrate.after-{name}")  # tests only (PORTABLE_CRASHPOINT)
         self.progress(f"[{name}] done in {self.timings[name]:.1f}s")
         return out
 

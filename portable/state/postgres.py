@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
@@ -391,6 +392,7 @@ class PostgresStateStore:
         self._keys[held.lock_id] = keys
 
     def begin(self, app: str, target: str, kind: RevisionKind, manifest_digest: str, resources: list[Resource], message: str = "") -> Revision:
+        crashpoint("state.before-begin")
         payload = json.dumps([r.to_dict() for r in resources], sort_keys=True)
         created = now()
 
@@ -401,9 +403,11 @@ class PostgresStateStore:
             return number
 
         number = self._fenced_write(app, target, insert)
+        crashpoint("state.after-begin")
         return Revision(app, target, number, kind, "applying", created, None, manifest_digest, list(resources), message)
 
     def finish(self, revision: Revision, status: RevisionStatus, message: str = "") -> Revision:
+        crashpoint("state.before-finish")
         finished = now()
         text = message or revision.message
 
@@ -411,6 +415,7 @@ class PostgresStateStore:
             cur.execute(self._q("UPDATE {s}.revisions SET status=%s, finished_at=%s, message=%s WHERE app=%s AND target=%s AND number=%s"), (status, finished, text, revision.app, revision.target, revision.number))
 
         self._fenced_write(revision.app, revision.target, update)
+        crashpoint("state.after-finish")
         return Revision(revision.app, revision.target, revision.number, revision.kind, status, revision.created_at, finished, revision.manifest_digest, revision.resources, text)
 
     def import_history(self, app: str, target: str, revisions: list[Revision]) -> None:

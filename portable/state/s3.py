@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
@@ -358,6 +359,7 @@ class S3StateStore:
                 continue
 
     def begin(self, app: str, target: str, kind: RevisionKind, manifest_digest: str, resources: list[Resource], message: str = "") -> Revision:
+        crashpoint("state.before-begin")
         created = now()
 
         def add(revisions: list[dict[str, Any]]) -> Revision:
@@ -367,9 +369,11 @@ class S3StateStore:
             return rev
 
         result: Revision = self._write(app, target, add)
+        crashpoint("state.after-begin")
         return result
 
     def finish(self, revision: Revision, status: RevisionStatus, message: str = "") -> Revision:
+        crashpoint("state.before-finish")
         done = Revision(revision.app, revision.target, revision.number, revision.kind, status, revision.created_at, now(), revision.manifest_digest, revision.resources, message or revision.message)
 
         def update(revisions: list[dict[str, Any]]) -> None:
@@ -378,6 +382,7 @@ class S3StateStore:
                     revisions[i] = done.record()
 
         self._write(revision.app, revision.target, update)
+        crashpoint("state.after-finish")
         return done
 
     def import_history(self, app: str, target: str, revisions: list[Revision]) -> None:

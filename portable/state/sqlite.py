@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
@@ -257,6 +258,7 @@ class SqliteStateStore:
 
     # ---- revisions
     def begin(self, app: str, target: str, kind: RevisionKind, manifest_digest: str, resources: list[Resource], message: str = "") -> Revision:
+        crashpoint("state.before-begin")
         payload = json.dumps([r.to_dict() for r in resources], sort_keys=True)
         with self._tx() as conn:
             self._check_fence(conn, app, target)
@@ -267,9 +269,11 @@ class SqliteStateStore:
                 "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (app, target, number, kind, "applying", created, None, manifest_digest, payload, message),
             )
+        crashpoint("state.after-begin")
         return Revision(app, target, number, kind, "applying", created, None, manifest_digest, list(resources), message)
 
     def finish(self, revision: Revision, status: RevisionStatus, message: str = "") -> Revision:
+        crashpoint("state.before-finish")
         finished = now()
         text = message or revision.message
         with self._tx() as conn:
@@ -278,6 +282,7 @@ class SqliteStateStore:
                 "UPDATE revisions SET status=?, finished_at=?, message=? WHERE app=? AND target=? AND number=?",
                 (status, finished, text, revision.app, revision.target, revision.number),
             )
+        crashpoint("state.after-finish")
         return Revision(revision.app, revision.target, revision.number, revision.kind, status, revision.created_at, finished, revision.manifest_digest, revision.resources, text)
 
     def import_history(self, app: str, target: str, revisions: list[Revision]) -> None:

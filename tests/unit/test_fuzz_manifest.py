@@ -25,6 +25,9 @@ from hypothesis import strategies as st
 from portable.errors import InputError, ManifestError
 from portable.manifest.loader import parse_text
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hardening"))
+from figures import record  # noqa: E402  (the hardening figures table: issue 17, item 5)
+
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = sorted([*REPO.glob("examples/*/portable.yaml"), *(REPO / "tests/unit/valid").glob("*.yaml"), *REPO.glob("tests/providers/*/app/portable.yaml")])
 IN_PROCESS_EXAMPLES = int(os.environ.get("PORTABLE_FUZZ_EXAMPLES", "2000"))
@@ -193,6 +196,7 @@ def test_fuzz_ran_the_promised_number_of_examples() -> None:
     """Runs after the property (file order): hypothesis must not have stopped early."""
     print(f"\nmanifest fuzz: {FIGURES['examples']} examples in process, {FIGURES['accepted']} accepted, {FIGURES['refused']} refused, slowest {FIGURES['slowest_s'] * 1000:.0f} ms")
     assert FIGURES["examples"] >= IN_PROCESS_EXAMPLES
+    record("bad input (validate)", fuzz_examples=FIGURES["examples"])
 
 
 def test_seeds_are_valid_and_emit_round_trips(tmp_path: Path) -> None:
