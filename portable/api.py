@@ -21,6 +21,7 @@ from portable.session import open_provider as open_provider  # re-exported: part
 from portable.state import Revision, StateStore
 
 if TYPE_CHECKING:
+    from portable.gc import GcReport
     from portable.providers.base import Provider
 
 Progress = Callable[[str], None]
@@ -314,6 +315,14 @@ def history(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: P
     session = _session(path, env, state)
     app = session.app(target)
     return session.store().history(app.name, app.target_name)
+
+
+def gc(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, **options: Any) -> list[GcReport]:
+    """What portable left on the target(s) that nothing describes; deleted with `delete=True`
+    (data with `volumes=True`). Options and rules: portable/gc.py (`gc`), docs/gc.md."""
+    from portable.gc import gc as run_gc
+
+    return run_gc(path, target, **options)
 
 
 def targets(path: Source = DEFAULT_FILE, *, check: bool = True, env: Mapping[str, str] | None = None) -> list[TargetInfo]:

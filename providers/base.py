@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -48,6 +49,7 @@ class Capability(str, Enum):
     EXPORT_IMAGES = "export_images"  # ImageSource: hand out an image as a `docker save` stream
     IMPORT_IMAGES = "import_images"  # ImageMover: load images the target lacks from an ImageSource
     DATA_CHANNEL = "data_channel"  # DataChannel: the data roles go through a channel of their own (SSH), checked while planning
+    LIST_OWNED = "list_owned"  # OwnedLister: lists every object portable's marks put on the target, of any app (`portable gc`)
 
 
 # what each capability lets a user do, for "target X cannot <this>" messages
@@ -67,6 +69,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.EXPORT_IMAGES: "hand out its images",
     Capability.IMPORT_IMAGES: "load images from another target",
     Capability.DATA_CHANNEL: "check the channel its volume data is read through",
+    Capability.LIST_OWNED: "list what portable left on it (`portable gc`)",
 }
 
 
@@ -225,6 +228,41 @@ class DataChannel(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OwnedObject:
+    """One object on a target whose ownership marks (labels, tags, names, custom attributes)
+    say portable made it for `app`: what `portable gc` lists, judges and may delete."""
+
+    kind: str  # the target's own word: container, Deployment, instance, security-group, VM
+    name: str  # what the target's own tools call it
+    app: str  # the app its marks name
+    resource: str | None  # key ("kind/name") of the Resource it realises, as translate names it; None: not one
+    service: str | None = None
+    target: str | None = None  # the target its marks name; None where the provider marks no target
+    created: datetime | None = None
+    stateful: bool = False  # holds user data: deleted only with --volumes
+    labels: Mapping[str, str] = field(default_factory=dict)  # the marks, for display
+    ref: Mapping[str, Any] = field(default_factory=dict)  # ids delete_owned needs
+    order: int = 0  # deletion order, lowest first: instances before the groups and networks they use
+
+
+@runtime_checkable
+class OwnedLister(Protocol):
+    """LIST_OWNED: every object carrying portable's marks, whatever app they name, and a way to
+    delete one. `portable gc` decides which are garbage (portable/gc.py); the provider only
+    reads marks and deletes by id."""
+
+    def list_owned(self, app: App) -> list[OwnedObject]:
+        """Every object with portable's marks reachable through this target's settings; `app`
+        (the manifest's, bound to the target) only opens the connection."""
+        ...
+
+    def delete_owned(self, obj: OwnedObject, ctx: ApplyContext) -> None:
+        """Deletes `obj` (already gone is fine); waits, bounded by ctx.timeout, for what must
+        finish first (an instance's termination before its security group)."""
+        ...
+
+
 def check_data_channel(provider: Provider, app: App, needed_by: str, *, quiesce: bool = False) -> str | None:
     """Checks the data channel of a source whose data roles have one; None for the others."""
     if Capability.DATA_CHANNEL not in provider.capabilities:
@@ -240,6 +278,7 @@ ROLES: dict[Capability, type] = {
     Capability.EXPORT_IMAGES: ImageSource,
     Capability.IMPORT_IMAGES: ImageMover,
     Capability.DATA_CHANNEL: DataChannel,
+    Capability.LIST_OWNED: OwnedLister,
 }
 
 

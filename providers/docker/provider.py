@@ -27,12 +27,13 @@ from portable.providers.docker.drift import HINTS, managed_of
 from portable.providers.docker.engine import connect, describe_host, engine_call
 from portable.providers.docker.logs import read_logs
 from portable.providers.docker.observe import observe_app, status_of
+from portable.providers.docker.owned import DockerOwned
 from portable.providers.docker.render import render_compose
 from portable.providers.docker.settings import DockerSettings
 from portable.providers.docker.translate import translate_app
 
 
-class DockerProvider(DockerData, BaseProvider):
+class DockerProvider(DockerOwned, DockerData, BaseProvider):
     """Deploys to a Docker engine: the local socket, DOCKER_HOST, or the target's `host`."""
 
     name: ClassVar[str] = "docker"
@@ -41,7 +42,7 @@ class DockerProvider(DockerData, BaseProvider):
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.BUILD, Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOGS,
          Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.RESTORE_VOLUMES,
-         Capability.EXPORT_IMAGES, Capability.IMPORT_IMAGES}
+         Capability.EXPORT_IMAGES, Capability.IMPORT_IMAGES, Capability.LIST_OWNED}
     )
 
     def __init__(self, target_name: str, settings: DockerSettings | None = None) -> None:

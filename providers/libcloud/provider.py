@@ -24,6 +24,7 @@ from portable.providers.libcloud.data import LibcloudData
 from portable.providers.libcloud.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, serving, state_of
 from portable.providers.libcloud.firewall import KIND as SG_KIND
 from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, as_ref
+from portable.providers.libcloud.owned import LibcloudOwned
 from portable.providers.libcloud.preflight import preflight
 from portable.providers.libcloud.profiles import DriverProfile, profile_for
 from portable.providers.libcloud.settings import LibcloudSettings
@@ -37,7 +38,7 @@ SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability
 WITHOUT_SSH = "set `key_name` (the key pair the nodes are created with) and `ssh` (user, key_file, address) on the target"
 
 
-class LibcloudProvider(LibcloudData, BaseProvider):
+class LibcloudProvider(LibcloudOwned, LibcloudData, BaseProvider):
     name: ClassVar[str] = "libcloud"
     drift_hints: ClassVar[Mapping[str, str]] = DRIFT_HINTS
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
@@ -58,8 +59,8 @@ class LibcloudProvider(LibcloudData, BaseProvider):
         # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
         if Capability.VOLUMES in self.profile.capabilities:
             ssh = SSH_ROLES if self.settings.ssh is not None and self.settings.key_name else frozenset()
-            return self.profile.capabilities | {Capability.RESTORE_AT_BOOT} | ssh
-        return self.profile.capabilities
+            return self.profile.capabilities | {Capability.RESTORE_AT_BOOT, Capability.LIST_OWNED} | ssh
+        return self.profile.capabilities | {Capability.LIST_OWNED}  # portable gc (owned.py)
 
     # -- connections ---------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, RUNNING
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
+from portable.providers.vsphere.owned import VsphereOwned
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
 from portable.providers.vsphere.readiness import guest_status
 from portable.providers.vsphere.render import render_files
@@ -39,7 +40,7 @@ from portable.providers.vsphere.translate import translate
 DISK_TASK_TIMEOUT = 300.0
 
 
-class VsphereProvider(VsphereRestore, BaseProvider):
+class VsphereProvider(VsphereOwned, VsphereRestore, BaseProvider):
     """Deploys an app to VMware vSphere (vCenter or ESXi) as VMs cloned from a template."""
 
     name: ClassVar[str] = "vsphere"
@@ -47,7 +48,8 @@ class VsphereProvider(VsphereRestore, BaseProvider):
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
          Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING,
-         Capability.DATA_CHANNEL}  # guest operations with the guest account, checked while planning (data.py)
+         Capability.DATA_CHANNEL,  # guest operations with the guest account, checked while planning (data.py)
+         Capability.LIST_OWNED}  # portable gc (owned.py)
     )
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.LOGS: ("cannot read container logs through vCenter",
