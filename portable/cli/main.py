@@ -367,7 +367,7 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
     cut = cutover_from_flags(dns_record, dns_zone, dns_provider, dns_service)
     session = Session.open(file, env=_env(), state=state)
     if dry_run or not yes:
-        shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store)
+        shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store, cutover=cut)
         click.echo(f"on {destination}:")
         click.echo(shown.plan.render_text())
         click.echo(f"volumes to move from {source}: {', '.join(shown.volumes) or 'none'}")

@@ -16,7 +16,7 @@ from portable.data.archive import write_archive
 from portable.errors import InputError
 from portable.manifest import DEFAULT_FILE
 from portable.migrate.blobstore import open_blob_store
-from portable.migrate.cutover import Cutover
+from portable.migrate.cutover import Cutover, check_dns
 from portable.migrate.orchestrator import Migration, MigrationResult, check_roles, stateful_volumes
 from portable.plan.plan import Plan
 from portable.providers.base import Capability, DataDestination, DataSource, Quiescer, check_data_channel, require, role
@@ -48,7 +48,7 @@ def cutover_from_flags(record: str | None, zone: str | None, provider: str = "ro
     return Cutover(record, zone, provider, service=service) if record and zone else None
 
 
-def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", destination: str = "", *, state: Any = None, env: Mapping[str, str] | None = None, quiesce: bool = False, blob_store: str | None = None) -> MigrationPreview:
+def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", destination: str = "", *, state: Any = None, env: Mapping[str, str] | None = None, quiesce: bool = False, blob_store: str | None = None, cutover: Cutover | None = None) -> MigrationPreview:
     """What `migrate` would do, checked as far as it can be without changing anything."""
     from portable import api
 
@@ -59,6 +59,8 @@ def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", de
     volumes = stateful_volumes(src)
     blobs = open_blob_store(blob_store, src.base_dir / ".portable" / "archives")
     check_roles(src, session.provider(source), session.app(destination), session.provider(destination), volumes=bool(volumes), quiesce=quiesce, remote_blobs=blobs.reachable_by_targets)
+    if cutover is not None:
+        check_dns(cutover, session)  # the DNS key and zone, read-only (a refused key: exit 2 now)
     return MigrationPreview(source, destination, api.plan(session, destination), volumes)
 
 

@@ -153,6 +153,11 @@ def test_a_refused_api_key_stops_the_migration_at_plan_time_naming_the_setting(m
     assert docker_objects(docker_host, app.app) == []
     assert dig(env, record) == [before]
 
+    dry = app.cli("migrate", "--from", "cloud", "--to", "local", "--dry-run", *flags)  # --dry-run checks it too
+    assert dry.returncode == 2, dry.stdout + dry.stderr
+    assert [line for line in dry.stderr.splitlines() if line.startswith("error:")] == lines
+    assert wrong not in dry.stdout + dry.stderr
+
     app.env.pop(KEY_ENV)  # unset: said as such, before anything changes
     unset = app.cli("migrate", "--from", "cloud", "--to", "local", "--yes", *flags)
     assert unset.returncode == 2, unset.stdout + unset.stderr
