@@ -114,5 +114,8 @@ def check_still_valid(saved: SavedPlan, now: Basis, fresh: Plan) -> None:
         raise StalePlanError(f"the state moved to revision {now.state_revision} since this plan was made ({was}); run plan again")
     if dict(now.observed) != dict(saved.basis.observed) or fingerprint(fresh) != saved.fingerprint:
         changed = sorted(k for k in set(now.observed) | set(saved.basis.observed) if now.observed.get(k) != saved.basis.observed.get(k))
+        saved_drift = {(d.get("resource"), d.get("field")) for d in saved.plan.get("drift") or [] if isinstance(d, dict)}
+        drifted = sorted({d.resource for d in fresh.drift if (d.resource, d.field) not in saved_drift} - set(changed))
+        changed += [f"{key} changed outside portable" for key in drifted]  # same labels, live fields differ
         detail = f" ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})" if changed else ""
         raise StalePlanError(f"the target changed since this plan was made{detail}; run plan again")

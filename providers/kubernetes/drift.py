@@ -1,6 +1,7 @@
 """The fields of a Kubernetes workload portable manages, read the same way from the desired
 object (a Resource's spec) and from the live one the apiserver lists, so a difference is
-drift: `kubectl scale`, `kubectl set env`, `kubectl set image`, `kubectl set resources`.
+drift: `kubectl scale`, `kubectl set env`, `kubectl set image`, `kubectl set resources`,
+a probe removed with `kubectl edit`.
 
 Only the Deployments and StatefulSets are compared, from the objects `observe` already
 lists (no call per object). Quantities are compared by value: the apiserver may write
@@ -22,6 +23,7 @@ HINTS: Mapping[str, str] = {
     "image": "kubectl set image?",
     "resources": "kubectl set resources?",
     "ports": "kubectl edit or patch?",
+    "health": "kubectl edit or patch?",
     REMOVED: "kubectl delete?",
 }
 
@@ -30,7 +32,8 @@ _SUFFIXES = {"m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6), "G
 
 
 def managed_of(kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
-    """replicas, image, env, ports and resources of the workload's first container; {} for other kinds."""
+    """replicas, and the image, env, ports, readiness check and resources of the workload's
+    first container; {} for other kinds."""
     if kind not in WORKLOAD_KINDS:
         return {}
     spec = obj.get("spec") or {}
@@ -44,9 +47,26 @@ def managed_of(kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
     out["image"] = main.get("image")
     out["env"] = {e["name"]: e.get("value", "") for e in main.get("env") or [] if "valueFrom" not in e}
     out["ports"] = sorted(int(p["containerPort"]) for p in main.get("ports") or [])
+    out["health"] = _check(main.get("readinessProbe"))
     out["resources"] = {f"{part}.{name}": _amount(value) for part, amounts in sorted((main.get("resources") or {}).items())
                         for name, value in sorted((amounts or {}).items())}
     return out
+
+
+def _check(probe: Any) -> str | None:
+    """The readiness check as one phrase ("http :8080/healthz"); the apiserver's defaults
+    (scheme, thresholds) are left out so only a changed or removed check differs."""
+    if not isinstance(probe, Mapping):
+        return None
+    if "httpGet" in probe:
+        return f"http :{probe['httpGet'].get('port')}{probe['httpGet'].get('path', '/')}"
+    if "tcpSocket" in probe:
+        return f"tcp :{probe['tcpSocket'].get('port')}"
+    if "exec" in probe:
+        return "exec " + " ".join(str(a) for a in probe["exec"].get("command") or [])
+    if "grpc" in probe:
+        return f"grpc :{probe['grpc'].get('port')}"
+    return "other"
 
 
 def _amount(value: Any) -> str:

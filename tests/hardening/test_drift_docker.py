@@ -30,3 +30,25 @@ def test_docker_rm_is_drift_that_deploy_repairs(lab: Any, tmp_path: Path) -> Non
         entry = drift_cycle(app, "docker", edit=lambda: _web(target, app.name).remove(force=True), service="web", field="removed")
         assert entry["hint"] == "docker rm?"
         assert _web(target, app.name).status == "running", "deploy did not put the removed replica back"
+
+
+def test_saved_plans_carry_the_repair_and_go_stale_on_new_drift(lab: Any, tmp_path: Path) -> None:
+    """`plan --out` made after the drift repairs it when applied; one made before it refuses."""
+    from drift_support import ok, portable
+
+    with drift_app(lab, "docker", tmp_path) as (target, app):
+        ok(app, "deploy", "--yes")
+        before = tmp_path / "before.json"
+        ok(app, "plan", "--out", str(before))
+        _web(target, app.name).stop(timeout=1)
+        stale = portable(app, "deploy", str(before))
+        assert stale.returncode == 1, stale.stdout + stale.stderr
+        assert "changed outside portable" in stale.stderr and "run plan again" in stale.stderr, stale.stderr
+        assert _web(target, app.name).status == "exited", "a stale saved plan changed the target"
+        after = tmp_path / "after.json"
+        shown = ok(app, "plan", "--out", str(after))
+        assert "web state running -> exited (docker stop?)" in shown, shown
+        ok(app, "deploy", str(after))
+        assert _web(target, app.name).status == "running", "the saved plan's repair did not start the replica"
+        done = portable(app, "plan", "--detailed-exitcode")
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -91,3 +91,22 @@ def test_detailed_exitcode_makes_bad_input_exit_1(tmp_path: Path) -> None:
     assert plain.returncode == 2, plain.stderr
     assert detailed.returncode == 1, detailed.stderr
     assert "replicas" in detailed.stderr
+
+
+def test_kubernetes_fields_ignore_what_the_apiserver_defaults() -> None:
+    """The live object comes back with defaults (protocol, scheme, thresholds) and quantities
+    in canonical form: none of that is drift; a changed value is."""
+    from portable.providers.kubernetes.drift import managed_of
+
+    def deployment(cpu: str, memory: str, probe: dict[str, object], port: dict[str, object], replicas: int = 2) -> dict[str, object]:
+        container = {"name": "web", "image": "web:1", "ports": [port], "readinessProbe": probe, "env": [{"name": "A", "value": "1"}, {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+                     "resources": {"limits": {"cpu": cpu, "memory": memory}}}
+        return {"spec": {"replicas": replicas, "template": {"spec": {"containers": [container]}}}}
+
+    desired = managed_of("Deployment", deployment("0.5", "1Gi", {"httpGet": {"path": "/h", "port": 8080}}, {"containerPort": 8080}))
+    live = managed_of("Deployment", deployment("500m", "1024Mi", {"httpGet": {"path": "/h", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10}, {"containerPort": 8080, "protocol": "TCP"}))
+    assert desired == live
+    assert desired["env"] == {"A": "1"} and desired["health"] == "http :8080/h" and desired["resources"] == {"limits.cpu": "0.5", "limits.memory": "1073741824"}
+    scaled = managed_of("Deployment", deployment("1", "1Gi", {"tcpSocket": {"port": 8080}}, {"containerPort": 8080}, replicas=1))
+    assert {k for k in desired if desired[k] != scaled[k]} == {"replicas", "health", "resources"}
+    assert managed_of("Service", {"spec": {"ports": []}}) == {}

@@ -9,7 +9,7 @@ import click
 from portable.cli.main import cli
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-OPTION_NAMES = {"-t, --target NAME": "--target", "--state STORE": "--state", "-o json": "--output"}
+OPTION_NAMES = {"-t, --target NAME": "--target", "--state STORE": "--state", "-o json": "--output", "--detailed-exitcode": "--detailed-exitcode"}
 
 
 def _commands() -> dict[str, click.Command]:
