@@ -102,7 +102,7 @@ def validate(path: Source = DEFAULT_FILE, *, target: str | None = None, env: Map
 def render(path: Source, target: str = LOCAL_TARGET, outdir: PathLike = "rendered", *, env: Mapping[str, str] | None = None) -> list[Path]:
     """Writes what `target` would get, as files its own tools accept. Touches no target."""
     session = _session(path, env)
-    app, provider = session.app(target), session.provider(target)
+    app, provider = session.unkeyed_app(target), session.provider(target)  # digests keyed by no state
     return list(provider.render(app, provider.translate(app), Path(outdir)))
 
 

@@ -1,12 +1,15 @@
 """The one documented exception tree of portable.
 
 Every failure a user can see is a `PortableError`; its `exit_code` is what the CLI returns
-(2 for invalid input, 1 for a failed operation). Providers map their SDK's exceptions to
+(2 for invalid input, 1 for a failed operation). Its text is scrubbed of credentials
+(portable.scrub) when it is made. Providers map their SDK's exceptions to
 these at their boundary, once, so the core never inspects SDK types.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from portable.scrub import scrub
 
 
 class PortableError(Exception):
@@ -15,6 +18,10 @@ class PortableError(Exception):
     exit_code: int = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # SDK errors quote signed request URLs and keys: cleaned here, once, for every
+        # provider, before the text is shown, recorded in a revision or journaled
+        message = scrub(message)
+        hint = scrub(hint) if hint else hint
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -92,7 +99,7 @@ class HealthCheckError(TargetError):
 
     def __init__(self, message: str, *, details: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
-        self.details = details
+        self.details = scrub(details)
 
     def __str__(self) -> str:
         base = super().__str__()

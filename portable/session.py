@@ -8,6 +8,7 @@ single time, and an interactive `deploy` applies the very plan it showed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -60,8 +61,15 @@ class Session:
     def app(self, target: str) -> App:
         """The manifest bound to `target`, overrides merged (bound once per target)."""
         if target not in self._apps:
-            self._apps[target] = bind_app(self.loaded, target, self.env)
+            app = bind_app(self.loaded, target, self.env)
+            # secret digests are keyed by the app's key in the state store, opened only
+            # when a digest is first needed (plan, deploy, migrate; never `render`)
+            self._apps[target] = replace(app, digest_key=lambda: self.store().app_key(app.name))
         return self._apps[target]
+
+    def unkeyed_app(self, target: str) -> App:
+        """The app without a digest key, for what writes files and opens no state (`render`)."""
+        return replace(self.app(target), digest_key=None)
 
     def provider(self, target: str) -> Provider:
         """The target's provider, opened once (its SDK is imported now)."""

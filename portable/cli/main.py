@@ -41,7 +41,9 @@ def _handle_errors(fn: F) -> F:
         except Exception as exc:  # pragma: no cover - reported, not hidden
             if debug:
                 raise
-            fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+            from portable.scrub import scrub
+
+            fail(scrub(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"), 1)
 
     return wrapper  # type: ignore[return-value]
 

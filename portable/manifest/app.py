@@ -6,9 +6,10 @@ the target's own secret mechanism; nothing else in portable ever holds a secret'
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from portable.manifest.interpolate import read_dotenv
 from portable.manifest.model import Manifest, Service, Target
 
 LOCAL_TARGET = "local"
+# what `secret_digest` answers for an App bound without a digest key (`render`, pure unit
+# translation): nothing derived from the value, so rendered files hold nothing to guess at
+UNKEYED_DIGEST = "unkeyed"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class App:
     # volume name -> archives ({"url", "sha256", "key", "phase"}) to apply in order before the
     # services start: set by migrate/restore; providers that restore in translate read it
     restores: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict, compare=False)
+    # the per-app key of secret digests (HMAC), read when first needed: the session binds it
+    # to the state store's `app_key`, so every engineer and CI job sharing a store agrees
+    digest_key: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -91,8 +98,20 @@ class App:
             raise InputError(f"secret `{name}` reads {file}, which cannot be read: {exc.strerror}") from None
 
     def secret_digest(self, name: str) -> str:
-        """A short one-way digest of a secret's value, so a changed secret rolls its users."""
-        return hashlib.sha256(b"portable-secret:" + self.secret_value(name)).hexdigest()[:12]
+        """A keyed digest of a secret's value, so a changed secret rolls its users.
+
+        HMAC-SHA256 under the app's own random key (kept in the state store, never on a
+        target), so someone who reads the digest in an annotation, a label or the state
+        cannot test guesses of a weak secret offline. 16 hex characters: the unsalted
+        12-character digests of earlier versions never compare equal, so the first deploy
+        after an upgrade rolls each secret's users once. Without a key (`render`) the answer
+        is the constant UNKEYED_DIGEST.
+        """
+        if self.digest_key is None:
+            return UNKEYED_DIGEST
+        value = self.secret_value(name)
+        mac = hmac.new(self.digest_key(), b"portable-secret:" + name.encode() + b"\0" + value, hashlib.sha256)
+        return mac.hexdigest()[:16]
 
     def check_secrets(self) -> None:
         """Fails before anything is changed when a secret's source is missing."""

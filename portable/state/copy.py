@@ -71,6 +71,7 @@ def copy_store(source: StateStore, destination: StateStore, *, wait: float = 30.
                     f"{len(theirs)} read back, digests {'equal' if history_digest(theirs) == digest else 'differ'}",
                     hint="the source is untouched; check the destination, then run state migrate again",
                 )
+            destination.app_key(app, source.app_key(app))  # same digests, so nothing rolls after the move
         report.pairs.append(PairCopy(app, target, len(revisions), digest, skipped))
         if progress is not None:
             progress(f"{app} on {target}: {len(revisions)} revisions {'already there' if skipped else 'copied'}, sha256 {digest[:16]}")

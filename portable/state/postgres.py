@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
 from portable.plan.resources import Resource
+from portable.state.keys import decode_key, meta_name, new_key_hex
 from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
 from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus
 
@@ -181,6 +182,15 @@ class PostgresStateStore:
             except self._psycopg.Error:
                 pass
             self._conn = None
+
+    def app_key(self, app: str, proposed: bytes | None = None) -> bytes:
+        """`app`'s secret-digest key, created on first use (see portable.state.keys)."""
+        name = meta_name(app)
+        with self._tx() as cur:
+            cur.execute(self._q("INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"), (name, proposed.hex() if proposed else new_key_hex()))
+            cur.execute(self._q("SELECT value FROM {s}.meta WHERE key=%s"), (name,))
+            row = cur.fetchone()
+        return decode_key(row[0] if row else "", f"of {app} in {self.url}")
 
     # ---- locks
     @staticmethod

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
 from portable.plan.resources import Resource
+from portable.state.keys import decode_key, new_key_hex, object_name
 from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
 from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus
 
@@ -167,6 +168,17 @@ class S3StateStore:
         for stop, thread in list(self._renewers.values()):
             stop.set()
             thread.join(5)
+
+    def app_key(self, app: str, proposed: bytes | None = None) -> bytes:
+        """`app`'s secret-digest key, created on first use (see portable.state.keys)."""
+        data, _ = self._get(object_name(app))
+        if data is None:
+            try:
+                self._put(object_name(app), {"key": proposed.hex() if proposed else new_key_hex()}, create=True)
+            except _Conflict:
+                pass  # another writer created it first: theirs is the key
+            data, _ = self._get(object_name(app))
+        return decode_key((data or {}).get("key", ""), f"of {app} in {self.url}")
 
     # ---- keys of things
     @staticmethod

@@ -21,6 +21,7 @@ from typing import Any
 from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, PortableError, StateError
 from portable.plan.resources import Resource
+from portable.state.keys import decode_key, meta_name, new_key_hex
 from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
 from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus
 
@@ -163,6 +164,14 @@ class SqliteStateStore:
 
     def close(self) -> None:
         return None
+
+    def app_key(self, app: str, proposed: bytes | None = None) -> bytes:
+        """`app`'s secret-digest key, created on first use (see portable.state.keys)."""
+        name = meta_name(app)
+        with self._tx() as conn:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (name, proposed.hex() if proposed else new_key_hex()))
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (name,)).fetchone()
+        return decode_key(row["value"], f"of {app} in {self.path}")
 
     # ---- locks
     def _is_stale(self, row: sqlite3.Row) -> bool:

@@ -153,4 +153,10 @@ class StateStore(Protocol):
         """Writes `revisions` verbatim as the whole history of a pair that has none (migrate)."""
         ...
 
+    def app_key(self, app: str, proposed: bytes | None = None) -> bytes:
+        """`app`'s secret-digest key (32 random bytes), created on first use (as `proposed`
+        when given: `state migrate` carries the source's) and kept in the store's secret
+        part; see portable.state.keys."""
+        ...
+
     def close(self) -> None: ...

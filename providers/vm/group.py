@@ -100,8 +100,15 @@ def _served_services(app: App) -> list[str]:
 _SERVED: dict[int, tuple[App, list[str]]] = {}
 
 
+def _secret_digest(app: App, name: str) -> str:
+    try:
+        return app.secret_digest(name)
+    except InputError:  # not readable here (render without the value): deploy stops earlier on it
+        return "unresolved"
+
+
 def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_balancer: bool) -> dict[str, Any]:
-    """The instance-group spec of one service: plain JSON, no secret values (names only)."""
+    """The instance-group spec of one service: plain JSON, no secret values (names and keyed digests)."""
     svc = app.services[service_name]
     if svc.image is None:
         raise InputError(
@@ -116,7 +123,9 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
         "command": list(svc.command) if svc.command is not None else None,
         "args": list(svc.args) if svc.args is not None else None,
         "env": dict(sorted(svc.env.items())),
-        "secrets": [{"name": s.name, "path": s.mount_path} for s in svc.secrets],
+        # the keyed digest of each value (never the value): a rotated secret changes the
+        # revision, so plan shows the replace and deploy rolls the instances
+        "secrets": [{"name": s.name, "path": s.mount_path, "digest": _secret_digest(app, s.name)} for s in svc.secrets],
         "files": [{"path": f.path, "content": f.content, "mode": f.mode} for f in svc.files],
         "ports": [
             {

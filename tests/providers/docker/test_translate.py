@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ def _translate(tmp_path: Path, text: str = BASE, env: dict[str, str] | None = No
     file = tmp_path / "portable.yaml"
     file.write_text(text)
     app = load_app(file, "local", env=env if env is not None else {"DEMO_TOKEN": "hunter2-secret"})
+    app = replace(app, digest_key=lambda: b"k" * 32)  # what the session binds from the state store
     return {r.key: r for r in DockerProvider("local", DockerSettings(**settings)).translate(app)}
 
 

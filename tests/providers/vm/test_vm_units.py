@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,12 +34,28 @@ def test_group_spec_of_shop_is_secret_free_and_deterministic(tmp_path: Path) -> 
     first, second = groups(app), groups(app)
     assert {n: g.digest for n, g in first.items()} == {n: g.digest for n, g in second.items()}
     api = first["api"].spec
-    assert api["secrets"] == [{"name": "api-token", "path": "/run/secrets/api-token"}]
+    assert api["secrets"] == [{"name": "api-token", "path": "/run/secrets/api-token", "digest": "unkeyed"}]  # no key bound: render
     assert "tok-3f9a-not-for-logs" not in repr([g.spec for g in first.values()])
     assert first["web"].spec["replicas"] == 2
     assert first["web"].spec["ports"][0]["host_port"] == 8080  # the LB listens on 8000
     assert first["kv"].depends_on == ("volume/data",)
     assert set(first["worker"].depends_on) == {"instance-group/api", "instance-group/kv"}
+
+
+def test_a_rotated_secret_changes_the_revision_with_a_keyed_digest(tmp_path: Path) -> None:
+    """Defect: the group spec held secret names only, so a changed value planned nothing."""
+    key = b"\x01" * 32
+    one = replace(load_shop(tmp_path / "a", lab_env()), digest_key=lambda: key)
+    two = replace(load_shop(tmp_path / "b", lab_env(SHOP_API_TOKEN="tok-rotated-value")), digest_key=lambda: key)
+    api_one, api_two = groups(one)["api"].spec, groups(two)["api"].spec
+    assert api_one["revision"] != api_two["revision"]
+    assert groups(one)["web"].spec["revision"] == groups(two)["web"].spec["revision"]  # web mounts no secret
+    digest = api_one["secrets"][0]["digest"]
+    assert len(digest) == 16 and "tok-3f9a-not-for-logs" not in repr(api_one)
+    # keyed: neither the unsalted digest of earlier versions nor the digest under another key
+    assert digest != hashlib.sha256(b"portable-secret:tok-3f9a-not-for-logs").hexdigest()[:12]
+    other = replace(one, digest_key=lambda: b"\x02" * 32)
+    assert groups(other)["api"].spec["secrets"][0]["digest"] != digest
 
 
 def test_revision_ignores_replicas_but_not_the_image(tmp_path: Path) -> None:
