@@ -12,6 +12,8 @@ only record of what is "ours": the state store's history of app names on the tar
 - An object of the manifest's app whose resource neither the manifest (translate) nor the
   app's current revision describes (a removed service's kept volume, what a crashed deploy
   created for a resource since taken out of the manifest): `garbage`.
+- An object the provider itself calls a leftover (`OwnedObject.leftover`: a Docker
+  replacement container a killed update left beside the replica it was to replace): `garbage`.
 
 Ownership is (app, target) as the marks say plus this store's history; there is no store id
 on the objects (docs/gc.md says why). Deleting takes the state lock of every app touched, so
@@ -116,6 +118,8 @@ def judge(
             did = "destroyed it in" if last.status == "destroyed" else "last recorded it in"
             out.append(Finding(o, "garbage", f"app `{o.app}` is not this manifest's app (`{app}`): renamed or removed; "
                                              f"this store {did} revision {last.number} ({last.status})"))
+        elif o.leftover is not None:
+            out.append(Finding(o, "garbage", o.leftover))
         elif o.resource is not None and o.resource not in described:
             where = f"revision {current.number}" if current is not None else "any deployed revision"
             gone = f"service `{o.service}` is no longer in the manifest; " if o.service and o.service not in services else ""

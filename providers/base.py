@@ -244,6 +244,7 @@ class OwnedObject:
     labels: Mapping[str, str] = field(default_factory=dict)  # the marks, for display
     ref: Mapping[str, Any] = field(default_factory=dict)  # ids delete_owned needs
     order: int = 0  # deletion order, lowest first: instances before the groups and networks they use
+    leftover: str | None = None  # the provider's reason it is garbage though its resource is described (a killed update's second copy)
 
 
 @runtime_checkable

@@ -7,6 +7,7 @@ current ones without asking anything else of the engine.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -65,6 +66,21 @@ def list_owned(client: docker.DockerClient) -> list[OwnedObject]:
         out.append(_owned("volume", v["Name"], v.get("Labels") or {}, v.get("CreatedAt"), {"id": v["Name"]}, stateful=True))
     for n in retried("listing portable's networks", lambda: client.api.networks(filters=filters)):
         out.append(_owned("network", n["Name"], n.get("Labels") or {}, n.get("Created"), {"id": n["Id"]}))
+    return _mark_replacements(out)
+
+
+def _mark_replacements(objects: list[OwnedObject]) -> list[OwnedObject]:
+    """A `<replica>-next` container beside its `<replica>` is what a killed update left (the
+    next deploy looks at it only if that replica changes again). Alone, it is the replica:
+    the update was killed after the old one went and before the rename, so it serves."""
+    names = {o.name for o in objects if o.kind == "container"}
+    out = []
+    for o in objects:
+        canonical = o.name.removesuffix(naming.NEXT_SUFFIX)
+        if o.kind == "container" and o.name.endswith(naming.NEXT_SUFFIX) and canonical in names:
+            o = replace(o, leftover=f"a replacement a killed update left beside {canonical}, which serves; no deploy removes it "
+                                    "unless that replica changes again")
+        out.append(o)
     return out
 
 

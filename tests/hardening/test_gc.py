@@ -219,3 +219,45 @@ def test_with_a_store_several_manifests_share_app_chooses_what_gc_may_collect(la
             (folder / "portable.yaml").write_text(manifest(name, target.settings(name), side=True))
             App(name, folder / "portable.yaml", folder / "state.db", target, target.env()).cli("destroy", "--yes", "--volumes", "--quiet")
         target.close([shop, old, billing])
+
+
+@pytest.mark.lab("docker", "images")
+def test_a_replacement_a_killed_update_left_is_collected_and_the_replica_keeps_serving(lab: Any, tmp_path: Path) -> None:
+    """SIGKILL during an update, while the `-next` container waits for health; the user then
+    goes back to the previous manifest, so deploy has nothing to do and never looks at the
+    `-next` container again. gc names it, and --yes removes it alone."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    target = TARGETS["docker"](lab.require("docker", "images"), tmp_path)
+    name = f"gc{uuid.uuid4().hex[:6]}k"
+    app = App(name, tmp_path / "portable.yaml", tmp_path / "state.db", target, target.env())
+    app.rewrite(manifest(name, target.settings(name), side=False))
+    try:
+        app.ok("deploy", "--yes")
+        replica, spare = f"{name}-web-1", f"{name}-web-1-next"
+        update = subprocess.Popen(
+            [sys.executable, "-m", "portable.cli.main", "deploy", "--yes", "-f", str(app.manifest), "-t", TARGET, "--state", str(app.state)],
+            env={**app.env, "CT_GREETING": "two"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not target.client.containers.list(all=True, filters={"name": spare}) and time.monotonic() < deadline and update.poll() is None:
+            time.sleep(0.05)
+        os.kill(update.pid, signal.SIGKILL)
+        update.wait(10)
+        assert target.objects(name)["containers"] == sorted([replica, spare]), target.objects(name)
+
+        assert app.plan_actions() == [], "the previous manifest plans nothing: deploy would never remove the spare"
+        listed, _ = _gc(app)
+        assert [(x["name"], x["verdict"]) for x in listed] == [(spare, "garbage")], listed
+        assert "killed update" in listed[0]["why"], listed
+        _gc(app, "--yes")
+        assert target.objects(name)["containers"] == [replica]
+        assert [e.get("GREETING") for e in target.running_env(name, "web")] == ["one"]
+        assert app.plan_actions() == [] and _gc(app)[0] == []
+        record("docker", gc_cases=1, gc_correct=1)
+    finally:
+        app.cli("destroy", "--yes", "--volumes", "--quiet")
+        target.close([name])
