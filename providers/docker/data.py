@@ -22,6 +22,7 @@ from portable.plan.plan import Action
 from portable.providers.base import ApplyContext, ImageSource
 from portable.providers.docker import naming
 from portable.providers.docker.engine import engine_call
+from portable.providers.docker.images import ensure_image
 
 MOUNT = "/portable-volume"
 LABEL_HELPER = "io.portable.helper"
@@ -47,6 +48,7 @@ class DockerData:
     target_name: str
     translate: Callable[[App], list[Any]]
     apply: Callable[[Action, ApplyContext], None]
+    settings: Any  # DockerSettings: `pull`
 
     def _helper(self, app: App, volume: str, read_only: bool) -> Any:
         image = _image_for(app, volume, self.translate(app))
@@ -171,7 +173,10 @@ class DockerData:
             stream = source.image_stream(ref) if source is not None else None
             if stream is None:
                 where = "the source cannot hand out images" if source is None else "the source does not hold it"
-                progress(f"{ref}: not on {self.target_name} and {where}; the engine will pull it from its registry")
+                progress(f"{ref}: not on {self.target_name} and {where}; the engine pulls it from its registry")
+                # now, before the copy: the restore's helper containers are made of this image
+                owner = next(r for r in self.translate(app) if r.spec.get("image") == ref)
+                ensure_image(self.client, app, owner.service or "front proxy", owner.spec, bool(self.settings.pull), progress)
                 continue
             progress(f"copying image {ref} to {self.target_name}")
             with tempfile.TemporaryFile() as tmp:
