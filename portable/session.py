@@ -95,6 +95,9 @@ class Session:
         so bad input fails with exit 2 before the first create."""
         app = self.app(target)
         app.check_secrets()
+        from portable.check import enforce, policy_for  # security policy: error findings stop planning (exit 2)
+
+        enforce(self.loaded, app, policy_for(self.path, self.env))
         provider = self.provider(target)
         check_target(self.loaded, app, provider)  # file:line:col of the field that asks
         desired = provider.translate(app)

@@ -429,6 +429,9 @@ from portable.cli.compose import explain_command, import_command  # noqa: E402
 
 cli.add_command(import_command)
 cli.add_command(explain_command)
+from portable.cli.check import check_command  # noqa: E402
+
+cli.add_command(check_command(sys.modules[__name__]))
 from portable.cli.gc import gc_command  # noqa: E402
 
 cli.add_command(gc_command(sys.modules[__name__]))

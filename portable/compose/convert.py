@@ -15,12 +15,12 @@ from portable.compose.findings import Conversion
 from portable.compose.keys import IGNORED, rule
 from portable.compose.located import LDict, Loc
 from portable.compose.project import ComposeProject
-from portable.compose.service import ServiceContext, convert_fields
+from portable.compose.service import ServiceContext, compose_security_defaults, convert_fields
 from portable.compose.storage import MAX_FILE_BYTES, STORAGE_HANDLERS
 from portable.compose.values import dns_label
 from portable.errors import ManifestError, Problem
 
-SERVICE_ORDER = ("image", "build", "command", "args", "env", "secrets", "ports", "replicas", "resources", "health", "volumes", "files", "depends_on", "restart", "labels", "user", "working_dir", "stop_grace_period")
+SERVICE_ORDER = ("image", "build", "command", "args", "env", "secrets", "ports", "replicas", "resources", "health", "volumes", "files", "depends_on", "restart", "labels", "user", "working_dir", "stop_grace_period", "security")
 EXTENSION = "x-portable"
 
 
@@ -53,6 +53,7 @@ def convert(project: ComposeProject, manifest_dir: Path | None = None) -> Conver
         if "restart" not in ctx.out:
             ctx.out["restart"] = "no"  # compose's default; portable's own default is `always`
             conv.origin(f"services.{names[svc_name]}.restart", services.key_at(svc_name))
+        compose_security_defaults(ctx)
         conv.origin(f"services.{names[svc_name]}", services.key_at(svc_name))
         out_services[names[svc_name]] = {k: ctx.out[k] for k in SERVICE_ORDER if k in ctx.out}
     data["services"] = out_services

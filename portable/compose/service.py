@@ -364,13 +364,48 @@ def _privileged(c: ServiceContext) -> None:
         c.conv.drop(c.at("privileged"), f"{c.path}.privileged", "privileged: true is not carried: flagged, the service may need host access no target grants")
 
 
+def _capabilities(raw: Any) -> list[str]:
+    """compose's `cap_add: [NET_ADMIN, CAP_SYS_TIME, all]` as the manifest's names."""
+    items = raw if isinstance(raw, list) else [raw]
+    return [text(c).strip().upper().removeprefix("CAP_") for c in items]
+
+
+def _security(c: ServiceContext) -> dict[str, Any]:
+    security: dict[str, Any] = c.out.setdefault("security", {})
+    return security
+
+
+def _cap_add(c: ServiceContext) -> None:
+    _security(c).setdefault("capabilities", {})["add"] = _capabilities(c.svc["cap_add"])
+    c.conv.origin(f"{c.mpath}.security.capabilities.add", c.svc.key_at("cap_add"))
+
+
+def _cap_drop(c: ServiceContext) -> None:
+    _security(c).setdefault("capabilities", {})["drop"] = _capabilities(c.svc["cap_drop"])
+    c.conv.origin(f"{c.mpath}.security.capabilities.drop", c.svc.key_at("cap_drop"))
+
+
+def _read_only(c: ServiceContext) -> None:
+    if c.svc["read_only"] in (True, "true"):
+        _security(c)["read_only_root"] = True
+        c.conv.origin(f"{c.mpath}.security.read_only_root", c.svc.key_at("read_only"))
+
+
+def compose_security_defaults(c: ServiceContext) -> None:
+    """A compose service keeps the engine's default capabilities unless `cap_drop` says
+    otherwise, as `docker compose up` runs it (images like postgres start as root to chown
+    their data, then drop to their user); everything else is hardened as any service."""
+    caps = _security(c).setdefault("capabilities", {})
+    caps.setdefault("drop", [])
+
+
 HANDLERS: dict[str, Handler] = {
     "image": _image, "build": _build, "command": _command, "entrypoint": _entrypoint,
     "environment": _environment, "env_file": _environment, "labels": _labels, "label_file": _labels,
     "restart": _restart, "user": _user, "working_dir": _working_dir, "stop_grace_period": _stop_grace, "scale": _scale,
     "cpus": _cpus, "mem_limit": _mem_limit, "mem_reservation": _mem_reservation, "deploy": _deploy,
     "healthcheck": _health, "depends_on": _depends_on, "networks": _networks, "links": _links,
-    "privileged": _privileged,
+    "privileged": _privileged, "cap_add": _cap_add, "cap_drop": _cap_drop, "read_only": _read_only,
 }
 
 

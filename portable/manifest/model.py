@@ -259,6 +259,52 @@ class Autoscale(Strict):
         return self
 
 
+# Linux capability names as Docker, containerd and Kubernetes take them (without CAP_)
+CAPABILITIES = (
+    "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN",
+    "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE",
+    "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE",
+    "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYSLOG",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE",
+    "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "WAKE_ALARM",
+)
+
+
+if TYPE_CHECKING:
+    Capability = str
+else:  # exactly the names every runtime takes, so the schema and the loader agree
+    Capability = Literal[("ALL", *CAPABILITIES)]
+
+
+class Capabilities(Strict):
+    add: list[Capability] = Field(default_factory=list, description="capabilities the service needs (CHOWN, SETUID, NET_ADMIN ...)")
+    drop: list[Capability] = Field(default_factory=lambda: ["ALL"], description="capabilities removed (default: ALL, so only `add` remains)")
+
+    @property
+    def drops_all(self) -> bool:
+        return "ALL" in self.drop
+
+
+class Security(Strict):
+    """How much of the host a service's container may use: hardened unless the manifest says otherwise."""
+
+    privileged: bool = Field(False, description="every capability and every device of the host (refused by `portable check`)")
+    read_only_root: bool = Field(False, description="the container's root filesystem is read-only (volumes stay writable)")
+    no_new_privileges: bool = Field(True, description="setuid binaries cannot raise privileges (allowPrivilegeEscalation: false)")
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+    host_network: bool = Field(False, description="share the host's network namespace")
+    host_pid: bool = Field(False, description="share the host's process namespace")
+    host_ipc: bool = Field(False, description="share the host's IPC namespace")
+
+    def effective_capabilities(self, ports: list[int]) -> tuple[list[str], list[str]]:
+        """(add, drop) as given to the runtime: NET_BIND_SERVICE is added when every
+        capability is dropped and the service listens below 1024 (port 80, 443, ...)."""
+        add = list(dict.fromkeys(self.capabilities.add))
+        if self.capabilities.drops_all and any(p < 1024 for p in ports) and "NET_BIND_SERVICE" not in add and "ALL" not in add:
+            add.append("NET_BIND_SERVICE")
+        return add, list(dict.fromkeys(self.capabilities.drop))
+
+
 class Service(Strict):
     image: Image | None = None
     build: Build | None = None
@@ -279,6 +325,7 @@ class Service(Strict):
     working_dir: str | None = Field(None, pattern=r"^/", description="directory the command runs in (default: the image's WORKDIR); compose's `working_dir`")
     stop_grace_period: Duration = "10s"
     autoscale: Autoscale | None = None
+    security: Security = Field(default_factory=Security, description="privileges and capabilities (hardened by default)")
 
     @model_serializer(mode="wrap")
     def _without_unset_additions(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -287,6 +334,8 @@ class Service(Strict):
         data = handler(self)
         if isinstance(data, dict) and data.get("working_dir") is None:
             data.pop("working_dir", None)
+        if isinstance(data, dict) and "security" in data and self.security == Security():
+            data.pop("security")
         return data
 
     @field_validator("build", mode="before", json_schema_input_type=Build | str | None)

@@ -87,12 +87,29 @@ def _archive(entries: list[tuple[str, bytes, int]], owner: tuple[int, int]) -> b
     return buf.getvalue()
 
 
+def _security_config(security: Mapping[str, Any]) -> dict[str, Any]:
+    """HostConfig fields for the service's `security:` (see providers/hardening.py); a spec
+    from before hardening (no `security` key) keeps the engine's defaults."""
+    if not security:
+        return {}
+    return {
+        "privileged": security["privileged"],
+        "cap_add": security["cap_add"] or None,
+        "cap_drop": security["cap_drop"] or None,
+        "security_opt": ["no-new-privileges:true"] if security["no_new_privileges"] else None,
+        "read_only": security["read_only_root"] or None,
+        "pid_mode": "host" if security["host_pid"] else None,
+        "ipc_mode": "host" if security["host_ipc"] else None,
+    }
+
+
 def create_replica(
     client: docker.DockerClient, app: App, res: Resource, name: str, target: str, bind_address: str
 ) -> str:
     """Creates (not starts) the container for replica `res`, with its secrets and files in place."""
     spec = res.spec
     api = client.api
+    security: dict[str, Any] = spec.get("security") or {}
     port_bindings: dict[str, Any] = {}
     exposed: list[Any] = []
     for p in spec["ports"]:
@@ -106,11 +123,12 @@ def create_replica(
         mem_limit=spec["memory"] or None,
         port_bindings=port_bindings or None,
         mounts=[Mount(v["path"], v["name"], type="volume", read_only=v["read_only"]) for v in spec["volumes"]],
-        network_mode=spec["network"],
+        network_mode="host" if security.get("host_network") else spec["network"],
         init=False,
+        **_security_config(security),
     )
     upstream = naming.upstream_alias(app.name, res.name, res.digest)
-    networking = api.create_networking_config(
+    networking = None if security.get("host_network") else api.create_networking_config(
         {spec["network"]: api.create_endpoint_config(aliases=[*spec["aliases"], upstream])}
     )
     with engine_call(f"creating container {name}"):

@@ -15,9 +15,9 @@ import docker
 import requests
 from docker import errors as docker_errors
 from docker.tls import TLSConfig
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from portable.engine.retry import retry_transient
-from portable.errors import InputError, PortableError
+from portable.errors import InputError, PortableError, TransientError
 
 from portable.providers.docker.errors import connect_error, map_error
 from portable.providers.docker.settings import DockerSettings
@@ -48,7 +48,6 @@ def _tls(settings: DockerSettings, host: str) -> TLSConfig | bool:
     )
 
 
-@retry_transient(attempts=5, max_seconds=60.0)  # a connection reset while connecting is retried; a wrong host is not
 def connect(settings: DockerSettings) -> docker.DockerClient:
     """A client for the target's engine: `host` if set, else DOCKER_HOST / the local socket."""
     host = settings.host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
@@ -87,7 +86,12 @@ def engine_call(doing: str) -> Iterator[None]:
 def retried(doing: str, call: Callable[[], T], attempts: int = 5) -> T:
     """Runs `call`, retrying transient engine failures with jittered exponential backoff."""
 
-    @retry_transient(attempts=attempts, max_seconds=60.0)  # the shared policy: backoff, jitter, the retry budget
+    @retry(
+        retry=retry_if_exception_type(TransientError),
+        wait=wait_random_exponential(multiplier=0.5, max=8),
+        stop=stop_after_attempt(attempts),
+        reraise=True,
+    )
     def attempt() -> T:
         with engine_call(doing):
             return call()

@@ -22,6 +22,28 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
+def _security(security: dict[str, Any]) -> dict[str, Any]:
+    """compose's keys for the service's `security:`, as create_replica passes them."""
+    out: dict[str, Any] = {}
+    if not security:
+        return out
+    if security["privileged"]:
+        out["privileged"] = True
+    if security["cap_drop"]:
+        out["cap_drop"] = list(security["cap_drop"])
+    if security["cap_add"]:
+        out["cap_add"] = list(security["cap_add"])
+    if security["no_new_privileges"]:
+        out["security_opt"] = ["no-new-privileges:true"]
+    if security["read_only_root"]:
+        out["read_only"] = True
+    if security["host_pid"]:
+        out["pid"] = "host"
+    if security["host_ipc"]:
+        out["ipc"] = "host"
+    return out
+
+
 def _container(app: App, res: Resource, target: str) -> dict[str, Any]:
     spec = res.spec
     out: dict[str, Any] = {"container_name": naming.container_name(app.name, res.name), "image": spec["image"]}
@@ -54,6 +76,7 @@ def _container(app: App, res: Resource, target: str) -> dict[str, Any]:
         h = spec["health"]
         out["healthcheck"] = {"test": list(h["test"]), "interval": _seconds(h["interval_s"]), "timeout": _seconds(h["timeout_s"]),
                               "retries": h["retries"], "start_period": _seconds(h["start_period_s"])}
+    out.update(_security(spec.get("security") or {}))
     out["restart"] = spec["restart"]
     out["stop_grace_period"] = _seconds(spec["stop_grace_s"])
     limits: dict[str, Any] = {}
@@ -64,7 +87,10 @@ def _container(app: App, res: Resource, target: str) -> dict[str, Any]:
         limits["memory"] = f"{mem // 1048576}m" if mem % 1048576 == 0 else f"{mem}b"
     if limits:
         out["deploy"] = {"resources": {"limits": limits}}
-    out["networks"] = {spec["network"]: {"aliases": list(spec["aliases"])}}
+    if (spec.get("security") or {}).get("host_network"):
+        out["network_mode"] = "host"
+    else:
+        out["networks"] = {spec["network"]: {"aliases": list(spec["aliases"])}}
     out["labels"] = labels_for(app, res, target)
     deps = sorted({d.split("/", 1)[1] for d in res.depends_on if d.startswith(f"{naming.KIND_CONTAINER}/")})
     if deps:

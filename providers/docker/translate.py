@@ -10,6 +10,7 @@ from typing import Any
 
 from portable.errors import InputError
 from portable.manifest.app import App
+from portable.providers.hardening import runtime_security
 from portable.manifest.model import Health, Port, Service
 from portable.plan.resources import Resource
 
@@ -121,6 +122,7 @@ def _container_template(app: App, name: str, svc: Service, settings: DockerSetti
         ],
         "network": net,
         "aliases": [name],
+        "security": runtime_security(svc),
     }
     return spec
 

@@ -13,6 +13,7 @@ from portable.manifest.app import App
 from portable.manifest.model import Health, Service
 from portable.manifest.units import format_millicores
 from portable.data.restore_script import render_restore_script
+from portable.providers.hardening import runtime_security
 from portable.providers.kubernetes import naming as n
 
 
@@ -71,10 +72,26 @@ def resources(svc: Service, needs_cpu_request: bool) -> dict[str, Any]:
     return out
 
 
-def security_context(user: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(pod, container) securityContext: no privilege escalation; non-root when a user is set."""
+def security_context(user: str | None, security: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(pod, container) securityContext from the service's `security:` (providers/hardening.py):
+    seccomp RuntimeDefault, no privilege escalation, capabilities dropped but the named ones,
+    read-only root on request; non-root when a user is set. What the restricted Pod Security
+    Standard requires, as long as the service sets a non-root `user:`."""
     pod: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
-    container: dict[str, Any] = {"allowPrivilegeEscalation": False}
+    sec = security or {}
+    container: dict[str, Any] = {"allowPrivilegeEscalation": not sec.get("no_new_privileges", True)}
+    if sec:
+        if sec["privileged"]:
+            container["privileged"] = True
+        caps: dict[str, Any] = {}
+        if sec["cap_add"]:
+            caps["add"] = list(sec["cap_add"])
+        if sec["cap_drop"]:
+            caps["drop"] = list(sec["cap_drop"])
+        if caps:
+            container["capabilities"] = caps
+        if sec["read_only_root"]:
+            container["readOnlyRootFilesystem"] = True
     if user:
         uid, _, gid = user.partition(":")
         if uid.isdigit():
@@ -175,13 +192,14 @@ def workload(
     labels = n.object_labels(app.name, name, {**app.labels, **svc.labels})
     selector = n.selector_labels(app.name, name)
     c, volumes = container(app, name, svc, n.dns_name(name, "files"), secret_names)
-    pod_sc, c["securityContext"] = security_context(svc.user)
+    pod_sc, c["securityContext"] = security_context(svc.user, runtime_security(svc))
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": seconds(svc.stop_grace_s, 0),
         "securityContext": pod_sc,
         "containers": [c],
+        **{key: True for key, field in (("hostNetwork", "host_network"), ("hostPID", "host_pid"), ("hostIPC", "host_ipc")) if getattr(svc.security, field)},
     }
     if pull_secrets:
         pod["imagePullSecrets"] = [{"name": s} for s in pull_secrets]

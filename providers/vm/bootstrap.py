@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from portable.data.restore_script import render_restore_script
+from portable.providers.hardening import docker_flags
 from portable.providers.vm.group import group_disks
 
 SECRET_PLACEHOLDER = "<secret {name}: written to the VM at apply time>"
@@ -247,6 +248,8 @@ def render_bootstrap(
     run += [f"{health[i]} {_Q(health[i + 1])}" for i in range(0, len(health), 2)]
     if spec["user"]:
         run.append(f"--user {_Q(spec['user'])}")
+    if spec.get("security"):  # a spec from before hardening keeps docker's defaults
+        run += docker_flags(spec["security"])
     if spec.get("working_dir"):
         run.append(f"--workdir {_Q(spec['working_dir'])}")
     argv: list[str] = []

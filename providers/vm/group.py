@@ -16,6 +16,7 @@ from typing import Any
 
 from portable.errors import InputError
 from portable.manifest.app import App
+from portable.providers.hardening import runtime_security
 from portable.manifest.model import Port, Service
 from portable.plan.resources import Resource
 
@@ -145,6 +146,7 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
         "health": _health(svc),
         "restart": svc.restart,
         "user": svc.user,
+        "security": runtime_security(svc),
         **({"working_dir": svc.working_dir} if svc.working_dir else {}),
         "stop_grace_s": svc.stop_grace_s,
         "labels": dict(sorted(svc.labels.items())),

@@ -44,7 +44,8 @@ def test_strict_passes_a_file_carried_exactly(tmp_path: Path) -> None:
     run = portable("import", "compose.yaml", "--strict", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
-    assert yaml.safe_load(run.stdout)["services"] == {"web": {"image": "nginx:1.27", "restart": "always"}}
+    # a compose service keeps the engine's default capabilities, as compose runs it (written out, so visible)
+    assert yaml.safe_load(run.stdout)["services"] == {"web": {"image": "nginx:1.27", "restart": "always", "security": {"capabilities": {"drop": []}}}}
 
 
 def test_import_writes_a_manifest_that_validates(tmp_path: Path) -> None:
@@ -93,6 +94,7 @@ def test_render_explain_says_how_the_target_carries_each_field(tmp_path: Path) -
         "compose.yaml:3: services.web.image: as is (pulled when missing)",
         "compose.yaml:4: services.web.ports: as is (public http ports through the front proxy, other public ports bound on the host, internal ones on the app network)",
         "compose.yaml:2: services.web.restart: as is (the restart policy)",
+        "compose.yaml:2: services.web.security: as is (--cap-drop/--cap-add, no-new-privileges, --read-only, the engine's seccomp profile (docs/security.md))",
         "compose.yaml:5: services.web.init: not at all (compose: no init process in the portable model)",
     ]
     assert not (tmp_path / "rendered").exists()

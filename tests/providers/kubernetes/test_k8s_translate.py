@@ -95,7 +95,7 @@ def test_pod_spec_defaults(tmp_path: Path) -> None:
     pod = web["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert pod["securityContext"]["runAsUser"] == 1000 and pod["securityContext"]["runAsNonRoot"] is True
-    assert c["securityContext"] == {"allowPrivilegeEscalation": False}
+    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}  # hardened: no capability kept
     assert pod["automountServiceAccountToken"] is False
     assert c["resources"] == {"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "250m", "memory": "64Mi"}}
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": 8080}
