@@ -118,8 +118,7 @@ class Applier:
         obj = with_secret_data(stamped(resource), ctx.app, self.settings)
         verb = {"create": "creating", "update": "updating", "replace": "recreating"}[action.op]
         ctx.progress(f"{resource.kind}/{resource.name}: {verb}")
-        # a repair of drift the plan showed takes back the fields `kubectl scale`/`set env` took
-        self.kube.apply(obj, force=self.force_conflicts(ctx) or bool(action.repairs))
+        self.kube.apply(obj, force=self.force_conflicts(ctx) or _imperative_drift(action))
         if resource.kind in WORKLOADS:
             wait_for_rollout(self.kube, resource.kind, namespace, resource.name, timeout=self.rollout_timeout(ctx), progress=ctx.progress)
 
@@ -152,3 +151,10 @@ class Applier:
         propagation = "Orphan" if orphan_pods else "Foreground"
         if self.kube.delete(kind, namespace, name, propagation=propagation):
             wait_until_gone(self.kube, kind, namespace, name, timeout=self.rollout_timeout(ctx), progress=ctx.progress)
+
+
+def _imperative_drift(action: Action) -> bool:
+    """A repair of drift the plan showed takes back the fields `kubectl scale`, `set env` or
+    `edit` took (their updates made kubectl their manager); fields another tool declared by
+    server-side apply stay a conflict, refused unless --force-conflicts (drift.other_appliers)."""
+    return bool(action.repairs) and not (action.observed is not None and action.observed.info.get("appliers"))

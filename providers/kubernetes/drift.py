@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portable.plan.drift import REMOVED
+from portable.providers.kubernetes.naming import FIELD_MANAGER
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
@@ -51,6 +52,14 @@ def managed_of(kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
     out["resources"] = {f"{part}.{name}": _amount(value) for part, amounts in sorted((main.get("resources") or {}).items())
                         for name, value in sorted((amounts or {}).items())}
     return out
+
+
+def other_appliers(obj: Mapping[str, Any]) -> list[str]:
+    """Field managers besides portable that own fields by server-side *apply* (a GitOps tool,
+    someone's `kubectl apply --server-side`): declared co-owners, whose fields a repair must
+    not take without --force-conflicts. `kubectl scale`, `set env` and `edit` are updates."""
+    entries = (obj.get("metadata") or {}).get("managedFields") or []
+    return sorted({str(m.get("manager")) for m in entries if m.get("operation") == "Apply" and m.get("manager") != FIELD_MANAGER})
 
 
 def _check(probe: Any) -> str | None:

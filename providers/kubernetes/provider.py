@@ -22,7 +22,7 @@ from portable.providers.kubernetes import status as status_mod
 from portable.providers.kubernetes.apply import Applier
 from portable.providers.kubernetes.client import MANAGED_KINDS, Kube
 from portable.providers.kubernetes.owned import KubernetesOwned
-from portable.providers.kubernetes.drift import HINTS, managed_of
+from portable.providers.kubernetes.drift import HINTS, managed_of, other_appliers
 from portable.providers.kubernetes.preflight import preflight
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of, translate
@@ -96,6 +96,7 @@ class KubernetesProvider(KubernetesOwned, KubernetesRestore, BaseProvider):
                         "uid": meta.get("uid"),
                         "resourceVersion": meta.get("resourceVersion"),
                         "immutable": annotations.get(n.IMMUTABLE),
+                        "appliers": other_appliers(obj),
                     },
                     live=managed_of(kind, obj),
                 ))

@@ -110,3 +110,14 @@ def test_kubernetes_fields_ignore_what_the_apiserver_defaults() -> None:
     scaled = managed_of("Deployment", deployment("1", "1Gi", {"tcpSocket": {"port": 8080}}, {"containerPort": 8080}, replicas=1))
     assert {k for k in desired if desired[k] != scaled[k]} == {"replicas", "health", "resources"}
     assert managed_of("Service", {"spec": {"ports": []}}) == {}
+
+
+def test_only_server_side_appliers_are_declared_co_owners() -> None:
+    """kubectl scale / set env are updates (a repair takes their fields back); another tool's
+    server-side apply is a co-owner whose fields stay a conflict."""
+    from portable.providers.kubernetes.drift import other_appliers
+
+    fields = [{"manager": "portable", "operation": "Apply"}, {"manager": "kubectl", "operation": "Update", "subresource": "scale"},
+              {"manager": "kubectl-set", "operation": "Update"}]
+    assert other_appliers({"metadata": {"managedFields": fields}}) == []
+    assert other_appliers({"metadata": {"managedFields": [*fields, {"manager": "argocd", "operation": "Apply"}]}}) == ["argocd"]
