@@ -52,3 +52,14 @@ def test_saved_plans_carry_the_repair_and_go_stale_on_new_drift(lab: Any, tmp_pa
         assert _web(target, app.name).status == "running", "the saved plan's repair did not start the replica"
         done = portable(app, "plan", "--detailed-exitcode")
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_detailed_exitcode_is_2_for_a_manifest_change_without_drift(lab: Any, tmp_path: Path) -> None:
+    from drift_support import ok, portable
+
+    with drift_app(lab, "docker", tmp_path) as (target, app):
+        ok(app, "deploy", "--yes")
+        app.env["CT_GREETING"] = "two"
+        done = portable(app, "plan", "--detailed-exitcode")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "spec changed" in done.stdout and "changed outside portable" not in done.stdout, done.stdout

@@ -48,3 +48,20 @@ def test_kubectl_set_env_is_drift_that_deploy_repairs(lab: Any, tmp_path: Path) 
         assert entry["hint"] == "kubectl set env?"
         assert "changed-by-hand" not in str(entry), "an env value set by hand is printed (it may be a secret)"
         assert env().get("GREETING") == "hello", "deploy did not put the manifest's GREETING back"
+
+
+def test_kubectl_delete_is_drift_that_deploy_repairs(lab: Any, tmp_path: Path) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    def gone() -> bool:
+        try:
+            target.apps.read_namespaced_deployment("web", target.namespace)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    with drift_app(lab, "kubernetes", tmp_path) as (target, app):
+        entry = drift_cycle(app, "kubernetes", edit=lambda: _kubectl(target, "delete", "deployment/web", "--wait=true"),
+                            settle=lambda: wait_until(gone, 30), service="web", field="removed")
+        assert (entry["resource"], entry["hint"]) == ("Deployment/web", "kubectl delete?")
+        assert not gone(), "deploy did not create the deleted Deployment again"
