@@ -158,7 +158,9 @@ class DockerData:
             image = self.client.images.get(ref)
         except docker.errors.ImageNotFound:
             return None
-        return iter(image.save(named=True))
+        # named=True would name the archive after the image's first tag, which is not `ref`
+        # when the image has several (lab/x:1 and 127.0.0.1:5000/lab/x:1): loaded, `ref` is missing
+        return iter(image.save(named=ref if ref in image.tags else True))
 
     def import_images(self, app: App, source: ImageSource | None, progress: Progress) -> list[str]:
         """ImageMover: loads the images this engine lacks from `source` (a save | load stream)."""

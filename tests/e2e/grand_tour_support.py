@@ -57,9 +57,9 @@ def out(argv: list[str], *, input: bytes | None = None, timeout: float = 120) ->
     return done.stdout.decode()
 
 
-def tar_checksums(raw: bytes) -> dict[str, str]:
-    """Per-file SHA-256 of a tar stream's regular files, by path relative to the volume."""
-    sums = {}
+def tar_files(raw: bytes) -> dict[str, bytes]:
+    """A tar stream's regular files (portable's own markers left out), by path relative to the volume."""
+    files = {}
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         for m in tar.getmembers():
             name = m.name
@@ -68,30 +68,56 @@ def tar_checksums(raw: bytes) -> dict[str, str]:
             if m.isfile() and not Path(name).name.startswith(".portable"):
                 data = tar.extractfile(m)
                 assert data is not None
-                sums[name] = hashlib.sha256(data.read()).hexdigest()
-    return sums
+                files[name] = data.read()
+    return files
+
+
+def sums(files: dict[str, bytes]) -> dict[str, str]:
+    return {path: hashlib.sha256(data).hexdigest() for path, data in files.items()}
+
+
+def dir_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".portable")}
 
 
 def dir_checksums(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".portable")}
+    return sums(dir_files(root))
 
 
-def docker_volume_checksums(docker_host: str, volume: str) -> dict[str, str]:
-    return tar_checksums(subprocess.run(["docker", "-H", docker_host, "run", "--rm", "-v", f"{volume}:/v:ro", "lab/busybox:1", "/bin/busybox", "tar", "-C", "/v", "-cf", "-", "."],
-                                        capture_output=True, check=True, timeout=120).stdout)
+def docker_volume_files(docker_host: str, volume: str) -> dict[str, bytes]:
+    return tar_files(subprocess.run(["docker", "-H", docker_host, "run", "--rm", "-v", f"{volume}:/v:ro", "lab/busybox:1", "/bin/busybox", "tar", "-C", "/v", "-cf", "-", "."],
+                                    capture_output=True, check=True, timeout=120).stdout)
+
+
+def container_files(docker_host: str, container: str, root: str) -> dict[str, bytes]:
+    return tar_files(subprocess.run(["docker", "-H", docker_host, "exec", container, "tar", "-C", root, "-cf", "-", "."],
+                                    capture_output=True, check=True, timeout=120).stdout)
 
 
 def container_checksums(docker_host: str, container: str, root: str) -> dict[str, str]:
-    return tar_checksums(subprocess.run(["docker", "-H", docker_host, "exec", container, "tar", "-C", root, "-cf", "-", "."],
-                                        capture_output=True, check=True, timeout=120).stdout)
+    return sums(container_files(docker_host, container, root))
 
 
-def differs_only_by_startup(exported: dict[str, str], live: dict[str, str]) -> list[str]:
-    """Paths where a volume PostgreSQL has started on differs from the export, beyond STARTUP_FILES."""
+def appended_only(before: bytes, after: bytes) -> bool:
+    """`after` is `before` with bytes written only where `before` was still zero past its end:
+    a WAL segment PostgreSQL went on appending to (a running-transactions record, ...)."""
+    end = len(before.rstrip(b"\0"))
+    return len(after) == len(before) and after[:end] == before[:end]
+
+
+def changed_beyond_startup(exported: dict[str, str], source: dict[str, bytes], live: dict[str, bytes]) -> list[str]:
+    """Paths where the destination's volume, PostgreSQL running on it, differs from the export
+    beyond what a starting server writes: STARTUP_FILES, and WAL appended after the exported
+    end (the source's bytes, equal to the export, kept intact up to their last record)."""
     def startup(path: str) -> bool:
         return path in STARTUP_FILES or path.startswith(STARTUP_PREFIXES) or path.endswith("pg_internal.init")
-    return sorted(p for p in set(exported) | set(live) if exported.get(p) != live.get(p) and not startup(p))
+
+    def appended(path: str) -> bool:
+        return (path.startswith("pg_wal/") and path in source and path in live and sums({path: source[path]})[path] == exported.get(path)
+                and appended_only(source[path], live[path]))
+
+    now = sums(live)
+    return sorted(p for p in set(exported) | set(now) if exported.get(p) != now.get(p) and not startup(p) and not appended(p))
 
 
 @dataclass
@@ -258,7 +284,9 @@ def final_index(tour: Tour, source: str, destination: str, s3: Any, bucket: str,
         member = tar.extractfile(".portable-index.json")
         assert member is not None
         index = json.loads(member.read())
-    return {e["path"].removeprefix("./"): e["sha256"] for e in index["files"] if "sha256" in e and not Path(e["path"]).name.startswith(".portable")}
+    files = {e["path"].removeprefix("./"): e["sha256"] for e in index["files"] if "sha256" in e and not Path(e["path"]).name.startswith(".portable")}
+    assert "PG_VERSION" in files and any(p.startswith("base/") for p in files), f"not a PostgreSQL data directory: {sorted(files)[:10]}"
+    return files
 
 
 TIMINGS: list[Hop] = []

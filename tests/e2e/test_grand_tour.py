@@ -33,13 +33,13 @@ import yaml
 
 from docker_support import force_remove_app
 from grand_tour_support import (
-    GUEST_VOLUME, PG_IMAGE, PGDATA, TIMINGS, Hop, Migration, TimingsReport, Tour, build_guest_image, container_checksums, differs_only_by_startup,
-    dir_checksums, docker_volume_checksums, final_index, out, psql_in, psql_in_pod, timings_table, wait_answering,
+    GUEST_VOLUME, PG_IMAGE, PGDATA, TIMINGS, Hop, Migration, TimingsReport, Tour, build_guest_image, changed_beyond_startup, container_checksums,
+    container_files, dir_files, docker_volume_files, final_index, out, psql_in, psql_in_pod, sums, timings_table, wait_answering,
 )
 from instance_host import LabInstances  # noqa: E402  (tests/providers/vm, put on sys.path by grand_tour_support)
 from migration_support import BUCKET
 from ns_proxy import NamespaceProxy  # noqa: E402
-from ssh_source import MOTO_UBUNTU_AMI, free_loopback_address  # noqa: E402
+from ssh_source import MOTO_UBUNTU_AMI, free_loopback_address, secrets_absent  # noqa: E402
 from test_migrate_docker_to_k8s import restore_image
 from test_migrate_k8s_to_aws import k8s_objects, volume_dir
 from test_migrate_vsphere_to_docker import guest_container
@@ -113,7 +113,11 @@ def vm_names(tour: Tour) -> list[str]:
     return [i["name"] for s in json.loads(status.stdout)["services"] for i in s["instances"]]
 
 
+migrations: list[Migration] = []  # every migrate this run, for the secrets check at the end
+
+
 def passed(m: Migration, destination: str, app: str) -> None:
+    migrations.append(m)
     assert m.returncode == 0, m.text[-3000:]
     assert f"{app} now runs on {destination}." in m.text, m.text[-2000:]
     for secret in ("X-Amz-Signature", "guest-s3cret", "PRIVATE KEY", "testing-secret"):
@@ -152,6 +156,7 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
     tour.manifest.write_text(manifest(app, docker_host=docker_host, docker_b_host=docker_b_host, kubeconfig=kubeconfig, restore=restore_image(registry),
                                       real_node=real_node, moto_url=moto_url, vcsim=vcsim, proxy_port=proxy.port, keys=keys))
     TIMINGS.clear()
+    migrations.clear()
     try:
         # ---------------------------------------------------------------- Docker engine A
         deployed = tour.cli("deploy", "-t", "a", "--yes")
@@ -169,8 +174,9 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         assert node == real_node.name
         exported = final_index(tour, "a", "k8s", s3, BUCKET, app)
         assert docker_objects(docker_host, app, "containers") == []  # A retired: no container left
-        assert docker_volume_checksums(docker_host, f"{app}_data") == exported  # the volume A kept is what was exported
-        assert differs_only_by_startup(exported, dir_checksums(volume_dir(kubeconfig, app, "data-db-0"))) == []
+        source = docker_volume_files(docker_host, f"{app}_data")
+        assert sums(source) == exported  # the volume A kept is what was exported
+        assert changed_beyond_startup(exported, source, dir_files(volume_dir(kubeconfig, app, "data-db-0"))) == []
         destroyed(tour, "a")
         assert docker_objects(docker_host, app, "volumes") == []
         tour.check_rows(on_k8s)
@@ -188,8 +194,9 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         serving = wait_answering(on_aws)
         exported = final_index(tour, "k8s", "aws", s3, BUCKET, app)
         assert k8s_objects(kubeconfig, app) == []  # Kubernetes retired
-        assert dir_checksums(volume_dir(kubeconfig, app, "data-db-0")) == exported  # the claim it kept is what was exported
-        assert differs_only_by_startup(exported, dir_checksums(host.volume("data"))) == []
+        source = dir_files(volume_dir(kubeconfig, app, "data-db-0"))
+        assert sums(source) == exported  # the claim it kept is what was exported
+        assert changed_beyond_startup(exported, source, dir_files(host.volume("data"))) == []
         destroyed(tour, "k8s")
         pods = out(["kubectl", "--kubeconfig", kubeconfig, "-n", app, "get", "pods,pvc", "-o", "name"]).split()
         assert [p for p in pods if "export" not in p] == [], pods  # no pod (export helpers are being deleted) and no claim
@@ -212,7 +219,7 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         on_vm = psql_in(docker_host, guest, user="postgres", socket_dir="/tmp")
         serving = wait_answering(on_vm)
         assert running_instances(aws_ec2, app) == []  # AWS retired: the instance is terminated
-        assert dir_checksums(host.volume("data")) == exported  # its disk as the quiesce left it
+        assert sums(dir_files(host.volume("data"))) == exported  # its disk as the quiesce left it
         aws_hosts.remove(instance["InstanceId"], app)  # the terminated machine goes away with its container
         destroyed(tour, "aws")
         assert aws_ec2.describe_volumes(Filters=[{"Name": "tag:portable:app", "Values": [app]}])["Volumes"] == []
@@ -224,7 +231,7 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         # ---------------------------------------------------------------- vSphere -> libcloud (moto + lab host)
         stopped = time.monotonic()  # vSphere cannot quiesce: the database is stopped in the guest
         out(["docker", "exec", guest, "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "pg_ctl", "-D", GUEST_VOLUME, "-m", "fast", "-w", "stop"])
-        at_stop = container_checksums(docker_host, guest, GUEST_VOLUME)
+        at_stop = container_files(docker_host, guest, GUEST_VOLUME)
         m = tour.migration("vsphere", "cloud", quiesce=False, blob_store=blob_store, extra_env={"AWS_ENDPOINT_URL": gateway_s3}).start().wait()
         passed(m, "cloud", app)
         [node_instance] = running_instances(cloud_ec2, app)
@@ -233,8 +240,8 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         on_cloud = psql_in(docker_host, f"vm-{app}-db")
         serving = wait_answering(on_cloud)
         exported = final_index(tour, "vsphere", "cloud", s3, BUCKET, app)
-        assert exported == at_stop
-        assert differs_only_by_startup(exported, dir_checksums(host.volume("data"))) == []
+        assert exported == sums(at_stop)
+        assert changed_beyond_startup(exported, at_stop, dir_files(host.volume("data"))) == []
         assert vm_names(tour) == []  # vSphere retired: no VM, and vcsim's guest container went with it
         assert out(["docker", "ps", "-aq", "--filter", f"name=vcsim-{vm}-"]).split() == []
         destroyed(tour, "vsphere")
@@ -259,6 +266,7 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
             time.sleep(0.05)
         killed.kill()
         assert killed.returncode == -9
+        migrations.append(killed)
         m = tour.migration("cloud", "b", blob_store=blob_store, extra_env={"AWS_ENDPOINT_URL": moto_url}).start().wait()
         passed(m, "b", app)
         assert "already done (resuming)" in m.text, m.text[-2000:]
@@ -266,8 +274,9 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         serving = wait_answering(on_b)
         exported = final_index(tour, "cloud", "b", s3, BUCKET, app)
         assert running_instances(cloud_ec2, app) == []  # libcloud retired: the node is destroyed
-        assert dir_checksums(host.volume("data")) == exported
-        assert differs_only_by_startup(exported, docker_volume_checksums(docker_b_host, f"{app}_data")) == []
+        source = dir_files(host.volume("data"))
+        assert sums(source) == exported
+        assert changed_beyond_startup(exported, source, docker_volume_files(docker_b_host, f"{app}_data")) == []
         cloud_hosts.remove(node_instance["InstanceId"], app)
         destroyed(tour, "cloud")
         tour.check_rows(on_b)  # the same data after the kill and the rerun
@@ -278,6 +287,12 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         assert count.startswith(f"{len(tour.rows)} rows from "), count
         status = tour.cli("status", "-t", "b")
         assert "lives on: b" in status.stdout, status.stdout + status.stderr
+        # no key line, guest password or presigned URL in any output, journal or the state
+        said = "\n".join(m.text for m in migrations) + "".join(p.read_text() for p in (tmp_path / ".portable" / "migrations").glob("*.json"))
+        said += tour.state.read_bytes().decode("latin-1")
+        for key in ("aws", "cloud"):
+            secrets_absent(keys / key, said)
+        assert "guest-s3cret" not in said and "X-Amz-Signature" not in said
     finally:
         total = time.monotonic() - tour_started
         table = timings_table(TIMINGS) + f"\nwhole tour (setup, six targets, checks): {total:.1f}s\n"

@@ -1,4 +1,4 @@
-"""A Docker destination that lacks the app's image pulls it before the data is copied in.
+"""A Docker destination that lacks the app's image gets it, under the app's name, before the data is copied in.
 
 Found by the grand tour: libcloud -> Docker engine B failed in its first copy pass with
 "creating a helper container for volume ...: No such image", because the restore's helper
@@ -91,3 +91,49 @@ def test_the_destination_pulls_an_image_the_source_cannot_hand_out_before_the_co
         cli.run("destroy", "-f", str(manifest), "-t", "vcsim", "--yes", "--volumes")
         cleanup(app, docker_b_host)
         subprocess.run(["docker", "-H", docker_b_host, "rmi", "-f", IMAGE], capture_output=True, timeout=60)
+
+
+A_MANIFEST = """\
+apiVersion: portable/v1
+kind: Application
+metadata: {{name: {app}}}
+services:
+  kv:
+    image: {image}
+    volumes:
+      - {{volume: data, path: /data}}
+volumes:
+  data: {{size: 1Gi}}
+targets:
+  a: {{provider: docker, host: "{a}"}}
+  b: {{provider: docker, host: "{b}"}}
+"""
+
+
+def test_an_image_with_several_tags_reaches_the_destination_under_the_name_the_app_uses(tmp_path: Path, docker_host: str, docker_b_host: str) -> None:
+    """Engine A hands the image to B (save | load). The archive used to be named after the
+    image's first tag, so with several tags B got another name and the copy failed with
+    "No such image" (found by this issue's tests: lab/postgres:15 and its registry name)."""
+    app = f"tags-to-b-{uuid.uuid4().hex[:6]}"
+    images = ensure_images()
+    ref, alias = f"portable-test/copied-{app}:1", f"portable-test/aa-{app}:1"  # the alias sorts first
+    for tag in (ref, alias):
+        docker_on(docker_host, "tag", images.worker, tag)
+    first_tag = docker_on(docker_host, "image", "inspect", "-f", "{{index .RepoTags 0}}", ref).stdout.strip()
+    assert first_tag != ref, first_tag  # the case: the app's name is not the image's first tag
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text(A_MANIFEST.format(app=app, image=ref, a=docker_host, b=docker_b_host))
+    cli = Cli(tmp_path / "state.db")
+    try:
+        assert cli.run("deploy", "-f", str(manifest), "-t", "a", "--yes").returncode == 0
+        docker_on(docker_host, "exec", f"{app}-kv-1", "sh", "-c", "echo kept > /data/kept.txt")
+        moved = cli.run("migrate", "-f", str(manifest), "--state", str(cli.state), "--from", "a", "--to", "b", "--yes", "--quiesce")
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert f"copying image {ref} to b" in moved.stderr
+        assert docker_on(docker_b_host, "exec", f"{app}-kv-1", "cat", "/data/kept.txt").stdout == "kept\n"
+    finally:
+        cli.run("destroy", "-f", str(manifest), "-t", "b", "--yes", "--volumes")
+        cli.run("destroy", "-f", str(manifest), "-t", "a", "--yes", "--volumes")
+        cleanup(app, docker_host, docker_b_host)
+        for host in (docker_host, docker_b_host):
+            subprocess.run(["docker", "-H", host, "rmi", ref, alias], capture_output=True, timeout=60)
