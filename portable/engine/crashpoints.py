@@ -9,6 +9,9 @@ a deploy, an update and a migration, then reruns it and counts what the target h
 
 Every step boundary of deploy, destroy, rollback and migrate has a name:
 - `apply.after-<op>`: an action's create/update/replace/delete call returned (engine/apply.py);
+- `vm.after-create-instances`, `vm.after-register`, `vm.after-deregister`: inside a VM
+  group's blue/green rollout (new instances exist / serve beside the old / old ones out of the
+  load balancer, not yet terminated; providers/vm/bluegreen.py);
 - `state.before-begin` ... `state.after-finish`: around each revision write of every state
   store (sqlite, postgres, s3);
 - `migrate.after-<step>`: a migration step finished and is in the journal (migrate/orchestrator.py).
@@ -25,11 +28,13 @@ ENV = "PORTABLE_CRASHPOINT"
 MIGRATION_STEPS: tuple[str, ...] = ("plan", "images", "precopy", "quiesce", "export", "deploy", "health", "cutover", "retire")
 
 APPLY: tuple[str, ...] = ("apply.after-create", "apply.after-update", "apply.after-replace", "apply.after-delete")
+#: Inside a VM group's blue/green rollout (providers/vm/bluegreen.py: aws, libcloud, vsphere).
+VM: tuple[str, ...] = ("vm.after-create-instances", "vm.after-register", "vm.after-deregister")
 STATE: tuple[str, ...] = ("state.before-begin", "state.after-begin", "state.before-finish", "state.after-finish")
 MIGRATE: tuple[str, ...] = tuple(f"migrate.after-{step}" for step in MIGRATION_STEPS)
 
 #: Every crash point the product has; `crashpoint` refuses any other name.
-CRASHPOINTS: tuple[str, ...] = APPLY + STATE + MIGRATE
+CRASHPOINTS: tuple[str, ...] = APPLY + VM + STATE + MIGRATE
 
 _known = frozenset(CRASHPOINTS)
 _hits: dict[str, int] = {}

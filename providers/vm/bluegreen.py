@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from portable.engine.crashpoints import crashpoint
 from portable.plan.resources import Resource
 
 Progress = Callable[[str], None]
@@ -84,10 +85,12 @@ def _start(backend: InstanceGroupBackend, group: Resource, replicas: Sequence[in
         return []
     progress(f"{group.name}: starting {len(replicas)} instance(s) of revision {group.spec['revision']}")
     new = backend.create_instances(group, replicas)
+    crashpoint("vm.after-create-instances")  # tests only (PORTABLE_CRASHPOINT)
     try:
         progress(f"{group.name}: waiting for {', '.join(i.id for i in new)} to become healthy")
         backend.wait_healthy(group, new, timeout)
         backend.register_with_lb(group, new)
+        crashpoint("vm.after-register")  # tests only
     except BaseException:
         _discard(backend, group, new, progress)
         raise
@@ -149,5 +152,6 @@ def tear_down(
     if not instances:
         return
     backend.deregister(group, instances)
+    crashpoint("vm.after-deregister")  # tests only
     progress(f"{group.name}: terminating {', '.join(i.id for i in instances)}")
     backend.terminate(group, instances)

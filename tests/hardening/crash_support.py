@@ -73,14 +73,19 @@ def excess(found: dict[str, int], expected: dict[str, int]) -> tuple[int, int]:
     return dup, orphan
 
 
-def crash_points_of(actions: Sequence[dict[str, Any]]) -> list[str]:
+#: Providers whose services are VM groups rolled out blue/green (providers/vm/bluegreen.py).
+VM_PROVIDERS = frozenset({"aws", "libcloud", "vsphere"})
+
+
+def crash_points_of(actions: Sequence[dict[str, Any]], vm_rollout: tuple[str, ...] = ()) -> list[str]:
     """Every crash point a run of `actions` passes: after each action's call (`op:N` for the
-    N-th of its kind) and around each state write."""
+    N-th of its kind), around each state write, and `vm_rollout`'s points inside the one VM
+    group's blue/green rollout."""
     per_op: dict[str, int] = {}
     for action in actions:
         per_op[action["op"]] = per_op.get(action["op"], 0) + 1
     applied = [f"apply.after-{op}:{n}" for op, total in sorted(per_op.items()) for n in range(1, total + 1)]
-    return [STATE[0], STATE[1], *applied, STATE[2], STATE[3]]
+    return [STATE[0], STATE[1], *vm_rollout, *applied, STATE[2], STATE[3]]
 
 
 def sample(points: Sequence[str], k: int, salt: str, full: bool) -> list[str]:
@@ -99,6 +104,6 @@ def ci_sample(points: Sequence[str], k: int, salt: str, full: bool) -> list[str]
     to survive: the interesting kills are those that leave a half-made target)."""
     if full:
         return list(points)
-    applied = [p for p in points if p.startswith("apply.")]
-    rest = [p for p in points if not p.startswith("apply.")]
+    applied = [p for p in points if p.startswith(("apply.", "vm."))]
+    rest = [p for p in points if not p.startswith(("apply.", "vm."))]
     return sample(applied, 1, salt, False) + sample(rest, k - 1, salt, False) if applied and k > 1 else sample(applied or rest, k, salt, False)

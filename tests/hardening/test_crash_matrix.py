@@ -7,7 +7,8 @@ runs the new revision's value, `plan` is empty, `history` shows the killed revis
 (interrupted) or, killed after its last write, deployed, nothing is left `applying`; and the
 target, read through its own API, holds exactly what an uninterrupted run leaves (counted per
 kind: containers, pods, instances, VMs, groups, volumes...): no duplicates, no orphans. The app
-is then destroyed and nothing of it may remain.
+is then destroyed and nothing of it may remain. The same for a killed `destroy --volumes` and
+`rollback --to 1`.
 
 CI runs a sample per target (3 points, at least one after an action's call, rotating daily);
 `lab test tests/hardening --full` runs them all.
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crash_support import ci_sample, counts, crash_points_of, excess, hardening_targets
+from crash_support import VM_PROVIDERS, ci_sample, counts, crash_points_of, excess, hardening_targets
 from figures import record
 
 from contract_app import App, Apps
@@ -50,6 +51,7 @@ class Matrix:
     def __init__(self, target: Any, apps: Apps, provider: str) -> None:
         self.target, self.apps, self.provider = target, apps, provider
         self.problems: list[str] = []
+        self.destroy_points: list[str] = []
 
     def new(self) -> App:
         return self.apps.new(f"hard-{uuid.uuid4().hex[:6]}")
@@ -57,17 +59,73 @@ class Matrix:
     def reference(self) -> tuple[list[str], dict[str, int], list[str], dict[str, int]]:
         """An uninterrupted deploy and update: the crash points each passes and what each leaves."""
         app = self.new()
-        deploy_points = crash_points_of(app.plan_actions())
+        vm = self.provider in VM_PROVIDERS
+        deploy_points = crash_points_of(app.plan_actions(), ("vm.after-create-instances", "vm.after-register") if vm else ())
         app.ok("deploy", "--yes")
         assert wait_until(lambda: _healthy_at(app, "one"), SETTLE_S), f"reference deploy of {app.name} never became healthy"
         after_deploy = counts(self.target.objects(app.name))
-        update_points = crash_points_of(app.plan_actions(CT_GREETING="two"))
+        update_points = crash_points_of(app.plan_actions(CT_GREETING="two"), ("vm.after-create-instances", "vm.after-register", "vm.after-deregister") if vm else ())
         app.ok("deploy", "--yes", CT_GREETING="two")
         assert wait_until(lambda: _healthy_at(app, "two"), SETTLE_S), f"reference update of {app.name} never became healthy"
         wait_until(lambda: counts(self.target.objects(app.name)) == after_deploy, SETTLE_S)
         after_update = counts(self.target.objects(app.name))
+        gone = app.cli("destroy", "--yes", "--volumes")
+        assert gone.returncode == 0, gone.stdout + gone.stderr
+        self.destroy_points = crash_points_of([{"op": "delete"}] * (gone.stdout + gone.stderr).count(" deleted"))
         self.destroy(app)
         return deploy_points, after_deploy, update_points, after_update
+
+    def case_destroy(self, point: str) -> None:
+        """Kill `destroy --volumes` at `point`; the rerun removes everything of the app."""
+        app = self.new()
+        app.ok("deploy", "--yes")
+        before = len(_history(app))
+        label = f"{self.provider} destroy killed at {point} ({app.name})"
+        print(f"crash case: {label}", flush=True)
+        problems: list[str] = []
+        killed = app.cli("destroy", "--yes", "--volumes", PORTABLE_CRASHPOINT=point)
+        if killed.returncode != SIGKILLED:
+            problems.append(f"{label}: expected death by SIGKILL, exited {killed.returncode}: {(killed.stdout + killed.stderr)[-600:]}")
+        rerun = app.cli("destroy", "--yes", "--volumes")
+        converged = rerun.returncode == 0
+        if not converged:
+            problems.append(f"{label}: the rerun exited {rerun.returncode}: {(rerun.stdout + rerun.stderr)[-800:]}")
+        revisions = _history(app)[before:]
+        if any(r["status"] == "applying" for r in revisions) or not revisions or revisions[-1]["status"] != "destroyed":
+            problems.append(f"{label}: history after the rerun: {revisions}")
+        orphans = self.destroy(app)  # counts what is left (the rerun was the destroy)
+        self.problems += problems
+        record(self.provider, crash_points_tried=1, reruns_converged=int(converged and not problems and not orphans), orphans_found=orphans, duplicate_creates=0)
+
+    def case_rollback(self, point: str, expected: dict[str, int]) -> None:
+        """Kill `rollback --to 1` (GREETING two -> one) at `point`; the rerun lands on revision 1's."""
+        app = self.new()
+        app.ok("deploy", "--yes")
+        app.ok("deploy", "--yes", CT_GREETING="two")
+        before = len(_history(app))
+        label = f"{self.provider} rollback killed at {point} ({app.name})"
+        print(f"crash case: {label}", flush=True)
+        problems: list[str] = []
+        killed = app.cli("rollback", "--to", "1", CT_GREETING="two", PORTABLE_CRASHPOINT=point)
+        if killed.returncode != SIGKILLED:
+            problems.append(f"{label}: expected death by SIGKILL, exited {killed.returncode}: {(killed.stdout + killed.stderr)[-600:]}")
+        rerun = app.cli("rollback", "--to", "1", CT_GREETING="two")
+        converged = rerun.returncode == 0
+        if not converged:
+            problems.append(f"{label}: the rerun exited {rerun.returncode}: {(rerun.stdout + rerun.stderr)[-800:]}")
+        elif not wait_until(lambda: _healthy_at(app, "one"), SETTLE_S):
+            problems.append(f"{label}: after the rerun the app is not healthy at revision 1's GREETING=one: {app.target.running_env(app.name, 'web')}")
+            converged = False
+        else:
+            problems += self._history_problems(label, _history(app)[before:], point)
+        wait_until(lambda: counts(self.target.objects(app.name)) == expected, SETTLE_S)
+        found = counts(self.target.objects(app.name))
+        duplicates, orphans = excess(found, expected)
+        if found != expected:
+            problems.append(f"{label}: the target holds {found}, an uninterrupted rollback leaves {expected}")
+        orphans += self.destroy(app)
+        self.problems += problems
+        record(self.provider, crash_points_tried=1, reruns_converged=int(converged and not problems), orphans_found=orphans, duplicate_creates=duplicates)
 
     def destroy(self, app: App) -> int:
         """Destroys the app (volumes too); returns how many of its objects remain (orphans)."""
@@ -156,4 +214,17 @@ def test_a_killed_deploy_or_update_converges_on_rerun_with_exactly_the_apps_obje
         matrix.case(point, "deploy", after_deploy)
     for point in ci_sample(update_points, 1, f"{matrix.provider}/update", full):
         matrix.case(point, "update", after_update)
+    assert not matrix.problems, "\n".join(matrix.problems)
+
+
+def test_a_killed_destroy_or_rollback_converges_on_rerun(matrix: Matrix, full: bool) -> None:
+    """The same for `destroy --volumes` (nothing of the app may remain) and `rollback --to 1`.
+    CI runs one action crash point of each on docker only; --full runs all, on every target."""
+    if not full and matrix.provider != "docker":
+        pytest.skip("CI samples destroy/rollback crash points on docker; --full runs every target")
+    _, _, update_points, after_update = matrix.reference()
+    for point in ci_sample(matrix.destroy_points, 1, f"{matrix.provider}/destroy", full):
+        matrix.case_destroy(point)
+    for point in ci_sample(update_points, 1, f"{matrix.provider}/rollback", full):
+        matrix.case_rollback(point, after_update)
     assert not matrix.problems, "\n".join(matrix.problems)
