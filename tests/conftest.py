@@ -37,6 +37,8 @@ from typing import Any
 
 import pytest
 
+from leak_scan import leak_secrets  # noqa: F401  (the leak scanner fixture, tests/leak_scan.py)
+
 LAB_RUN = Path(os.environ.get("LAB_RUN", "/tmp/portable-lab"))
 COMPONENTS = ("docker", "docker_b", "registry", "images", "k8s", "k8s_node", "vcsim", "moto", "postgres", "compose", "dbimages", "dns", "faults")
 CI = os.environ.get("CI") == "true"

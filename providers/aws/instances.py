@@ -77,6 +77,8 @@ class Ec2GroupBackend:
         self.app = app
         self.ctx = ctx
         self.timeout = min(ctx.timeout, clients.settings.boot_timeout)
+        self.instance_profile: str | None = None  # set by the provider when the group mounts secrets
+        self.secret_source: dict[str, str] | None = None  # where the bootstrap reads them (SSM)
 
     def _wait(self, name: str, what: str, timeout: float, delay: int = 5, **kwargs: Any) -> None:
         waiter = self.clients.ec2.get_waiter(name)
@@ -98,6 +100,7 @@ class Ec2GroupBackend:
         text = instance_user_data(
             self.app, group, replica=replica, registry=self.settings.registry,
             disk_devices=devices, dns_search=group.spec["aws"].get("dns_search"),
+            secret_source=self.secret_source if group.spec["secrets"] else None,
         )
         return fit_user_data(text, limit=USER_DATA_LIMIT, what=f"the user data of {group.name}")
 
@@ -138,6 +141,8 @@ class Ec2GroupBackend:
                 )
                 if self.settings.key_name:
                     kwargs["KeyName"] = self.settings.key_name
+                if self.instance_profile:
+                    kwargs["IamInstanceProfile"] = {"Arn": self.instance_profile}
                 out = call(self.clients.ec2.run_instances, **kwargs, action="start", what=f"an instance of {group.name} ({spec['instance_size']}, {ami})")
                 iid = out["Instances"][0]["InstanceId"]
                 created.append(iid)

@@ -27,6 +27,7 @@ from portable.providers.aws.network import Network, SecurityGroups
 from portable.providers.aws.preflight import preflight
 from portable.providers.aws.render import render_files
 from portable.providers.aws.settings import AwsSettings
+from portable.providers.aws.secrets import AppSecrets
 from portable.providers.aws.translate import DNS_KIND, LB_KIND, SG_KIND, TG_KIND, translate
 from portable.providers.aws.volumes import Volumes
 from portable.providers.base import ApplyContext, BaseProvider, Capability
@@ -65,6 +66,7 @@ class AwsProvider(AwsOwned, AwsData, BaseProvider):
         self.volumes = Volumes(self.clients, self.network)
         self.dns = Dns(self.clients, self.lbs)
         self.discovery = ServiceDiscovery(self.clients, self.network)
+        self.secrets = AppSecrets(self.clients)  # SSM parameters + the instance profile reading them
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -153,6 +155,8 @@ class AwsProvider(AwsOwned, AwsData, BaseProvider):
 
     def _apply_group(self, app: App, op: str, group: Resource, ctx: ApplyContext) -> None:
         backend = self._backend(app, ctx)
+        backend.instance_profile = self.secrets.ensure(app, group)  # values written now, read by the instances at boot
+        backend.secret_source = self.secrets.source(app)
         found = list_instances(self.clients, app.name, group.name)
         current = [as_ref(i) for i in found]
         timeout = backend.timeout
@@ -170,6 +174,8 @@ class AwsProvider(AwsOwned, AwsData, BaseProvider):
             tear_down(self._backend(app, ctx), group, current, progress=ctx.progress)
         elif kind == SG_KIND:
             self.groups.delete(app.name, name, ctx)
+            if name == app.name:  # the instances' group goes after every instance: so do their secrets
+                self.secrets.delete(app.name)
         elif kind == TG_KIND:
             self.lbs.delete_target_group(app.name, name, ctx)
         elif kind == LB_KIND:

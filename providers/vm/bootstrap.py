@@ -19,6 +19,7 @@ from typing import Any
 from portable.data.restore_script import render_restore_script
 from portable.providers.hardening import docker_flags
 from portable.providers.vm.group import group_disks
+from portable.providers.vm.secret_fetch import fetch_lines
 
 SECRET_PLACEHOLDER = "<secret {name}: written to the VM at apply time>"
 _Q = shlex.quote
@@ -164,6 +165,7 @@ def render_bootstrap(
     replica: int = 0,
     dns_search: str | None = None,
     restores: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    secret_source: Mapping[str, str] | None = None,
 ) -> str:
     """The POSIX sh script for one instance of the group `spec`.
 
@@ -174,6 +176,8 @@ def render_bootstrap(
     `dns_search` is a DNS domain where the cloud publishes every service by name (peers then
     resolve `api` as api.<domain>, and follow replacements, unlike `hosts`).
     `restores` maps a volume to the archives a migration restores into it (App.restores).
+    `secret_source` (region, endpoint, prefix): the secrets are read at boot from SSM
+    Parameter Store (secret_fetch.py) and `secrets` is ignored.
     """
     name = container_name(spec)
     out: list[str] = [
@@ -195,7 +199,9 @@ def render_bootstrap(
         archives = (restores or {}).get(vol["volume"])
         if archives:
             out += restore_step(vol["volume"], archives)
-    for ref in spec["secrets"]:
+    if secret_source is not None:  # read at boot from the cloud's secret store: no value here
+        out += fetch_lines(spec, secret_source)
+    for ref in spec["secrets"] if secret_source is None else ():
         if secrets is None:
             out.append(f"# secret {ref['name']}: its value is written here at apply time")
             out.append(f"( umask 077; printf '%s' {_Q(SECRET_PLACEHOLDER.format(name=ref['name']))} >\"$ROOT/secrets/{ref['name']}\" )")

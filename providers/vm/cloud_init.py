@@ -41,6 +41,7 @@ def render_cloud_init(
     disk_devices: Mapping[int, Sequence[str]] | None = None,
     replica: int = 0,
     dns_search: str | None = None,
+    secret_source: Mapping[str, str] | None = None,
 ) -> str:
     """`#cloud-config` user data that writes the bootstrap script and runs it once.
 
@@ -52,7 +53,7 @@ def render_cloud_init(
     if spec["app"] != app.name:
         raise ValueError(f"group of app {spec['app']!r} rendered for app {app.name!r}")
     login = (registry.server, registry.username, registry_password) if registry is not None else None
-    script = render_bootstrap(spec, secrets=secrets, registry=login, hosts=hosts, disk_devices=disk_devices, replica=replica, dns_search=dns_search, restores=app.restores)
+    script = render_bootstrap(spec, secrets=secrets, registry=login, hosts=hosts, disk_devices=disk_devices, replica=replica, dns_search=dns_search, restores=app.restores, secret_source=secret_source)
     body = "\n".join("      " + line if line else "" for line in script.splitlines())
     return (
         "#cloud-config\n"

@@ -27,13 +27,16 @@ def instance_user_data(
     hosts: Mapping[str, str] | None = None,
     disk_devices: Mapping[int, Sequence[str]] | None = None,
     dns_search: str | None = None,
+    secret_source: Mapping[str, str] | None = None,
 ) -> str:
-    """`#cloud-config` for replica `replica` of `group`, carrying secret values: hand it to
-    the cloud only, never print or store it."""
+    """`#cloud-config` for replica `replica` of `group`, carrying secret values (unless
+    `secret_source` says where the instance reads them at boot): hand it to the cloud only,
+    never print or store it."""
     return render_cloud_init(
         app,
         group,
-        secrets=resolve_group_secrets(app, group),
+        secrets=resolve_group_secrets(app, group) if secret_source is None else None,
+        secret_source=secret_source,
         registry=registry,
         registry_password=resolve_registry_password(registry, app.base_dir, app.env) if registry is not None else None,
         hosts=hosts,
