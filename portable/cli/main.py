@@ -35,7 +35,9 @@ def _handle_errors(fn: F) -> F:
                 traceback.print_exc()
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            from portable.cli.interrupt import exit_interrupted
+
+            exit_interrupted()  # exit 130 now, not when the abandoned workers' calls return
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # pragma: no cover - reported, not hidden
