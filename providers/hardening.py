@@ -16,7 +16,8 @@ from portable.manifest.model import Service
 def runtime_security(svc: Service) -> dict[str, Any]:
     """The service's container security as plain JSON (part of each target's spec)."""
     sec = svc.security
-    add, drop = sec.effective_capabilities([p.port for p in svc.ports])
+    # privileged means every capability: lists beside it would only mislead a reader
+    add, drop = ([], []) if sec.privileged else sec.effective_capabilities([p.port for p in svc.ports])
     return {
         "privileged": sec.privileged,
         "read_only_root": sec.read_only_root,
