@@ -115,6 +115,7 @@ def _plan(app: App, provider: Provider, desired: list[Resource], previous: list[
     seen = list(provider.observe(app)) if observed is None else observed
     the_plan = compute_plan(app.name, app.target_name, desired, seen, previous, needs_replace=provider.needs_replace, delete_stateful=delete_stateful, structure=structure or (),
                             managed=provider.managed_fields, drift_hints=provider.drift_hints)
+    the_plan.images = {svc: dict(pin) for svc, pin in app.images.items()}
     if desired:
         the_plan.warnings.extend(provider.plan_warnings(app))
     return the_plan
@@ -224,7 +225,7 @@ def deploy(
     if planning again under the lock gives exactly it, else StalePlanError and nothing changes.
     """
     session = _session(path, env, state)
-    app, provider, desired = session.prepared(target)
+    app, provider, desired = session.prepared(target, progress=progress)
     return _apply_revision(app, provider, session.store(), desired, "deploy", progress, timeout, parallelism, lock_wait=lock_wait, approved=approved, force_conflicts=force_conflicts)
 
 

@@ -7,7 +7,7 @@ single time, and an interactive `deploy` applies the very plan it showed.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -88,17 +88,28 @@ class Session:
         """What the manifest asks of `target` that it cannot do, located at the field that asks."""
         return target_problems(self.loaded, self.app(target), self.provider(target))
 
-    def prepared(self, target: str) -> tuple[App, Provider, list[Resource]]:
+    def prepared(self, target: str, *, images: Mapping[str, str] | None = None, progress: Callable[[str], None] | None = None) -> tuple[App, Provider, list[Resource]]:
         """App, provider and desired resources, after every check that needs no change:
         secrets readable, capabilities present, and the provider's read-only preflight
         (what its apply will read or look up: registry passwords, images, key pairs, zones),
-        so bad input fails with exit 2 before the first create."""
+        so bad input fails with exit 2 before the first create.
+
+        On a target whose registry has a `prefix`, `build:` services are built and pushed
+        here and every image is pinned to its digest (portable.delivery.pin); `images`
+        (service -> digest reference, from `promote`) replace the manifest's."""
         app = self.app(target)
         app.check_secrets()
         from portable.check import enforce, policy_for  # security policy: error findings stop planning (exit 2)
 
         enforce(self.loaded, app, policy_for(self.path, self.env))
         provider = self.provider(target)
+        from portable.delivery.pin import pin_images
+
+        try:
+            app = pin_images(app, overrides=images, progress=progress or (lambda _m: None))
+        except ManifestError as exc:
+            raise ManifestError(self.loaded.locate(target, exc.problems)) from None
+        self._apps[target] = app  # status, history and a rollback in this session see the pinned images
         check_target(self.loaded, app, provider)  # file:line:col of the field that asks
         desired = provider.translate(app)
         try:

@@ -437,6 +437,9 @@ cli.add_command(check_command(sys.modules[__name__]))
 from portable.cli.gc import gc_command  # noqa: E402
 
 cli.add_command(gc_command(sys.modules[__name__]))
+from portable.cli.promote import promote_command  # noqa: E402
+
+cli.add_command(promote_command(sys.modules[__name__]))
 
 
 def main() -> None:

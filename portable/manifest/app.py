@@ -39,6 +39,9 @@ class App:
     # the per-app key of secret digests (HMAC), read when first needed: the session binds it
     # to the state store's `app_key`, so every engineer and CI job sharing a store agrees
     digest_key: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+    # service -> {"from": tag or build, "image": host/repo@sha256:...}: the images pinned while
+    # planning on a target that pushes (portable.delivery.pin); the plan shows them
+    images: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def name(self) -> str:

@@ -121,6 +121,7 @@ class Build(Strict):
     context: str = Field(".", description="build context directory, relative to the manifest")
     dockerfile: str = "Dockerfile"
     args: dict[str, Text] = Field(default_factory=dict)
+    target: str | None = Field(None, min_length=1, description="multi-stage build: the stage to build (docker build --target)")
 
 
 class Port(Strict):

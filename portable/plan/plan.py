@@ -70,6 +70,8 @@ class Plan:
     dependencies: dict[str, set[str]] = field(default_factory=dict)
     # managed fields changed on the target outside portable; the actions include their repair
     drift: list[Drift] = field(default_factory=list)
+    # service -> {"from", "image"}: images pinned to a digest while planning (targets with a registry)
+    images: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def prerequisites(self) -> dict[str, set[str]]:
         """What each action waits for: the exact dependencies, or everything in earlier levels."""
@@ -117,12 +119,16 @@ class Plan:
             "kept": [o.key for o in self.kept],
             "warnings": list(self.warnings),
             "drift": [d.to_dict() for d in self.drift],
+            "images": {k: dict(v) for k, v in self.images.items()},
             "summary": self.counts(),
         }
 
     def render_text(self) -> str:
         """The plan as terraform users read one: a symbol, the resource, its reason and changes."""
         lines = []
+        if self.images:
+            lines.append("images (pinned by digest):")
+            lines += [f"  {svc}: {pin['from']} -> {pin['image']}" for svc, pin in sorted(self.images.items())]
         if self.drift:
             lines.append("changed outside portable (deploy repairs it):")
             lines += [f"  ~ {d.describe()}" for d in self.drift]

@@ -107,6 +107,11 @@ def is_saved_plan(path: str | Path) -> bool:
 
 def check_still_valid(saved: SavedPlan, now: Basis, fresh: Plan) -> None:
     """Raises StalePlanError, naming what changed, unless `fresh` is exactly the saved plan."""
+    planned = saved.plan.get("images") or {}
+    for service, pin in sorted(fresh.images.items()):
+        was = planned.get(service, {}).get("image") if isinstance(planned.get(service), dict) else None
+        if was is not None and was != pin["image"]:
+            raise StalePlanError(f"the image of service {service} moved since this plan was made: the plan deploys {was}, {pin['from']} is now {pin['image']}; nothing was applied: run plan again")
     if now.manifest_digest != saved.basis.manifest_digest:
         raise StalePlanError("the manifest changed since this plan was made; run plan again")
     if now.state_revision != saved.basis.state_revision:

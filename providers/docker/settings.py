@@ -9,6 +9,8 @@ import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from portable.delivery.settings import ImageRegistry
+
 DEFAULT_PROXY_IMAGE = "basecamp/kamal-proxy:v0.9.2"
 
 
@@ -47,4 +49,7 @@ class DockerSettings(BaseModel):
         "0.0.0.0", description="host address public ports are published on (127.0.0.1 for this machine only)"
     )
     pull: bool = Field(True, description="pull images that are not on the engine yet")
+    registry: ImageRegistry | None = Field(
+        None, description="with `prefix`: `build:` services are pushed there (host/prefix/<app>-<service>) and every image runs by digest, as on the other targets"
+    )
     timeout: float = Field(60.0, gt=0, description="seconds to wait for one engine API call")

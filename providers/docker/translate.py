@@ -131,14 +131,15 @@ def _image(app: App, name: str, svc: Service) -> str:
     if svc.image:
         return svc.image
     assert svc.build is not None  # the model requires image or build
-    digest = context_hash(app.base_dir / svc.build.context, svc.build.dockerfile, svc.build.args)
+    digest = context_hash(app.base_dir / svc.build.context, svc.build.dockerfile, svc.build.args, svc.build.target)
     return naming.build_tag(app.name, name, digest)
 
 
 def _build(app: App, svc: Service) -> dict[str, Any] | None:
     if svc.image or svc.build is None:
         return None
-    return {"context": svc.build.context, "dockerfile": svc.build.dockerfile, "args": dict(svc.build.args)}
+    stage = {"target": svc.build.target} if svc.build.target else {}  # absent when unset: earlier specs stay equal
+    return {"context": svc.build.context, "dockerfile": svc.build.dockerfile, "args": dict(svc.build.args), **stage}
 
 
 def _secret(app: App, name: str, path: str) -> dict[str, Any]:

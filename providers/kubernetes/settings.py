@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from portable.delivery.settings import ImageRegistry
 from portable.manifest.units import parse_duration
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -65,6 +66,9 @@ class KubernetesSettings(BaseModel):
     storage_class: str | None = Field(None, description="storageClassName of volumes (default: the cluster's default class)")
     image_pull_secrets: list[str] = Field(default_factory=list, description="existing Secrets in the namespace to pull images with")
     registries: list[RegistryAuth] = Field(default_factory=list, description="private registries: portable creates their pull Secret")
+    registry: ImageRegistry | None = Field(
+        None, description="with `prefix`: `build:` services are built locally, pushed there (host/prefix/<app>-<service>) and every image runs by digest; the cluster pulls with `registries` or `image_pull_secrets`"
+    )
     force_conflicts: bool = Field(
         False,
         description="take over fields another field manager owns, like kubectl's --force-conflicts "

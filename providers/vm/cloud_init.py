@@ -52,7 +52,7 @@ def render_cloud_init(
     spec = _spec(group)
     if spec["app"] != app.name:
         raise ValueError(f"group of app {spec['app']!r} rendered for app {app.name!r}")
-    login = (registry.server, registry.username, registry_password) if registry is not None else None
+    login = (registry.server, registry.username, registry_password) if registry is not None and registry.username else None
     script = render_bootstrap(spec, secrets=secrets, registry=login, hosts=hosts, disk_devices=disk_devices, replica=replica, dns_search=dns_search, restores=app.restores, secret_source=secret_source)
     body = "\n".join("      " + line if line else "" for line in script.splitlines())
     return (

@@ -114,7 +114,7 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
     if svc.image is None:
         raise InputError(
             f"services.{service_name}.build: VM targets pull images; they cannot build on the instance",
-            hint="push the image to a registry and set `image`",
+            hint="set the target's `registry` (with a prefix) to build and push it, or push the image and set `image`",
         )
     sizes = _volume_sizes(app, (m.volume for m in svc.volumes))
     spec: dict[str, Any] = {

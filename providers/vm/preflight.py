@@ -18,7 +18,7 @@ PASSWORD_FIELD = "registry.password_from"
 
 def check_registry_login(app: App, registry: RegistryLogin | None) -> None:
     """Raises the located settings error when the registry password cannot be read now."""
-    if registry is None:
+    if registry is None or registry.password_from is None:
         return
     try:
         resolve_registry_password(registry, app.base_dir, app.env)

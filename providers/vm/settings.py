@@ -7,18 +7,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from portable.delivery.settings import ImageRegistry
 
-class RegistryLogin(BaseModel):
-    """Credentials the VMs use to pull private images; the password never sits in the manifest."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    server: str = Field(description="registry host[:port], e.g. ghcr.io or 123456789012.dkr.ecr.eu-west-1.amazonaws.com")
-    username: str = Field(description="user name to log in with")
-    password_from: str = Field(
-        pattern=r"^(env|file):.+$",
-        description="where the password is read at apply time: env:VARIABLE or file:PATH",
-    )
+class RegistryLogin(ImageRegistry):
+    """The registry the VMs pull from (every target's `registry` model): with `username` and
+    `password_from` the instances log in before pulling; with `prefix`, `build:` services are
+    built and pushed there and every image runs by digest. The password never sits in the manifest."""
 
 
 class VmSettings(BaseModel):
@@ -32,7 +27,7 @@ class VmSettings(BaseModel):
     instance_types: dict[str, str] = Field(
         default_factory=dict, description="machine size per service name, overriding `instance_type`"
     )
-    registry: RegistryLogin | None = Field(None, description="log in to this registry before pulling images")
+    registry: RegistryLogin | None = Field(None, description="the registry images are pulled from (logged in to with username/password_from) and, with `prefix`, pushed to")
     boot_timeout: float = Field(
         600.0, gt=0, description="seconds a new instance may take to become healthy before the rollout fails"
     )

@@ -38,7 +38,7 @@ def instance_user_data(
         secrets=resolve_group_secrets(app, group) if secret_source is None else None,
         secret_source=secret_source,
         registry=registry,
-        registry_password=resolve_registry_password(registry, app.base_dir, app.env) if registry is not None else None,
+        registry_password=resolve_registry_password(registry, app.base_dir, app.env) if registry is not None and registry.password_from else None,
         hosts=hosts,
         disk_devices=disk_devices,
         replica=replica,
