@@ -181,7 +181,8 @@ class Migration:
             return {"quiesced": False, "note": "source kept writing during the copy: the archive is a crash-consistent copy of each file as read"}
         stopped = self._quiescer().quiesce(self.src)
         self._quiesced_at = time.monotonic()
-        return {"quiesced": True, "stopped": stopped, "at": time.time()}  # `at`: a resumed run still measures the window
+        self.journal.steps.setdefault("quiesce", {})["stopped_at"] = time.time()  # saved with the step: a resumed run still measures the window
+        return {"quiesced": True, "stopped": stopped}
 
     def _export_all(self, phase: str, base: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One archive per volume; with `base` (volume -> index), deltas on those archives."""
@@ -298,8 +299,9 @@ class Migration:
             self._abort(exc)
             raise MigrationError(f"migration failed before the cutover: {type(exc).__name__}: {exc}; {self.src.target_name} keeps serving") from exc
         unavailable = time.monotonic() - self._quiesced_at if self._quiesced_at is not None else None
-        if unavailable is None and "at" in self.journal.output("quiesce"):  # quiesced by the run that crashed
-            unavailable = time.time() - float(self.journal.output("quiesce")["at"])
+        stopped_at = self.journal.steps.get("quiesce", {}).get("stopped_at")
+        if unavailable is None and stopped_at is not None:  # quiesced by the run that crashed
+            unavailable = time.time() - float(stopped_at)
         cut = self._step("cutover", lambda: self._cutover(health))
         retired = self._step("retire", self._retire).get("retired", False)
         self.journal.finish("done")
