@@ -161,7 +161,7 @@ def _pinned(app: App) -> Iterator[Hit]:
                       f"pin a version ({svc.image.removesuffix(':' + tag) if tag else svc.image}:1.2.3), better a digest (@sha256:...)")
 
 
-_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH)", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|CREDENTIAL|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|(^|_)KEY$)", re.IGNORECASE)
 _REFERENCE_SUFFIX = re.compile(r"_(FILE|PATH|DIR|URL_FILE)$", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/:@\s]+:([^/@\s]+)@", re.IGNORECASE)
 

@@ -45,6 +45,9 @@ CASES: dict[str, tuple[dict[str, str | None], str]] = {
     "literal-secret": ({"env": "env: {DB_PASSWORD: hunter2, PASSWORD_FILE: /run/secrets/db, LOG_LEVEL: info}"}, ""),
     "literal-secret-entropy": ({"env": "env: {SESSION: 9fQ2xLr7Vt3mZp8KwY4bN6cH}"}, ""),
     "literal-secret-url": ({"env": "env: {DATABASE_URL: 'postgres://app:s3cret@db/app'}"}, ""),
+    "literal-secret-near-miss": ({"env": "env: {AUTH_MODE: oauth, PASSWORD_FILE: /run/secrets/db, KV_URL: 'http://kv:6379', MONKEY: banana}"}, ""),
+    "image-digest": ({"image": "image: registry.example.com/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, ""),
+    "capabilities-net-bind-only": ({"security": "security: {read_only_root: true, capabilities: {add: [NET_BIND_SERVICE]}}"}, ""),
     "no-health": ({"health": None}, ""),
     "public-without-tls": ({"ports": "ports: [{port: 8080, expose: public}]"}, "targets:\n  staging: {provider: kubernetes, context: lab, namespace: sec}\n"),
     "public-with-tls": ({"ports": "ports: [{port: 8080, expose: public}]"}, "targets:\n  staging: {provider: kubernetes, context: lab, namespace: sec, ingress: {host: sec.example.com, tls_secret: sec-tls}}\n"),
@@ -53,6 +56,9 @@ CASES: dict[str, tuple[dict[str, str | None], str]] = {
 }
 EXPECTED: dict[str, tuple[int, str]] = {
     'clean': (0, 'sec on local: 0 findings (0 error, 0 warning, 0 note, 0 waived); none at or above --fail-on error\n'),
+    'literal-secret-near-miss': (0, 'sec on local: 0 findings (0 error, 0 warning, 0 note, 0 waived); none at or above --fail-on error\n'),
+    'image-digest': (0, 'sec on local: 0 findings (0 error, 0 warning, 0 note, 0 waived); none at or above --fail-on error\n'),
+    'capabilities-net-bind-only': (0, 'sec on local: 0 findings (0 error, 0 warning, 0 note, 0 waived); none at or above --fail-on error\n'),
     'privileged': (2, "privileged.yaml:11:38: error[privileged] services.web.security.privileged: the container runs privileged: every capability and every host device, so a compromise of the service is a compromise of the host (Kubernetes' baseline and restricted policies reject it)\n  fix: remove `privileged: true`; add only the capabilities the service needs under security.capabilities.add\nsec on local: 1 finding (1 error, 0 warning, 0 note, 0 waived); 1 at or above --fail-on error\n"),
     'privilege-escalation': (2, "privilege-escalation.yaml:11:38: error[privilege-escalation] services.web.security.no_new_privileges: no_new_privileges is off: a setuid or file-capability binary in the image can raise the process's privileges (allowPrivilegeEscalation: true)\n  fix: remove `no_new_privileges: false` (the default is true)\nsec on local: 1 finding (1 error, 0 warning, 0 note, 0 waived); 1 at or above --fail-on error\n"),
     'runs-as-root': (0, 'runs-as-root.yaml:5:3: warning[runs-as-root] services.web: no `user:`: the container runs as the image\'s user, root unless the image says otherwise, so an escape from the process is root\'s\n  fix: set `user: "10001"` (a numeric uid the image\'s files allow; Kubernetes\' restricted policy needs it)\nsec on local: 1 finding (0 error, 1 warning, 0 note, 0 waived); none at or above --fail-on error\n'),
