@@ -22,7 +22,7 @@ def check_app(loaded: LoadedManifest, app: App, policy: Policy | None = None) ->
         if severity == "off":
             continue
         for hit in check.run(app):
-            located = loaded.locate(app.target_name, [Problem(hit.path, hit.message)])[0]
+            located = _locate(loaded, app.target_name, hit.path)
             waiver = policy.waiver(check.id, hit.service)
             out.append(Finding(
                 check=check.id, severity=severity, service=hit.service, path=located.path,
@@ -35,6 +35,16 @@ def check_app(loaded: LoadedManifest, app: App, policy: Policy | None = None) ->
 def failing(findings: list[Finding], threshold: str) -> list[Finding]:
     """The findings that fail at `threshold`: not waived, at or above it."""
     return [f for f in findings if f.waived is None and at_or_above(f.severity, threshold)]
+
+
+def _locate(loaded: LoadedManifest, target: str, path: str) -> Problem:
+    """Where `path` is written: in `overrides.<target>` when the override wrote that field, but
+    a finding about a whole service (a field it lacks) stays at the service's own key even
+    when an override touches other fields of it."""
+    if path.count(".") == 1 and path.startswith("services."):
+        line, column = loaded.positions.at(tuple(path.split(".")), key=True)
+        return Problem(path, "", str(loaded.path), line, column)
+    return loaded.locate(target, [Problem(path, "")])[0]
 
 
 class PolicyRefusal(InputError):

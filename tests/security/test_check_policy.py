@@ -138,3 +138,19 @@ def test_a_waiver_beside_the_manifest_or_in_portable_policy_lets_planning_go_on(
     with pytest.raises(PolicyRefusal):
         enforce(session.loaded, session.app("local"), policy_for(session.path, {}))
     enforce(session.loaded, session.app("local"), policy_for(session.path, {"PORTABLE_POLICY": str(tmp_path / "elsewhere.yaml")}))
+
+
+def test_a_finding_an_override_causes_is_located_in_the_override_and_only_for_its_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = APP.split("  admin:")[0] + (
+        "targets:\n"
+        "  k8s: {provider: kubernetes, context: lab, namespace: sec}\n"
+        "overrides:\n"
+        "  k8s:\n"
+        "    services:\n"
+        "      web: {security: {host_network: true}}\n"
+    )
+    code, text = run(tmp_path, monkeypatch, "check", "-t", "k8s", app=app)
+    assert code == 2
+    assert "portable.yaml:15:24: error[host-namespaces] overrides.k8s.services.web.security.host_network: the container shares the host's network" in text
+    code, text = run(tmp_path, monkeypatch, "check", "-t", "local", app=app)
+    assert code == 0 and "host-namespaces" not in text
