@@ -118,6 +118,9 @@ def _plan(app: App, provider: Provider, desired: list[Resource], previous: list[
     the_plan.images = {svc: dict(pin) for svc, pin in app.images.items()}
     if desired:
         the_plan.warnings.extend(provider.plan_warnings(app))
+    from portable.scale import notes
+
+    the_plan.warnings.extend(notes(app))  # replicas set by `portable scale`, said as such
     return the_plan
 
 

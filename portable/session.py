@@ -110,6 +110,9 @@ class Session:
         except ManifestError as exc:
             raise ManifestError(self.loaded.locate(target, exc.problems)) from None
         self._apps[target] = app  # status, history and a rollback in this session see the pinned images
+        from portable.scale import scaled
+
+        app = self._apps[target] = scaled(app, self.store())  # replicas set by `portable scale` (portable.scale)
         check_target(self.loaded, app, provider)  # file:line:col of the field that asks
         desired = provider.translate(app)
         try:

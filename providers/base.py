@@ -50,6 +50,7 @@ class Capability(str, Enum):
     IMPORT_IMAGES = "import_images"  # ImageMover: load images the target lacks from an ImageSource
     DATA_CHANNEL = "data_channel"  # DataChannel: the data roles go through a channel of their own (SSH), checked while planning
     LIST_OWNED = "list_owned"  # OwnedLister: lists every object portable's marks put on the target, of any app (`portable gc`)
+    EXEC = "exec"  # Executor: runs a command inside a running replica of a service (`portable exec`)
 
 
 # what each capability lets a user do, for "target X cannot <this>" messages
@@ -70,6 +71,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.IMPORT_IMAGES: "load images from another target",
     Capability.DATA_CHANNEL: "check the channel its volume data is read through",
     Capability.LIST_OWNED: "list what portable left on it (`portable gc`)",
+    Capability.EXEC: "run a command inside a service's replica",
 }
 
 
@@ -264,6 +266,28 @@ class OwnedLister(Protocol):
         ...
 
 
+@runtime_checkable
+class Executor(Protocol):
+    """EXEC: `portable exec` runs a command inside one running replica of a service, its
+    output streamed as it comes, and reports the command's exit code."""
+
+    def exec_in(self, app: App, service: str, replica: int, command: list[str], io: ExecIO) -> int:
+        """Runs `command` in replica `replica` (1-based) of `service`; returns its exit code.
+        Raises InputError when the service has no such running replica."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExecIO:
+    """Where an exec's streams go: `out`/`err` receive bytes as they arrive; `stdin` (a
+    binary file, or None) is copied to the command; `tty` asks for a terminal."""
+
+    out: Callable[[bytes], None]
+    err: Callable[[bytes], None]
+    stdin: Any = None
+    tty: bool = False
+
+
 def check_data_channel(provider: Provider, app: App, needed_by: str, *, quiesce: bool = False) -> str | None:
     """Checks the data channel of a source whose data roles have one; None for the others."""
     if Capability.DATA_CHANNEL not in provider.capabilities:
@@ -280,6 +304,7 @@ ROLES: dict[Capability, type] = {
     Capability.IMPORT_IMAGES: ImageMover,
     Capability.DATA_CHANNEL: DataChannel,
     Capability.LIST_OWNED: OwnedLister,
+    Capability.EXEC: Executor,
 }
 
 

@@ -26,6 +26,7 @@ def _handle_errors(fn: F) -> F:
         from portable.errors import PortableError
 
         debug = bool(click.get_current_context().find_root().params.get("debug"))
+        as_json = click.get_current_context().params.get("output") == "json"  # -o json: the error as JSON on stderr
         try:
             return fn(*args, **kwargs)
         except PortableError as exc:
@@ -33,7 +34,7 @@ def _handle_errors(fn: F) -> F:
                 import traceback
 
                 traceback.print_exc()
-            fail(str(exc), exc.exit_code)
+            fail(str(exc), exc.exit_code, as_json=as_json, error=exc)
         except KeyboardInterrupt:
             from portable.cli.interrupt import exit_interrupted
 
@@ -45,7 +46,7 @@ def _handle_errors(fn: F) -> F:
                 raise
             from portable.scrub import scrub
 
-            fail(scrub(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"), 1)
+            fail(scrub(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"), 1, as_json=as_json)
 
     return wrapper  # type: ignore[return-value]
 
@@ -437,6 +438,10 @@ cli.add_command(check_command(sys.modules[__name__]))
 from portable.cli.gc import gc_command  # noqa: E402
 
 cli.add_command(gc_command(sys.modules[__name__]))
+from portable.cli.verbs import verb_commands  # noqa: E402
+
+for _command in verb_commands(sys.modules[__name__]):
+    cli.add_command(_command)
 from portable.cli.promote import promote_command  # noqa: E402
 
 cli.add_command(promote_command(sys.modules[__name__]))

@@ -18,9 +18,35 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+def fail(message: str, code: int, *, as_json: bool = False, error: BaseException | None = None) -> NoReturn:
+    """Prints the error (as one JSON object on stderr with `as_json`, see `error_document`) and exits."""
+    if as_json:
+        click.echo(json.dumps(error_document(message, code, error), sort_keys=True), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def error_document(message: str, code: int, error: BaseException | None = None) -> dict[str, Any]:
+    """`{"error", "kind", "file", "line", "column", "path", "hint", "exit", "problems"}` for `-o json`
+    (docs/schemas/error.schema.json): a located manifest problem fills file/line/path from the
+    first problem and lists them all under `problems`; other errors leave them null."""
+    from portable.errors import ManifestError, PortableError
+
+    problems = list(error.problems) if isinstance(error, ManifestError) else []
+    first = problems[0] if problems else None
+    text = error.message if isinstance(error, PortableError) else message
+    return {
+        "error": first.message if first is not None else text,
+        "kind": type(error).__name__ if error is not None else "Error",
+        "file": first.file if first else None,
+        "line": first.line if first else None,
+        "column": first.column if first else None,
+        "path": first.path if first else None,
+        "hint": (first.hint if first else None) or (error.hint if isinstance(error, PortableError) else None),
+        "exit": code,
+        "problems": [{"file": p.file, "line": p.line, "column": p.column, "path": p.path, "error": p.message, "hint": p.hint} for p in problems],
+    }
 
 
 def warn(message: str) -> None:

@@ -25,6 +25,7 @@ from portable.providers.docker import infra, naming, replicas
 from portable.providers.docker.data import DockerData
 from portable.providers.docker.drift import HINTS, managed_of
 from portable.providers.docker.engine import connect, describe_host, engine_call
+from portable.providers.docker.exec import DockerExec
 from portable.providers.docker.logs import read_logs
 from portable.providers.docker.observe import observe_app, status_of
 from portable.providers.docker.owned import DockerOwned
@@ -33,7 +34,7 @@ from portable.providers.docker.settings import DockerSettings
 from portable.providers.docker.translate import translate_app
 
 
-class DockerProvider(DockerOwned, DockerData, BaseProvider):
+class DockerProvider(DockerOwned, DockerData, DockerExec, BaseProvider):
     """Deploys to a Docker engine: the local socket, DOCKER_HOST, or the target's `host`."""
 
     name: ClassVar[str] = "docker"
@@ -42,7 +43,7 @@ class DockerProvider(DockerOwned, DockerData, BaseProvider):
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.BUILD, Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOGS,
          Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.RESTORE_VOLUMES,
-         Capability.EXPORT_IMAGES, Capability.IMPORT_IMAGES, Capability.LIST_OWNED}
+         Capability.EXPORT_IMAGES, Capability.IMPORT_IMAGES, Capability.LIST_OWNED, Capability.EXEC}
     )
 
     def __init__(self, target_name: str, settings: DockerSettings | None = None) -> None:

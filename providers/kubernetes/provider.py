@@ -22,13 +22,14 @@ from portable.providers.kubernetes import status as status_mod
 from portable.providers.kubernetes.apply import Applier
 from portable.providers.kubernetes.client import MANAGED_KINDS, Kube
 from portable.providers.kubernetes.owned import KubernetesOwned
+from portable.providers.kubernetes.exec import KubernetesExec
 from portable.providers.kubernetes.drift import HINTS, managed_of, other_appliers
 from portable.providers.kubernetes.preflight import preflight
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of, translate
 
 
-class KubernetesProvider(KubernetesOwned, KubernetesRestore, BaseProvider):
+class KubernetesProvider(KubernetesOwned, KubernetesRestore, KubernetesExec, BaseProvider):
     """Deploys an app as Kubernetes objects in one namespace of one cluster."""
 
     name: ClassVar[str] = "kubernetes"
@@ -47,6 +48,7 @@ class KubernetesProvider(KubernetesOwned, KubernetesRestore, BaseProvider):
         Capability.RESTORE_AT_BOOT,
         Capability.RESTORE_RUNNING,  # portable restore: a helper pod per claim, writers scaled down (restore.py)
         Capability.LIST_OWNED,  # portable gc (owned.py)
+        Capability.EXEC,  # portable exec (exec.py)
     })
 
     def __init__(self, target_name: str, settings: Any) -> None:
