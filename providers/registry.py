@@ -23,10 +23,11 @@ class Entry:
     settings: str  # "module:Class" of its settings model (light: pydantic only)
     extra: str  # the pip extra that brings its SDK
     sdk: tuple[str, ...]  # top-level modules of that SDK
+    deferred: tuple[str, ...] = ()  # modules the SDK imports eagerly but rarely uses (deferred.py)
 
 
 REGISTRY: dict[str, Entry] = {
-    "docker": Entry("portable.providers.docker.provider:DockerProvider", "portable.providers.docker.settings:DockerSettings", "docker", ("docker",)),
+    "docker": Entry("portable.providers.docker.provider:DockerProvider", "portable.providers.docker.settings:DockerSettings", "docker", ("docker",), ("paramiko",)),
     "kubernetes": Entry("portable.providers.kubernetes.provider:KubernetesProvider", "portable.providers.kubernetes.settings:KubernetesSettings", "kubernetes", ("kubernetes",)),
     "aws": Entry("portable.providers.aws.provider:AwsProvider", "portable.providers.aws.settings:AwsSettings", "aws", ("boto3",)),
     "libcloud": Entry("portable.providers.libcloud.provider:LibcloudProvider", "portable.providers.libcloud.settings:LibcloudSettings", "libcloud", ("libcloud",)),
@@ -85,6 +86,9 @@ def provider_class(name: str) -> type[Provider]:
 
 
 def _import(name: str, entry: Entry) -> Any:
+    from portable.providers.deferred import defer
+
+    defer(*entry.deferred)
     try:
         for sdk in entry.sdk:  # checked here even for providers that import their SDK lazily
             importlib.import_module(sdk)

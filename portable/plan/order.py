@@ -39,8 +39,9 @@ def levels_of(actions: list[Action], deps: dict[str, set[str]]) -> list[list[Act
     pending = {a.key: a for a in actions}
     out: list[list[Action]] = []
     while pending:
+        waiting = set(pending)  # once per level, not per action: linear in the plan's size per level
         ready = sorted(
-            (a for k, a in pending.items() if not (deps.get(k, set()) & set(pending))),
+            (a for k, a in pending.items() if deps.get(k, set()).isdisjoint(waiting)),
             key=lambda a: a.key,
         )
         if not ready:  # a cycle slipped past validation: run the rest in name order

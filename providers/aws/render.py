@@ -3,10 +3,10 @@ placeholders) and a JSON description of every AWS object a deploy would create.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from portable import pretty_json
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.aws import tags as T
@@ -74,6 +74,6 @@ def render_files(app: App, resources: list[Resource], outdir: Path, settings: Aw
         "resources": [_describe(app, r, settings, user_data.get(r.name) if r.kind == GROUP_KIND else None) for r in resources],
     }
     out = outdir / f"{app.name}.aws.json"
-    out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    out.write_text(pretty_json.dumps(doc) + "\n")
     written.append(out)
     return written

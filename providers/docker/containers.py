@@ -21,10 +21,11 @@ from portable.manifest.app import App
 from portable.plan.resources import Resource
 
 from portable.providers.docker import naming
-from portable.providers.docker.engine import engine_call, retried
+from portable.providers.docker.engine import created_once, engine_call, retried
 
 SECONDS_NS = 1_000_000_000
 STEADY_WITHOUT_HEALTH_S = 2.0  # a container without a health check counts as up after this long running
+POLL_S = 0.25  # between inspections while a container starts or its health check runs
 RESTART_POLICY = {
     "always": {"Name": "always"},
     "unless-stopped": {"Name": "unless-stopped"},
@@ -131,8 +132,13 @@ def create_replica(
     networking = None if security.get("host_network") else api.create_networking_config(
         {spec["network"]: api.create_endpoint_config(aliases=[*spec["aliases"], upstream])}
     )
-    with engine_call(f"creating container {name}"):
-        created = api.create_container(
+
+    def find_created() -> dict[str, Any] | None:  # an earlier try's container: same name, same labels
+        found = [c for c in api.containers(all=True, filters={"name": [name]}) if f"/{name}" in c.get("Names", [])]
+        ok = [c for c in found if all(c.get("Labels", {}).get(k) == v for k, v in labels_for(app, res, target).items())]
+        return ok[0] if ok else None
+
+    created = created_once(f"creating container {name}", lambda: api.create_container(
             image=spec["image"],
             name=name,
             entrypoint=spec["entrypoint"],
@@ -147,7 +153,7 @@ def create_replica(
             healthcheck=_healthcheck(spec["health"]),
             stop_timeout=int(spec["stop_grace_s"]),
             hostname=name,
-        )
+        ), find_created)
     cid: str = created["Id"]
     owner = _owner(spec["user"])
     files = [(f["path"], f["content"].encode(), f["mode"]) for f in spec["files"]]
@@ -173,6 +179,7 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
     """Returns the container's inspect data once healthy; raises HealthCheckError with its output."""
     deadline = time.monotonic() + timeout
     while True:
+        pause = POLL_S
         data = inspect(client, cid, name)
         state = data["State"]
         health = state.get("Health")
@@ -191,14 +198,19 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
                 return data
             if health.get("Status") == "unhealthy":
                 raise HealthCheckError(f"container {name} is unhealthy", details=failure_details(client, cid, data))
-        elif state.get("Running") and _running_for(state) >= STEADY_WITHOUT_HEALTH_S:
-            return data
+        elif state.get("Running"):
+            running_for = _running_for(state)
+            if running_for >= STEADY_WITHOUT_HEALTH_S:
+                return data
+            # nothing to learn before the steady time is up (a crash shows as a restart or an
+            # exit then): one inspect at its end, not one every poll, while 20 others start
+            pause = min(STEADY_WITHOUT_HEALTH_S - running_for, STEADY_WITHOUT_HEALTH_S)  # a remote clock ahead of ours
         if time.monotonic() > deadline:
             raise HealthCheckError(
                 f"container {name} did not become healthy within {timeout:.0f}s",
                 details=failure_details(client, cid, data),
             )
-        time.sleep(0.25)
+        time.sleep(min(max(pause, POLL_S), max(deadline - time.monotonic(), POLL_S)))
 
 
 def _running_for(state: Mapping[str, Any]) -> float:

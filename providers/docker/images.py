@@ -27,12 +27,19 @@ def _lock(tag: str) -> threading.Lock:
 
 
 def ensure_image(
-    client: docker.DockerClient, app: App, service: str, spec: Mapping[str, Any], pull: bool, progress: Callable[[str], None]
+    client: docker.DockerClient, app: App, service: str, spec: Mapping[str, Any], pull: bool, progress: Callable[[str], None],
+    present: set[str] | None = None,
 ) -> None:
+    """`present`: tags this deploy already found or made on the engine; 20 replicas of one image
+    then cost one inspect, not 20 taken one after another under the tag's lock."""
     tag = str(spec["image"])
     with _lock(tag):
+        if present is not None and tag in present:
+            return
         try:
             client.api.inspect_image(tag)
+            if present is not None:
+                present.add(tag)
             return
         except docker.errors.NotFound:
             pass
@@ -48,6 +55,8 @@ def ensure_image(
                 f"image {tag} of service {service} is not on the engine and the target does not pull",
                 hint="load or build it first, or set `pull: true` on the target",
             )
+        if present is not None:
+            present.add(tag)
 
 
 def _build(client: docker.DockerClient, app: App, service: str, tag: str, build: Mapping[str, Any], progress: Callable[[str], None]) -> None:

@@ -39,7 +39,10 @@ def translate_app(app: App, settings: DockerSettings) -> list[Resource]:
         template = _container_template(app, name, svc, settings, net)
         deps = [net_key]
         deps += [f"{naming.KIND_VOLUME}/{m.volume}" for m in svc.volumes]
-        deps += [p.key for p in proxies.values() if p.spec["service"] == name]
+        # no dependency on the service's front proxy: a replica starts beside it, not after it,
+        # and whichever is ready second routes (apply_proxy routes healthy replicas, a replica's
+        # route finds the proxy), both under the service's routing lock; the proxy's start is
+        # then off the deploy's critical path, and destroy removes proxy and replicas at once
         for dep in svc.depends_on:
             deps += [f"{naming.KIND_CONTAINER}/{naming.replica_resource(dep, i)}" for i in range(1, replicas_of[dep] + 1)]
         for i in range(1, svc.replicas + 1):

@@ -8,11 +8,11 @@ volumes) in `account.py`, nodes in `nodes.py`, error mapping in `errors.py`.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from portable import pretty_json
 from portable.errors import CapabilityError, TargetError
 from portable.manifest.app import App
 from portable.plan.plan import Action
@@ -188,5 +188,5 @@ class LibcloudProvider(LibcloudOwned, LibcloudData, BaseProvider):
             "resources": [dict(r.to_dict(), digest=r.digest) for r in resources],
         }
         out = outdir / f"{app.name}.libcloud.json"
-        out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        out.write_text(pretty_json.dumps(doc) + "\n")
         return written + [out]

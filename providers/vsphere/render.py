@@ -8,10 +8,10 @@ VMs also the upstreams, proxy.py); per data disk one entry in `disks.json`.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from portable import pretty_json
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init
@@ -71,7 +71,7 @@ def render_files(app: App, resources: list[Resource], outdir: Path, settings: Vs
                 "power_on": True,
             }
             for path, body in (
-                (outdir / f"{name}.clone.json", json.dumps(clone, indent=2, sort_keys=True) + "\n"),
+                (outdir / f"{name}.clone.json", pretty_json.dumps(clone) + "\n"),
                 (outdir / f"{name}.user-data.yaml", decode_guestinfo(request.extra_config)),
                 (outdir / f"{name}.meta-data.json", decode_guestinfo(request.extra_config, "guestinfo.metadata") + "\n"),
                 (outdir / f"{name}.vendor-data.sh", decode_guestinfo(request.extra_config, "guestinfo.vendordata")),
@@ -80,6 +80,6 @@ def render_files(app: App, resources: list[Resource], outdir: Path, settings: Vs
                 written.append(path)
     if disks:
         path = outdir / "disks.json"
-        path.write_text(json.dumps(disks, indent=2, sort_keys=True) + "\n")
+        path.write_text(pretty_json.dumps(disks) + "\n")
         written.append(path)
     return written

@@ -57,7 +57,8 @@ def test_resources_and_dependency_order(tmp_path: Path) -> None:
     res = _translate(tmp_path)
     assert sorted(res) == ["container/db-1", "container/web-1", "container/web-2", "network/demo", "proxy/proxy-8080", "volume/pgdata"]
     assert res["volume/pgdata"].stateful and res["volume/pgdata"].spec["name"] == "demo_pgdata"
-    assert set(res["container/web-1"].depends_on) == {"network/demo", "proxy/proxy-8080", "container/db-1"}
+    # not on its front proxy: replicas start beside it, and whichever is ready second routes
+    assert set(res["container/web-1"].depends_on) == {"network/demo", "container/db-1"}
     assert set(res["container/db-1"].depends_on) == {"network/demo", "volume/pgdata"}
     web = res["container/web-1"].spec
     assert web["cpus"] == 0.5 and web["memory"] == 64 * 1024 * 1024
