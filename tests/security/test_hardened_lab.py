@@ -231,3 +231,43 @@ def test_privileged_service_is_refused_before_the_apiserver_sees_it(kubeconfig: 
     # portable creates the target's namespace on its first apply: it does not exist, so nothing was sent
     missing = kubectl(kubeconfig, "get", "namespace", namespace, check=False)
     assert missing.returncode != 0 and "NotFound" in missing.stderr
+
+
+MOVING = """\
+apiVersion: portable/v1
+kind: Application
+metadata: {name: APP}
+services:
+  web:
+    image: lab/web:1
+    ports: [{port: 8080}]
+    health: {http: {path: /cgi-bin/health, port: 8080}, interval: 1s, retries: 30}
+targets:
+  a: {provider: docker, host: "HOST_A"}
+  b: {provider: docker, host: "HOST_B"}
+overrides:
+  b:
+    services:
+      web: {security: {privileged: true}}
+"""
+
+
+@pytest.mark.lab("docker", "docker_b", "images")
+def test_migrate_refuses_a_destination_with_an_error_finding_before_moving_anything(docker_host: str, docker_b_host: str, tmp_path: Path) -> None:
+    app = f"sec-mig-{uuid.uuid4().hex[:6]}"
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text(MOVING.replace("APP", app).replace("HOST_A", docker_host).replace("HOST_B", docker_b_host))
+    env = {**os.environ}
+    env.pop("PORTABLE_POLICY", None)
+    try:
+        deployed = cli("deploy", "-f", str(manifest), "-t", "a", "--yes", env=env, cwd=tmp_path)
+        assert deployed.returncode == 0, deployed.stderr
+        moved = cli("migrate", "-f", str(manifest), "--from", "a", "--to", "b", "--yes", env=env, cwd=tmp_path)
+        assert moved.returncode == 2, moved.stderr + moved.stdout
+        assert f"{manifest}:15:24: error[privileged] overrides.b.services.web.security.privileged:" in moved.stderr
+        label = f"label=io.portable.app={app}"
+        assert docker(docker_b_host, "ps", "-aq", "--filter", label).split() == []
+        assert docker(docker_b_host, "network", "ls", "-q", "--filter", label).split() == []
+        assert len(docker(docker_host, "ps", "-q", "--filter", label).split()) == 1  # the source still serves
+    finally:
+        cli("destroy", "-f", str(manifest), "-t", "a", "--yes", env=env, cwd=tmp_path)
