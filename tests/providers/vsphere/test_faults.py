@@ -15,10 +15,9 @@ pytest.importorskip("pyVmomi")
 from pyVmomi import vim, vmodl  # noqa: E402
 
 from portable.errors import AuthError, NotFoundError, TargetError, TransientError  # noqa: E402
-from portable.manifest import load_app  # noqa: E402
 from portable.providers.vsphere.errors import translate_fault  # noqa: E402
-from portable.providers.vsphere.provider import VsphereProvider  # noqa: E402
 from portable.providers.vsphere.specs import vm_name  # noqa: E402
+from portable.session import Session  # noqa: E402
 from vcenter import connect  # noqa: E402
 
 WHAT = "cloning template `portable-template` into VM `shop-web-1234abcd-0`"
@@ -59,8 +58,9 @@ def test_unknown_python_errors_are_not_swallowed() -> None:
 @pytest.mark.lab("vcsim")
 def test_a_foreign_vm_with_the_same_name_is_reported_by_name(app_cli) -> None:
     """Someone else's VM holds the name the web VM needs: clone fails with DuplicateName."""
-    app = load_app(app_cli.manifest, "vcsim", app_cli.env)
-    web = next(r for r in VsphereProvider("vcsim", app.target.settings).translate(app) if r.key == "instance-group/web")
+    # the name deploy will use: the revision holds the secret's digest, keyed by the state store
+    session = Session.open(app_cli.manifest, env=app_cli.env, state=app_cli.state)
+    web = next(r for r in session.provider("vcsim").translate(session.app("vcsim")) if r.key == "instance-group/web")
     taken = vm_name(web.spec, 0)
     with connect(app_cli.lab) as content:
         view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
