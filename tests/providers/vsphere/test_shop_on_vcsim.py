@@ -14,9 +14,8 @@ import pytest
 
 pytest.importorskip("pyVmomi")
 
-from portable.manifest import load_app  # noqa: E402
+from portable.session import Session  # noqa: E402
 from portable.providers.vm import render_cloud_init, resolve_group_secrets  # noqa: E402
-from portable.providers.vsphere.provider import VsphereProvider  # noqa: E402
 from portable.providers.vsphere.readiness import VENDOR_SCRIPT  # noqa: E402
 from portable.providers.vsphere.specs import disk_devices  # noqa: E402
 
@@ -52,8 +51,9 @@ def test_shop_runs_as_vms_with_its_resources_disks_guestinfo_and_addresses(shop_
     assert kv_disk in files and all("/kv.data" in f for f in files), files
 
     # guestinfo decodes to exactly what providers/vm renders for the same group and replica
-    app = load_app(shop_cli.manifest, "vcsim", shop_cli.env)
-    groups = {r.name: r for r in VsphereProvider("vcsim", app.target.settings).translate(app) if r.kind == "instance-group"}
+    session = Session.open(shop_cli.manifest, env=shop_cli.env, state=shop_cli.state)  # secret digests keyed by the test's state
+    app = session.app("vcsim")
+    groups = {r.name: r for r in session.provider("vcsim").translate(app) if r.kind == "instance-group"}
     for vm in everything:
         service, replica = vm.marks["portable.service"], int(vm.marks["portable.replica"])
         user_data = vm.decoded("guestinfo.userdata")
