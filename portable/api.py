@@ -152,6 +152,7 @@ def save_plan(path: Source, target: str, out: PathLike, *, state: PathLike | Sta
 def _apply_revision(app: App, provider: Provider, store: StateStore, desired: list[Resource], kind: str, progress: Progress, timeout: float, parallelism: int | None, message: str = "", lock_wait: float = 30.0, *, approved: Plan | SavedPlan | None = None, force_conflicts: bool = False) -> DeployResult:
     """Plans again under the lock and applies; with `approved`, only if that is what was approved."""
     from portable.engine.apply import apply_plan
+    from portable.engine.interrupted import recorded_when_interrupted
     from portable.providers.base import ApplyContext
 
     parallelism = parallelism or provider.default_parallelism
@@ -169,7 +170,8 @@ def _apply_revision(app: App, provider: Provider, store: StateStore, desired: li
         rev = store.begin(app.name, app.target_name, kind, app.digest(), desired, message)  # type: ignore[arg-type]
         progress(f"revision {rev.number}: {the_plan.summary()}")
         ctx = ApplyContext(app=app, progress=progress, timeout=timeout, previous=previous, parallelism=parallelism, force_conflicts=force_conflicts)
-        report = apply_plan(provider, the_plan, ctx, parallelism)
+        with recorded_when_interrupted(store, rev):  # Ctrl-C: the revision is failed, the lock released
+            report = apply_plan(provider, the_plan, ctx, parallelism)
         if report.ok:
             store.finish(rev, "deployed")
             return DeployResult(app.name, app.target_name, the_plan, rev.number)
@@ -181,10 +183,11 @@ def _apply_revision(app: App, provider: Provider, store: StateStore, desired: li
 
 def _interrupted(store: StateStore, app: App) -> bool:
     """The newest revision never finished (its process lost the store): record the outcome now."""
+    from portable.engine.interrupted import CTRL_C
     from portable.state.store import INTERRUPTED
 
     latest = store.latest(app.name, app.target_name)
-    return latest is not None and latest.status == "failed" and latest.message == INTERRUPTED
+    return latest is not None and latest.status == "failed" and latest.message in (INTERRUPTED, CTRL_C)
 
 
 def _roll_back(app: App, provider: Provider, previous: list[Resource], current: Revision | None, ctx: Any, parallelism: int) -> str:
@@ -265,6 +268,7 @@ def rollback(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, to: int
 def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes: bool = False, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int | None = None, message: str = "", lock_wait: float = 30.0) -> Plan:
     """Removes everything labelled for the app on `target`; data only with `volumes=True`."""
     from portable.engine.apply import apply_plan
+    from portable.engine.interrupted import recorded_when_interrupted
     from portable.providers.base import ApplyContext
 
     session = _session(path, env, state)
@@ -274,7 +278,8 @@ def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes:
         # today's translation supplies the dependency order even when no revision was recorded
         the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes, structure=_structure(app, provider))
         rev = store.begin(app.name, app.target_name, "destroy", app.digest(), [], message or ("destroy" + (" --volumes" if volumes else "")))
-        report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout, parallelism=parallelism), parallelism)
+        with recorded_when_interrupted(store, rev):
+            report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout, parallelism=parallelism), parallelism)
         if not report.ok:
             action, error = report.failed[0]
             store.finish(rev, "failed", f"{action.key}: {error.message}")

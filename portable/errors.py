@@ -86,6 +86,15 @@ class TransientError(TargetError):
         self.retry_after = retry_after
 
 
+class RepeatAction(TransientError):
+    """A call found its create already done by an earlier try whose answer was lost: not worth
+    repeating the call, but the whole action is, since it looks for what exists first."""
+
+
+class Cancelled(TargetError):
+    """The run was abandoned (Ctrl-C) while this action waited; never retried."""
+
+
 class AuthError(TargetError):
     """Credentials are missing or refused."""
 

@@ -16,13 +16,14 @@ while planning, before anything changes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from portable.errors import CapabilityError, ManifestError, Problem
+from portable.errors import Cancelled, CapabilityError, ManifestError, Problem
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
@@ -90,6 +91,13 @@ class ApplyContext:
     previous: list[Resource] = field(default_factory=list)  # resources of the last good revision
     parallelism: int = 4
     force_conflicts: bool = False  # kubernetes: take over fields another field manager owns
+    # set when the run is abandoned (Ctrl-C, a failure elsewhere): wait loops stop at once (`ctx.pause`)
+    cancelled: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+    def pause(self, seconds: float) -> None:
+        """Sleeps `seconds` in a wait loop, or raises Cancelled as soon as the run is abandoned."""
+        if self.cancelled.wait(max(0.0, seconds)):
+            raise Cancelled("the run was interrupted")
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import signal
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 _installed = False
 
@@ -35,3 +35,25 @@ def route_sigint_to_main_thread() -> None:
 
     threading.Thread.start = start  # type: ignore[method-assign]
     _installed = True
+
+
+def exit_interrupted() -> NoReturn:
+    """Ctrl-C's exit: one line and status 130, within a second whatever the threads do.
+
+    The main thread has already unwound (the revision recorded as failed, the lock released),
+    but worker threads may still sit in a call to the target (a 60 s read on a slow link) and
+    the interpreter joins them before exiting. Nothing they could still do is needed (state is
+    written by the main thread only, and a rerun finds what they made by its labels), so when
+    any remain the process ends at once without waiting for them.
+    """
+    import os
+    import sys
+
+    import click
+
+    click.echo("error: interrupted", err=True)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(130)

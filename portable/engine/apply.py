@@ -1,6 +1,9 @@
 """Applies a Plan with bounded parallelism: each action starts as soon as the actions it
 depends on are done (not when a whole level is), and waits for its own health. After the
 first failure nothing new starts; actions already running finish, so nothing is half-made.
+Ctrl-C is the exception: the context's `cancelled` event is set, nothing new starts, and the
+pool is left without waiting for its workers (their wait loops stop on the event; the CLI does
+not wait for the rest), so the command ends at once and the caller records the revision.
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from dataclasses import dataclass, field
 
 from portable.engine.crashpoints import crashpoint
 from portable.engine.retry import call_with_retry
-from portable.errors import PortableError, TargetError
+from portable.errors import Cancelled, PortableError, TargetError
 from portable.plan.plan import Action, Plan
 from portable.providers.base import ApplyContext, Provider
 
@@ -28,6 +31,8 @@ class ApplyReport:
 
 def _run(provider: Provider, action: Action, ctx: ApplyContext) -> None:
     verb = {"create": "creating", "update": "updating", "replace": "replacing", "delete": "deleting"}[action.op]
+    if ctx.cancelled.is_set():
+        raise Cancelled(f"{action.op} of {action.key} was not started: the run was interrupted")
     ctx.progress(f"{verb} {action.key}")
     try:
         call_with_retry(provider.apply, action, ctx, attempts=3)
@@ -46,7 +51,8 @@ def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: i
     pending = {a.key: a for a in plan.actions}
     finished: set[str] = set()
     running: dict[Future[None], Action] = {}
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="portable-apply") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="portable-apply")
+    try:
         while pending or running:
             if not report.failed:
                 ready = [a for key, a in sorted(pending.items()) if needs.get(key, set()) <= finished]
@@ -67,4 +73,9 @@ def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: i
                 else:
                     report.done.append(action)
                     finished.add(action.key)
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) or SystemExit: stop everything, wait for nothing
+        ctx.cancelled.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return report

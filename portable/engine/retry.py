@@ -2,20 +2,51 @@
 jitter, bounded, honouring a server's Retry-After. Permanent failures fail fast.
 
 Providers wrap their SDK calls with `retry_transient`; the engine uses the same policy
-around whole actions.
+around whole actions. The retry budget (how long one call, and one action, may keep retrying a
+target that does not answer) is `PORTABLE_RETRY_BUDGET` seconds (default 20): past it the run
+fails with the last error's one sentence, the previous revision still serving. It is read when
+a call starts, so a test (or a user on a flaky link) can shorten or lengthen it per run.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity.stop import stop_base
 
-from portable.errors import TransientError
+from portable.errors import RepeatAction, TransientError
 
 T = TypeVar("T")
 
-_backoff = wait_exponential_jitter(multiplier=0.5, max=20, jitter=1)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=4, jitter=1)  # capped low: more tries fit in the budget
+
+BUDGET_VARIABLE = "PORTABLE_RETRY_BUDGET"
+DEFAULT_BUDGET = 20.0
+
+
+def retry_budget() -> float:
+    """Seconds a call (and an action) may spend retrying: $PORTABLE_RETRY_BUDGET, else 20."""
+    raw = os.environ.get(BUDGET_VARIABLE, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_BUDGET
+    except ValueError:
+        return DEFAULT_BUDGET
+    return value if 0 <= value < float("inf") else DEFAULT_BUDGET
+
+
+class stop_after_budget(stop_base):  # noqa: N801 - named like tenacity's own stops
+    """A tenacity stop: the next wait would end past min(max_seconds, the retry budget)."""
+
+    def __init__(self, max_seconds: float) -> None:
+        self.max_seconds = max_seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        limit = min(self.max_seconds, retry_budget())
+        elapsed = retry_state.seconds_since_start or 0.0
+        upcoming = float(_wait(retry_state)) if elapsed < limit else 0.0
+        return elapsed + upcoming > limit
 
 
 def _wait(state: RetryCallState) -> float:
@@ -26,16 +57,27 @@ def _wait(state: RetryCallState) -> float:
     return float(_backoff(state))
 
 
-def retry_transient(attempts: int = 6, max_seconds: float = 120.0) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Decorator: retries TransientError up to `attempts` times within `max_seconds`."""
+def _transient_call(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError) and not isinstance(exc, RepeatAction)
+
+
+def _transient_action(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError)
+
+
+def retry_transient(attempts: int = 6, max_seconds: float = 120.0, *, whole_action: bool = False) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator: retries TransientError up to `attempts` times within `max_seconds` (and the budget).
+
+    RepeatAction (a create found already done) is retried only around a whole action
+    (`whole_action`), which looks for what exists before creating."""
     return retry(
-        retry=retry_if_exception_type(TransientError),
+        retry=retry_if_exception(_transient_action if whole_action else _transient_call),
         wait=_wait,
-        stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),
+        stop=stop_after_attempt(attempts) | stop_after_budget(max_seconds),
         reraise=True,
     )
 
 
 def call_with_retry(fn: Callable[..., T], *args: Any, attempts: int = 6, **kwargs: Any) -> T:
     """Calls `fn` under the transient-retry policy."""
-    return retry_transient(attempts)(fn)(*args, **kwargs)
+    return retry_transient(attempts, whole_action=True)(fn)(*args, **kwargs)

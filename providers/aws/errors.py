@@ -13,15 +13,17 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionError as BotoConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
     WaiterError,
 )
+from botocore.parsers import ResponseParserError
 
 from portable.engine.retry import retry_transient
-from portable.errors import AuthError, InputError, NotFoundError, PortableError, TargetError, TransientError
+from portable.errors import AuthError, InputError, NotFoundError, PortableError, RepeatAction, TargetError, TransientError
 
 T = TypeVar("T")
 
@@ -64,7 +66,7 @@ def map_client_error(exc: ClientError, action: str, what: str) -> PortableError:
             hint="check the credentials boto3 finds (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO login) and their IAM permissions",
         )
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    if code in TRANSIENT_CODES or status >= 500:
+    if code in TRANSIENT_CODES or status >= 500 or status == 429:  # 429: throttled, whatever the body says
         return TransientError(f"AWS is busy and could not {action} {what} ({code or status}); try again", retry_after=_retry_after(exc))
     if code in NOT_FOUND_CODES or code.endswith(".NotFound") or code.endswith("NotFound"):
         return NotFoundError(f"could not {action} {what}: {said} ({code})", hint="check the ids in the target's settings (ami, vpc_id, subnet_ids, key_name, hosted_zone)")
@@ -86,8 +88,10 @@ def map_error(exc: Exception, action: str, what: str) -> PortableError:
         )
     if isinstance(exc, NoRegionError):
         return InputError("no AWS region is configured", hint="set `region` on the target or AWS_REGION")
-    if isinstance(exc, BotoConnectionError):
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):  # HTTPClientError: closed before the answer, read timeouts
         return TransientError(f"could not reach AWS to {action} {what}: {exc}")
+    if isinstance(exc, ResponseParserError):  # an error page instead of AWS's answer (a proxy's 5xx or 429 in between)
+        return TransientError(f"AWS answered with something that is not an AWS response while trying to {action} {what}; try again")
     if isinstance(exc, WaiterError):
         return TargetError(f"gave up waiting to {action} {what}: {exc.last_response.get('Error', {}).get('Message', exc) if isinstance(exc.last_response, dict) else exc}")
     if isinstance(exc, BotoCoreError):
@@ -95,14 +99,34 @@ def map_error(exc: Exception, action: str, what: str) -> PortableError:
     raise exc
 
 
-def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int = 6, **kwargs: Any) -> T:
-    """`fn(*args, **kwargs)` with AWS errors mapped and transient ones retried (bounded)."""
+def _already_done(exc: ClientError) -> bool:
+    """The error a repeated create gets when its first try went through (the answer was lost)."""
+    code = error_code(exc)
+    return code.endswith(("Duplicate", "AlreadyExists", "AlreadyExistsException")) or code.startswith("Duplicate")
+
+
+def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int = 8, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` with AWS errors mapped and transient ones retried (bounded).
+
+    A retried call whose first try may have reached AWS is not trusted blindly: a create that
+    now finds its object already there raises RepeatAction, so the action runs again and
+    finds (and keeps) that object instead of failing; a delete that finds its object gone is done."""
+    tries = 0
 
     @retry_transient(attempts=attempts, max_seconds=90.0)
     def once() -> T:
+        nonlocal tries
+        tries += 1
         try:
             return fn(*args, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if tries > 1 and _already_done(exc):
+                raise RepeatAction(f"{what} already exists after a retried attempt to {action} it; looking again") from exc
+            mapped = map_error(exc, action, what)
+            if tries > 1 and action in ("delete", "terminate") and isinstance(mapped, NotFoundError):
+                return None  # type: ignore[return-value]  # the first try deleted it
+            raise mapped from exc
+        except (BotoCoreError, ResponseParserError) as exc:
             raise map_error(exc, action, what) from exc
 
     return once()

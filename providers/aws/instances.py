@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from portable.engine.retry import retry_transient
 from portable.errors import HealthCheckError, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
@@ -104,6 +105,31 @@ class Ec2GroupBackend:
         )
         return fit_user_data(text, limit=USER_DATA_LIMIT, what=f"the user data of {group.name}")
 
+    def _run_instance(self, kwargs: dict[str, Any], tags: dict[str, str], what: str) -> str:
+        """run_instances, retried only after looking for the instance a lost answer may hide.
+
+        ClientToken makes a repeated RunInstances idempotent on AWS, but not every EC2 API honours
+        it (moto does not): before each retry the instance is looked up by its tags (app, target,
+        service, revision, replica), and one that is pending or running is kept instead of
+        starting a second."""
+        tries = 0
+
+        @retry_transient(attempts=6, max_seconds=90.0)
+        def once() -> str:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                keys = (T.APP, T.TARGET, T.SERVICE, T.REVISION, T.REPLICA)
+                filters = [{"Name": f"tag:{k}", "Values": [tags[k]]} for k in keys] + [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+                found = call(self.clients.ec2.describe_instances, Filters=filters, action="look for", what=what)
+                ids = [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]]
+                if ids:
+                    return str(ids[0])
+            out = call(self.clients.ec2.run_instances, **kwargs, action="start", what=what, attempts=1)
+            return str(out["Instances"][0]["InstanceId"])
+
+        return once()
+
     def create_instances(self, group: Resource, replicas: Sequence[int]) -> list[InstanceRef]:
         spec = dict(group.spec)
         ami, root_device = self._ami(spec)
@@ -143,8 +169,7 @@ class Ec2GroupBackend:
                     kwargs["KeyName"] = self.settings.key_name
                 if self.instance_profile:
                     kwargs["IamInstanceProfile"] = {"Arn": self.instance_profile}
-                out = call(self.clients.ec2.run_instances, **kwargs, action="start", what=f"an instance of {group.name} ({spec['instance_size']}, {ami})")
-                iid = out["Instances"][0]["InstanceId"]
+                iid = self._run_instance(kwargs, tags, f"an instance of {group.name} ({spec['instance_size']}, {ami})")
                 created.append(iid)
                 attach += [(iid, vid, device) for vid, device in pending]
             self.ctx.progress(f"{group.name}: started {', '.join(created)}; waiting until running")

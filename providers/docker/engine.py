@@ -15,9 +15,9 @@ import docker
 import requests
 from docker import errors as docker_errors
 from docker.tls import TLSConfig
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from portable.errors import InputError, PortableError, TransientError
+from portable.engine.retry import retry_transient
+from portable.errors import InputError, PortableError
 
 from portable.providers.docker.errors import connect_error, map_error
 from portable.providers.docker.settings import DockerSettings
@@ -48,6 +48,7 @@ def _tls(settings: DockerSettings, host: str) -> TLSConfig | bool:
     )
 
 
+@retry_transient(attempts=5, max_seconds=60.0)  # a connection reset while connecting is retried; a wrong host is not
 def connect(settings: DockerSettings) -> docker.DockerClient:
     """A client for the target's engine: `host` if set, else DOCKER_HOST / the local socket."""
     host = settings.host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
@@ -56,13 +57,16 @@ def connect(settings: DockerSettings) -> docker.DockerClient:
         tls = _tls(settings, host)
         if tls is False:
             # ssh:// goes through the system ssh client, so ~/.ssh/config and agents just work
-            return docker.DockerClient(base_url=host, timeout=timeout, use_ssh_client=host.startswith("ssh://"))
+            plain = docker.DockerClient(base_url=host, timeout=timeout, use_ssh_client=host.startswith("ssh://"))
+            retry_idempotent_requests(plain)
+            return plain
         # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's own CA file
         # (psf/requests#3829) and would verify the engine against the wrong authorities, so
         # this client ignores the environment, and learns the API version once that is set
         client = docker.DockerClient(base_url=host, tls=tls, timeout=timeout, version=BOOTSTRAP_API_VERSION)
         client.api.trust_env = False
         client.api._version = client.api.version(api_version=False)["ApiVersion"]
+        retry_idempotent_requests(client)
         return client
     except PortableError:
         raise
@@ -86,14 +90,43 @@ def engine_call(doing: str) -> Iterator[None]:
 def retried(doing: str, call: Callable[[], T], attempts: int = 5) -> T:
     """Runs `call`, retrying transient engine failures with jittered exponential backoff."""
 
-    @retry(
-        retry=retry_if_exception_type(TransientError),
-        wait=wait_random_exponential(multiplier=0.5, max=8),
-        stop=stop_after_attempt(attempts),
-        reraise=True,
-    )
+    @retry_transient(attempts=attempts, max_seconds=60.0)  # the shared policy: backoff, jitter, the retry budget
     def attempt() -> T:
         with engine_call(doing):
             return call()
 
     return attempt()
+
+
+def created_once(doing: str, create: Callable[[], T], find: Callable[[], T | None], attempts: int = 6) -> T:
+    """`create()`, retried on transient failures only after `find()` shows that the earlier try
+    (whose answer may have been lost after the engine acted) made nothing; what it finds is kept."""
+    tries = 0
+
+    @retry_transient(attempts=attempts, max_seconds=60.0)
+    def attempt() -> T:
+        nonlocal tries
+        tries += 1
+        if tries > 1:
+            with engine_call(f"{doing} (looking for an earlier try's)"):
+                found = find()
+            if found is not None:
+                return found
+        with engine_call(doing):
+            return create()
+
+    return attempt()
+
+
+def retry_idempotent_requests(client: docker.DockerClient) -> None:
+    """Every request that changes nothing, or the same thing when repeated (GET, HEAD, PUT,
+    DELETE), is retried at the HTTP layer on a dropped connection or a 429/5xx answer, with
+    backoff and Retry-After; POSTs (creates, starts) are left to `retried`/`created_once`."""
+    from urllib3.util.retry import Retry
+
+    policy = Retry(total=6, connect=4, read=4, status=6, backoff_factor=0.3, backoff_max=4,
+                   status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}),
+                   respect_retry_after_header=True, raise_on_status=False)
+    for adapter in client.api.adapters.values():
+        if hasattr(adapter, "max_retries"):
+            adapter.max_retries = policy

@@ -5,9 +5,11 @@
 """
 from __future__ import annotations
 
+import http.client
 import ssl
 
 import requests
+import urllib3
 from docker import errors as docker_errors
 
 from portable.errors import AuthError, NotFoundError, PortableError, TargetError, TransientError
@@ -22,6 +24,11 @@ def connect_error(exc: BaseException, host: str) -> PortableError:
     if isinstance(cause, (requests.exceptions.SSLError, ssl.SSLError)):
         return AuthError(f"the TLS handshake with the Docker engine at {host} failed: {cause.__class__.__name__}",
                          hint="check tls_verify and cert_path (ca.pem, cert.pem, key.pem), or DOCKER_CERT_PATH")
+    status = getattr(getattr(cause, "response", None), "status_code", None)
+    if isinstance(cause, requests.exceptions.HTTPError) and isinstance(status, int) and (status in TRANSIENT_STATUS or status >= 500):
+        return TransientError(f"the Docker engine at {host} is busy (HTTP {status} while connecting)")
+    if dropped(cause):  # it answered, then the connection broke: a flaky link, worth retrying
+        return TransientError(f"the connection to the Docker engine at {host} broke while connecting ({cause.__class__.__name__})")
     if isinstance(cause, (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)):
         return TargetError(f"cannot reach the Docker engine at {host}",
                            hint="is dockerd running, and is DOCKER_HOST or the target's `host` right?")
@@ -31,6 +38,19 @@ def connect_error(exc: BaseException, host: str) -> PortableError:
         return map_error(exc, f"connecting to the Docker engine at {host}")
     return TargetError(f"cannot set up a Docker client for {host}: {exc}",
                        hint="check `host`, DOCKER_HOST, DOCKER_CERT_PATH")
+
+
+def dropped(exc: BaseException) -> bool:
+    """True when the engine was reached but the connection was reset or closed before its answer
+    (requests wraps that as ConnectionError(ProtocolError("Connection aborted.", reset)))."""
+    seen: list[BaseException] = [exc]
+    while seen:
+        e = seen.pop()
+        if isinstance(e, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected, urllib3.exceptions.ProtocolError)):
+            return True
+        seen.extend(a for a in e.args if isinstance(a, BaseException))
+        seen.extend(c for c in (e.__cause__, e.__context__) if c is not None and c is not e and len(seen) < 20)
+    return False
 
 
 def map_error(exc: BaseException, doing: str) -> PortableError:
@@ -53,15 +73,32 @@ def map_error(exc: BaseException, doing: str) -> PortableError:
                 f"{doing}: a host port it publishes is already taken ({text})",
                 hint="stop what uses that port or change `published:` in the manifest",
             )
+        if status == 500 and not _engine_message(exc):
+            # the engine words its own 500s as JSON {"message": ...}; a bare 500 page came from
+            # something in between (a proxy, a restarting daemon) and is worth retrying
+            return TransientError(f"{doing}: the engine could not answer right now (HTTP 500: {text})")
         return TargetError(f"{doing}: {text}")
     if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)):
-        return TargetError(f"{doing}: cannot reach the Docker engine ({exc.__class__.__name__})",
-                           hint="is dockerd running, and is DOCKER_HOST or the target's `host` right?")
+        # the engine answered when the client was set up (connect_error handles a wrong host), so
+        # a connection lost now (reset, refused while it restarts, a link down) is worth retrying
+        return TransientError(f"{doing}: lost the connection to the Docker engine ({exc.__class__.__name__})",
+                              hint="is dockerd running, and is DOCKER_HOST or the target's `host` right?")
     if isinstance(exc, requests.exceptions.Timeout):
         return TransientError(f"{doing}: the engine did not answer in time")
     if isinstance(exc, docker_errors.DockerException):
         return TargetError(f"{doing}: {exc}")
     raise exc
+
+
+def _engine_message(exc: docker_errors.APIError) -> bool:
+    """True when the answer is the engine's own JSON error ({"message": ...})."""
+    response = exc.response
+    if response is None:
+        return True
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
 
 
 def _explanation(exc: docker_errors.APIError) -> str:

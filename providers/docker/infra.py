@@ -17,7 +17,7 @@ from portable.plan.plan import Action
 from portable.plan.resources import Resource
 
 from portable.providers.docker import containers, naming, proxy, replicas
-from portable.providers.docker.engine import engine_call, retried
+from portable.providers.docker.engine import created_once, engine_call, retried
 from portable.providers.docker.images import ensure_image
 
 Progress = Callable[[str], None]
@@ -61,9 +61,12 @@ def apply_network(client: docker.DockerClient, app: App, action: Action, target:
             hint=f"remove it (docker network rm {res.name}) after stopping what uses it, then deploy again",
         )
     progress(f"creating network {res.spec['name']}")
-    with engine_call(f"creating network {res.spec['name']}"):
-        client.api.create_network(res.spec["name"], driver=res.spec["driver"], labels=_labels(app, res, target),
-                                  check_duplicate=True)
+    net = res.spec["name"]
+    created_once(
+        f"creating network {net}",
+        lambda: client.api.create_network(net, driver=res.spec["driver"], labels=_labels(app, res, target), check_duplicate=True),
+        lambda: next((n for n in client.api.networks(names=[net]) if n["Name"] == net), None),
+    )
 
 
 def apply_volume(client: docker.DockerClient, app: App, action: Action, target: str, progress: Progress) -> None:

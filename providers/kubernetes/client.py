@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random_exponential
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from portable.engine.retry import stop_after_budget
 from portable.errors import AuthError, InputError, TransientError
 from portable.providers.kubernetes.errors import map_exception, map_http_error
 from portable.providers.kubernetes.naming import FIELD_MANAGER
@@ -67,7 +68,7 @@ def _retryable(stop_seconds: float = 30.0) -> Any:
 
     return retry(
         retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(6) | stop_after_delay(stop_seconds),
+        stop=stop_after_attempt(6) | stop_after_budget(stop_seconds),  # and PORTABLE_RETRY_BUDGET
         wait=wait,
         reraise=True,
     )

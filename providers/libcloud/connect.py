@@ -62,7 +62,7 @@ def open_driver(settings: LibcloudSettings, profile: DriverProfile, env: Mapping
         raise map_error(exc, "open", f"the libcloud `{settings.driver}` driver") from exc
 
 
-def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int = 5, **kwargs: Any) -> T:
+def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int = 8, **kwargs: Any) -> T:
     """`fn(*args, **kwargs)` with libcloud errors mapped and transient ones retried (bounded)."""
 
     @retry_transient(attempts=attempts, max_seconds=90.0)

@@ -9,6 +9,7 @@ import socket
 import ssl
 
 from libcloud.common.exceptions import BaseHTTPError, RateLimitReachedError
+from requests.exceptions import ChunkedEncodingError, ConnectionError as RequestsConnectionError, Timeout as RequestsTimeout
 from libcloud.common.types import InvalidCredsError, LibcloudError, MalformedResponseError, ProviderError
 
 from portable.errors import AuthError, NotFoundError, PortableError, TargetError, TransientError
@@ -33,10 +34,11 @@ def map_error(exc: BaseException, action: str, what: str) -> PortableError:
         if code == 429 or code >= 500:
             return TransientError(f"the cloud could not {action} {what} right now (HTTP {code})")
         return TargetError(f"could not {action} {what} (HTTP {code}): {detail}")
-    if isinstance(exc, (socket.timeout, TimeoutError, ConnectionError, ssl.SSLError)):
+    # requests' own connection errors (libcloud talks through requests) are not the builtin ones: a reset, an aborted answer
+    if isinstance(exc, (socket.timeout, TimeoutError, ConnectionError, ssl.SSLError, RequestsConnectionError, RequestsTimeout, ChunkedEncodingError)):
         return TransientError(f"could not reach the cloud to {action} {what}: {detail}")
-    if isinstance(exc, MalformedResponseError):
-        return TargetError(f"the cloud's answer to {action} {what} could not be parsed: {detail[:200]}")
+    if isinstance(exc, MalformedResponseError):  # mostly an error page (a 429/5xx from something in between): retried, bounded
+        return TransientError(f"the cloud's answer to {action} {what} could not be parsed: {detail[:200]}")
     if isinstance(exc, (LibcloudError, ValueError)):
         return TargetError(f"could not {action} {what}: {detail}")
     return TargetError(f"could not {action} {what}: {type(exc).__name__}: {detail}")

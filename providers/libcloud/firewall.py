@@ -75,7 +75,13 @@ class Firewall:
         group = self.find(app_name)
         if group is None:
             vpc = next(iter(ec2.default_subnets(self.driver).values())).extra["vpc_id"]
-            created = call(self.driver.ex_create_security_group, name, f"portable: instances of app {app_name}", vpc_id=vpc, action="create", what=f"security group {name}")
+            try:
+                created = call(self.driver.ex_create_security_group, name, f"portable: instances of app {app_name}", vpc_id=vpc, action="create", what=f"security group {name}")
+            except TargetError:
+                found = self.find(app_name)  # a retried create whose first try went through (its answer was lost)
+                if found is None:
+                    raise
+                created = {"group_id": found.id}
             ec2.create_tags(self.driver, created["group_id"], {"portable:app": app_name, "portable:target": self.target, "portable:kind": KIND, "Name": name})
             group = self.find(app_name)
             if group is None:
@@ -99,4 +105,9 @@ class Firewall:
             if time.monotonic() > deadline:
                 raise TargetError(f"security group {group_name(self.owner)} is still used by instances of {app_name} after {ctx.timeout:.0f}s")
             time.sleep(3)
-        call(self.driver.ex_delete_security_group_by_id, group.id, action="delete", what=f"security group {group_name(self.owner)}")
+        try:
+            call(self.driver.ex_delete_security_group_by_id, group.id, action="delete", what=f"security group {group_name(self.owner)}")
+        except TargetError:
+            if self.find(app_name) is None:
+                return  # a retried delete whose first try went through (its answer was lost)
+            raise

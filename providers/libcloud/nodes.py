@@ -15,6 +15,7 @@ from typing import Any
 
 from libcloud.compute.base import NodeSize
 
+from portable.engine.retry import retry_transient
 from portable.errors import HealthCheckError, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
@@ -95,6 +96,39 @@ class LibcloudGroupBackend:
                 out[parsed.service] = node.private_ips[0]
         return out
 
+    def _wait_running(self, nodes: Sequence[Any], timeout: float, what: str) -> None:
+        """What libcloud's wait_until_running checks (running, with an address), polled here so each
+        poll is retried on its own: one dropped answer does not restart (or fail) the whole wait."""
+        ids = {n.id for n in nodes}
+        deadline = time.monotonic() + timeout
+        address = self.account.profile.address
+        while True:
+            live = [n for n in call(self.driver.list_nodes, action="list", what="instances") if n.id in ids]
+            if len(live) == len(ids) and all(str(n.state) == "running" and getattr(n, address, None) for n in live):
+                return
+            if time.monotonic() > deadline:
+                states = ", ".join(f"{n.id} {n.state}" for n in live) or "none found"
+                raise TargetError(f"gave up waiting for {what} to run with an address after {timeout:.0f}s ({states})")
+            self.ctx.pause(2)
+
+    def _create_node(self, name: str, **kwargs: Any) -> Any:
+        """create_node, retried only after looking for the node a lost answer may hide: node names
+        are unique (owner, service, replica, revision), so a live node of that name is the one
+        the earlier try started, and is kept instead of starting a second."""
+        tries = 0
+
+        @retry_transient(attempts=5, max_seconds=90.0)
+        def once() -> Any:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                for node in call(self.driver.list_nodes, action="list", what="instances"):
+                    if node.name == name and str(node.state) not in GONE:
+                        return node
+            return call(self.driver.create_node, name=name, action="start", what=f"instance {name}", attempts=1, **kwargs)
+
+        return once()
+
     def create_instances(self, group: Resource, replicas: Sequence[int]) -> list[InstanceRef]:
         spec = group.spec
         image, size, locations = self._image(), self._size(spec["instance_size"]), self.account.locations(self.app)
@@ -122,14 +156,13 @@ class LibcloudGroupBackend:
                     if sg is not None:
                         kwargs["ex_security_group_ids"] = [sg.id]
                 name = node_name(self.owner, group.name, r, spec["revision"])
-                node = call(self.driver.create_node, name=name, size=size, image=image, location=location, action="start", what=f"instance {name}", attempts=1, **kwargs)
+                node = self._create_node(name, size=size, image=image, location=location, **kwargs)
                 created.append((node, r))
                 if self.account.profile.after_create is not None:
                     self.account.profile.after_create(self.driver, node, user_data)
             nodes = [n for n, _ in created]
             self.ctx.progress(f"{group.name}: started {', '.join(n.id for n in nodes)}; waiting until running")
-            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=self.timeout, ssh_interface=self.account.profile.address,
-                 action="wait for", what=f"the instances of {group.name}")
+            self._wait_running(nodes, self.timeout, f"the instances of {group.name}")
             by_replica = {r: n for n, r in created}
             for node in nodes:
                 if is_ec2:
@@ -147,8 +180,7 @@ class LibcloudGroupBackend:
     def wait_healthy(self, group: Resource, instances: Sequence[InstanceRef], timeout: float) -> None:
         nodes = self._nodes(instances)
         try:
-            call(self.driver.wait_until_running, nodes, wait_period=2, timeout=timeout, ssh_interface=self.account.profile.address,
-                 action="wait for", what=f"the instances of {group.name}")
+            self._wait_running(nodes, timeout, f"the instances of {group.name}")
         except TargetError as exc:
             raise HealthCheckError(f"{group.name}: new instances did not reach the running state", details=exc.message) from None
         if self.account.settings.readiness == "probe":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import random
 import ssl
 import threading
 import time
@@ -21,8 +22,9 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from portable.engine.retry import retry_budget, stop_after_budget
 from portable.errors import AuthError, InputError, PortableError, TargetError, TransientError
-from portable.providers.vsphere.errors import translate_fault
+from portable.providers.vsphere.errors import NETWORK_ERRORS, translate_fault
 from portable.providers.vsphere.settings import VsphereSettings
 
 T = TypeVar("T")
@@ -83,6 +85,34 @@ def ssl_context(settings: VsphereSettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ca_file)
 
 
+READ_METHODS = ("Fetch", "Retrieve", "Find", "Query", "WaitForUpdates", "CurrentTime", "CreateContainerView")  # change nothing (a view is a read cursor)
+
+
+def retry_reads(stub: Any, attempts: int = 6) -> None:
+    """Makes `stub` retry the calls that change nothing (property reads, which pyVmomi makes
+    lazily on attribute access, outside any Session.call) when the answer is lost or is an
+    error page (a reset, a 429/5xx from something in between, unparsable XML), with backoff
+    and jitter within the retry budget. Calls that change something are left to Session.call,
+    and creates look before they are repeated (machines.clone_vm)."""
+    invoke = stub.InvokeMethod
+
+    def invoke_retrying(mo: Any, info: Any, args: Any, *rest: Any) -> Any:
+        if not str(getattr(info, "wsdlName", "")).startswith(READ_METHODS):
+            return invoke(mo, info, args, *rest)
+        start = time.monotonic()
+        for attempt in range(1, attempts + 1):
+            try:
+                return invoke(mo, info, args, *rest)
+            except NETWORK_ERRORS:
+                pause = min(8.0, 0.3 * 2 ** attempt) * (0.5 + random.random() / 2)
+                if attempt == attempts or time.monotonic() - start + pause > retry_budget():
+                    raise
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    stub.InvokeMethod = invoke_retrying
+
+
 class Session:
     """A lazily opened, shared vCenter session for one target."""
 
@@ -119,12 +149,12 @@ class Session:
         @retry(
             retry=retry_if_exception_type(TransientError),
             wait=wait_random_exponential(multiplier=0.5, max=8),
-            stop=stop_after_attempt(4),
+            stop=stop_after_attempt(4) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
             reraise=True,
         )
         def attempt() -> Any:
             try:
-                return SmartConnect(
+                si = SmartConnect(
                     host=self.settings.host,
                     port=self.settings.port,
                     user=user,
@@ -132,10 +162,13 @@ class Session:
                     sslContext=ssl_context(self.settings),
                     connectionPoolTimeout=-1,
                 )
+                retry_reads(si._stub)
+                return si
             except Exception as exc:  # noqa: BLE001 - mapped by type in translate_fault
                 if type(exc) is Exception and "is not a VIM server" in str(exc):
-                    # SmartConnect raises a bare Exception when no SOAP endpoint answers
-                    raise TargetError(f"{self.where} does not answer as a vSphere API endpoint: check `host` and `port`") from None
+                    # SmartConnect raises a bare Exception when no SOAP endpoint answers, or when its
+                    # version probe got an error page (a 429/5xx in between): retried a few times
+                    raise TransientError(f"{self.where} does not answer as a vSphere API endpoint: check `host` and `port`") from None
                 raise translate_fault(exc, what) from None
 
         return attempt()
@@ -157,7 +190,7 @@ class Session:
         @retry(
             retry=retry_if_exception_type(TransientError),
             wait=wait_random_exponential(multiplier=0.5, max=10),
-            stop=stop_after_attempt(5),
+            stop=stop_after_attempt(5) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
             reraise=True,
         )
         def attempt() -> T:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+from xml.parsers.expat import ExpatError
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +88,7 @@ FAULTS: list[tuple[type, type[PortableError], Sentence]] = [
 ]
 
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    ExpatError,  # an error page where SOAP belongs (a 500 from something in between vCenter and us)
     ConnectionError,
     socket.timeout,
     TimeoutError,
@@ -98,6 +100,9 @@ def translate_fault(exc: BaseException, what: str) -> PortableError:
     """The portable error for `exc`, raised while doing `what` (e.g. "cloning VM shop-web-1")."""
     if isinstance(exc, PortableError):
         return exc
+    if isinstance(exc, vim.fault.HostConnectFault) and isinstance(exc.__context__, NETWORK_ERRORS):
+        # pyVim's login wraps a dropped connection (reset, timeout) in HostConnectFault: worth retrying
+        return TransientError(f"the connection to vCenter failed while {what}: {exc.__context__}")
     for fault_type, error_type, sentence in FAULTS:
         if isinstance(exc, fault_type):
             return error_type(sentence(exc, what))

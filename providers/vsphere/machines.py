@@ -15,7 +15,8 @@ from typing import Any
 
 from pyVmomi import vim
 
-from portable.errors import HealthCheckError, TargetError
+from portable.engine.retry import retry_transient
+from portable.errors import HealthCheckError, TargetError, TransientError
 from portable.providers.vsphere.connection import IGNORED, Session
 from portable.providers.vsphere.inventory import Placement
 
@@ -121,11 +122,33 @@ def clone_spec(request: CloneRequest, placement: Placement, *, linked_clone: boo
 
 
 def clone_vm(session: Session, request: CloneRequest, placement: Placement, *, linked_clone: bool, timeout: float) -> Any:
-    """Clones the template into the target folder and returns the new VM (powered off)."""
-    spec = clone_spec(request, placement, linked_clone=linked_clone)
-    what = f"cloning template `{placement.template.name}` into VM `{request.name}`"
-    task = session.call(what, lambda: placement.template.CloneVM_Task(folder=placement.folder, name=request.name, spec=spec))
-    return session.wait_for_task(task, what, timeout=timeout)
+    """Clones the template into the target folder and returns the new VM (powered off).
+
+    A clone is not repeated blindly: when a try fails on the wire (its task may have been
+    created, its answer lost), the folder is searched for the VM by its name before the next
+    try, and a VM found there is the one that try made. vCenter refuses a second VM of the
+    same name in a folder (DuplicateName), which a retry then reads as "look again"."""
+    what = f"cloning the template into VM `{request.name}`"
+    spec = session.call(f"reading the template for {what}", lambda: clone_spec(request, placement, linked_clone=linked_clone))
+    tries = 0
+
+    @retry_transient(attempts=5, max_seconds=120.0)
+    def once() -> Any:
+        nonlocal tries
+        tries += 1
+        if tries > 1:
+            found = session.call(f"looking for VM `{request.name}`", lambda: session.content.searchIndex.FindChild(placement.folder, request.name))
+            if found is not None:
+                return found
+        try:
+            task = session.call(what, lambda: placement.template.CloneVM_Task(folder=placement.folder, name=request.name, spec=spec))
+            return session.wait_for_task(task, what, timeout=timeout)
+        except TargetError as exc:
+            if tries > 1 and isinstance(exc.__cause__ or exc.__context__, vim.fault.DuplicateName) or (tries > 1 and "already exists" in exc.message):
+                raise TransientError(f"VM `{request.name}` is still being cloned by an earlier try; looking again") from exc
+            raise
+
+    return once()
 
 
 def power_state(session: Session, vm: Any) -> str:

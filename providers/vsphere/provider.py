@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from portable.errors import TargetError
+from portable.errors import TargetError, TransientError
+from portable.providers.vsphere.errors import NETWORK_ERRORS
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
@@ -180,14 +181,17 @@ class VsphereProvider(VsphereOwned, VsphereRestore, BaseProvider):
     # -- apply
 
     def apply(self, action: Action, ctx: ApplyContext) -> None:
-        if action.kind == VOLUME_KIND:
-            self._apply_volume(action, ctx)
-        elif action.kind == GROUP_KIND:
-            self._apply_group(action, ctx)
-        elif action.kind == LB_KIND:
-            self._apply_proxy(action, ctx)
-        else:
-            raise TargetError(f"the vsphere target does not manage `{action.kind}` resources (found {action.key})")
+        try:
+            if action.kind == VOLUME_KIND:
+                self._apply_volume(action, ctx)
+            elif action.kind == GROUP_KIND:
+                self._apply_group(action, ctx)
+            elif action.kind == LB_KIND:
+                self._apply_proxy(action, ctx)
+            else:
+                raise TargetError(f"the vsphere target does not manage `{action.kind}` resources (found {action.key})")
+        except NETWORK_ERRORS as exc:  # a lazy pyVmomi property read outside Session.call lost its connection
+            raise TransientError(f"the connection to vCenter failed while applying {action.key}: {exc}") from exc
 
     def _apply_volume(self, action: Action, ctx: ApplyContext) -> None:
         placement = self.placement()
