@@ -4,8 +4,8 @@ by tag are resolved with a HEAD of their manifest. The App that comes out names 
 as `host/repository@sha256:...`, so what the plan shows is what runs, whatever a tag does
 between `plan --out` and `deploy plan.json`.
 
-Images on Docker Hub short names (no registry host) are left as they are: no registry API is
-reachable for them here; the plan says so. Problems are located at the field that asks
+Images named without a registry host (Docker Hub short names) are left as they are: they
+are not pinned, and the plan lists only the images it pinned. Problems are located at the field that asks
 (`targets.<t>.registry`, `services.<s>.image`): exit 2 before anything is created.
 """
 from __future__ import annotations
