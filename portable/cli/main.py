@@ -205,14 +205,18 @@ def plan(file: str, target: str, state: str | None, output: str, out: str | None
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @click.option("--force-conflicts", is_flag=True, help="Kubernetes: take over fields another field manager owns (server-side apply).")
 @lock_timeout_option
+@output_option
 @_handle_errors
-def deploy(saved_plan: str | None, file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int | None, quiet: bool, force_conflicts: bool, lock_timeout: float) -> None:
+def deploy(saved_plan: str | None, file: str, target: str, state: str | None, yes: bool, timeout: float, parallelism: int | None, quiet: bool, force_conflicts: bool, lock_timeout: float, output: str) -> None:
     """Make the target match the manifest (a failed revision is rolled back).
 
     With SAVED_PLAN (from `portable plan --out FILE`), apply exactly that plan, or refuse
     with nothing touched if the target, the state or the manifest changed since."""
+    import time
+
     from portable import api
 
+    started = time.monotonic()  # -o json: the revision, its plan and the time taken (docs/schemas/revision.schema.json)
     options = {"state": state, "timeout": timeout, "parallelism": parallelism, "env": _env(), "force_conflicts": force_conflicts, "lock_wait": lock_timeout}
     if saved_plan:
         with progress(not quiet) as report:
@@ -222,12 +226,16 @@ def deploy(saved_plan: str | None, file: str, target: str, state: str | None, ye
         approved = None
         if not yes:  # the plan shown is the plan applied: deploy refuses if planning again differs
             approved = api.plan(file, target, state=state, env=_env())
-            click.echo(approved.render_text())
-            if approved.empty:
+            click.echo(approved.render_text(), err=output == "json")
+            if approved.empty and output != "json":
                 return
             _confirm("Apply these changes?", yes)
         with progress(not quiet) as report:
             result = api.deploy(file, target, progress=report, approved=approved, **options)  # type: ignore[arg-type]
+    if output == "json":
+        from portable.cli.verbs import revision_document
+
+        return emit_json(revision_document(result, target, time.monotonic() - started, "deploy"))
     if result.revision is None:
         click.echo(f"{result.app} on {target}: no changes; nothing was touched.")
     else:
@@ -279,14 +287,23 @@ def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: 
 @click.option("--parallelism", type=click.IntRange(min=1), default=None, help="Independent removals at once (default: the target's own).")
 @click.option("--quiet", is_flag=True)
 @lock_timeout_option
+@output_option
 @_handle_errors
-def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, parallelism: int | None, quiet: bool, lock_timeout: float) -> None:
+def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool, parallelism: int | None, quiet: bool, lock_timeout: float, output: str) -> None:
     """Remove everything of the app from the target (data only with --volumes)."""
+    import time
+
     from portable import api
 
+    started = time.monotonic()
     _confirm(f"Destroy the app on target {target}{' including its volumes' if volumes else ''}?", yes)
     with progress(not quiet) as report:
         the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report, parallelism=parallelism, env=_env(), lock_wait=lock_timeout)
+    if output == "json":
+        from portable.cli.verbs import destroy_document
+
+        latest = api.history(file, target, state=state, env=_env())
+        return emit_json(destroy_document(the_plan, target, time.monotonic() - started, latest[-1].number if latest else None))
     click.echo(the_plan.render_text())
     click.echo(f"{the_plan.app} on {target}: destroyed.")
 
@@ -298,13 +315,21 @@ def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool,
 @click.option("--to", "to", type=int, default=None, help="Revision number (default: the one before the current).")
 @click.option("--quiet", is_flag=True)
 @lock_timeout_option
+@output_option
 @_handle_errors
-def rollback(file: str, target: str, state: str | None, to: int | None, quiet: bool, lock_timeout: float) -> None:
+def rollback(file: str, target: str, state: str | None, to: int | None, quiet: bool, lock_timeout: float, output: str) -> None:
     """Return the target to an earlier revision."""
+    import time
+
     from portable import api
 
+    started = time.monotonic()
     with progress(not quiet) as report:
         result = api.rollback(file, target, to=to, state=state, progress=report, env=_env(), lock_wait=lock_timeout)
+    if output == "json":
+        from portable.cli.verbs import revision_document
+
+        return emit_json(revision_document(result, target, time.monotonic() - started, "rollback"))
     if result.revision is None:
         click.echo(f"{result.app} on {target}: already at that revision; nothing was touched.")
     else:
@@ -362,8 +387,9 @@ def targets(file: str, output: str, no_check: bool) -> None:
 @click.option("--dns-provider", default="route53", show_default=True, help="route53, libcloud:<driver>, or a target that declares its DNS service (targets.<t>.dns).")
 @click.option("--dns-service", default=None, help="The public service the record points at (default: the only service with a public port).")
 @click.option("--timeout", default=300.0, show_default=True)
+@output_option
 @_handle_errors
-def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, dns_service: str | None, timeout: float) -> None:
+def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, dns_service: str | None, timeout: float, output: str) -> None:
     """Move the running app to another target with its data (resumable)."""
     from portable.migrate.api import cutover_from_flags, preview
     from portable.migrate.api import migrate as run_migration
@@ -373,14 +399,23 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
     session = Session.open(file, env=_env(), state=state)
     if dry_run or not yes:
         shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store, cutover=cut)
-        click.echo(f"on {destination}:")
-        click.echo(shown.plan.render_text())
-        click.echo(f"volumes to move from {source}: {', '.join(shown.volumes) or 'none'}")
+        if output == "json" and dry_run:  # the preview as the plan's JSON (docs/schemas/plan.schema.json) and the volumes
+            return emit_json({"to": destination, "plan": shown.plan.to_dict(), "volumes": list(shown.volumes)})
+        click.echo(f"on {destination}:", err=output == "json")
+        click.echo(shown.plan.render_text(), err=output == "json")
+        click.echo(f"volumes to move from {source}: {', '.join(shown.volumes) or 'none'}", err=output == "json")
         if dry_run:
             return
         _confirm(f"Migrate from {source} to {destination}{'' if keep_source else f' and retire {source}'}?", yes)
+    import time
+
+    started = time.monotonic()
     with progress() as report:
         result = run_migration(session, source, destination, blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout)
+    if output == "json":
+        from portable.cli.verbs import migrate_document
+
+        return emit_json(migrate_document(result, time.monotonic() - started))
     for a in result.archives:
         click.echo(f"volume {a['volume']}: {a['files']} files, {a['data_bytes']} bytes, sha256 {a['sha256'][:16]}...")
     click.echo(result.cutover)
@@ -394,13 +429,21 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
 @target_option
 @click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None, help="A directory or s3://BUCKET/PREFIX (default .portable/archives).")
 @click.option("--quiesce", is_flag=True, help="Stop writers while the volumes are read.")
+@output_option
 @_handle_errors
-def backup(file: str, target: str, blob_store: str | None, quiesce: bool) -> None:
+def backup(file: str, target: str, blob_store: str | None, quiesce: bool, output: str) -> None:
     """Export the app's volumes as portable archives."""
+    import time
+
     from portable.migrate.api import backup as run_backup
 
+    started = time.monotonic()
     with progress() as report:
         result = run_backup(file, target, env=_env(), blob_store=blob_store, quiesce=quiesce, progress=report)
+    if output == "json":
+        from portable.cli.verbs import backup_document
+
+        return emit_json(backup_document(result, time.monotonic() - started))
     click.echo(f"backup {result.id} of {result.app} on {target}: {len(result.archives)} volumes; index {result.index}")
 
 
@@ -410,14 +453,20 @@ def backup(file: str, target: str, blob_store: str | None, quiesce: bool) -> Non
 @click.option("--from", "source", required=True, help="Backup id, its directory, or its backup.json.")
 @click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@output_option
 @_handle_errors
-def restore(file: str, target: str, source: str, blob_store: str | None, yes: bool) -> None:
+def restore(file: str, target: str, source: str, blob_store: str | None, yes: bool, output: str) -> None:
     """Replace the app's volume data on the target with a backup's."""
+    import time
+
     from portable.migrate.api import restore as run_restore
 
+    started = time.monotonic()
     _confirm(f"Replace the volume data of the app on {target} with backup {source}?", yes)
     with progress() as report:
         restored = run_restore(file, target, source=source, env=_env(), blob_store=blob_store, progress=report)
+    if output == "json":  # docs/schemas/restore.schema.json
+        return emit_json({"target": target, "backup": source, "restored": list(restored), "seconds": round(time.monotonic() - started, 3)})
     click.echo(f"restored volumes: {', '.join(restored)}")
 
 

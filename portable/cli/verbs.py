@@ -31,6 +31,30 @@ def revision_document(result: Any, target: str, seconds: float, kind: str) -> di
             "plan": result.plan.to_dict(), "seconds": round(seconds, 3)}
 
 
+def destroy_document(plan: Any, target: str, seconds: float, revision: int | None) -> dict[str, Any]:
+    """`destroy -o json`: the removal plan applied and the `destroy` revision recorded."""
+    return {"app": plan.app, "target": target, "kind": "destroy", "revision": revision, "changed": not plan.empty,
+            "plan": plan.to_dict(), "seconds": round(seconds, 3)}
+
+
+def _archive(entry: dict[str, Any]) -> dict[str, Any]:
+    """An archive as shown: never its URL (a presigned s3 URL carries a signature)."""
+    return {k: v for k, v in entry.items() if k in ("volume", "files", "data_bytes", "sha256", "key", "phase")}
+
+
+def backup_document(result: Any, seconds: float) -> dict[str, Any]:
+    """`backup -o json` (docs/schemas/backup.schema.json)."""
+    return {"app": result.app, "target": result.target, "backup": result.id, "index": result.index,
+            "archives": [_archive(a) for a in result.archives], "seconds": round(seconds, 3)}
+
+
+def migrate_document(result: Any, seconds: float) -> dict[str, Any]:
+    """`migrate -o json` (docs/schemas/migrate.schema.json): what moved, the cutover and the timings."""
+    return {"app": result.app, "from": result.source, "to": result.destination, "revision": result.revision,
+            "archives": [_archive(a) for a in result.archives], "cutover": result.cutover, "retired": result.retired,
+            "write_unavailable_s": result.write_unavailable_s, "timings": dict(result.timings), "seconds": round(seconds, 3)}
+
+
 @contextmanager
 def _raw_terminal(enabled: bool) -> Iterator[None]:
     """The local terminal in raw mode while a `-t` exec runs, so keys reach the command as typed."""

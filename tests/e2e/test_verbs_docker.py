@@ -33,6 +33,9 @@ services:
   side:
     image: lab/web:1
     env: {{SIDE: "${{SIDE:-a}}"}}
+    volumes: [{{volume: data, path: /data}}]
+volumes:
+  data: {{}}
 """
 
 
@@ -50,10 +53,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, str]]:
     manifest.write_text(MANIFEST)
     cli = Cli(folder / "state.db")
     force_remove_app(APP)
-    deployed = cli.run("deploy", "-f", str(manifest), "--yes", "--quiet")
+    deployed = cli.run("deploy", "-f", str(manifest), "--yes", "--quiet", "-o", "json")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    doc = validate("revision", json.loads(deployed.stdout))
+    assert (doc["kind"], doc["revision"], doc["plan"]["summary"]["create"]) == ("deploy", 1, 4)  # network, volume, 2 containers
     yield cli, str(manifest)
-    cli.run("destroy", "-f", str(manifest), "--yes", "--quiet")
+    cli.run("destroy", "-f", str(manifest), "--yes", "--quiet", "--volumes")
     force_remove_app(APP)
 
 
@@ -103,3 +108,32 @@ def test_scale_is_a_revision_that_overrides_the_manifest_until_the_service_chang
     assert _containers("web") == [f"{APP}-web-1"]
     status = validate("status", json.loads(cli.run("status", "-f", manifest, "-o", "json", extra_env={"SIDE": "b", "GREETING": "two"}).stdout))
     assert {s["service"]: s["running"] for s in status["services"]}["web"] == 1
+
+
+def test_rollback_backup_restore_and_destroy_speak_json(app: tuple[Cli, str], tmp_path: Path) -> None:
+    cli, manifest = app
+    env = {"SIDE": "b", "GREETING": "two"}  # as the previous test left the manifest
+    wrote = cli.run("exec", "side", "-f", manifest, "--", "sh", "-c", "echo kept > /data/f", extra_env=env)
+    assert wrote.returncode == 0, wrote.stderr
+    store = str(tmp_path / "blobs")
+    backup = cli.run("backup", "-f", manifest, "--blob-store", store, "-o", "json", extra_env=env)
+    assert backup.returncode == 0, backup.stderr
+    made = validate("backup", json.loads(backup.stdout))
+    assert [a["volume"] for a in made["archives"]] == ["data"] and "url" not in backup.stdout
+    assert cli.run("exec", "side", "-f", manifest, "--", "sh", "-c", "echo lost > /data/f", extra_env=env).returncode == 0
+    restore = cli.run("restore", "-f", manifest, "--from", made["backup"], "--blob-store", store, "--yes", "-o", "json", extra_env=env)
+    assert restore.returncode == 0, restore.stderr
+    assert validate("restore", json.loads(restore.stdout))["restored"] == ["data"]
+    read = cli.run("exec", "side", "-f", manifest, "--", "cat", "/data/f", extra_env=env)
+    assert read.stdout == "kept\n", read.stdout + read.stderr
+
+    back = cli.run("rollback", "-f", manifest, "--quiet", "-o", "json", extra_env=env)
+    assert back.returncode == 0, back.stderr
+    rolled = validate("revision", json.loads(back.stdout))
+    assert rolled["kind"] == "rollback" and rolled["revision"] is not None and rolled["changed"]
+
+    gone = cli.run("destroy", "-f", manifest, "--yes", "--quiet", "--volumes", "-o", "json", extra_env=env)
+    assert gone.returncode == 0, gone.stderr
+    destroyed = validate("revision", json.loads(gone.stdout))
+    assert destroyed["kind"] == "destroy" and destroyed["plan"]["summary"]["delete"] >= 3 and destroyed["revision"] is not None
+    assert _containers("web") == [] and _containers("side") == []
