@@ -111,7 +111,10 @@ def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: s
         assert res is not None
         progress(f"starting front proxy {name} on port {res.spec['published']}")
         proxy.create_proxy(client, app, res, target)
-        if replicas.healthy_members(client, app.name, service, set(guard.retiring)):
+        # only replicas serving this proxy's port: an older replica (another port, or one left
+        # by an earlier run) would give it an empty target set; the new ones route when healthy
+        published = res.spec["published"]
+        if any(published in m.ports for m in replicas.healthy_members(client, app.name, service, set(guard.retiring))):
             replicas.route(client, app, service, None, guard=guard, timeout=timeout)
 
 
