@@ -6,8 +6,7 @@ with (read from the environment variables the target names). The VM bootstrap ke
 volume at `$PORTABLE_ROOT/volumes/<volume>`; export runs `tar` there in the guest, then
 downloads the archive through vCenter's guest file transfer and removes it from the guest.
 
-Stopping writers inside a guest (quiesce) is not offered: a vSphere source is copied
-crash-consistently, file by file, while it serves.
+Stopping the writers inside the guests (quiesce) goes through the same channel: see quiesce.py.
 """
 from __future__ import annotations
 
@@ -118,6 +117,13 @@ class VsphereData:
 
     def _run_in_guest(self, owned: OwnedVm, auth: Any, command: str, what: str) -> None:
         """Runs `sh -c COMMAND` through VMware Tools and waits for it to exit 0."""
+        code = self._guest_exit_code(owned, auth, command, what)
+        if code != 0:
+            raise TargetError(f"{what} failed in the guest (exit {code})",
+                              hint="check that the VM runs the portable bootstrap and the guest account may read its volumes")
+
+    def _guest_exit_code(self, owned: OwnedVm, auth: Any, command: str, what: str) -> int:
+        """Runs `sh -c COMMAND` through VMware Tools, waits for it to end and returns its exit code."""
         processes = self.session.content.guestOperationsManager.processManager
         spec = vim.vm.guest.ProcessManager.ProgramSpec(programPath="/bin/sh", arguments="-c " + shlex.quote(command))
         pid = self.session.call(what, lambda: processes.StartProgramInGuest(owned.vm, auth, spec))
@@ -126,11 +132,7 @@ class VsphereData:
         while True:
             found = self.session.call(what, lambda: processes.ListProcessesInGuest(owned.vm, auth, [pid])) or []
             if found and found[0].endTime is not None:
-                code = found[0].exitCode or 0  # an exit code of 0 may be left out of the answer
-                if code != 0:
-                    raise TargetError(f"{what} failed in the guest (exit {code})",
-                                      hint="check that the VM runs the portable bootstrap and the guest account may read its volumes")
-                return
+                return int(found[0].exitCode or 0)  # an exit code of 0 may be left out of the answer
             if time.monotonic() > deadline:
                 raise TargetError(f"{what} did not finish within {int(TAR_TIMEOUT)}s")
             time.sleep(delay)

@@ -31,6 +31,7 @@ from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.owned import VsphereOwned
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
+from portable.providers.vsphere.quiesce import VsphereQuiesce
 from portable.providers.vsphere.readiness import guest_status
 from portable.providers.vsphere.render import render_files
 from portable.providers.vsphere.restore import VsphereRestore, pending_restore
@@ -41,7 +42,7 @@ from portable.providers.vsphere.translate import translate
 DISK_TASK_TIMEOUT = 300.0
 
 
-class VsphereProvider(VsphereOwned, VsphereRestore, BaseProvider):
+class VsphereProvider(VsphereOwned, VsphereRestore, VsphereQuiesce, BaseProvider):
     """Deploys an app to VMware vSphere (vCenter or ESXi) as VMs cloned from a template."""
 
     name: ClassVar[str] = "vsphere"
@@ -49,14 +50,13 @@ class VsphereProvider(VsphereOwned, VsphereRestore, BaseProvider):
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
          Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING,
+         Capability.QUIESCE,  # the writers' containers stopped in their guests through VMware Tools (quiesce.py)
          Capability.DATA_CHANNEL,  # guest operations with the guest account, checked while planning (data.py)
          Capability.LIST_OWNED}  # portable gc (owned.py)
     )
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.LOGS: ("cannot read container logs through vCenter",
                           "log in to the VM and run `docker logs vm-<app>-<service>` (or `journalctl -u cloud-final`)"),
-        Capability.QUIESCE: ("cannot stop its writers (its guests' containers are not reachable through VMware Tools)",
-                             "copy without --quiesce: the archive is then crash-consistent, file by file"),
     }
 
     def __init__(self, target_name: str, settings: VsphereSettings | dict[str, Any]) -> None:

@@ -29,8 +29,9 @@ targets:
 """
 
 CASES = [
-    # `backup --quiesce` on vSphere used to crash with an AttributeError shown as "internal error"
-    (["backup", "--quiesce", "-t", "vc"], "target `vc` (vsphere) cannot stop its writers", "--quiesce needs it"),
+    # `backup --quiesce` on vSphere used to crash with an AttributeError shown as "internal error";
+    # it now stops the writers through guest operations, whose account is checked before vCenter is reached
+    (["backup", "--quiesce", "-t", "vc"], "needs the guest OS account VMware Tools runs commands as", "set VSPHERE_GUEST_USER and VSPHERE_GUEST_PASSWORD"),
     (["logs", "-t", "vc"], "target `vc` (vsphere) cannot read container logs through vCenter; portable logs needs it", "docker logs"),
     # an AWS source needs its SSH channel declared: named at plan time
     (["migrate", "--from", "cloud", "--to", "vc", "--yes"], "target `cloud` (aws) cannot export volume data", "`key_name`"),
