@@ -11,6 +11,16 @@ that changes the service (its `replicas:`, image, env, anything) ends the overri
 manifest rules from then on; a deploy that changes only other services keeps it. A `destroy`
 or a `rollback` ends every override recorded before it. The plan says so:
 "web replicas 5 (scaled by `portable scale`, manifest says 2)".
+
+`portable restart [SERVICE...]` records, the same way, a revision of kind `restart`:
+
+    restart web (at 20261201T141500Z, definition 3f2a9c0b1d4e)
+
+and its time becomes the label `portable.dev/restarted-at` of the service's replicas, under
+the same rule: a changed pod template (Kubernetes: a rolling update, maxUnavailable 0), a
+changed container spec (Docker: each replica replaced start-first behind its proxy), a
+changed instance group (VMs: blue/green), each health-gated and rolled back on failure. The
+label stays while the definition is unchanged, so a later deploy does not restart again.
 """
 from __future__ import annotations
 
@@ -25,6 +35,8 @@ from portable.manifest.app import App
 from portable.manifest.model import Service
 from portable.state import StateStore
 
+RESTART_LABEL = "portable.dev/restarted-at"
+_RESTART = re.compile(r"restart (?P<svc>[A-Za-z0-9][A-Za-z0-9_.-]*) \(at (?P<t>\d{8}T\d{6}Z), definition (?P<d>[0-9a-f]{12})\)")
 _RECORD = re.compile(r"(?P<svc>[A-Za-z0-9][A-Za-z0-9_.-]*)=(?P<n>\d+) \(manifest says (?P<m>\d+), definition (?P<d>[0-9a-f]{12})\)")
 
 
@@ -44,6 +56,7 @@ class ScaledApp(App):
     """An App whose replicas were set by `portable scale`; `scaled` says which, for the plan."""
 
     scaled: Mapping[str, Override] = field(default_factory=dict, compare=False)
+    restarted: Mapping[str, str] = field(default_factory=dict, compare=False)  # service -> restart time
 
 
 def definition(service: Service) -> str:
@@ -56,6 +69,28 @@ def message(app: App, replicas: Mapping[str, int]) -> str:
     """The scale revision's message (the record `recorded` reads back)."""
     parts = [f"{s}={n} (manifest says {app.services[s].replicas}, definition {definition(app.services[s])})" for s, n in replicas.items()]
     return "scale " + "; ".join(parts)
+
+
+def restart_message(app: App, services: list[str], at: str) -> str:
+    """The restart revision's message (the record `restarts` reads back)."""
+    return "; ".join(f"restart {s} (at {at}, definition {definition(app.services[s])})" for s in services)
+
+
+def restarts(store: StateStore, app: App) -> dict[str, str]:
+    """service -> time of its newest restart still in force (definition unchanged since)."""
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for rev in reversed(store.history(app.name, app.target_name)):
+        if rev.kind in ("destroy", "rollback") and rev.status in ("destroyed", "deployed"):
+            break
+        if rev.kind != "restart" or rev.status != "deployed":
+            continue
+        for m in _RESTART.finditer(rev.message):
+            if m["svc"] not in seen:
+                seen.add(m["svc"])
+                if m["svc"] in app.services and definition(app.services[m["svc"]]) == m["d"]:
+                    out[m["svc"]] = m["t"]
+    return out
 
 
 def recorded(store: StateStore, app: App) -> dict[str, Override]:
@@ -89,7 +124,7 @@ def check_request(app: App, replicas: Mapping[str, int]) -> None:
             raise InputError(f"{svc} autoscales (services.{svc}.autoscale), so its replicas are the autoscaler's: change autoscale.min/max in the manifest instead")
 
 
-def scaled(app: App, store: StateStore, requested: Mapping[str, int] | None = None) -> App:
+def scaled(app: App, store: StateStore, requested: Mapping[str, int] | None = None, restart: Mapping[str, str] | None = None) -> App:
     """`app` with the recorded overrides (and `requested`, newer) applied to its replicas;
     an app already scaled is returned as it is (the session scales once)."""
     if isinstance(app, ScaledApp):
@@ -99,13 +134,23 @@ def scaled(app: App, store: StateStore, requested: Mapping[str, int] | None = No
         overrides.pop(svc, None)
         if n != app.services[svc].replicas:
             overrides[svc] = Override(svc, n, app.services[svc].replicas, None)
-    if not overrides and requested is None:
+    restarted = {**restarts(store, app), **(restart or {})}
+    if not overrides and not restarted and requested is None and restart is None:
         return app
-    services = {name: (svc.model_copy(update={"replicas": overrides[name].replicas}) if name in overrides else svc) for name, svc in app.services.items()}
+
+    def changed(name: str, svc: Service) -> Service:
+        update: dict[str, object] = {}
+        if name in overrides:
+            update["replicas"] = overrides[name].replicas
+        if name in restarted:
+            update["labels"] = {**svc.labels, RESTART_LABEL: restarted[name]}
+        return svc.model_copy(update=update) if update else svc
+
+    services = {name: changed(name, svc) for name, svc in app.services.items()}
     manifest = app.manifest.model_copy(update={"services": services})
     fields = {f: getattr(app, f) for f in App.__dataclass_fields__}
     fields["manifest"] = manifest
-    return ScaledApp(**fields, scaled=overrides)
+    return ScaledApp(**fields, scaled=overrides, restarted=restarted)
 
 
 def notes(app: App) -> list[str]:

@@ -1,10 +1,11 @@
-"""The everyday verbs that act on a deployed app: `exec` and `scale` (the Python API; the CLI
-is portable/cli/verbs.py).
+"""The everyday verbs that act on a deployed app: `exec`, `scale` and `restart` (the Python
+API; the CLI is portable/cli/verbs.py).
 
 `exec` runs through the target's Executor role (Capability.EXEC): a target without it is
 refused with one sentence before anything is contacted. `scale` is a revision of kind
 `scale` applied through the normal plan/apply path (health-gated, rolled back on failure);
-how long its override lasts is portable/scale.py's docstring.
+how long its override lasts is portable/scale.py's docstring. `restart` is the same path with
+a restart time as the replicas' label, so every target replaces them its own rolling way.
 """
 from __future__ import annotations
 
@@ -55,3 +56,25 @@ def scale(path: str | Path | Session, target: str, replicas: Mapping[str, int], 
     session._apps[target] = scaled(app, session.store(), replicas)  # what `prepared` plans with
     app, provider, desired = session.prepared(target)
     return _apply_revision(app, provider, session.store(), desired, "scale", progress, timeout, parallelism, message=note, lock_wait=lock_wait)
+
+
+def restart(path: str | Path | Session, target: str, services: list[str] | None = None, *, state: str | Path | StateStore | None = None,
+            env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0,
+            parallelism: int | None = None, lock_wait: float = 30.0) -> DeployResult:
+    """Replaces the replicas of `services` (default: all) the target's rolling, health-gated
+    way, recorded as a revision of kind `restart`."""
+    from datetime import datetime, timezone
+
+    from portable.scale import restart_message, scaled
+
+    session = Session.open(path, env=env, state=state)
+    app = session.app(target)
+    names = list(services or app.services)
+    unknown = [s for s in names if s not in app.services]
+    if unknown:
+        raise InputError(f"no service named {', '.join(unknown)} in {app.name}; services: {', '.join(sorted(app.services))}")
+    at = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    note = restart_message(app, names, at)  # of the manifest's definitions, before the label is added
+    session._apps[target] = scaled(app, session.store(), restart={s: at for s in names})
+    app, provider, desired = session.prepared(target)
+    return _apply_revision(app, provider, session.store(), desired, "restart", progress, timeout, parallelism, message=note, lock_wait=lock_wait)

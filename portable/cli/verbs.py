@@ -1,4 +1,4 @@
-"""`portable exec` and `portable scale`: acting on a deployed app as `docker compose exec` /
+"""`portable exec`, `portable scale` and `portable restart`: acting on a deployed app as `docker compose exec` /
 `kubectl exec` and `kubectl scale` do, through portable's own paths (portable/verbs.py).
 
 * `exec SERVICE [--replica N] -- CMD...` runs CMD in one replica and exits with CMD's exit
@@ -7,6 +7,8 @@
 * `scale SERVICE=N...` records a revision of kind `scale`, applied as a deploy is (health
   gated, rolled back on failure); the override lasts while the service's definition in the
   manifest is unchanged (portable/scale.py).
+* `restart [SERVICE...]` replaces the replicas the target's rolling, health-gated way (a
+  restart time as their label), recorded as a revision of kind `restart`.
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def _raw_terminal(enabled: bool) -> Iterator[None]:
 
 
 def verb_commands(main: ModuleType) -> list[click.Command]:
-    """`exec` and `scale`, built with the main module's shared options (passed in: it imports this)."""
+    """`exec`, `scale` and `restart`, built with the main module's shared options (passed in: it imports this)."""
     _env: Callable[[], dict[str, str] | None] = main._env
     _handle_errors: Decorator = main._handle_errors
     file_option: Decorator = main.file_option
@@ -157,4 +159,34 @@ def verb_commands(main: ModuleType) -> list[click.Command]:
             click.echo(result.plan.render_text())
             click.echo(f"{result.app} on {target}: revision {result.revision} scaled {', '.join(f'{s}={n}' for s, n in wanted.items())}.")
 
-    return [exec_command, scale_command]
+    @click.command("restart")
+    @click.argument("services", nargs=-1, metavar="[SERVICE...]")
+    @file_option
+    @target_option
+    @state_option
+    @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each change to become healthy.")
+    @click.option("--parallelism", type=click.IntRange(min=1), default=None, help="Independent changes applied at once (default: the target's own).")
+    @click.option("--quiet", is_flag=True, help="No progress lines.")
+    @lock_timeout_option
+    @output_option
+    @_handle_errors
+    def restart_command(services: tuple[str, ...], file: str, target: str, state: str | None, timeout: float, parallelism: int | None, quiet: bool, lock_timeout: float, output: str) -> None:
+        """Replace the replicas of SERVICE (default: every service), rolling and health-gated.
+
+        Recorded as a revision of kind `restart`; a replacement that does not become healthy
+        is rolled back like a failed deploy."""
+        from portable.cli.output import progress
+        from portable.verbs import restart
+
+        started = time.monotonic()
+        with progress(not quiet and output != "json") as report:
+            result = restart(file, target, list(services), state=state, env=_env(), progress=report, timeout=timeout, parallelism=parallelism, lock_wait=lock_timeout)
+        if output == "json":
+            emit_json(revision_document(result, target, time.monotonic() - started, "restart"))
+        elif result.revision is None:
+            click.echo(f"{result.app} on {target}: nothing runs to restart; nothing was touched.")
+        else:
+            click.echo(result.plan.render_text())
+            click.echo(f"{result.app} on {target}: revision {result.revision} restarted {', '.join(services) or 'every service'}.")
+
+    return [exec_command, scale_command, restart_command]

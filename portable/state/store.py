@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 from portable.plan.resources import Resource
 
-RevisionKind = Literal["deploy", "rollback", "destroy", "migrate", "scale"]
+RevisionKind = Literal["deploy", "rollback", "destroy", "migrate", "scale", "restart"]
 RevisionStatus = Literal["applying", "deployed", "failed", "destroyed"]
 Progress = Callable[[str], None]
 

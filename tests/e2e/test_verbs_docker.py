@@ -110,6 +110,31 @@ def test_scale_is_a_revision_that_overrides_the_manifest_until_the_service_chang
     assert {s["service"]: s["running"] for s in status["services"]}["web"] == 1
 
 
+def _ids(service: str) -> list[str]:
+    out = subprocess.run(["docker", "ps", "--filter", f"label=io.portable.app={APP}", "--filter", f"label=io.portable.service={service}",
+                          "--format", "{{.ID}}"], capture_output=True, text=True, check=True).stdout
+    return sorted(out.split())
+
+
+def test_restart_replaces_the_replicas_of_one_service_as_a_revision(app: tuple[Cli, str]) -> None:
+    cli, manifest = app
+    env = {"SIDE": "b", "GREETING": "two"}  # as the previous test left the manifest
+    web, side = _ids("web"), _ids("side")
+    done = cli.run("restart", "web", "-f", manifest, "--state", str(cli.state), "-o", "json", extra_env=env)
+    assert done.returncode == 0, done.stderr
+    doc = validate("revision", json.loads(done.stdout))
+    assert doc["kind"] == "restart" and doc["plan"]["summary"]["update"] == 1
+    after = _ids("web")
+    assert len(after) == 1 and after != web and _ids("side") == side  # web replaced, side untouched
+    healthy = cli.run("status", "-f", manifest, "-o", "json", extra_env=env)
+    assert {s["service"]: s["healthy"] for s in json.loads(healthy.stdout)["services"]}["web"] == 1
+    assert json.loads(cli.run("history", "-f", manifest, "-o", "json", extra_env=env).stdout)[-1]["kind"] == "restart"
+    quiet = cli.run("deploy", "-f", manifest, "--yes", "--quiet", extra_env=env)
+    assert "no changes" in quiet.stdout and _ids("web") == after  # the next deploy does not restart again
+    unknown = cli.run("restart", "nope", "-f", manifest, "--state", str(cli.state), extra_env=env)
+    assert unknown.returncode == 2 and "no service named nope" in unknown.stderr
+
+
 def test_rollback_backup_restore_and_destroy_speak_json(app: tuple[Cli, str], tmp_path: Path) -> None:
     cli, manifest = app
     env = {"SIDE": "b", "GREETING": "two"}  # as the previous test left the manifest

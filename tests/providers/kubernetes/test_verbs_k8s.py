@@ -1,6 +1,7 @@
-"""`portable exec` and `portable scale` on the lab apiserver with the real node (kwok's pods
+"""`portable exec`, `scale` and `restart` on the lab apiserver with the real node (kwok's pods
 cannot exec): the command runs in the service's pod and its exit code is portable's; a scale
-is a `scale` revision that really changes the Deployment's ready pods, its JSON valid.
+is a `scale` revision that really changes the Deployment's ready pods; a restart rolls new
+pods; every JSON output valid.
 """
 from __future__ import annotations
 
@@ -64,4 +65,10 @@ def test_exec_and_scale_on_the_real_node(k8s_kubeconfig: str, namespace: str, re
     assert second.returncode == 0 and second.stdout.strip() in _ready_pods(k8s_kubeconfig, namespace)
     plan = validate("plan", json.loads(_cli(tmp_path, "plan", "-o", "json").stdout))
     assert "web replicas 2 (scaled by `portable scale`, manifest says 1)" in plan["warnings"] and not plan["actions"]
+    before = _ready_pods(k8s_kubeconfig, namespace)
+    restarted = _cli(tmp_path, "restart", "web", "-o", "json")
+    assert restarted.returncode == 0, restarted.stderr
+    assert validate("revision", json.loads(restarted.stdout))["kind"] == "restart"
+    after = _ready_pods(k8s_kubeconfig, namespace)
+    assert len(after) == 2 and not set(after) & set(before)  # a rolling update: two new ready pods
     _cli(tmp_path, "destroy", "--yes", "--quiet")
