@@ -23,6 +23,7 @@ from portable.providers.base import ApplyContext
 from portable.providers.libcloud import ec2
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.listing import all_nodes
 from portable.providers.libcloud.naming import node_name, parse_node_name
 from portable.providers.vm import (
     InstanceRef,
@@ -38,7 +39,7 @@ GONE = ("terminated", "unknown")
 def app_nodes(driver: Any, owner: str, service: str | None = None) -> list[tuple[Any, Any]]:
     """(node, parsed name) of the owner's (app on this target) live nodes, optionally of one service."""
     out = []
-    for node in call(driver.list_nodes, action="list", what="instances"):
+    for node in call(all_nodes, driver, action="list", what="instances"):
         parsed = parse_node_name(node.name, owner)
         if parsed is None or str(node.state) in GONE:
             continue
@@ -65,7 +66,7 @@ class LibcloudGroupBackend:
 
     def _nodes(self, refs: Sequence[InstanceRef]) -> list[Any]:
         ids = {r.id for r in refs}
-        return [n for n in call(self.driver.list_nodes, action="list", what="instances") if n.id in ids]
+        return [n for n in call(all_nodes, self.driver, action="list", what="instances") if n.id in ids]
 
     def _size(self, size_id: str) -> Any:
         sizes = call(self.driver.list_sizes, action="list", what="instance sizes")
@@ -103,7 +104,7 @@ class LibcloudGroupBackend:
         deadline = time.monotonic() + timeout
         address = self.account.profile.address
         while True:
-            live = [n for n in call(self.driver.list_nodes, action="list", what="instances") if n.id in ids]
+            live = [n for n in call(all_nodes, self.driver, action="list", what="instances") if n.id in ids]
             if len(live) == len(ids) and all(str(n.state) == "running" and getattr(n, address, None) for n in live):
                 return
             if time.monotonic() > deadline:
@@ -122,7 +123,7 @@ class LibcloudGroupBackend:
             nonlocal tries
             tries += 1
             if tries > 1:
-                for node in call(self.driver.list_nodes, action="list", what="instances"):
+                for node in call(all_nodes, self.driver, action="list", what="instances"):
                     if node.name == name and str(node.state) not in GONE:
                         return node
             return call(self.driver.create_node, name=name, action="start", what=f"instance {name}", attempts=1, **kwargs)
@@ -216,7 +217,7 @@ class LibcloudGroupBackend:
             call(self.driver.destroy_node, node, action="terminate", what=f"instance {node.id} of {group.name}")
         ids = {n.id for n in nodes}
         deadline = time.monotonic() + self.timeout
-        while any(n.id in ids and str(n.state) not in GONE for n in call(self.driver.list_nodes, action="list", what="instances")):
+        while any(n.id in ids and str(n.state) not in GONE for n in call(all_nodes, self.driver, action="list", what="instances")):
             if time.monotonic() > deadline:
                 raise TargetError(f"instances {', '.join(sorted(ids))} of {group.name} were not terminated within {self.timeout:.0f}s")
             time.sleep(2)

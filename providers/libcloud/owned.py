@@ -16,6 +16,7 @@ from portable.manifest.app import App
 from portable.providers.base import ApplyContext, Capability, OwnedObject
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.listing import all_nodes
 from portable.providers.libcloud.firewall import KIND as SG_KIND, Firewall
 from portable.providers.libcloud.naming import PREFIX, owner_of
 from portable.providers.libcloud.nodes import GONE
@@ -52,7 +53,7 @@ def list_owned(account: LibcloudAccount, profile: DriverProfile, app: App) -> li
                            order=ORDER[kind], labels={"name": name}, **extra)
 
     out: list[OwnedObject] = []
-    for node in call(driver.list_nodes, action="list", what="instances"):
+    for node in call(all_nodes, driver, action="list", what="instances"):
         parts = _parts(node.name)
         if parts is None or len(parts) != 5 or str(node.state) in GONE:
             continue
@@ -80,12 +81,12 @@ def delete_owned(account: LibcloudAccount, obj: OwnedObject, ctx: ApplyContext) 
     driver = account.driver(ctx.app)
     owner = owner_of(obj.app, account.target_name)
     if obj.kind == "node":
-        node = next((n for n in call(driver.list_nodes, action="list", what="instances") if n.id == obj.ref["id"]), None)
+        node = next((n for n in call(all_nodes, driver, action="list", what="instances") if n.id == obj.ref["id"]), None)
         if node is None or str(node.state) in GONE:
             return
         call(driver.destroy_node, node, action="terminate", what=f"instance {node.id} ({obj.name})")
         deadline = time.monotonic() + ctx.timeout
-        while any(n.id == node.id and str(n.state) not in GONE for n in call(driver.list_nodes, action="list", what="instances")):
+        while any(n.id == node.id and str(n.state) not in GONE for n in call(all_nodes, driver, action="list", what="instances")):
             if time.monotonic() > deadline:
                 raise TargetError(f"instance {node.id} ({obj.name}) was not terminated within {ctx.timeout:.0f}s")
             time.sleep(2)

@@ -16,6 +16,7 @@ CI runs a sample per target (3 points, at least one after an action's call, rota
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,18 @@ class Matrix:
         self.problems: list[str] = []
         self.destroy_points: list[str] = []
 
+    def objects(self, app: str) -> dict[str, list[str]]:
+        """The target's objects of `app`; a read racing a deletion (vCenter: "the object has
+        already been deleted") is read again: the listing, not portable, was interrupted."""
+        for attempt in range(5):
+            try:
+                return self.target.objects(app)
+            except Exception:  # noqa: BLE001 - any SDK's not-found-while-listing
+                if attempt == 4:
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
+
     def new(self) -> App:
         return self.apps.new(f"hard-{uuid.uuid4().hex[:6]}")
 
@@ -63,12 +76,12 @@ class Matrix:
         deploy_points = crash_points_of(app.plan_actions(), ("vm.after-create-instances", "vm.after-register") if vm else ())
         app.ok("deploy", "--yes")
         assert wait_until(lambda: _healthy_at(app, "one"), SETTLE_S), f"reference deploy of {app.name} never became healthy"
-        after_deploy = counts(self.target.objects(app.name))
+        after_deploy = counts(self.objects(app.name))
         update_points = crash_points_of(app.plan_actions(CT_GREETING="two"), ("vm.after-create-instances", "vm.after-register", "vm.after-deregister") if vm else ())
         app.ok("deploy", "--yes", CT_GREETING="two")
         assert wait_until(lambda: _healthy_at(app, "two"), SETTLE_S), f"reference update of {app.name} never became healthy"
-        wait_until(lambda: counts(self.target.objects(app.name)) == after_deploy, SETTLE_S)
-        after_update = counts(self.target.objects(app.name))
+        wait_until(lambda: counts(self.objects(app.name)) == after_deploy, SETTLE_S)
+        after_update = counts(self.objects(app.name))
         gone = app.cli("destroy", "--yes", "--volumes")
         assert gone.returncode == 0, gone.stdout + gone.stderr
         self.destroy_points = crash_points_of([{"op": "delete"}] * (gone.stdout + gone.stderr).count(" deleted"))
@@ -118,8 +131,8 @@ class Matrix:
             converged = False
         else:
             problems += self._history_problems(label, _history(app)[before:], point)
-        wait_until(lambda: counts(self.target.objects(app.name)) == expected, SETTLE_S)
-        found = counts(self.target.objects(app.name))
+        wait_until(lambda: counts(self.objects(app.name)) == expected, SETTLE_S)
+        found = counts(self.objects(app.name))
         duplicates, orphans = excess(found, expected)
         if found != expected:
             problems.append(f"{label}: the target holds {found}, an uninterrupted rollback leaves {expected}")
@@ -132,8 +145,8 @@ class Matrix:
         done = app.cli("destroy", "--yes", "--volumes", "--quiet")
         if done.returncode != 0:
             self.problems.append(f"{app.name}: destroy exited {done.returncode}: {done.stderr.strip()}")
-        wait_until(lambda: not any(self.target.objects(app.name).values()), SETTLE_S)
-        left = {k: v for k, v in self.target.objects(app.name).items() if v}
+        wait_until(lambda: not any(self.objects(app.name).values()), SETTLE_S)
+        left = {k: v for k, v in self.objects(app.name).items() if v}
         if left:
             self.problems.append(f"{app.name}: after destroy --volumes the target still holds {left}")
         elif done.returncode == 0:
@@ -166,8 +179,8 @@ class Matrix:
                 problems.append(f"{label}: plan after the rerun still has {[(a['op'], a['key']) for a in left]}")
                 converged = False
             problems += self._history_problems(label, _history(app)[before:], point)
-        wait_until(lambda: counts(self.target.objects(app.name)) == expected, SETTLE_S)
-        found = counts(self.target.objects(app.name))
+        wait_until(lambda: counts(self.objects(app.name)) == expected, SETTLE_S)
+        found = counts(self.objects(app.name))
         duplicates, orphans = excess(found, expected)
         if found != expected:
             problems.append(f"{label}: the target holds {found}, an uninterrupted {phase} leaves {expected}")
