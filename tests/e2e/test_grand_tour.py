@@ -13,9 +13,11 @@ through that target's API. The last hop is SIGKILLed while its data is being cop
 again: it resumes and the data is the same. Every hop's duration and write-unavailable
 window are printed, recorded and written to $LAB_RUN/grand-tour-timings.txt.
 
-vSphere refuses `--quiesce` (its guests' containers are not reachable through VMware Tools,
-docs/migration.md), so on the vSphere -> libcloud hop the database is stopped in the guest
-first, as a user would before a crash-consistent copy, and that hop's window starts there.
+On vSphere, PostgreSQL runs as the VM bootstrap runs a service: the container `vm-<app>-db`,
+started from inside the guest (its docker CLI reaches the lab engine's socket, the data
+directory is the guest's /var/lib/portable, shared with `--volumes-from`). The vSphere ->
+libcloud hop quiesces like the others: `--quiesce` stops that container through VMware
+Tools' guest operations, and the source "as the quiesce left it" is read from it.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import yaml
 from docker_support import force_remove_app
 from grand_tour_support import (
     GUEST_VOLUME, PG_IMAGE, PGDATA, TIMINGS, Hop, Migration, TimingsReport, Tour, build_guest_image, changed_beyond_startup, container_checksums,
-    container_files, dir_files, docker_volume_files, final_index, out, psql_in, psql_in_pod, sums, timings_table, wait_answering,
+    dir_files, docker_volume_files, final_index, out, psql_in, psql_in_pod, sums, tar_files, timings_table, wait_answering,
 )
 from instance_host import LabInstances  # noqa: E402  (tests/providers/vm, put on sys.path by grand_tour_support)
 from migration_support import BUCKET
@@ -42,6 +44,7 @@ from ns_proxy import NamespaceProxy  # noqa: E402
 from ssh_source import MOTO_UBUNTU_AMI, free_loopback_address, secrets_absent  # noqa: E402
 from test_migrate_docker_to_k8s import restore_image
 from test_migrate_k8s_to_aws import k8s_objects, volume_dir
+from test_migrate_vsphere_quiesce import guest_volumes, run_container_with_socket, with_docker_cli
 from test_migrate_vsphere_to_docker import guest_container
 
 pytestmark = [pytest.mark.lab("docker", "docker_b", "registry", "images", "dbimages", "k8s", "k8s_node", "moto", "vcsim"), pytest.mark.timeout(1500)]
@@ -49,6 +52,7 @@ pytestmark = [pytest.mark.lab("docker", "docker_b", "registry", "images", "dbima
 AWS_REGION = "eu-south-2"  # no other test's region
 CLOUD_REGION = "eu-north-1"  # one libcloud's EC2 driver knows that no libcloud test takes
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+DOCKER_GUEST_IMAGE = "portable-test/tour-guest-docker:1"  # the tour's guest with the docker CLI (test_migrate_vsphere_quiesce)
 
 
 def ec2(moto_url: str, region: str) -> Any:
@@ -85,7 +89,8 @@ def manifest(app: str, *, docker_host: str, docker_b_host: str, kubeconfig: str,
             "vsphere": {"provider": "vsphere", "host": vcsim.host, "port": vcsim.port, "insecure": True, "template": vcsim.template,
                         "datacenter": vcsim.datacenter, "cluster": vcsim.cluster, "folder": vcsim.folder, "datastore": vcsim.datastore,
                         "network": vcsim.network, "readiness": "ip", "boot_timeout": 120,
-                        "extra_config": {"RUN.container": json.dumps([build_guest_image()]), "RUN.mountdmi": "false"}},
+                        "extra_config": {"RUN.container": run_container_with_socket(with_docker_cli(build_guest_image(), DOCKER_GUEST_IMAGE)),
+                                         "RUN.mountdmi": "false"}},
             "cloud": {"provider": "libcloud", "driver": "ec2", "region": CLOUD_REGION, "image": MOTO_UBUNTU_AMI, "readiness": "state",
                       "driver_options": {"host": "127.0.0.1", "port": proxy_port, "secure": False, "signature_version": "4"},
                       "key_name": f"{app}-cloud", "ssh": {**ssh, "key_file": str(keys / "cloud")}},
@@ -213,14 +218,16 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         guest = guest_container(vm)
         exported = final_index(tour, "aws", "vsphere", s3, BUCKET, app)
         assert container_checksums(docker_host, guest, GUEST_VOLUME) == exported  # before PostgreSQL starts there: exactly
-        out(["docker", "exec", guest, "sh", "-c", f"chown -R postgres:postgres {GUEST_VOLUME} && chmod 700 {GUEST_VOLUME} && "
-             f"setpriv --reuid=postgres --regid=postgres --init-groups pg_ctl -D {GUEST_VOLUME} -l /tmp/postgres.log "
-             "-o \"-c listen_addresses='' -k /tmp\" -w -t 60 start"])
-        on_vm = psql_in(docker_host, guest, user="postgres", socket_dir="/tmp")
-        serving = wait_answering(on_vm)
         assert running_instances(aws_ec2, app) == []  # AWS retired: the instance is terminated
         assert sums(dir_files(host.volume("data"))) == exported  # its disk as the quiesce left it
-        aws_hosts.remove(instance["InstanceId"], app)  # the terminated machine goes away with its container
+        aws_hosts.remove(instance["InstanceId"], app)  # the terminated machine goes away with its container (and its name)
+        # PostgreSQL as the VM bootstrap runs the service: the container vm-<app>-db, started inside the guest
+        writer = f"vm-{app}-db"
+        out(["docker", "exec", guest, "sh", "-c", f"chown -R postgres:postgres {GUEST_VOLUME} && chmod 700 {GUEST_VOLUME} && "
+             f"docker run -d --name {writer} --volumes-from {guest} -e PGDATA={GUEST_VOLUME} -e POSTGRES_HOST_AUTH_METHOD=trust "
+             "-e POSTGRES_DB=tour lab/postgres:15"])
+        on_vm = psql_in(docker_host, writer)
+        serving = wait_answering(on_vm)
         destroyed(tour, "aws")
         assert aws_ec2.describe_volumes(Filters=[{"Name": "tag:portable:app", "Values": [app]}])["Volumes"] == []
         tour.check_rows(on_vm)
@@ -229,11 +236,16 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         tour.write_rows(on_vm, "vsphere")
 
         # ---------------------------------------------------------------- vSphere -> libcloud (moto + lab host)
-        stopped = time.monotonic()  # vSphere cannot quiesce: the database is stopped in the guest
-        out(["docker", "exec", guest, "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "pg_ctl", "-D", GUEST_VOLUME, "-m", "fast", "-w", "stop"])
-        at_stop = container_files(docker_host, guest, GUEST_VOLUME)
-        m = tour.migration("vsphere", "cloud", quiesce=False, blob_store=blob_store, extra_env={"AWS_ENDPOINT_URL": gateway_s3}).start().wait()
+        m = tour.migration("vsphere", "cloud", blob_store=blob_store, extra_env={"AWS_ENDPOINT_URL": gateway_s3}).start().wait()
         passed(m, "cloud", app)
+        assert tour.journal("vsphere", "cloud")["steps"]["quiesce"]["output"]["stopped"] == [f"{writer} in VM {vm}"]
+        assert json.loads(out(["docker", "inspect", "-f", "{{json .State.Running}}", writer])) is False  # stopped by the quiesce
+        at_stop = tar_files(subprocess.run(["docker", "run", "--rm", "--volumes-from", writer, "lab/busybox:1", "/bin/busybox", "tar", "-C", GUEST_VOLUME, "-cf", "-", "."],
+                                           capture_output=True, check=True, timeout=120).stdout)  # the guest's volume as the quiesce left it
+        held = guest_volumes(writer)
+        out(["docker", "rm", "-f", writer])  # the VM is gone; its container's name goes to the libcloud node's
+        for volume in held:
+            out(["docker", "volume", "rm", "-f", volume])
         [node_instance] = running_instances(cloud_ec2, app)
         host = cloud_hosts.start(node_instance["InstanceId"], bind=free_loopback_address())
         assert host.bootstrap is not None and host.bootstrap.returncode == 0, host.bootstrap
@@ -246,8 +258,8 @@ def test_a_database_tours_every_target_and_survives_a_killed_hop(tmp_path: Path,
         assert out(["docker", "ps", "-aq", "--filter", f"name=vcsim-{vm}-"]).split() == []
         destroyed(tour, "vsphere")
         tour.check_rows(on_cloud)
-        TIMINGS.append(Hop("vsphere", "libcloud", m.ended - m.started, serving - stopped, m.portable_window(),
-                           "no --quiesce on vSphere: from pg_ctl stop in the guest; incl. first boot"))
+        TIMINGS.append(Hop("vsphere", "libcloud", m.ended - m.started, serving - (m.first("[quiesce] ...") or m.started), m.portable_window(),
+                           "quiesced through VMware Tools; incl. the lab host's first boot"))
         tour.write_rows(on_cloud, "cloud")
 
         # ---------------------------------------------------------------- libcloud -> Docker engine B, SIGKILLed mid-copy

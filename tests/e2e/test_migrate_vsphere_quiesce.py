@@ -46,17 +46,32 @@ VOLUME {GUEST_ROOT}
 WRITE_LOOP = f"trap 'exit 0' TERM; mkdir -p {GUEST_VOLUME}; i=0; while :; do i=$((i+1)); echo \"row $i\" >> {GUEST_VOLUME}/rows.log; sleep 0.02; done"
 
 
-def docker_guest_image(worker: str) -> str:
-    if subprocess.run(["docker", "image", "inspect", DOCKER_GUEST_IMAGE], capture_output=True, timeout=30).returncode == 0:
-        return DOCKER_GUEST_IMAGE
-    base = guest_image(worker)
+def with_docker_cli(base: str, tag: str) -> str:
+    """`base` (a guest image) plus the docker CLI the lab installed, /var/lib/portable a volume."""
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True, timeout=30).returncode == 0:
+        return tag
     with tempfile.TemporaryDirectory() as ctx:
         docker_cli = shutil.which("docker")
         assert docker_cli is not None
         shutil.copy2(os.path.realpath(docker_cli), Path(ctx, "docker"))
         Path(ctx, "Dockerfile").write_text(DOCKERFILE.format(base=base))
-        subprocess.run(["docker", "build", "-q", "-t", DOCKER_GUEST_IMAGE, ctx], check=True, capture_output=True, timeout=300)
-    return DOCKER_GUEST_IMAGE
+        subprocess.run(["docker", "build", "-q", "-t", tag, ctx], check=True, capture_output=True, timeout=300, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return tag
+
+
+def docker_guest_image(worker: str) -> str:
+    return with_docker_cli(guest_image(worker), DOCKER_GUEST_IMAGE)
+
+
+def run_container_with_socket(image: str) -> str:
+    """RUN.container for a guest that reaches the lab engine (vcsim joins the words into one
+    `docker create` command line)."""
+    return json.dumps([f"-v /var/run/docker.sock:/var/run/docker.sock {image}"])
+
+
+def guest_volumes(container: str) -> list[str]:
+    """The anonymous volumes a container holds (the guest's /var/lib/portable, shared with the writer)."""
+    return [m["Name"] for m in ((inspect(container) or {}).get("Mounts") or []) if m.get("Type") == "volume"]
 
 
 def manifest(local_override: str = "") -> str:
@@ -104,12 +119,12 @@ class StateWatch(threading.Thread):
 
 
 def cleanup(cli: Cli, path: Path) -> None:
-    guest_volumes = [m["Name"] for m in ((inspect(WRITER) or {}).get("Mounts") or []) if m.get("Type") == "volume"]
+    held = guest_volumes(WRITER)
     subprocess.run(["docker", "rm", "-f", WRITER], capture_output=True, timeout=60)
     cli.run("destroy", "-f", str(path), "-t", "vcsim", "--yes", "--volumes")
     cli.run("destroy", "-f", str(path), "-t", "local", "--yes", "--volumes")
     force_remove_app(APP)
-    for volume in guest_volumes:  # the guest's /var/lib/portable, kept alive by the writer
+    for volume in held:  # the guest's /var/lib/portable, kept alive by the writer
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True, timeout=60)
 
 
