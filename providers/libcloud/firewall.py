@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from portable.errors import TargetError
+from portable.errors import RepeatAction, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Observed, Resource
 from portable.providers.base import ApplyContext
@@ -87,8 +87,18 @@ class Firewall:
             if group is None:
                 raise TargetError(f"security group {name} was created but cannot be found")
         want, have = self._wanted(res), self._current(group)
-        self._change(self.driver.ex_revoke_security_group_ingress, group.id, have - want, f"security group {name}")
-        self._change(self.driver.ex_authorize_security_group_ingress, group.id, want - have, f"security group {name}")
+        try:
+            self._change(self.driver.ex_revoke_security_group_ingress, group.id, have - want, f"security group {name}")
+            self._change(self.driver.ex_authorize_security_group_ingress, group.id, want - have, f"security group {name}")
+        except TargetError as exc:
+            # a retried rule change whose first try went through (its answer lost) is refused as a
+            # duplicate (or a missing rule): read the rules again before calling it a failure
+            now = self.find(app_name)
+            current = self._current(now) if now is not None else None
+            if current != want:
+                if current is not None and current != have:
+                    raise RepeatAction(f"the rules of security group {name} changed under a retried call; looking again") from exc
+                raise
         ctx.progress(f"security group {name} ({group.id}): {len(want)} ingress rule(s)")
         return str(group.id)
 

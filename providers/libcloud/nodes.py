@@ -16,7 +16,7 @@ from typing import Any
 from libcloud.compute.base import NodeSize
 
 from portable.engine.retry import retry_transient
-from portable.errors import HealthCheckError, TargetError
+from portable.errors import HealthCheckError, TargetError, TransientError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.base import ApplyContext
@@ -103,8 +103,15 @@ class LibcloudGroupBackend:
         ids = {n.id for n in nodes}
         deadline = time.monotonic() + timeout
         address = self.account.profile.address
+        live: list[Any] = []
         while True:
-            live = [n for n in call(all_nodes, self.driver, action="list", what="instances") if n.id in ids]
+            try:
+                live = [n for n in call(all_nodes, self.driver, action="list", what="instances", attempts=3) if n.id in ids]
+            except TransientError as exc:  # a poll that failed saw nothing new: the deadline bounds the wait
+                if time.monotonic() > deadline:
+                    raise TargetError(f"gave up waiting for {what} to run after {timeout:.0f}s: {exc.message}") from exc
+                self.ctx.pause(2)
+                continue
             if len(live) == len(ids) and all(str(n.state) == "running" and getattr(n, address, None) for n in live):
                 return
             if time.monotonic() > deadline:
