@@ -27,19 +27,15 @@ def _lock(tag: str) -> threading.Lock:
 
 
 def ensure_image(
-    client: docker.DockerClient, app: App, service: str, spec: Mapping[str, Any], pull: bool, progress: Callable[[str], None],
-    present: set[str] | None = None,
+    client: docker.DockerClient, app: App, service: str, spec: Mapping[str, Any], pull: bool, progress: Callable[[str], None]
 ) -> None:
-    """`present`: tags this deploy already found or made on the engine; 20 replicas of one image
-    then cost one inspect, not 20 taken one after another under the tag's lock."""
+    # one inspect per replica, taken one after another under the tag's lock, is deliberate for
+    # now: remembering the tag for the deploy let 20 creates hit Docker 20.10 at once, and under
+    # load that burst left stale network endpoints that made destroy fail (issue 19 notes)
     tag = str(spec["image"])
     with _lock(tag):
-        if present is not None and tag in present:
-            return
         try:
             client.api.inspect_image(tag)
-            if present is not None:
-                present.add(tag)
             return
         except docker.errors.NotFound:
             pass
@@ -55,8 +51,6 @@ def ensure_image(
                 f"image {tag} of service {service} is not on the engine and the target does not pull",
                 hint="load or build it first, or set `pull: true` on the target",
             )
-        if present is not None:
-            present.add(tag)
 
 
 def _build(client: docker.DockerClient, app: App, service: str, tag: str, build: Mapping[str, Any], progress: Callable[[str], None]) -> None:

@@ -35,15 +35,13 @@ class RolloutGuard:
     `rolling(service)` makes replacements of a service's replicas go one at a time (creating
     and removing replicas may run in parallel); `routing(service)` serialises changes to the
     proxy's target set; `retiring` holds containers on their way out, which no target set may
-    include; `failures` keeps a revision's first failure so its sibling replicas fail fast;
-    `images` holds the tags found on the engine during this deploy (inspected once).
+    include; `failures` keeps a revision's first failure so its sibling replicas fail fast.
     """
 
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _locks: dict[str, threading.RLock] = field(default_factory=dict)
     retiring: set[str] = field(default_factory=set)
     failures: dict[str, HealthCheckError] = field(default_factory=dict)
-    images: set[str] = field(default_factory=set)
 
     def _lock(self, key: str) -> threading.RLock:
         with self._guard:
@@ -92,7 +90,7 @@ def roll_replica(
     if earlier is not None:
         raise HealthCheckError(f"{canonical} not replaced: another replica of this revision failed first ({earlier.message})",
                                details=earlier.details)
-    ensure_image(client, app, service, spec, pull, progress, guard.images)
+    ensure_image(client, app, service, spec, pull, progress)
     current: dict[str, Any] | None = None
     for found in _find(client, app.name, res.name):
         if _name(found) == canonical:
