@@ -14,6 +14,7 @@ from portable.plan.resources import Observed, Resource
 from portable.providers.base import ApplyContext
 from portable.providers.libcloud import ec2
 from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.listing import all_nodes
 from portable.providers.libcloud.naming import group_name, parse_node_name
 
 KIND = "security-group"
@@ -110,7 +111,7 @@ class Firewall:
         deadline = time.monotonic() + ctx.timeout
         while any(
             parse_node_name(n.name, self.owner) is not None and n.state not in ("terminated",)
-            for n in call(self.driver.list_nodes, action="list", what="instances")
+            for n in call(all_nodes, self.driver, action="list", what="instances")  # every page: a region may hold >100
         ):
             if time.monotonic() > deadline:
                 raise TargetError(f"security group {group_name(self.owner)} is still used by instances of {app_name} after {ctx.timeout:.0f}s")
