@@ -40,17 +40,30 @@ def connect_error(exc: BaseException, host: str) -> PortableError:
                        hint="check `host`, DOCKER_HOST, DOCKER_CERT_PATH")
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps (args, cause, context), a bounded walk."""
+    out: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(out) < 40:
+        e = todo.pop()
+        out.append(e)
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+        todo.extend(c for c in (e.__cause__, e.__context__) if c is not None and c is not e)
+    return out
+
+
 def dropped(exc: BaseException) -> bool:
     """True when the engine was reached but the connection was reset or closed before its answer
-    (requests wraps that as ConnectionError(ProtocolError("Connection aborted.", reset)))."""
-    seen: list[BaseException] = [exc]
-    while seen:
-        e = seen.pop()
-        if isinstance(e, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected, urllib3.exceptions.ProtocolError)):
-            return True
-        seen.extend(a for a in e.args if isinstance(a, BaseException))
-        seen.extend(c for c in (e.__cause__, e.__context__) if c is not None and c is not e and len(seen) < 20)
-    return False
+    (requests wraps that as ConnectionError(ProtocolError("Connection aborted.", reset))).
+
+    urllib3 wraps a unix socket that does not exist, or a refused connection, the same way
+    (ProtocolError("Connection aborted.", FileNotFoundError)): the engine was never reached
+    there, which is permanent ("cannot reach"), not a dropped connection worth retrying."""
+    chain = _chain(exc)
+    if any(isinstance(e, (FileNotFoundError, ConnectionRefusedError, PermissionError)) for e in chain):
+        return False
+    return any(isinstance(e, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected, urllib3.exceptions.ProtocolError))
+               for e in chain)
 
 
 def map_error(exc: BaseException, doing: str) -> PortableError:
