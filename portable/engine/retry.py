@@ -20,7 +20,7 @@ from portable.errors import RepeatAction, TransientError
 
 T = TypeVar("T")
 
-_backoff = wait_exponential_jitter(multiplier=0.5, max=4, jitter=1)  # capped low: more tries fit in the budget
+_backoff = wait_exponential_jitter(multiplier=0.5, max=3, jitter=1)  # capped low: more tries fit in the budget
 
 BUDGET_VARIABLE = "PORTABLE_RETRY_BUDGET"
 DEFAULT_BUDGET = 20.0

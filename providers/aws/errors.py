@@ -6,6 +6,7 @@ names the object and says what to fix.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -130,3 +131,32 @@ def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int
             raise map_error(exc, action, what) from exc
 
     return once()
+
+
+IN_USE_CODES = frozenset({"DependencyViolation", "ResourceInUse", "VolumeInUse", "IncorrectState"})
+
+
+def _gone(code: str) -> bool:
+    return code.endswith("NotFound")
+
+
+def delete_until_free(delete: Callable[[], Any], what: str, timeout: float, *, pause: float = 3.0) -> None:
+    """Runs `delete` until AWS stops answering that something still uses the object (bounded by
+    `timeout`); an object already gone is deleted. Each try goes through `call`, so a dropped
+    connection or a 5xx on the way is retried like any other call, not taken for a refusal."""
+    deadline = time.monotonic() + timeout
+
+    def once() -> bool:
+        try:
+            delete()
+            return True
+        except ClientError as exc:
+            code = error_code(exc)
+            if _gone(code):
+                return True  # gone already, or the first try of a retried call deleted it
+            if code in IN_USE_CODES and time.monotonic() <= deadline:
+                return False
+            raise
+
+    while not call(once, action="delete", what=what):
+        time.sleep(pause)

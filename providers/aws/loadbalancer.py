@@ -6,17 +6,15 @@ the instance-group rollout, not here.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
 
 from portable.errors import TargetError
 from portable.plan.resources import Observed, Resource
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
-from portable.providers.aws.errors import call, error_code, map_client_error
+from portable.providers.aws.errors import call, delete_until_free
 from portable.providers.aws.network import Network, SecurityGroups
 from portable.providers.base import ApplyContext
 
@@ -162,15 +160,4 @@ class LoadBalancing:
     @staticmethod
     def _delete_when_free(delete: Any, what: str, ctx: ApplyContext) -> None:
         """Retries a delete (bounded) while another object still uses the target."""
-        deadline = time.monotonic() + ctx.timeout
-        while True:
-            try:
-                delete()
-                return
-            except ClientError as exc:
-                code = error_code(exc)
-                if code.endswith("NotFound"):
-                    return
-                if code not in ("ResourceInUse", "DependencyViolation") or time.monotonic() > deadline:
-                    raise map_client_error(exc, "delete", what) from exc
-            time.sleep(3)
+        delete_until_free(delete, what, ctx.timeout)

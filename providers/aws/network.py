@@ -6,17 +6,15 @@ so a replica's EBS volume is created in the zone its instance will run in.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
 
 from portable.errors import NotFoundError, TargetError
 from portable.plan.resources import Observed, Resource
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
-from portable.providers.aws.errors import call, error_code, map_client_error
+from portable.providers.aws.errors import call, delete_until_free
 from portable.providers.base import ApplyContext
 
 
@@ -170,15 +168,6 @@ class SecurityGroups:
         group = self.find(app_name, name)
         if group is None:
             return
-        deadline = time.monotonic() + ctx.timeout
-        while True:
-            try:
-                self.clients.ec2.delete_security_group(GroupId=group["GroupId"])
-                return
-            except ClientError as exc:
-                if error_code(exc) == "InvalidGroup.NotFound":
-                    return
-                if error_code(exc) != "DependencyViolation" or time.monotonic() > deadline:
-                    raise map_client_error(exc, "delete", f"security group {name} ({group['GroupId']})") from exc
-            time.sleep(3)
+        delete_until_free(lambda: self.clients.ec2.delete_security_group(GroupId=group["GroupId"]),
+                          f"security group {name} ({group['GroupId']})", ctx.timeout)
 

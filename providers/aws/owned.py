@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
 
 from portable.errors import TargetError
 from portable.manifest.app import App
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
-from portable.providers.aws.errors import call, error_code, map_client_error
+from portable.providers.aws.errors import call, delete_until_free
 from portable.providers.base import ApplyContext, OwnedObject
 
 # instances first (they hold volumes and security groups, and sit in target groups), then
@@ -27,7 +26,6 @@ from portable.providers.base import ApplyContext, OwnedObject
 ORDER = {"instance": 0, "load-balancer": 1, "target-group": 2, "volume": 3, "security-group": 4}
 LIVE = ["pending", "running", "stopping", "stopped"]
 TAGGED = [{"Name": "tag-key", "Values": [T.APP]}]
-IN_USE = ("DependencyViolation", "ResourceInUse", "VolumeInUse", "IncorrectState")
 
 
 def _owned(kind: str, name: str, tags: dict[str, str], created: datetime | None, ref: dict[str, str], *, stateful: bool = False) -> OwnedObject:
@@ -76,18 +74,7 @@ def list_owned(clients: AwsClients) -> list[OwnedObject]:
 
 def _until_free(what: str, attempt: Any, timeout: float) -> None:
     """Runs `attempt` until AWS stops answering that something still uses the object."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            attempt()
-            return
-        except ClientError as exc:
-            code = error_code(exc)
-            if code.endswith(".NotFound") or code in ("LoadBalancerNotFound", "TargetGroupNotFound"):
-                return
-            if code not in IN_USE or time.monotonic() > deadline:
-                raise map_client_error(exc, "delete", what) from exc
-        time.sleep(2)
+    delete_until_free(attempt, what, timeout, pause=2.0)
 
 
 def delete_owned(clients: AwsClients, obj: OwnedObject, timeout: float) -> None:

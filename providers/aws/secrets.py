@@ -23,7 +23,7 @@ from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
-from portable.providers.aws.errors import error_code, map_client_error
+from portable.providers.aws.errors import call, error_code
 from portable.providers.vm.secret_fetch import parameter_prefix
 
 PROFILE_PROPAGATION_S = 12.0  # IAM: a new instance profile is usable by RunInstances after a few seconds
@@ -41,12 +41,15 @@ class AppSecrets:
         self.clients = clients
 
     def _call(self, fn: Callable[..., Any], action: str, what: str, *, ok: tuple[str, ...] = (), **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) in ok:
-                return None
-            raise map_client_error(exc, action, what) from None
+        def once() -> Any:
+            try:
+                return fn(**kwargs)
+            except ClientError as exc:
+                if error_code(exc) in ok:
+                    return None
+                raise
+
+        return call(once, action=action, what=what)
 
     def _tags(self, app: str, kind: str, name: str) -> dict[str, str]:
         return {T.APP: app, T.TARGET: self.clients.target, T.KIND: kind, T.NAME: name}

@@ -87,8 +87,11 @@ def engine_call(doing: str) -> Iterator[None]:
         raise map_error(exc, doing) from None
 
 
-def retried(doing: str, call: Callable[[], T], attempts: int = 5) -> T:
-    """Runs `call`, retrying transient engine failures with jittered exponential backoff."""
+def retried(doing: str, call: Callable[[], T], attempts: int = 10) -> T:
+    """Runs `call`, retrying transient engine failures with jittered exponential backoff.
+
+    The retry budget, not the attempt count, is meant to be the bound: an engine behind a proxy
+    that fails a third of the requests must still get through within it."""
 
     @retry_transient(attempts=attempts, max_seconds=60.0)  # the shared policy: backoff, jitter, the retry budget
     def attempt() -> T:
@@ -98,7 +101,7 @@ def retried(doing: str, call: Callable[[], T], attempts: int = 5) -> T:
     return attempt()
 
 
-def created_once(doing: str, create: Callable[[], T], find: Callable[[], T | None], attempts: int = 6) -> T:
+def created_once(doing: str, create: Callable[[], T], find: Callable[[], T | None], attempts: int = 10) -> T:
     """`create()`, retried on transient failures only after `find()` shows that the earlier try
     (whose answer may have been lost after the engine acted) made nothing; what it finds is kept."""
     tries = 0

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ def test_status_faults_are_retried_without_duplicates(wire: WireTarget, faults: 
     run = _new_run(wire, tmp_path, request)
     upstream, tls = wire.upstream(faults)
     spec = STATUS_PROFILES[profile]
-    with RandomStatusProxy(upstream, seed=hash((wire.provider, profile)) & 0xFFFF, **spec, **tls) as proxy:
+    with RandomStatusProxy(upstream, seed=zlib.crc32(f"{wire.provider}-{profile}".encode()) & 0xFFFF, **spec, **tls) as proxy:
         run.point(proxy.url)
         ok = False
         duplicates = 0
