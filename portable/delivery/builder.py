@@ -12,12 +12,25 @@ from typing import Any
 
 from portable.delivery.context import context_hash
 from portable.delivery.credentials import Login
+from portable.delivery.image_build import follow_build
 from portable.delivery.registry import RegistryClient
 from portable.delivery.settings import ImageRegistry
 from portable.errors import MissingExtraError, TargetError
 from portable.manifest.app import App
 
 Progress = Callable[[str], None]
+
+# the docker provider's label keys (providers/docker/naming.py, which the core may not import):
+# the engine that builds is a Docker engine, and an image there is found the way its containers are
+LABEL_APP = "io.portable.app"
+LABEL_SERVICE = "io.portable.service"
+LABEL_TARGET = "io.portable.target"
+
+
+def image_labels(app: App, service: str) -> dict[str, str]:
+    """What a built image carries, as everything portable creates does: its app, service and
+    the target whose plan built it (the same digest may then run on other targets too)."""
+    return {LABEL_APP: app.name, LABEL_SERVICE: service, LABEL_TARGET: app.target_name}
 
 
 def build_tag(app: App, service: str) -> str:
@@ -61,19 +74,10 @@ def _build(app: App, service: str, ref: str, progress: Progress) -> None:
     build = app.services[service].build
     assert build is not None
     engine = _engine()
-    tail: list[str] = []
     try:
         stream = engine.api.build(path=str(app.base_dir / build.context), dockerfile=build.dockerfile, tag=ref, buildargs=dict(build.args) or None,
-                                  target=build.target, labels={"dev.portable.app": app.name, "dev.portable.service": service}, rm=True, forcerm=True, decode=True)
-        for chunk in stream:
-            if "error" in chunk:
-                detail = "\n".join(f"    {line}" for line in tail[-8:])
-                raise TargetError(f"building image {ref} for service {service} failed: {str(chunk['error']).strip()}\n{detail}")
-            text = str(chunk.get("stream", "")).rstrip()
-            if text:
-                tail.append(text)
-                if text.startswith("Step "):
-                    progress(f"build {service}: {text}")
+                                  target=build.target, labels=image_labels(app, service), rm=True, forcerm=True, decode=True)
+        follow_build(stream, ref, service, progress)
     except docker.errors.DockerException as exc:
         raise TargetError(f"building image {ref} for service {service} failed: {exc}") from None
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import docker
 
+from portable.delivery.image_build import follow_build
 from portable.errors import NotFoundError, TargetError
 from portable.manifest.app import App
 
@@ -62,16 +63,7 @@ def _build(client: docker.DockerClient, app: App, service: str, tag: str, build:
             path=str(context), dockerfile=build["dockerfile"], tag=tag, buildargs=dict(build["args"]) or None, target=build.get("target"),
             labels=labels, rm=True, forcerm=True, decode=True,
         )
-        tail: list[str] = []
-        for chunk in stream:
-            if "error" in chunk:
-                detail = "\n".join(f"    {line}" for line in tail[-8:])
-                raise TargetError(f"building image {tag} for service {service} failed: {str(chunk['error']).strip()}\n{detail}")
-            text = str(chunk.get("stream", "")).rstrip()
-            if text:
-                tail.append(text)
-                if text.startswith("Step "):
-                    progress(f"build {service}: {text}")
+        follow_build(stream, tag, service, progress)
 
 
 def _pull(client: docker.DockerClient, service: str, tag: str, progress: Callable[[str], None]) -> None:

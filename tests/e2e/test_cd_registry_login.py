@@ -5,6 +5,7 @@ The password appears nowhere in the output.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -81,4 +82,12 @@ def test_a_refused_registry_login_is_exit_2_and_the_right_one_builds_pushes_and_
     assert right.returncode == 0, right.stderr
     assert f"web: {server}/cd/{app}-web:" in right.stdout and f"{server}/cd/{app}-web@sha256:" in right.stdout, right.stdout
     assert password not in right.stdout + right.stderr
-    subprocess.run(["docker", "rmi", "-f", *[ln.split(" -> ")[0].split(": ", 1)[1] for ln in right.stdout.splitlines() if " -> " in ln]], capture_output=True, timeout=60)
+    built = [ln.split(" -> ")[0].split(": ", 1)[1] for ln in right.stdout.splitlines() if " -> " in ln]
+    try:
+        # the built image carries the app's, the service's and the target's labels, as everything portable creates
+        labels = json.loads(subprocess.run(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", built[0]],
+                                           capture_output=True, text=True, check=True, timeout=60).stdout)
+        assert {k: labels.get(k) for k in ("io.portable.app", "io.portable.service", "io.portable.target")} == {
+            "io.portable.app": app, "io.portable.service": "web", "io.portable.target": "d"}, labels
+    finally:
+        subprocess.run(["docker", "rmi", "-f", *built], capture_output=True, timeout=60)
