@@ -5,22 +5,21 @@ mounts the volume's claim read-only in a short-lived helper pod and streams a ta
 through the API server's exec, the mechanism `kubectl cp` uses, so it works wherever exec
 is allowed; it needs `tar` in the helper image (busybox has it). The helper works in the
 mounted volume (its working directory) and the tar is taken of `.`, so the command names no
-path of the container's file system. The stream's frames are read raw (binary-safe) and
-handed on as they arrive: a volume is never held in memory.
+path of the container's file system. The stream's frames are read raw (binary-safe, pod_exec.py)
+and handed on as they arrive: a volume is never held in memory.
 """
 from __future__ import annotations
 
-import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from portable.errors import MigrationError, PortableError, TargetError
+from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
 from portable.providers.kubernetes import naming as n
 from portable.providers.kubernetes.client import Kube, describe
+from portable.providers.kubernetes.pod_exec import ERROR, STDERR, STDOUT, exit_status, frames, open_exec
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of
 
@@ -117,44 +116,17 @@ class KubernetesData:
             delay = min(delay * 1.5, 1.0)
 
     def _open_exec(self, ns: str, pod: str, command: list[str]) -> Any:
-        """The exec websocket (the SDK's, opened but not read), its refusal turned into one sentence."""
-        from kubernetes.stream import stream
-
-        try:
-            ws = stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns, command=command,
-                        stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
-        except PortableError:
-            raise
-        except Exception as exc:  # the SDK raises ApiException or websocket errors here
-            detail = (str(exc).splitlines() or [type(exc).__name__])[0]
-            quoted = re.search(r"'([^']+)'$", detail)  # the client wraps the server's words in a ValueError
-            raise TargetError(
-                f"cannot read volume data from pod {ns}/{pod}: the API server could not exec into it ({(quoted.group(1) if quoted else detail)[:200]})",
-                hint="exec needs a kubelet that runs the pod (and, on kwok, an Exec for it)",
-            ) from None
-        return ws
+        """The exec websocket (opened but not read), its refusal turned into one sentence."""
+        return open_exec(self.kube, ns, pod, command, refused=f"cannot read volume data from pod {ns}/{pod}: the API server could not exec into it",
+                         hint="exec needs a kubelet that runs the pod (and, on kwok, an Exec for it)")
 
     @staticmethod
     def _read_stdout(ws: Any, ns: str, pod: str) -> Iterator[bytes]:
-        """The command's stdout, frame by frame as it arrives; its exit status checked at the end.
-
-        Frames are read off the SDK client's websocket directly (first byte: the channel, as in
-        the SDK): the SDK's own reader appends every frame to one growing buffer, which made
-        reading a volume quadratic in its size.
-        """
-        from websocket import ABNF
-
+        """The command's stdout, frame by frame as it arrives; its exit status checked at the end."""
         errors: list[bytes] = []
         status: bytes = b""
         try:
-            while True:
-                opcode, frame = ws.sock.recv_data_frame(True)
-                if opcode == ABNF.OPCODE_CLOSE:
-                    break
-                data = frame.data or b""
-                if not data or opcode not in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT):
-                    continue
-                channel, payload = data[0], bytes(data[1:])
+            for channel, payload in frames(ws):
                 if channel == STDOUT and payload:
                     yield payload
                 elif channel == STDERR:
@@ -163,30 +135,7 @@ class KubernetesData:
                     status += payload
         finally:
             ws.close()
-        code, message = _exit_status(status)
+        code, message = exit_status(status)
         if code:
             said = b"".join(errors).decode("utf-8", "replace").strip() or message
             raise TargetError(f"reading volume data in pod {ns}/{pod} failed (exit {code}): {said[:300]}")
-
-
-STDOUT, STDERR, ERROR = 1, 2, 3  # the exec channels (k8s.io/apimachinery remotecommand)
-
-
-def _exit_status(status: bytes) -> tuple[int, str]:
-    """(0, "") for a `Success` Status on the error channel (or none); else the command's exit
-    code and what the server said."""
-    if not status:
-        return 0, ""
-    try:
-        parsed = json.loads(status)
-    except ValueError:
-        return 1, status.decode("utf-8", "replace")
-    if parsed.get("status") == "Success":
-        return 0, ""
-    message = str(parsed.get("message", ""))
-    causes = (parsed.get("details") or {}).get("causes") or []
-    codes = [c.get("message") for c in causes if c.get("reason") == "ExitCode"]  # a kubelet's NonZeroExitCode
-    if codes and str(codes[0]).isdigit():
-        return int(codes[0]), message
-    said = re.search(r"exit (?:status|code) (\d+)", message)  # other servers say it in words
-    return (int(said.group(1)) if said and said.group(1) != "0" else 1), message

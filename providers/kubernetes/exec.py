@@ -1,9 +1,8 @@
 """`portable exec` on Kubernetes: the pod exec subresource, through the SDK's stream API.
 
 Replica N is the N-th running pod of the service by name (a StatefulSet's `<name>-<N-1>`),
-the container the one named after the service. Frames are read off the websocket as they
-come (channel byte first, as in k8s.io/apimachinery's remotecommand) and the exit code is
-taken from the status the server sends on the error channel. Stdin is not offered: the
+the container the one named after the service. The exec stream is pod_exec.py's: frames
+handed on as they come, the exit code from the status the server sends. Stdin is not offered: the
 exec protocol the SDK speaks cannot half-close it, so a piped command would never see EOF.
 """
 from __future__ import annotations
@@ -11,12 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from portable.errors import InputError, PortableError, TargetError
+from portable.errors import InputError
 from portable.manifest.app import App
 from portable.providers.base import ExecIO
 from portable.providers.kubernetes import naming as n
 from portable.providers.kubernetes.client import Kube
-from portable.providers.kubernetes.data import ERROR, STDERR, STDOUT, _exit_status
+from portable.providers.kubernetes.pod_exec import ERROR, STDERR, STDOUT, exit_status, frames, open_exec
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of
 
@@ -36,9 +35,6 @@ def _pod(kube: Kube, app: App, namespace: str, service: str, replica: int) -> di
 
 
 def exec_in(kube: Kube, settings: KubernetesSettings, app: App, service: str, replica: int, command: list[str], io: ExecIO) -> int:
-    from kubernetes.stream import stream
-    from websocket import ABNF
-
     if io.stdin is not None or io.tty:
         raise InputError("portable exec -i/-t is not offered on Kubernetes targets: run the command without them (kubectl exec -it works on the same pod)")
     ns = namespace_of(app, settings)
@@ -46,26 +42,11 @@ def exec_in(kube: Kube, settings: KubernetesSettings, app: App, service: str, re
     name = str(pod["metadata"]["name"])
     containers = [str(c["name"]) for c in pod.get("spec", {}).get("containers", [])]
     container = service if service in containers else containers[0]
-    try:
-        ws = stream(kube.core().connect_get_namespaced_pod_exec, name, ns, command=command, container=container,
-                    stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
-    except PortableError:
-        raise
-    except Exception as exc:  # the SDK raises ApiException or websocket errors here
-        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
-        quoted = re.search(r"'([^']+)'$", detail)
-        raise TargetError(f"cannot exec into pod {ns}/{name}: the API server refused ({(quoted.group(1) if quoted else detail)[:200]})",
-                          hint="exec needs a kubelet that runs the pod") from None
+    ws = open_exec(kube, ns, name, command, container=container, refused=f"cannot exec into pod {ns}/{name}: the API server refused",
+                   hint="exec needs a kubelet that runs the pod")
     status = b""
     try:
-        while True:
-            opcode, frame = ws.sock.recv_data_frame(True)
-            if opcode == ABNF.OPCODE_CLOSE:
-                break
-            data = frame.data or b""
-            if not data or opcode not in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT):
-                continue
-            channel, payload = data[0], bytes(data[1:])
+        for channel, payload in frames(ws):
             if channel == STDOUT and payload:
                 io.out(payload)
             elif channel == STDERR and payload:
@@ -74,7 +55,7 @@ def exec_in(kube: Kube, settings: KubernetesSettings, app: App, service: str, re
                 status += payload
     finally:
         ws.close()
-    code, message = _exit_status(status)
+    code, message = exit_status(status)
     if code and not re.search(r"exit (code|status)|NonZeroExitCode", message + status.decode("utf-8", "replace")):
         io.err(f"portable: {message}\n".encode())  # the command did not start (no such file, ...)
     return code

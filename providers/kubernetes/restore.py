@@ -13,7 +13,6 @@ their replicas in any case.
 """
 from __future__ import annotations
 
-import re
 import shlex
 import uuid
 from collections.abc import Sequence
@@ -22,14 +21,14 @@ from typing import Any
 
 from portable.data.archive import file_sha256, read_index
 from portable.data.restore_script import MARKER
-from portable.errors import MigrationError, PortableError, TargetError
+from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
 from portable.providers.base import Progress
 from portable.providers.kubernetes import naming as n
-from portable.providers.kubernetes.data import ERROR, MOUNT, STDERR, KubernetesData, _exit_status
+from portable.providers.kubernetes.data import MOUNT, KubernetesData
+from portable.providers.kubernetes.pod_exec import ERROR, STDERR, STDIN, exit_status, frames, open_exec
 from portable.providers.kubernetes.translate import namespace_of
 
-STDIN = 0
 CHUNK = 1 << 18
 SCRATCH = "/portable-scratch"  # an emptyDir: restore images need no writable /tmp
 UPLOAD = f"{SCRATCH}/archive.tar.gz"
@@ -117,39 +116,18 @@ class KubernetesRestore(KubernetesData):
             self.kube.delete("Pod", ns, pod_name, propagation="Background")
 
     def _open_exec_stdin(self, ns: str, pod: str, command: list[str]) -> Any:
-        from kubernetes.stream import stream
-
-        try:
-            return stream(self.kube.core().connect_get_namespaced_pod_exec, pod, ns, command=command,
-                          stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
-        except PortableError:
-            raise
-        except Exception as exc:  # the SDK raises ApiException or websocket errors here
-            detail = (str(exc).splitlines() or [type(exc).__name__])[0]
-            quoted = re.search(r"'([^']+)'$", detail)
-            raise TargetError(
-                f"cannot write volume data into pod {ns}/{pod}: the API server could not exec into it ({(quoted.group(1) if quoted else detail)[:200]})",
-                hint="exec needs a kubelet that runs the pod",
-            ) from None
+        return open_exec(self.kube, ns, pod, command, stdin=True, refused=f"cannot write volume data into pod {ns}/{pod}: the API server could not exec into it",
+                         hint="exec needs a kubelet that runs the pod")
 
     @staticmethod
     def _finish(ws: Any) -> tuple[int, str]:
         """Reads the command's output to its end: (exit code, what it printed on stderr)."""
-        from websocket import ABNF
-
         errors: list[bytes] = []
         status = b""
-        while True:
-            opcode, frame = ws.sock.recv_data_frame(True)
-            if opcode == ABNF.OPCODE_CLOSE:
-                break
-            data = frame.data or b""
-            if not data or opcode not in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT):
-                continue
-            channel, payload = data[0], bytes(data[1:])
+        for channel, payload in frames(ws):
             if channel == STDERR:
                 errors.append(payload)
             elif channel == ERROR:
                 status += payload
-        code, message = _exit_status(status)
+        code, message = exit_status(status)
         return code, b"".join(errors).decode("utf-8", "replace").strip() or message

@@ -1,0 +1,71 @@
+"""The pod exec subresource, spoken one way by everything that runs a command in a pod:
+`portable exec` (exec.py), reading a volume out (data.py) and restoring one (restore.py).
+
+The SDK's stream API opens the websocket; its frames are then read off the socket directly
+as they come (first byte: the channel, as in k8s.io/apimachinery's remotecommand), because
+the SDK's own reader appends every frame to one growing buffer, which made reading a volume
+quadratic in its size. The command's exit code comes from the Status the server sends on
+the error channel.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from portable.errors import PortableError, TargetError
+from portable.providers.kubernetes.client import Kube
+
+STDIN, STDOUT, STDERR, ERROR = 0, 1, 2, 3  # the exec channels (k8s.io/apimachinery remotecommand)
+
+
+def open_exec(kube: Kube, ns: str, pod: str, command: list[str], *, refused: str, hint: str, stdin: bool = False, container: str | None = None) -> Any:
+    """The exec websocket (the SDK's, opened but not read). A refusal is one TargetError:
+    `refused`, then what the server said in brackets, and `hint`."""
+    from kubernetes.stream import stream
+
+    which = {"container": container} if container is not None else {}
+    try:
+        return stream(kube.core().connect_get_namespaced_pod_exec, pod, ns, command=command, **which,
+                      stderr=True, stdin=stdin, stdout=True, tty=False, _preload_content=False)
+    except PortableError:
+        raise
+    except Exception as exc:  # the SDK raises ApiException or websocket errors here
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+        quoted = re.search(r"'([^']+)'$", detail)  # the client wraps the server's words in a ValueError
+        raise TargetError(f"{refused} ({(quoted.group(1) if quoted else detail)[:200]})", hint=hint) from None
+
+
+def frames(ws: Any) -> Iterator[tuple[int, bytes]]:
+    """(channel, payload) of each data frame the server sends, until it closes the stream."""
+    from websocket import ABNF
+
+    while True:
+        opcode, frame = ws.sock.recv_data_frame(True)
+        if opcode == ABNF.OPCODE_CLOSE:
+            return
+        data = frame.data or b""
+        if not data or opcode not in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT):
+            continue
+        yield data[0], bytes(data[1:])
+
+
+def exit_status(status: bytes) -> tuple[int, str]:
+    """(0, "") for a `Success` Status on the error channel (or none); else the command's exit
+    code and what the server said."""
+    if not status:
+        return 0, ""
+    try:
+        parsed = json.loads(status)
+    except ValueError:
+        return 1, status.decode("utf-8", "replace")
+    if parsed.get("status") == "Success":
+        return 0, ""
+    message = str(parsed.get("message", ""))
+    causes = (parsed.get("details") or {}).get("causes") or []
+    codes = [c.get("message") for c in causes if c.get("reason") == "ExitCode"]  # a kubelet's NonZeroExitCode
+    if codes and str(codes[0]).isdigit():
+        return int(codes[0]), message
+    said = re.search(r"exit (?:status|code) (\d+)", message)  # other servers say it in words
+    return (int(said.group(1)) if said and said.group(1) != "0" else 1), message
