@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,13 @@ class App:
     def services_mounting(self, volume: str) -> list[str]:
         """The services that mount `volume`, in manifest order (the first one's copy is read)."""
         return [name for name, svc in self.services.items() if any(m.volume == volume for m in svc.volumes)]
+
+    @cached_property
+    def served_services(self) -> tuple[str, ...]:
+        """The services with ports, sorted: the peers every VM group is told of. Computed once per
+        App (translate asks it for each service, which made a 1,000-service render quadratic);
+        an App made anew (`dataclasses.replace`) computes it again from its own services."""
+        return tuple(sorted(name for name, svc in self.services.items() if svc.ports))
 
     def volume_writers(self) -> list[str]:
         """The services that mount a volume read-write: the ones to stop for a consistent copy."""

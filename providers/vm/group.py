@@ -87,20 +87,6 @@ def _volume_sizes(app: App, names: Iterable[str]) -> dict[str, int]:
     return {name: max(1, math.ceil(volumes[name].size_bytes / GIB)) for name in names if name in volumes}
 
 
-def _served_services(app: App) -> list[str]:
-    """Names of the services with ports, sorted: every group's peers (computed once per app)."""
-    key = id(app)
-    cached = _SERVED.get(key)
-    if cached is None or cached[0] is not app:
-        cached = (app, sorted(n for n, svc in app.services.items() if svc.ports))
-        _SERVED.clear()  # one app at a time is translated; keep no more than the last
-        _SERVED[key] = cached
-    return cached[1]
-
-
-_SERVED: dict[int, tuple[App, list[str]]] = {}
-
-
 def _secret_digest(app: App, name: str) -> str:
     try:
         return app.secret_digest(name)
@@ -150,7 +136,7 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
         **({"working_dir": svc.working_dir} if svc.working_dir else {}),
         "stop_grace_s": svc.stop_grace_s,
         "labels": dict(sorted(svc.labels.items())),
-        "peers": [n for n in _served_services(app) if n != service_name],
+        "peers": [n for n in app.served_services if n != service_name],
         "instance_size": instance_size,
         "replicas": svc.replicas,
     }
