@@ -85,14 +85,15 @@ def _root_env() -> dict[str, str] | None:
 @click.option("--profile", "profiles", multiple=True, help="Compose profile to enable (repeatable; default COMPOSE_PROFILES).")
 @click.option("--strict", is_flag=True, help="Exit 2, writing nothing, when any compose key is not carried exactly.")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")
-def import_command(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...], strict: bool, force: bool) -> None:
+@click.option("--format", "format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="json: one object on stdout (the manifest, the file written, the warnings); -o names the file here.")
+def import_command(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...], strict: bool, force: bool, format: str) -> None:
     """Convert compose file(s), merged as compose merges them, into a portable manifest."""
     from portable.cli.main import _handle_errors
 
-    _handle_errors(_import)(files, output, profiles, strict, force)
+    _handle_errors(_import)(files, output, profiles, strict, force, format == "json")
 
 
-def _import(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...], strict: bool, force: bool) -> None:
+def _import(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...], strict: bool, force: bool, as_json: bool = False) -> None:
     from portable.compose.emit import manifest_text
     from portable.compose.manifest import compose_conversion, relocate
     from portable.errors import ManifestError
@@ -100,13 +101,13 @@ def _import(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...
 
     out = Path(output) if output else None
     if out is not None and out.exists() and not force:
-        fail(f"-o {out}: the file exists; pass --force to overwrite it", 2)
+        fail(f"-o {out}: the file exists; pass --force to overwrite it", 2, as_json=as_json)
     conv = compose_conversion([Path(f) for f in files], _root_env(), list(profiles) or None, manifest_dir=(out.parent if out else Path.cwd()))
-    for finding in conv.findings:
+    for finding in [] if as_json else conv.findings:  # --format json: they are in the document
         warn(finding.render())
     failures = conv.strict_failures()
     if strict and failures:
-        fail(f"--strict: {len(failures)} compose key{'s' if len(failures) != 1 else ''} not carried exactly; nothing written", 2)
+        fail(f"--strict: {len(failures)} compose key{'s' if len(failures) != 1 else ''} not carried exactly; nothing written", 2, as_json=as_json)
     header = f"Imported by `portable import` from {', '.join(files)}.\nComments mark values compose says differently; `portable explain -t TARGET` shows what each target does."
     text = manifest_text(conv, header)
     virtual = (out.resolve() if out else Path.cwd() / "portable.yaml")
@@ -114,20 +115,34 @@ def _import(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...
         parse_text(text, virtual, {})  # what we write must load
     except ManifestError as exc:
         raise relocate(exc, conv) from None
-    if out is None:
+    if out is None and not as_json:
         click.echo(text, nl=False)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
     services = len(conv.data.get("services", {}))
+    if as_json:  # docs/schemas/import.schema.json
+        import yaml
+
+        from portable.cli.jsonout import finding_document
+        from portable.cli.output import emit_json
+
+        return emit_json({"file": str(out) if out else None, "manifest": yaml.safe_load(text), "services": services,
+                          "warnings": [finding_document(f) for f in conv.findings]})
     click.echo(f"wrote {out} ({services} service{'s' if services != 1 else ''}; {len(conv.findings)} warning{'s' if len(conv.findings) != 1 else ''})", err=True)
 
 
-def print_explain(file: Any, target: str) -> None:
+def print_explain(file: Any, target: str, output: str = "text") -> None:
     """Prints how `target` carries every field of the manifest (or compose files)."""
     from portable.explain import explain_target
 
-    for line in explain_target(file, target, _root_env()):
+    lines = explain_target(file, target, _root_env())
+    if output == "json":  # docs/schemas/explain.schema.json
+        from portable.cli.output import emit_json
+
+        return emit_json({"target": target, "fields": [{"path": x.path, "how": x.how, "detail": x.detail, "where": x.where} for x in lines]})
+    for line in lines:
         click.echo(line.render())
 
 
@@ -135,8 +150,9 @@ def print_explain(file: Any, target: str) -> None:
 @click.option("-f", "--file", "file", multiple=True, callback=one_or_many_files, default=lambda: [os.environ.get("PORTABLE_FILE", "portable.yaml")], show_default="portable.yaml", type=click.Path(), help="The manifest, or compose file(s).")
 @click.option("-t", "--target", default=lambda: os.environ.get("PORTABLE_TARGET", "local"), show_default="local", help="The target to explain for.")
 @profile_option
-def explain_command(file: Any, target: str) -> None:
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+def explain_command(file: Any, target: str, output: str) -> None:
     """For every manifest field: how the target carries it (as is, approximated, not at all)."""
     from portable.cli.main import _handle_errors
 
-    _handle_errors(print_explain)(file, target)
+    _handle_errors(print_explain)(file, target, output)

@@ -26,7 +26,8 @@ def _handle_errors(fn: F) -> F:
         from portable.errors import PortableError
 
         debug = bool(click.get_current_context().find_root().params.get("debug"))
-        as_json = click.get_current_context().params.get("output") == "json"  # -o json: the error as JSON on stderr
+        params = click.get_current_context().params
+        as_json = "json" in (params.get("output"), params.get("format"))  # -o json (--format json where -o names a file): the error as JSON on stderr
         try:
             return fn(*args, **kwargs)
         except PortableError as exc:
@@ -116,12 +117,15 @@ def cli(debug: bool, env_file: str | None) -> None:
 @cli.command()
 @click.option("--name", default=None, help="App name (default: the folder's name).")
 @click.option("-f", "--file", "file", default=DEFAULT_FILE, show_default=True, type=click.Path(dir_okay=False))
+@output_option
 @_handle_errors
-def init(name: str | None, file: str) -> None:
+def init(name: str | None, file: str, output: str) -> None:
     """Write a starter portable.yaml."""
-    from portable.cli.starter import write_starter
+    from portable.cli.starter import starter_name, write_starter
 
     path = write_starter(Path(file), name)
+    if output == "json":  # docs/schemas/init.schema.json
+        return emit_json({"file": str(path), "app": starter_name(path, name), "next": ["portable validate", "portable deploy --yes"]})
     click.echo(f"wrote {path}; next: portable validate && portable deploy --yes")
 
 
@@ -148,20 +152,23 @@ def validate(file: str, target: str | None, output: str) -> None:
 @target_option
 @click.option("-o", "--out", "outdir", default=None, help="Directory to write to (default rendered/<target>).")
 @click.option("--explain", is_flag=True, help="Write nothing; say how the target carries every manifest field.")
+@click.option("--format", "format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format (-o names the directory here).")
 @_handle_errors
-def render(file: str, target: str, outdir: str | None, explain: bool) -> None:
+def render(file: str, target: str, outdir: str | None, explain: bool, format: str) -> None:
     """Write what the target would get, as files its own tools accept."""
     from portable import api
 
     if explain:
         from portable.cli.compose import print_explain
 
-        return print_explain(file, target)
+        return print_explain(file, target, format)
     out = Path(outdir or os.path.join("rendered", target))
     existing = next((p for p in (out, *out.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         fail(f"-o {out}: {existing} is a file; render writes a directory of files", 2)
     paths = api.render(file, target, str(out), env=_env())
+    if format == "json":  # docs/schemas/render.schema.json
+        return emit_json({"target": target, "directory": str(out), "files": [str(p) for p in paths]})
     for p in paths:
         click.echo(str(p))
 
@@ -269,13 +276,18 @@ def status(file: str, target: str, state: str | None, output: str) -> None:
 @click.argument("services", nargs=-1)
 @click.option("--follow", is_flag=True, help="Keep printing new lines.")
 @click.option("--tail", default=100, show_default=True, help="Lines of history per instance.")
+@output_option
 @_handle_errors
-def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: int) -> None:
-    """Print the services' output, prefixed by service and replica."""
+def logs(file: str, target: str, services: tuple[str, ...], follow: bool, tail: int, output: str) -> None:
+    """Print the services' output, prefixed by service and replica (-o json: one object per line)."""
     from portable import api
+    from portable.cli.jsonout import emit_line, log_record
 
     for line in api.logs(file, target, list(services), follow=follow, tail=tail, env=_env()):
-        click.echo(f"{line.instance} | {line.text}")
+        if output == "json":  # docs/schemas/logs.schema.json, one object a line, flushed as it comes
+            emit_line(log_record(line.service, line.instance, line.text))
+        else:
+            click.echo(f"{line.instance} | {line.text}")
 
 
 @cli.command()

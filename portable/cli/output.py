@@ -18,8 +18,13 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def fail(message: str, code: int, *, as_json: bool = False, error: BaseException | None = None) -> NoReturn:
-    """Prints the error (as one JSON object on stderr with `as_json`, see `error_document`) and exits."""
+def fail(message: str, code: int, *, as_json: bool | None = None, error: BaseException | None = None) -> NoReturn:
+    """Prints the error (as one JSON object on stderr with `as_json`, see `error_document`) and exits.
+
+    `as_json` left out: JSON when the running command was given `-o json` (or `--format json`)."""
+    if as_json is None:
+        ctx = click.get_current_context(silent=True)
+        as_json = ctx is not None and "json" in (ctx.params.get("output"), ctx.params.get("format"))
     if as_json:
         click.echo(json.dumps(error_document(message, code, error), sort_keys=True), err=True)
     else:

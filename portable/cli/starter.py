@@ -27,9 +27,14 @@ services:
 """
 
 
+def starter_name(path: Path, name: str | None) -> str:
+    """The app name the starter gets: `name`, else the folder's name made a valid one."""
+    app = name or re.sub(r"[^a-z0-9-]+", "-", path.resolve().parent.name.lower()).strip("-") or "app"
+    return app[:63]
+
+
 def write_starter(path: Path, name: str | None) -> Path:
     if path.exists():
         raise InputError(f"{path} already exists; not overwriting it")
-    app = name or re.sub(r"[^a-z0-9-]+", "-", path.resolve().parent.name.lower()).strip("-") or "app"
-    path.write_text(STARTER.format(name=app[:63]))
+    path.write_text(STARTER.format(name=starter_name(path, name)))
     return path

@@ -58,8 +58,9 @@ def state_group(main: ModuleType) -> click.Group:
     @target_option
     @state_option
     @click.option("--revision", type=int, default=None)
+    @click.option("-o", "--output", type=click.Choice(["json"]), default="json", show_default=True, help="Output format (always JSON: docs/schemas/state-show.schema.json).")
     @_handle_errors
-    def state_show(file: str, target: str, state: str | None, revision: int | None) -> None:
+    def state_show(file: str, target: str, state: str | None, revision: int | None, output: str) -> None:
         """The resources recorded for a revision (the current one by default), as JSON."""
         from portable.manifest import load_app
         from portable.state import open_store
@@ -75,12 +76,17 @@ def state_group(main: ModuleType) -> click.Group:
     @click.argument("lock_id")
     @file_option
     @state_option
+    @output_option
     @_handle_errors
-    def state_unlock(lock_id: str, file: str, state: str | None) -> None:
+    def state_unlock(lock_id: str, file: str, state: str | None, output: str) -> None:
         """Release a lock by its id (its holder is gone, or the repair is done)."""
         from portable.state import open_store
 
         info = open_store(state, Path(file)).unlock(lock_id)
+        if output == "json":
+            from portable.cli.jsonout import lock_document
+
+            return emit_json(lock_document(info, "released"))
         click.echo(f"released lock {info.lock_id} on {info.subject} (held by {info.holder} since {info.since})")
 
     @state.command("lock")
@@ -91,8 +97,9 @@ def state_group(main: ModuleType) -> click.Group:
     @click.option("--app", "app_name", default=None, help="The app to lock (default: the manifest's).")
     @click.option("--reason", default="repair", show_default=True, help="Shown to whoever finds the lock.")
     @lock_timeout_option
+    @output_option
     @_handle_errors
-    def state_lock(file: str, target: str, state: str | None, exclusive: bool, app_name: str | None, reason: str, lock_timeout: float) -> None:
+    def state_lock(file: str, target: str, state: str | None, exclusive: bool, app_name: str | None, reason: str, lock_timeout: float, output: str) -> None:
         """Take a lock that stays until `portable state unlock ID`, for repair work.
 
         Commands run with PORTABLE_LOCK_ID set to its id work under it; everyone else waits or
@@ -110,6 +117,10 @@ def state_group(main: ModuleType) -> click.Group:
             app, on = app_name, target
         with progress() as report:
             info = store.hold(app, on, reason, wait=lock_timeout, progress=report)
+        if output == "json":
+            from portable.cli.jsonout import lock_document
+
+            return emit_json(lock_document(info, "locked"))
         click.echo(f"locked {info.subject} as lock {info.lock_id}; work under it with: export PORTABLE_LOCK_ID={info.lock_id}")
         click.echo(f"release it with: portable state unlock {info.lock_id}")
 
