@@ -2,7 +2,7 @@
 `kubectl exec` and `kubectl scale` do, through portable's own paths (portable/verbs.py).
 
 * `exec SERVICE [--replica N] -- CMD...` runs CMD in one replica and exits with CMD's exit
-  code; `-i` copies stdin to it and `--tty` asks for a terminal (Docker targets); `-o json`
+  code; `-i` copies stdin to it and `--tty` asks for a terminal (Docker, and the VM targets over SSH); `-o json`
   collects what it printed into one object instead of streaming it.
 * `scale SERVICE=N...` records a revision of kind `scale`, applied as a deploy is (health
   gated, rolled back on failure); the override lasts while the service's definition in the
@@ -90,8 +90,8 @@ def verb_commands(main: ModuleType) -> list[click.Command]:
     @file_option
     @target_option
     @click.option("--replica", type=click.IntRange(min=1), default=1, show_default=True, help="Which replica of the service (1-based).")
-    @click.option("-i", "--interactive", is_flag=True, help="Copy stdin to the command (Docker targets).")
-    @click.option("--tty", "tty", is_flag=True, help="Give the command a terminal (Docker targets; -t is --target here).")
+    @click.option("-i", "--interactive", is_flag=True, help="Copy stdin to the command (not on Kubernetes; vSphere reads it to its end first).")
+    @click.option("--tty", "tty", is_flag=True, help="Give the command a terminal (Docker, AWS and libcloud; -t is --target here).")
     @output_option
     @_handle_errors
     def exec_command(service: str, command: tuple[str, ...], file: str, target: str, replica: int, interactive: bool, tty: bool, output: str) -> None:

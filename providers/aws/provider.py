@@ -15,7 +15,7 @@ from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
 from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
-from portable.providers.aws.data import AwsData
+from portable.providers.aws.exec import AwsExec
 from portable.providers.aws.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, state_of
 from portable.providers.aws.discovery import KIND as ZONE_KIND, ServiceDiscovery
 from portable.providers.aws.dns import Dns
@@ -36,16 +36,18 @@ from portable.providers.vm.drift import live_of, managed_of
 
 
 # what SSH to the instances adds (providers/aws/data.py); declared only when `ssh` and `key_name` are set
-SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL, Capability.RESTORE_RUNNING})
+SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL, Capability.RESTORE_RUNNING,
+                       Capability.EXEC})  # portable exec: docker exec over SSH (exec.py)
 WITHOUT_SSH = "set `key_name` (the EC2 key pair the instances are launched with) and `ssh` (user, key_file, address) on the target"
 
 
-class AwsProvider(AwsOwned, AwsData, BaseProvider):
+class AwsProvider(AwsOwned, AwsExec, BaseProvider):
     name: ClassVar[str] = "aws"
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its instances", WITHOUT_SSH),
         Capability.QUIESCE: ("cannot stop its writers (--quiesce) without SSH to its instances", WITHOUT_SSH),
         Capability.RESTORE_RUNNING: ("cannot restore volume data into the deployed app without SSH to its instances", WITHOUT_SSH),
+        Capability.EXEC: ("cannot run a command inside a service's replica without SSH to its instances (set `key_name` and `ssh` on the target)", None),
     }
     default_parallelism: ClassVar[int] = 8  # EC2's request rate limits; throttling is retried anyway
     drift_hints: ClassVar[Mapping[str, str]] = DRIFT_HINTS

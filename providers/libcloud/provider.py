@@ -20,7 +20,7 @@ from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource,
 from portable.providers.base import ApplyContext, BaseProvider, Capability
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
-from portable.providers.libcloud.data import LibcloudData
+from portable.providers.libcloud.exec import LibcloudExec
 from portable.providers.libcloud.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, serving, state_of
 from portable.providers.libcloud.firewall import KIND as SG_KIND
 from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, as_ref
@@ -38,13 +38,14 @@ SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability
 WITHOUT_SSH = "set `key_name` (the key pair the nodes are created with) and `ssh` (user, key_file, address) on the target"
 
 
-class LibcloudProvider(LibcloudOwned, LibcloudData, BaseProvider):
+class LibcloudProvider(LibcloudOwned, LibcloudExec, BaseProvider):
     name: ClassVar[str] = "libcloud"
     drift_hints: ClassVar[Mapping[str, str]] = DRIFT_HINTS
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.EXPORT_VOLUMES: ("cannot export volume data without SSH to its nodes", WITHOUT_SSH),
         Capability.QUIESCE: ("cannot stop its writers (--quiesce) without SSH to its nodes", WITHOUT_SSH),
         Capability.RESTORE_RUNNING: ("cannot restore volume data into the deployed app without SSH to its nodes", WITHOUT_SSH),
+        Capability.EXEC: ("cannot run a command inside a service's replica without SSH to its nodes (set `key_name` and `ssh` on the target)", None),
     }
 
     def __init__(self, target_name: str, settings: LibcloudSettings) -> None:
@@ -57,10 +58,12 @@ class LibcloudProvider(LibcloudOwned, LibcloudData, BaseProvider):
     def capabilities(self) -> frozenset[Capability]:
         # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
         # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
+        # portable exec: docker exec over SSH (exec.py), on any driver whose nodes take the key pair
+        execs = {Capability.EXEC} if self.settings.ssh is not None and self.settings.key_name else set()
         if Capability.VOLUMES in self.profile.capabilities:
             ssh = SSH_ROLES if self.settings.ssh is not None and self.settings.key_name else frozenset()
-            return self.profile.capabilities | {Capability.RESTORE_AT_BOOT, Capability.LIST_OWNED} | ssh
-        return self.profile.capabilities | {Capability.LIST_OWNED}  # portable gc (owned.py)
+            return self.profile.capabilities | {Capability.RESTORE_AT_BOOT, Capability.LIST_OWNED} | ssh | execs
+        return self.profile.capabilities | {Capability.LIST_OWNED} | execs  # portable gc (owned.py)
 
     # -- connections ---------------------------------------------------------------------
 

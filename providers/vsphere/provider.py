@@ -27,6 +27,7 @@ from portable.providers.vsphere import machines
 from portable.providers.vsphere.backend import VsphereGroupBackend
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.drift import FIELD as DRIFT_FIELD, HINTS as DRIFT_HINTS, RUNNING
+from portable.providers.vsphere.exec import VsphereExec
 from portable.providers.vsphere.inventory import Placement, resolve_placement
 from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.owned import VsphereOwned
@@ -42,7 +43,7 @@ from portable.providers.vsphere.translate import translate
 DISK_TASK_TIMEOUT = 300.0
 
 
-class VsphereProvider(VsphereOwned, VsphereRestore, VsphereQuiesce, BaseProvider):
+class VsphereProvider(VsphereOwned, VsphereExec, VsphereRestore, VsphereQuiesce, BaseProvider):
     """Deploys an app to VMware vSphere (vCenter or ESXi) as VMs cloned from a template."""
 
     name: ClassVar[str] = "vsphere"
@@ -52,7 +53,8 @@ class VsphereProvider(VsphereOwned, VsphereRestore, VsphereQuiesce, BaseProvider
          Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING,
          Capability.QUIESCE,  # the writers' containers stopped in their guests through VMware Tools (quiesce.py)
          Capability.DATA_CHANNEL,  # guest operations with the guest account, checked while planning (data.py)
-         Capability.LIST_OWNED}  # portable gc (owned.py)
+         Capability.LIST_OWNED,  # portable gc (owned.py)
+         Capability.EXEC}  # portable exec: docker exec in the guest through VMware Tools (exec.py)
     )
     refusals: ClassVar[dict[Capability, tuple[str, str | None]]] = {
         Capability.LOGS: ("cannot read container logs through vCenter",
@@ -76,7 +78,7 @@ class VsphereProvider(VsphereOwned, VsphereRestore, VsphereQuiesce, BaseProvider
         with self._lock:
             if self._placement is None:
                 content = self.session.content
-                self._placement = self.session.call("looking up the target's inventory", lambda: resolve_placement(content, self.settings))
+                self._placement = self.session.call("looking up the target's inventory", lambda: resolve_placement(content, self.settings), reread=True)
             return self._placement
 
     def datastore_name(self) -> str:

@@ -38,15 +38,26 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "portable.cli.main", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60)
 
 
-@pytest.mark.parametrize("target,provider", [("vc", "vsphere"), ("cloud", "aws"), ("lc", "libcloud")])
-def test_exec_on_a_vm_target_is_refused_in_one_sentence(tmp_path: Path, target: str, provider: str) -> None:
+@pytest.mark.parametrize("target,provider,hosts", [("cloud", "aws", "instances"), ("lc", "libcloud", "nodes")])
+def test_exec_on_a_vm_target_without_ssh_is_refused_in_one_sentence_naming_the_settings(tmp_path: Path, target: str, provider: str, hosts: str) -> None:
     out = _run(tmp_path, "exec", "web", "-t", target, "--", "true")
     assert out.returncode == 2, out.stdout + out.stderr
-    assert out.stderr.strip() == f"error: target `{target}` ({provider}) cannot run a command inside a service's replica; portable exec needs it"
+    assert out.stderr.strip() == (f"error: target `{target}` ({provider}) cannot run a command inside a service's replica without SSH to its {hosts}"
+                                  " (set `key_name` and `ssh` on the target); portable exec needs it")
     as_json = _run(tmp_path, "exec", "web", "-t", target, "-o", "json", "--", "true")
     assert as_json.returncode == 2 and as_json.stdout == ""
     error = validate("error", json.loads(as_json.stderr))
     assert error["kind"] == "CapabilityError" and error["exit"] == 2 and f"target `{target}`" in error["error"]
+
+
+def test_exec_on_vsphere_without_the_guest_account_is_refused_before_vcenter_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VSPHERE_GUEST_USER", raising=False)
+    monkeypatch.delenv("VSPHERE_GUEST_PASSWORD", raising=False)
+    out = _run(tmp_path, "exec", "web", "-t", "vc", "--", "true")  # vCenter "at" port 1: contacting it would fail otherwise
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "portable exec on vSphere runs the command through VMware Tools as a guest OS account: set VSPHERE_GUEST_USER and VSPHERE_GUEST_PASSWORD" in out.stderr
+    tty = _run(tmp_path, "exec", "web", "-t", "vc", "--tty", "--", "true")
+    assert tty.returncode == 2 and "--tty is not offered on vSphere targets" in tty.stderr, tty.stderr
 
 
 def test_exec_of_an_unknown_service_or_without_a_command_is_exit_2(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """`portable scale` and `portable restart` on the aws target (moto): the normal plan/apply
 path, so a scale adds instances behind the load balancer and a restart replaces the
-service's instances blue/green; `exec` is refused there in one sentence before moto is asked.
+service's instances blue/green; `exec` is refused there (no SSH set up) in one sentence before moto is asked.
 """
 from __future__ import annotations
 
@@ -44,4 +44,4 @@ def test_scale_and_restart_on_aws(aws_shop: Shop) -> None:
 
     refused = subprocess.run([sys.executable, "-m", "portable.cli.main", "exec", "web", "--target", "aws", "-f", str(shop.manifest), "--", "true"],
                              env=shop.env, capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 2 and "target `aws` (aws) cannot run a command inside a service's replica" in refused.stderr
+    assert refused.returncode == 2 and "target `aws` (aws) cannot run a command inside a service's replica without SSH" in refused.stderr and "`key_name` and `ssh`" in refused.stderr

@@ -1,5 +1,5 @@
 """`portable scale` and `portable restart` on the libcloud target (EC2 driver on moto): a scale
-starts more nodes for the service, a restart replaces its nodes; `exec` is refused in one
+starts more nodes for the service, a restart replaces its nodes; `exec` (SSH not set up there) is refused in one
 sentence before the cloud is asked.
 """
 from __future__ import annotations
@@ -44,4 +44,4 @@ def test_scale_and_restart_on_libcloud(libcloud_shop: LibcloudShop) -> None:
 
     refused = subprocess.run([sys.executable, "-m", "portable.cli.main", "exec", "worker", "--target", "cloud", "-f", str(shop.manifest), "--", "true"],
                              env=shop.env, capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 2 and "target `cloud` (libcloud) cannot run a command inside a service's replica" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "target `cloud` (libcloud) cannot run a command inside a service's replica without SSH" in refused.stderr and "`key_name` and `ssh`" in refused.stderr, refused.stderr
