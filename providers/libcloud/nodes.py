@@ -15,6 +15,7 @@ from typing import Any
 
 from libcloud.compute.base import NodeSize
 
+from portable.engine import cancel
 from portable.engine.retry import retry_transient
 from portable.errors import HealthCheckError, TargetError, TransientError
 from portable.manifest.app import App
@@ -25,6 +26,7 @@ from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.listing import all_nodes
 from portable.providers.libcloud.naming import node_name, parse_node_name
+from portable.providers.libcloud.secrets import push_to_nodes, pushes_secrets, secret_source
 from portable.providers.vm import (
     InstanceRef,
     disk_name,
@@ -86,7 +88,8 @@ class LibcloudGroupBackend:
 
     def _user_data(self, group: Resource, replica: int, peers: dict[str, str]) -> str | bytes:
         devices = {v["index"]: [f"/dev/sd{chr(ord('f') + v['index'])}", f"/dev/xvd{chr(ord('f') + v['index'])}", f"/dev/vd{chr(ord('b') + v['index'])}"] for v in group.spec["volumes"]}
-        text = instance_user_data(self.app, group, replica=replica, registry=self.account.settings.registry, hosts=peers, disk_devices=devices)
+        text = instance_user_data(self.app, group, replica=replica, registry=self.account.settings.registry, hosts=peers, disk_devices=devices,
+                                  secret_source=secret_source(self.account.settings))  # pushed over SSH after boot (secrets.py)
         data = fit_user_data(text, limit=self.account.profile.user_data_limit, what=f"the user data of {group.name}")
         return data.decode() if data.startswith(b"#cloud-config") else data
 
@@ -178,6 +181,10 @@ class LibcloudGroupBackend:
             for r, disk, device in attach:
                 call(self.driver.attach_volume, by_replica[r], vols[disk], device=device, action=f"attach volume {disk} to", what=f"instance {by_replica[r].id}")
             self.account.volumes(self.app).wait_attached(self.app.name, [d for _, d, _ in attach], self.timeout)
+            if group.spec["secrets"] and pushes_secrets(self.account.settings):
+                live = {n.id: n for n in self._nodes([InstanceRef(n.id, r, "") for n, r in created])}
+                push_to_nodes(self.account.settings, self.account.target_name, self.driver, self.app, group,
+                              [(live.get(n.id, n), r) for n, r in created], timeout=self.timeout, pause=self.ctx.pause, progress=self.ctx.progress)
         except BaseException:
             for node, _ in created:
                 self.ctx.progress(f"{group.name}: could not start every instance; terminating {node.id}")
@@ -209,7 +216,7 @@ class LibcloudGroupBackend:
                         return
             except (urllib.error.URLError, OSError) as exc:
                 last = str(exc)
-            time.sleep(max(1.0, health["interval_s"]))
+            cancel.pause(max(1.0, health["interval_s"]))
         raise HealthCheckError(f"{group.name}: {url} did not answer within {timeout:.0f}s", details=last)
 
     def register_with_lb(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
@@ -227,7 +234,7 @@ class LibcloudGroupBackend:
         while any(n.id in ids and str(n.state) not in GONE for n in call(all_nodes, self.driver, action="list", what="instances")):
             if time.monotonic() > deadline:
                 raise TargetError(f"instances {', '.join(sorted(ids))} of {group.name} were not terminated within {self.timeout:.0f}s")
-            time.sleep(2)
+            cancel.pause(2)
 
     def mark_current(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
         return None  # names carry the revision; the replica count is read from how many exist

@@ -177,7 +177,8 @@ def render_bootstrap(
     resolve `api` as api.<domain>, and follow replacements, unlike `hosts`).
     `restores` maps a volume to the archives a migration restores into it (App.restores).
     `secret_source` (region, endpoint, prefix): the secrets are read at boot from SSM
-    Parameter Store (secret_fetch.py) and `secrets` is ignored.
+    Parameter Store (secret_fetch.py) and `secrets` is ignored; `secret_fetch.PUSHED`: the
+    script waits, bounded, for the provider to write them after boot (secret_push.py).
     """
     name = container_name(spec)
     out: list[str] = [

@@ -5,6 +5,10 @@ attributes. So on AWS the user data carries only the names of SSM Parameter Stor
 SecureString parameters, and the bootstrap reads them at boot with the instance's own role
 (the instance profile portable creates, allowed to read exactly this app's parameters).
 
+Where no secret store is reachable from the machine (libcloud, vSphere), the provider pushes
+the values after boot instead, over SSH or VMware Tools (secret_push.py): the bootstrap then
+only waits, bounded, for them (`source = PUSHED`), and the user data carries names alone.
+
 The reader is a small Python program (cloud-init images always have python3: cloud-init is
 written in it), standard library only: credentials from the environment when set (how the
 lab's tests run the real user data on a host), else from the instance metadata service
@@ -65,6 +69,39 @@ fetch_secret() {
 }'''
 
 
+PUSHED: Mapping[str, str] = {"kind": "push"}  # `secret_source`: the provider writes the files after boot
+PUSH_WAIT_S = 900  # how long the bootstrap waits for pushed secrets (PORTABLE_SECRET_WAIT overrides)
+
+_WAIT_FUNCTION = r'''# wait_secrets MARKER NAME...: until the provider has pushed every secret after boot
+# (over SSH or VMware Tools, providers/vm/secret_push.py), at most PORTABLE_SECRET_WAIT seconds
+wait_secrets() {
+  marker=$1; shift
+  limit="${PORTABLE_SECRET_WAIT:-%d}"
+  echo "waiting for secrets" >"$ROOT/status"
+  say "waiting up to ${limit}s for the secrets to be delivered: $*"
+  deadline=$(( $(date +%%s) + limit ))
+  until [ -e "$ROOT/secrets/$marker" ]; do
+    [ "$(date +%%s)" -lt "$deadline" ] || fail "the secrets ($*) were not delivered within ${limit}s: portable pushes them once the machine answers"
+    sleep 1
+  done
+  for s in "$@"; do [ -f "$ROOT/secrets/$s" ] || fail "secret $s was not delivered"; done
+}''' % PUSH_WAIT_S
+
+
+def delivered_marker(spec: Mapping[str, Any]) -> str:
+    """The file the push writes last: named after the revision, which holds the secrets' keyed
+    digests, so a replacement instance never mistakes older values for its own."""
+    return f".delivered-{spec['revision']}"
+
+
+def wait_lines(spec: Mapping[str, Any]) -> list[str]:
+    """Bootstrap lines that wait for the group's secrets to be pushed (no value in them)."""
+    if not spec["secrets"]:
+        return []
+    names = " ".join(_Q(ref["name"]) for ref in spec["secrets"])
+    return [_WAIT_FUNCTION, f"wait_secrets {_Q(delivered_marker(spec))} {names}"]
+
+
 def parameter_prefix(app: str, target: str) -> str:
     """Where an app's secrets live in SSM Parameter Store (the instance role reads only this)."""
     return f"/portable/{app}/{target}/"
@@ -72,7 +109,9 @@ def parameter_prefix(app: str, target: str) -> str:
 
 def fetch_lines(spec: Mapping[str, Any], source: Mapping[str, str]) -> list[str]:
     """Bootstrap lines that read the group's secrets at boot. `source`: region, endpoint
-    (empty for AWS's own), prefix (parameter_prefix)."""
+    (empty for AWS's own), prefix (parameter_prefix); or PUSHED: wait for the provider's push."""
+    if source.get("kind") == "push":
+        return wait_lines(spec)
     if not spec["secrets"]:
         return []
     reader = base64.b64encode(SSM_READER.encode()).decode()

@@ -1,0 +1,149 @@
+"""Secrets onto libcloud nodes over SSH after they boot, never in their user data.
+
+A node's user data is readable by anyone allowed to read the node's attributes through the
+compute API (EC2's DescribeInstanceAttribute, OpenStack's server metadata...). With `ssh` and
+`key_name` set, the user data carries the secrets' names only; once a new node runs, portable
+logs in over the channel the data roles use (providers/vm/ssh.py: host keys checked, the
+key from `ssh.key_file` or the agent) and writes the values with secret_push.py, which the
+bootstrap waits for. The login is retried until the node's SSH server answers and its
+bootstrap has started, within the boot budget.
+
+Without `ssh`, an app with secrets still gets them in the user data (what docs/security.md
+calls the legacy path); `refusal` is the plan-time sentence for when that path is retired.
+"""
+from __future__ import annotations
+
+import shlex
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from portable.errors import InputError, TargetError
+from portable.manifest.app import App
+from portable.plan.resources import Resource
+from portable.providers.libcloud.settings import LibcloudSettings
+from portable.providers.vm.cloud_init import resolve_group_secrets
+from portable.providers.vm.secret_fetch import PUSHED
+from portable.providers.vm.secret_push import NOT_STARTED, payload, write_script
+
+SSH_TIMEOUT = 60.0  # one push: the payload is a few lines
+
+
+def pushes_secrets(settings: LibcloudSettings) -> bool:
+    """True when the nodes are reached over SSH, so their secrets are pushed after boot."""
+    return settings.ssh is not None and bool(settings.key_name)
+
+
+def secret_source(settings: LibcloudSettings) -> Mapping[str, str] | None:
+    """What the bootstrap is told about its secrets: wait for the push, or (None) read them
+    from the user data."""
+    return PUSHED if pushes_secrets(settings) else None
+
+
+def refusal(app: App, settings: LibcloudSettings) -> str | None:
+    """One sentence naming the setting, when a service with secrets would get them only
+    through its user data; None when they can be pushed (or there are none)."""
+    if pushes_secrets(settings):
+        return None
+    users = sorted(n for n, s in app.services.items() if s.secrets and s.replicas > 0)
+    if not users:
+        return None
+    return (f"service {users[0]} has secrets, which target {app.target_name} would have to put in the node's user data "
+            f"(readable through the cloud API): set `key_name` and `ssh` on the target so portable writes them over SSH after boot")
+
+
+def _run_with_stdin(transport: Any, command: str, data: bytes) -> tuple[int, str]:
+    """Runs `command` with `data` on its stdin; (exit status, the end of its stderr)."""
+    channel = transport.open_session()
+    channel.settimeout(SSH_TIMEOUT)
+    try:
+        channel.exec_command(command)
+        channel.sendall(data)
+        channel.shutdown_write()
+        code = channel.recv_exit_status()
+        err = b""
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(1 << 16)
+        return code, err.decode(errors="replace").strip()[-300:]
+    except socket.timeout:
+        raise TargetError(f"writing the secrets did not finish within {int(SSH_TIMEOUT)}s") from None
+    finally:
+        channel.close()
+
+
+def push_to_nodes(
+    settings: LibcloudSettings,
+    target: str,
+    driver: Any,
+    app: App,
+    group: Resource,
+    nodes: Sequence[tuple[Any, int]],  # (libcloud node, replica), running
+    *,
+    timeout: float,
+    pause: Callable[[float], None],
+    progress: Callable[[str], None],
+) -> None:
+    """push_secrets to libcloud nodes: the SSH channel of the target's `ssh` settings, host keys
+    from the console where the driver returns it (EC2), else trusted on first use."""
+    if not group.spec["secrets"] or not pushes_secrets(settings):
+        return
+    from portable.providers.vm.ssh_settings import ssh_roles
+
+    ssh_roles("libcloud")  # paramiko, or the `pip install` to run
+    from portable.providers.vm.ssh import Host, SshChannel
+
+    assert settings.ssh is not None
+    channel = SshChannel(target, settings.ssh, settings.key_name, app.base_dir)
+
+    def console(node: Any) -> Callable[[], str] | None:
+        if settings.driver != "ec2":
+            return None
+        return lambda: str((driver.ex_get_console_output(node) or {}).get("output") or "")
+
+    hosts = [Host(n.id, group.name, r, (list(n.public_ips or []) or [None])[0], (list(n.private_ips or []) or [None])[0], console=console(n))
+             for n, r in nodes]
+    push_secrets(channel, app, group, hosts, timeout=timeout, pause=pause, progress=progress)
+
+
+def push_secrets(
+    channel: Any,  # providers.vm.ssh.SshChannel
+    app: App,
+    group: Resource,
+    hosts: Sequence[Any],  # providers.vm.ssh.Host, one per new node
+    *,
+    timeout: float,
+    pause: Callable[[float], None],
+    progress: Callable[[str], None],
+) -> None:
+    """Writes the group's secrets onto each new node once it answers over SSH; TargetError
+    naming the node (never a value) when one does not within `timeout` seconds."""
+    if not group.spec["secrets"]:
+        return
+    from paramiko import SSHException
+
+    from portable.providers.vm.ssh import AS_ROOT
+
+    data = payload(resolve_group_secrets(app, group))
+    command = f"{AS_ROOT} $S sh -c {shlex.quote(write_script(group.spec))}"
+    deadline = time.monotonic() + timeout
+    for host in hosts:
+        last = "it did not answer"
+        while True:
+            try:
+                with channel.connect(host) as transport:
+                    code, err = _run_with_stdin(transport, command, data)
+                if code == 0:
+                    progress(f"{group.name}: secrets written to {host.id} over SSH")
+                    break
+                if code != NOT_STARTED:
+                    raise TargetError(f"could not write the secrets of {group.name} to node {host.id} over SSH (exit {code}): {err or 'no message'}")
+                last = "its bootstrap had not started"
+            except InputError as exc:  # not reachable yet, or not speaking SSH yet: the node is booting
+                last = exc.message
+            except (OSError, EOFError, SSHException) as exc:  # its SSH server closed on us while starting
+                last = f"the SSH connection was closed ({type(exc).__name__})"
+            if time.monotonic() > deadline:
+                raise TargetError(f"could not write the secrets of {group.name} to node {host.id} over SSH within {timeout:.0f}s: {last}")
+            pause(2)
+

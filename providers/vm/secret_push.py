@@ -1,0 +1,62 @@
+"""Secrets written into a machine after it boots, by the provider, instead of riding in its
+user data (or guestinfo), which anyone allowed to read the instance's attributes or the VM's
+configuration through the cloud API can read.
+
+The user data of such a machine carries only the secrets' names: its bootstrap waits, bounded,
+for them (secret_fetch.wait_lines). Once the machine answers, the provider sends one payload
+over the channel it already uses for the machine's data: SSH on libcloud (the payload on the
+command's stdin), VMware Tools' guest file transfer on vSphere (uploaded into the bootstrap's
+0700 secrets directory). The same small script then writes each value as a root-only file
+(0400) and, last, the marker the bootstrap waits for. No value is ever in a command line
+(guest process listings show those), a log or an error message.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from portable.providers.vm.secret_fetch import delivered_marker
+
+GUEST_ROOT = "/var/lib/portable"  # the bootstrap's default root: what an SSH or Tools session sees
+NOT_STARTED = 75  # exit status of the script while the bootstrap has not started: try again later
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def payload(values: Mapping[str, bytes]) -> bytes:
+    """`NAME BASE64` lines, one per secret: what the script reads."""
+    lines = []
+    for name, value in sorted(values.items()):
+        if not _NAME.match(name):  # names are manifest identifiers; never a path
+            raise ValueError(f"secret name {name!r} cannot be a file name")
+        lines.append(f"{name} {base64.b64encode(value).decode()}\n")
+    return "".join(lines).encode()
+
+
+def write_script(spec: Mapping[str, Any], source: str | None = None, *, root: str = GUEST_ROOT) -> str:
+    """sh that writes the secrets of `payload` (stdin, or the file `source`, removed after) into
+    the bootstrap's secrets directory and then the marker its wait looks for. Exits
+    NOT_STARTED (changing nothing but removing `source`) while the bootstrap has not started."""
+    q = shlex.quote
+    marker = delivered_marker(spec)
+    lines = [
+        "set -eu",
+        f"ROOT={q(root)}",
+        f"SRC={q(source) if source else '/dev/stdin'}",
+        *([f"trap 'rm -f {q(source)}' EXIT"] if source else []),
+        f'[ -e "$ROOT/status" ] || exit {NOT_STARTED}',
+        "umask 077",
+        'mkdir -p "$ROOT/secrets"',
+        "while read -r name value; do",
+        '  [ -n "$name" ] || continue',
+        '  case "$name" in */*|.*) echo "bad secret name" >&2; exit 2;; esac',
+        '  printf \'%s\' "$value" | base64 -d >"$ROOT/secrets/.$name.new"',
+        '  chmod 0400 "$ROOT/secrets/.$name.new"',
+        '  mv -f "$ROOT/secrets/.$name.new" "$ROOT/secrets/$name"',
+        'done <"$SRC"',
+        f': >"$ROOT/secrets/{marker}"',
+        "",
+    ]
+    return "\n".join(lines)

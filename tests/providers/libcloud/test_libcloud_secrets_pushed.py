@@ -1,0 +1,161 @@
+"""Secrets off the node's user data on libcloud (issue 18, item 3): with `key_name` and `ssh`
+set, the user data carries the secrets' names only, and portable writes the values over SSH
+once the node answers.
+
+libcloud's EC2 driver against moto (through the namespace proxy); each node moto records is
+brought up as a real lab host at its private address while the deploy runs
+(tests/providers/vm/instance_host.py: sshd, then the node's real user data, whose bootstrap
+waits for the secrets). The service container started by that bootstrap must read the value;
+the user data and the instance attributes, read through the EC2 API, must not hold it (the
+leak scanner, also over the CLI's output and the state). Rotation: a changed value and a
+redeploy give a new node, and its service reads the new value.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
+
+from instance_host import InstanceHost  # noqa: E402
+from ns_proxy import NamespaceProxy  # noqa: E402
+from ssh_source import MOTO_UBUNTU_AMI, REGISTRY, SshApp, free_loopback_address, new_app, ssh_yaml  # noqa: E402
+
+pytestmark = [pytest.mark.lab("moto", "docker", "registry", "images"), pytest.mark.timeout(600)]
+
+REGION = "sa-east-1"  # libcloud knows it; the other test in it boots no lab host, so no address collides
+SECRET_PATH = "/run/secrets/token"
+
+
+def manifest(app: SshApp, proxy: NamespaceProxy) -> str:
+    return f"""\
+apiVersion: portable/v1
+kind: Application
+metadata: {{name: {app.app}}}
+services:
+  web:
+    image: {REGISTRY}/lab/web:1
+    ports: [{{port: 8080}}]
+    secrets:
+      - name: api-token
+        path: {SECRET_PATH}
+secrets:
+  api-token:
+    from: env:LEAK_API_TOKEN
+targets:
+  cloud:
+    provider: libcloud
+    driver: ec2
+    region: {REGION}
+    image: {MOTO_UBUNTU_AMI}
+    readiness: state
+    boot_timeout: 60
+    driver_options: {{host: 127.0.0.1, port: {proxy.port}, secure: false, signature_version: '4'}}
+    key_name: {app.key_name}
+    ssh: {ssh_yaml(app.key_file)}
+"""
+
+
+class Booter(threading.Thread):
+    """Brings every new running node of the app up as a lab host (its user data run), as the
+    cloud would boot it, while the deploy waits to push the secrets."""
+
+    def __init__(self, app: SshApp) -> None:
+        super().__init__(daemon=True)
+        self.app = app
+        self.seen: set[str] = set()
+        self.hosts: dict[str, InstanceHost] = {}
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                for inst in self.app.instances(("running",)):
+                    iid = inst["InstanceId"]
+                    if iid not in self.seen:
+                        self.seen.add(iid)
+                        self.hosts[iid] = self.app.labs.start(iid, bind=free_loopback_address())
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            time.sleep(0.3)
+
+    def booted(self, iid: str, timeout: float = 120) -> InstanceHost:
+        deadline = time.monotonic() + timeout
+        while iid not in self.hosts and time.monotonic() < deadline and not self.errors:
+            time.sleep(0.3)
+        assert not self.errors, self.errors
+        host = self.hosts.get(iid)
+        assert host is not None and host.bootstrap is not None, f"node {iid} was not booted"
+        assert host.bootstrap.returncode == 0, host.bootstrap.stdout[-2000:] + host.bootstrap.stderr[-2000:]
+        return host
+
+
+def user_data(app: SshApp, iid: str) -> str:
+    raw = base64.b64decode(app.ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"]["Value"])
+    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
+
+
+def service_reads(docker_host: str, app: SshApp) -> str:
+    out = subprocess.run(["docker", "-H", docker_host, "exec", f"vm-{app.app}-web", "cat", SECRET_PATH], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture
+def cloud_app(tmp_path: Path, moto_url: str, docker_host: str, ns_proxy: NamespaceProxy) -> Any:
+    app = new_app(tmp_path, moto_url, docker_host, REGION, "lcsec")
+    app.target = "cloud"
+    app.manifest.write_text(manifest(app, ns_proxy))
+    yield app
+    app.labs.close(app.app)
+    app.cli("destroy", "-t", "cloud", "--yes")
+    app.ec2.delete_key_pair(KeyName=app.key_name)
+
+
+def test_secrets_reach_the_node_over_ssh_never_its_user_data_and_a_rotation_replaces_them(cloud_app: SshApp, docker_host: str, leak_secrets: Any) -> None:
+    app = cloud_app
+    app.env["LEAK_API_TOKEN"] = leak_secrets.value("LEAK_API_TOKEN")
+    leak_secrets.watch(app.dir / "state.db")
+
+    def every_instance() -> list[Any]:
+        found = app.ec2.describe_instances()["Reservations"]
+        mine = [i for r in found for i in r["Instances"] if {"Key": "portable:app", "Value": app.app} in i.get("Tags", [])]
+        return [(i, user_data(app, i["InstanceId"])) for i in mine]
+
+    leak_secrets.probe("the nodes' attributes and user data through the EC2 API", every_instance)
+    booter = Booter(app)
+    booter.start()
+    try:
+        done = leak_secrets.run([sys.executable, "-m", "portable.cli.main", "deploy", "-f", str(app.manifest), "--state", str(app.dir / "state.db"),
+                                 "-t", "cloud", "--yes"], env=app.env, timeout=400)
+        assert done.returncode == 0, done.stdout + done.stderr + "\n".join(booter.errors)
+        assert "secrets written to" in done.stdout + done.stderr
+        [first] = [i["InstanceId"] for i in app.instances(("running",))]
+        booter.booted(first)
+        assert service_reads(docker_host, app) == leak_secrets.value("LEAK_API_TOKEN")
+        text = user_data(app, first)
+        assert "wait_secrets" in text and "api-token" in text  # the names, not the value
+        assert leak_secrets.scan() == []
+
+        # rotation: the new value plans a replace; the new node gets it, the old one goes
+        app.env["LEAK_API_TOKEN"] = leak_secrets.rotate("LEAK_API_TOKEN")
+        again = leak_secrets.run([sys.executable, "-m", "portable.cli.main", "deploy", "-f", str(app.manifest), "--state", str(app.dir / "state.db"),
+                                  "-t", "cloud", "--yes"], env=app.env, timeout=400)
+        assert again.returncode == 0, again.stdout + again.stderr
+        [second] = [i["InstanceId"] for i in app.instances(("running",))]
+        assert second != first
+        assert app.instance_states([first])[first] in ("shutting-down", "terminated")
+        booter.booted(second)
+        assert service_reads(docker_host, app) == leak_secrets.value("LEAK_API_TOKEN")
+    finally:
+        booter.stop.set()
