@@ -26,6 +26,7 @@ from portable.providers.vsphere.ownership import DIGEST, Marks, OwnedVm
 from portable.providers.vsphere.proxy import LB_KIND
 from portable.providers.vsphere.readiness import wait_service_ready
 from portable.providers.vsphere.restore import RESTORE_KEY, restores_for
+from portable.providers.vsphere.secrets import push_secrets, secret_source
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import clone_request, disk_devices, peer_hosts
 
@@ -90,7 +91,8 @@ class VsphereGroupBackend:
 
         def one(replica: int) -> InstanceRef:
             text = instance_user_data(
-                self.app, group, replica=replica, registry=self.settings.registry, hosts=hosts, disk_devices=disk_devices(group.spec, replica)
+                self.app, group, replica=replica, registry=self.settings.registry, hosts=hosts, disk_devices=disk_devices(group.spec, replica),
+                secret_source=secret_source(self.settings, group.spec),  # pushed through VMware Tools (secrets.py)
             )
             request = clone_request(group, replica, user_data=text, datastore_name=self.datastore_name)
             if restoring:  # the guest holds its bootstrap until the archives are unpacked
@@ -123,6 +125,7 @@ class VsphereGroupBackend:
             self.progress(f"{group.name}: {ref.id} has address {ip}")
             if self.first_start is not None and restores_for(self.app, group.spec):
                 self.first_start(group.spec, vm, ref.id)
+            push_secrets(self.session, self.settings, self.app, group, vm, ref.id, timeout=max(1.0, deadline - time.monotonic()), progress=self.progress)
             if self.settings.readiness == "guest":
                 wait_service_ready(self.session, vm, ref.id, group.spec, max(1.0, deadline - time.monotonic()), limit=budget)
             return ip

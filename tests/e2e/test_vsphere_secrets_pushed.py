@@ -1,0 +1,163 @@
+"""Secrets off guestinfo on vSphere (issue 18, item 3): with the guest account set, the VM's
+user data (guestinfo.userdata, in extraConfig) carries the secrets' names only, and portable
+writes the values into the guest through VMware Tools' guest file transfer once it answers.
+
+The VM's guest is vcsim's container backing (see test_migrate_vsphere_to_docker.py) with the
+docker CLI and the lab engine's socket (test_migrate_vsphere_quiesce.py). vcsim runs no
+cloud-init, so the test does what cloud-init would: it reads the user data the VM was cloned
+with (through pyVmomi, as anyone with read access to the VM could) and runs its bootstrap in
+the guest, which waits for the secrets; the deploy pushes them, and the service container the
+bootstrap starts reads the value. The guest's /var/lib/portable is a directory of the test,
+mounted at its own path too (PORTABLE_ROOT), because the engine resolves the bootstrap's `-v`
+paths on this host. extraConfig of the VM, read through the API, holds no secret value (the
+leak scanner, also over the CLI's output and the state).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from docker_support import Cli, ensure_images, force_remove_app
+from test_migrate_vsphere_quiesce import docker_guest_image
+
+pytestmark = [pytest.mark.lab("docker", "vcsim", "registry", "images"), pytest.mark.timeout(600)]
+
+APP = f"vssec{uuid.uuid4().hex[:6]}"
+SECRET_PATH = "/run/secrets/token"
+
+
+def manifest(vcsim: Any, guest_image: str, root: Path) -> str:
+    run = json.dumps([f"-v /var/run/docker.sock:/var/run/docker.sock -v {root}:{root} -v {root}:/var/lib/portable {guest_image}"])
+    doc = {
+        "apiVersion": "portable/v1", "kind": "Application", "metadata": {"name": APP},
+        "services": {"web": {"image": "127.0.0.1:5000/lab/web:1", "secrets": [{"name": "api-token", "path": SECRET_PATH}]}},
+        "secrets": {"api-token": {"from": "env:LEAK_API_TOKEN"}},
+        "targets": {"vcsim": {
+            "provider": "vsphere", "host": vcsim.host, "port": int(vcsim.port), "insecure": True, "template": vcsim.template,
+            "datacenter": vcsim.datacenter, "cluster": vcsim.cluster, "folder": vcsim.folder, "datastore": vcsim.datastore,
+            "network": vcsim.network, "readiness": "ip", "boot_timeout": 120,
+            "extra_config": {"RUN.container": run, "RUN.mountdmi": "false"},
+        }},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+class VCenter:
+    """pyVmomi reads of the app's VMs, as anyone with read access to them in vCenter could."""
+
+    def __init__(self, vcsim: Any) -> None:
+        from pyVim.connect import SmartConnect
+
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self.si = SmartConnect(host=vcsim.host, port=int(vcsim.port), user=vcsim.user, pwd=vcsim.password, sslContext=context)
+
+    def close(self) -> None:
+        from pyVim.connect import Disconnect
+
+        Disconnect(self.si)
+
+    def extra_configs(self) -> dict[str, dict[str, str]]:
+        """VM name -> its extraConfig, for the app's VMs (named <app>-<service>-...)."""
+        from pyVmomi import vim
+
+        content = self.si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            return {vm.name: {o.key: str(o.value) for o in vm.config.extraConfig or []} for vm in view.view if vm.name.startswith(f"{APP}-")}
+        finally:
+            view.Destroy()
+
+
+def user_data(extra: dict[str, str]) -> str:
+    return base64.b64decode(extra["guestinfo.userdata"]).decode()
+
+
+def guest_of(vm: str) -> str | None:
+    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}", "--filter", f"name=vcsim-{vm}-"], capture_output=True, text=True, timeout=30).stdout.split()
+    return names[0] if names else None
+
+
+class GuestBoot(threading.Thread):
+    """What cloud-init would do in the new VM: run the bootstrap of its user data."""
+
+    def __init__(self, vc: VCenter, root: Path) -> None:
+        super().__init__(daemon=True)
+        self.vc, self.root = vc, root
+        self.result: subprocess.CompletedProcess[str] | None = None
+        self.error = ""
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                for name, extra in self.vc.extra_configs().items():
+                    guest = guest_of(name)
+                    if guest and "guestinfo.userdata" in extra:
+                        script = yaml.safe_load(user_data(extra))["write_files"][0]["content"]
+                        self.result = subprocess.run(
+                            ["docker", "exec", "-i", "-e", f"PORTABLE_ROOT={self.root}", "-e", "PORTABLE_SKIP_HOST_SETUP=1", "-e", "PORTABLE_SECRET_WAIT=150",
+                             guest, "sh", "-c", "cat >/tmp/bootstrap.sh && sh /tmp/bootstrap.sh"],
+                            input=script, capture_output=True, text=True, timeout=300)
+                        return
+                time.sleep(0.5)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture
+def vc(vcsim: Any) -> Any:
+    client = VCenter(vcsim)
+    yield client
+    client.close()
+
+
+def test_secrets_reach_the_vsphere_guest_through_vmware_tools_never_guestinfo(tmp_path: Path, vcsim: Any, vc: VCenter, leak_secrets: Any) -> None:
+    images = ensure_images()
+    root = tmp_path / "guest-root"
+    root.mkdir()
+    path = tmp_path / "portable.yaml"
+    path.write_text(manifest(vcsim, docker_guest_image(images.worker), root))
+    cli = Cli(tmp_path / "state.db", {"VSPHERE_USER": vcsim.user, "VSPHERE_PASSWORD": vcsim.password, "VSPHERE_GUEST_USER": "root",
+                                      "VSPHERE_GUEST_PASSWORD": "guest-s3cret", "LEAK_API_TOKEN": leak_secrets.value("LEAK_API_TOKEN")})
+    leak_secrets.watch(tmp_path / "state.db")
+
+    def metadata() -> list[Any]:
+        configs = vc.extra_configs()
+        return [(name, extra, user_data(extra) if "guestinfo.userdata" in extra else "") for name, extra in configs.items()]
+
+    leak_secrets.probe("the VMs' extraConfig (guestinfo) through the vSphere API", metadata)
+    boot = GuestBoot(vc, root)
+    boot.start()
+    try:
+        done = cli.run("deploy", "-f", str(path), "-t", "vcsim", "--yes")
+        leak_secrets.record("portable deploy", done.stdout + done.stderr)
+        assert done.returncode == 0, done.stdout + done.stderr + boot.error
+        assert "secrets written into" in done.stdout + done.stderr
+        boot.join(timeout=200)
+        assert boot.result is not None, boot.error or "the bootstrap did not run in the guest"
+        assert boot.result.returncode == 0, boot.result.stdout[-2000:] + boot.result.stderr[-2000:]
+        seen = subprocess.run(["docker", "exec", f"vm-{APP}-web", "cat", SECRET_PATH], capture_output=True, text=True, timeout=30)
+        assert seen.returncode == 0, seen.stderr
+        assert seen.stdout == leak_secrets.value("LEAK_API_TOKEN")
+        [(name, extra, text)] = metadata()
+        assert "wait_secrets" in text and "api-token" in text  # the names only
+        assert leak_secrets.scan() == []
+        assert not [f for f in (root / "secrets").iterdir() if f.name.startswith(".incoming")]  # the upload is consumed
+        assert oct((root / "secrets" / "api-token").stat().st_mode & 0o777) == "0o400"
+    finally:
+        boot.stop.set()
+        subprocess.run(["docker", "rm", "-f", f"vm-{APP}-web"], capture_output=True, timeout=60)
+        cli.run("destroy", "-f", str(path), "-t", "vcsim", "--yes")
+        force_remove_app(APP)
