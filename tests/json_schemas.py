@@ -32,7 +32,8 @@ FORMAT_OPTION = {"import": "format", "render": "format"}
 EXEMPT = {
     "completion": "prints a shell script for bash/zsh/fish to source; there is no record to describe",
 }
-ALSO = {"error": "any command's error with -o json, on stderr", "migrate --dry-run": "migrate --dry-run -o json: {to, plan, volumes}"}
+# schemas of outputs beside the commands' own: schema -> what prints it
+ALSO = {"error": "any command's error with -o json, on stderr", "migrate-preview": "migrate --dry-run -o json"}
 
 
 def _registry() -> Registry:

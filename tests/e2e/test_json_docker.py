@@ -1,7 +1,8 @@
 """`-o json` of the commands that read a deployed app, on the lab's Docker engine: open, logs
 (one object a line, and streamed with --follow), targets, gc, state list/show/migrate, and
 promote between the lab's two engines; each output validated against its schema in
-docs/schemas, and the errors (exit 2, one JSON object on stderr) of open, logs and promote.
+docs/schemas (and migrate --dry-run between them), and the errors (exit 2, one JSON object on
+stderr) of open, logs and promote.
 """
 from __future__ import annotations
 
@@ -144,12 +145,17 @@ def test_promote_as_json_names_the_digest_it_deployed(tmp_path: Path, registry: 
         refused = _error(cli.run("promote", "--from", "staging", "--to", "prod", *common, "--yes", "-o", "json"))
         assert "staging" in refused["error"], refused
         assert cli.run("deploy", *common, "-t", "staging", "--yes", "--quiet").returncode == 0
+        dry = cli.run("migrate", "--from", "staging", "--to", "prod", *common, "--dry-run", "-o", "json")
+        assert dry.returncode == 0, dry.stderr
+        preview = validate("migrate-preview", json.loads(dry.stdout))
+        assert preview["to"] == "prod" and preview["plan"]["summary"]["create"] >= 2 and preview["volumes"] == []
         out = cli.run("promote", "--from", "staging", "--to", "prod", *common, "--yes", "-o", "json")
         assert out.returncode == 0, out.stdout + out.stderr
         doc = validate("promote", json.loads(out.stdout))
         assert (doc["from"], doc["to"], doc["revision_from"], doc["revision"]) == ("staging", "prod", 1, 1)
         ran = subprocess.run(["docker", "-H", docker_b_host, "inspect", "--format", "{{.Config.Image}}", "json-promote-web-1"], capture_output=True, text=True, timeout=60)
         assert ran.stdout.strip() == doc["images"]["web"], ran.stderr
-    finally:
-        cli.run("destroy", *common, "-t", "prod", "--yes", "--quiet")
-        cli.run("destroy", *common, "-t", "staging", "--yes", "--quiet")
+    finally:  # both at once: each waits for its container's stop timeout
+        destroys = [subprocess.Popen(["portable", "destroy", *common, "-t", t, "--yes", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for t in ("prod", "staging")]
+        for destroy in destroys:
+            destroy.wait(timeout=300)
