@@ -170,13 +170,14 @@ def _apply_revision(app: App, provider: Provider, store: StateStore, desired: li
         rev = store.begin(app.name, app.target_name, kind, app.digest(), desired, message)  # type: ignore[arg-type]
         progress(f"revision {rev.number}: {the_plan.summary()}")
         ctx = ApplyContext(app=app, progress=progress, timeout=timeout, previous=previous, parallelism=parallelism, force_conflicts=force_conflicts)
-        with recorded_when_interrupted(store, rev):  # Ctrl-C: the revision is failed, the lock released
+        with recorded_when_interrupted(store, rev, f"run the same command again to {'finish the ' + kind if kind != 'deploy' else 'converge'}"):  # Ctrl-C: the revision is failed, the lock released
             report = apply_plan(provider, the_plan, ctx, parallelism)
         if report.ok:
             store.finish(rev, "deployed")
             return DeployResult(app.name, app.target_name, the_plan, rev.number)
         failed_action, error = report.failed[0]
-        note = _roll_back(app, provider, previous, current, ctx, parallelism)
+        with recorded_when_interrupted(store, rev, f"{failed_action.key} had failed and the rollback to the previous revision was cut short: run the same command again"):
+            note = _roll_back(app, provider, previous, current, ctx, parallelism)
         store.finish(rev, "failed", f"{failed_action.key}: {error.message}; {note}")
         raise _with_note(error, f"revision {rev.number} failed at {failed_action.key}; {note}")
 
@@ -278,7 +279,7 @@ def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes:
         # today's translation supplies the dependency order even when no revision was recorded
         the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes, structure=_structure(app, provider))
         rev = store.begin(app.name, app.target_name, "destroy", app.digest(), [], message or ("destroy" + (" --volumes" if volumes else "")))
-        with recorded_when_interrupted(store, rev):
+        with recorded_when_interrupted(store, rev, "run destroy again to remove the rest"):
             report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout, parallelism=parallelism), parallelism)
         if not report.ok:
             action, error = report.failed[0]

@@ -37,7 +37,25 @@ def route_sigint_to_main_thread() -> None:
     _installed = True
 
 
-def exit_interrupted() -> NoReturn:
+# what an interrupted command without a revision of its own did (and did not do)
+_WITHOUT_REVISION = {
+    "logs": "stopped reading the logs; nothing was changed",
+    "deploy": "no revision was started; nothing was changed",
+    "destroy": "no revision was started; nothing was removed",
+    "rollback": "no revision was started; nothing was changed",
+}
+
+
+def interrupted_line(exc: BaseException | None, command: str | None) -> str:
+    """The one line Ctrl-C prints: "error: interrupted; " + what was done, what was not, what to run."""
+    from portable.engine.interrupted import summary_of
+
+    summary = summary_of(exc) if exc is not None else None
+    summary = summary or _WITHOUT_REVISION.get(command or "")
+    return "error: interrupted" + (f"; {summary}" if summary else "")
+
+
+def exit_interrupted(exc: BaseException | None = None) -> NoReturn:
     """Ctrl-C's exit: one line and status 130, within a second whatever the threads do.
 
     The main thread has already unwound (the revision recorded as failed, the lock released),
@@ -51,7 +69,8 @@ def exit_interrupted() -> NoReturn:
 
     import click
 
-    click.echo("error: interrupted", err=True)
+    context = click.get_current_context(silent=True)
+    click.echo(interrupted_line(exc, context.info_name if context is not None else None), err=True)
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.stdout.flush()
         sys.stderr.flush()

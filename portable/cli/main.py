@@ -36,10 +36,10 @@ def _handle_errors(fn: F) -> F:
 
                 traceback.print_exc()
             fail(str(exc), exc.exit_code, as_json=as_json, error=exc)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             from portable.cli.interrupt import exit_interrupted
 
-            exit_interrupted()  # exit 130 now, not when the abandoned workers' calls return
+            exit_interrupted(exc)  # exit 130 now, not when the abandoned workers' calls return
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # pragma: no cover - reported, not hidden

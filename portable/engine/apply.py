@@ -10,7 +10,9 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from portable.engine.cancel import cancel_on
 from portable.engine.crashpoints import crashpoint
+from portable.engine.interrupted import note_progress
 from portable.engine.retry import call_with_retry
 from portable.errors import Cancelled, PortableError, TargetError
 from portable.plan.plan import Action, Plan
@@ -35,7 +37,8 @@ def _run(provider: Provider, action: Action, ctx: ApplyContext) -> None:
         raise Cancelled(f"{action.op} of {action.key} was not started: the run was interrupted")
     ctx.progress(f"{verb} {action.key}")
     try:
-        call_with_retry(provider.apply, action, ctx, attempts=3)
+        with cancel_on(ctx.cancelled):  # the provider's wait loops (engine.cancel.pause) stop on Ctrl-C
+            call_with_retry(provider.apply, action, ctx, attempts=3)
     except PortableError:
         raise
     except Exception as exc:  # a provider bug or an unmapped SDK error: still one sentence
@@ -73,9 +76,10 @@ def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: i
                 else:
                     report.done.append(action)
                     finished.add(action.key)
-    except BaseException:  # Ctrl-C (KeyboardInterrupt) or SystemExit: stop everything, wait for nothing
+    except BaseException as exc:  # Ctrl-C (KeyboardInterrupt) or SystemExit: stop everything, wait for nothing
         ctx.cancelled.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        note_progress(exc, len(report.done), len(plan.actions))  # for the line the user reads
         raise
     pool.shutdown(wait=True)
     return report

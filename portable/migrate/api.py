@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from portable.data.archive import write_archive
+from portable.engine.interrupted import Interrupted
 from portable.errors import InputError
 from portable.manifest import DEFAULT_FILE
 from portable.migrate.blobstore import open_blob_store
@@ -116,6 +117,8 @@ def backup(path: str | Path | Session = DEFAULT_FILE, target: str = "local", *, 
             info = write_archive(volume, chunks, local, strip=strip)
             archives.append({**info.to_dict(), "key": key, "url": blobs.put(key, local), "phase": "full"})
             progress(f"volume {volume}: {info.files} files, {info.data_bytes} bytes")
+    except KeyboardInterrupt as exc:  # Ctrl-C: no index is written, so no half backup can be restored
+        raise Interrupted(f"backup {backup_id} of {app.name} on {target} stopped after {len(archives)} of {len(volumes)} volumes; no backup was recorded{'; its writers are started again' if stopped else ''}; run backup again") from exc
     finally:
         if stopped and quiescer is not None:
             quiescer.resume(app)
@@ -169,6 +172,9 @@ def restore(path: str | Path | Session = DEFAULT_FILE, target: str = "local", *,
             local = blobs.readable_path(archive["key"], app.base_dir / ".portable" / "tmp")
             destination.restore_volume(app, archive["volume"], local, progress, sha256=archive["sha256"], replace=True)
             restored.append(archive["volume"])
+    except KeyboardInterrupt as exc:  # Ctrl-C: say which volumes hold the backup's data and which may not
+        rest = [a["volume"] for a in index["archives"] if a["volume"] not in restored]
+        raise Interrupted(f"restore of {source} on {target} stopped: replaced {', '.join(restored) or 'no volume'}; {', '.join(rest)} may be partly replaced{'; its writers are started again' if stopped else ''}; run the same restore again to finish") from exc
     finally:
         if stopped and quiescer is not None:
             quiescer.resume(app)

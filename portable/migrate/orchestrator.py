@@ -18,6 +18,7 @@ from typing import Any
 
 from portable.data.archive import read_index, write_archive
 from portable.engine.crashpoints import crashpoint
+from portable.engine.interrupted import Interrupted, summary_of
 from portable.errors import CapabilityError, InputError, MigrationError, PortableError
 from portable.manifest import App
 from portable.migrate.blobstore import open_blob_store
@@ -146,6 +147,9 @@ class Migration:
         self.journal.mark(name, "running")
         try:
             out = fn()
+        except KeyboardInterrupt as exc:  # Ctrl-C: the journal stays resumable, nothing is undone
+            self.journal.mark(name, "failed", error="interrupted by Ctrl-C (SIGINT)")
+            raise self._interrupted(name, exc) from exc
         except BaseException as exc:
             self.journal.mark(name, "failed", error=str(exc))
             raise
@@ -154,6 +158,24 @@ class Migration:
         crashpoint(f"migrate.after-{name}")  # tests only (PORTABLE_CRASHPOINT)
         self.progress(f"[{name}] done in {self.timings[name]:.1f}s")
         return out
+
+    def _interrupted(self, step: str, exc: KeyboardInterrupt) -> Interrupted:
+        """The line Ctrl-C prints: the step cut short, the steps done, where the app serves, and
+        that the same command resumes (the journal keeps every finished step)."""
+        done = [s for s, entry in self.journal.steps.items() if entry.get("status") == "done"]
+        src, dst = self.src.target_name, self.dst.target_name
+        if step in ("cutover", "retire"):
+            serving = f"{dst} serves the app" + ("" if step == "cutover" else f", {src} is not fully retired")
+        elif self.journal.output("quiesce").get("quiesced") or self._quiesced_at is not None:
+            serving = f"the writers on {src} are stopped until it resumes"
+        else:
+            serving = f"{src} keeps serving"
+        inner = (summary_of(exc) or "").split(";")[0]  # the destination's revision, without its own advice
+        return Interrupted(
+            f"migration from {src} to {dst} stopped in step {step}"
+            + (f" ({inner})" if inner else "")
+            + f"; done: {', '.join(done) or 'nothing'}; {serving}; run the same migrate again to resume"
+        )
 
     def _plan(self) -> dict[str, Any]:
         self.dst.check_secrets()
@@ -206,8 +228,20 @@ class Migration:
         if destination is not None:
             app = self._restore_app(archives)
             for a in archives:
-                destination.restore_volume(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"])
+                self._restore_once("precopy", destination, app, a)
         return {"archives": archives, "restored": destination is not None}
+
+    def _restore_once(self, step: str, destination: DataDestination, app: App, archive: dict[str, Any], **options: Any) -> None:
+        """Restores one archive unless this migration's `step` already did (a run interrupted by
+        Ctrl-C after the restore, resumed: the volume holds that data, and a second restore
+        would refuse a volume that is not empty). Recorded in the journal as soon as it is done."""
+        entry = self.journal.steps.setdefault(step, {})
+        if archive["key"] in entry.get("restored_keys", []):
+            self.progress(f"volume {archive['volume']}: {archive['phase']} archive already restored (resuming)")
+            return
+        destination.restore_volume(app, archive["volume"], self._local_archive(archive), self.progress, sha256=archive["sha256"], **options)
+        entry.setdefault("restored_keys", []).append(archive["key"])
+        self.journal.save()
 
     def _api_restorer(self) -> DataDestination | None:
         """The destination as a DataDestination when it restores through its API, else None
@@ -244,7 +278,7 @@ class Migration:
             for a in archives:
                 if a["phase"] == "base" and pre_restored:
                     continue  # already on the destination since the first pass
-                destination.restore_volume(app, a["volume"], self._local_archive(a), self.progress, sha256=a["sha256"], delta=a["phase"] == "final")
+                self._restore_once("deploy", destination, app, a, delta=a["phase"] == "final")
         result = self.api.deploy_app(self.session, app, progress=self.progress, timeout=self.timeout, kind="migrate", message=f"migrated from {self.src.target_name}")
         return {"revision": result.revision}
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from portable.engine import cancel
 from portable.engine.retry import retry_transient
 from portable.errors import HealthCheckError, TargetError
 from portable.manifest.app import App
@@ -211,7 +212,7 @@ class Ec2GroupBackend:
                 return
             if failed in text:
                 break
-            time.sleep(max(0.5, min(10.0, deadline - time.monotonic())))
+            cancel.pause(max(0.5, min(10.0, deadline - time.monotonic())))
         tail = "\n".join(line for line in text.splitlines() if "portable:" in line)[-2000:]
         raise HealthCheckError(f"{group.name}: instance {ref.id} did not report ready within {timeout:.0f}s", details=tail or "(no output from the bootstrap yet)")
 
@@ -249,7 +250,7 @@ class Ec2GroupBackend:
             states = {d["Target"]["Id"]: d["TargetHealth"] for d in found["TargetHealthDescriptions"]}
             if states and all(s.get("State") == "healthy" for s in states.values()):
                 return
-            time.sleep(5)
+            cancel.pause(5)
         details = "\n".join(f"{iid}: {s.get('State')} {s.get('Reason', '')} {s.get('Description', '')}".rstrip() for iid, s in sorted(states.items()))
         raise HealthCheckError(f"{group.name}: the load balancer did not report the new instances healthy within {self.timeout:.0f}s", details=details)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 
+from portable.engine import cancel
 from portable.errors import TargetError
 from portable.manifest.app import App
 from portable.providers.aws import tags as T
@@ -90,7 +91,7 @@ def delete_owned(clients: AwsClients, obj: OwnedObject, timeout: float) -> None:
                 return
             if time.monotonic() > deadline:
                 raise TargetError(f"{what} is still {states[0]} after {timeout:.0f}s; it was not deleted")
-            time.sleep(2)
+            cancel.pause(2)
     elif obj.kind == "load-balancer":
         _until_free(what, lambda: clients.elbv2.delete_load_balancer(LoadBalancerArn=ident), timeout)
     elif obj.kind == "target-group":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import InputError, TargetError
 from portable.plan.resources import Observed, Resource
 from portable.providers.aws import tags as T
@@ -85,4 +86,4 @@ class Volumes:
                 return
             if time.monotonic() > deadline:
                 raise TargetError(f"volume {name} ({current['VolumeId']}) is still {current['State']} after {ctx.timeout:.0f}s; it was not deleted")
-            time.sleep(3)
+            cancel.pause(3)

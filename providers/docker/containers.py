@@ -16,6 +16,7 @@ from typing import Any
 import docker
 from docker.types import Mount
 
+from portable.engine import cancel
 from portable.errors import HealthCheckError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
@@ -206,7 +207,7 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
                 f"container {name} did not become healthy within {timeout:.0f}s",
                 details=failure_details(client, cid, data),
             )
-        time.sleep(POLL_S)
+        cancel.pause(POLL_S)
 
 
 def _running_for(state: Mapping[str, Any]) -> float:

@@ -13,6 +13,7 @@ from typing import Any
 
 import docker
 
+from portable.engine import cancel
 from portable.errors import HealthCheckError, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
@@ -59,7 +60,7 @@ def _wait_ready(client: docker.DockerClient, cid: str, name: str) -> None:
         code, output = run(client, cid, name, ["kamal-proxy", "list"])
         if code == 0:
             return
-        time.sleep(0.2)
+        cancel.pause(0.2)
     raise TargetError(f"front proxy {name} did not start accepting commands: {output.strip()}",
                       hint="check the target's proxy_image: it must be a kamal-proxy image")
 

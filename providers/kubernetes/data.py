@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
 from portable.providers.kubernetes import naming as n
@@ -59,7 +60,7 @@ class KubernetesData:
             while self.kube.list("Pod", ns, selector):
                 if time.monotonic() > deadline:
                     raise TargetError(f"the pods of {name} in {ns} did not stop within 120s; the copy would not be consistent")
-                time.sleep(1)
+                cancel.pause(1)
         return scaled
 
     def resume(self, app: App) -> list[str]:
@@ -112,7 +113,7 @@ class KubernetesData:
                 return
             if time.monotonic() > deadline:
                 raise TargetError(f"the export pod {ns}/{pod} did not start within 120s (phase {(obj.get('status') or {}).get('phase')})")
-            time.sleep(delay)
+            cancel.pause(delay)
             delay = min(delay * 1.5, 1.0)
 
     def _open_exec(self, ns: str, pod: str, command: list[str]) -> Any:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import HealthCheckError, PortableError
 from portable.providers.kubernetes.client import Kube
 
@@ -96,7 +97,7 @@ def wait_for_rollout(kube: Kube, kind: str, namespace: str, name: str, *, timeou
                 details=diagnose(kube, obj),
                 hint=f"kubectl -n {namespace} describe {kind.lower()} {name}",
             )
-        time.sleep(delay)
+        cancel.pause(delay)
         delay = min(delay * 1.5, 1.0)
 
 
@@ -161,5 +162,5 @@ def wait_until_gone(kube: Kube, kind: str, namespace: str | None, name: str, *, 
         if not said:
             progress(f"{kind}/{name}: waiting for deletion")
             said = True
-        time.sleep(delay)
+        cancel.pause(delay)
         delay = min(delay * 1.5, 1.0)

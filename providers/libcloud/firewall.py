@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import RepeatAction, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Observed, Resource
@@ -115,7 +116,7 @@ class Firewall:
         ):
             if time.monotonic() > deadline:
                 raise TargetError(f"security group {group_name(self.owner)} is still used by instances of {app_name} after {ctx.timeout:.0f}s")
-            time.sleep(3)
+            cancel.pause(3)
         try:
             call(self.driver.ex_delete_security_group_by_id, group.id, action="delete", what=f"security group {group_name(self.owner)}")
         except TargetError:

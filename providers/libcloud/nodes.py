@@ -15,6 +15,7 @@ from typing import Any
 
 from libcloud.compute.base import NodeSize
 
+from portable.engine import cancel
 from portable.engine.retry import retry_transient
 from portable.errors import HealthCheckError, TargetError, TransientError
 from portable.manifest.app import App
@@ -215,7 +216,7 @@ class LibcloudGroupBackend:
                         return
             except (urllib.error.URLError, OSError) as exc:
                 last = str(exc)
-            time.sleep(max(1.0, health["interval_s"]))
+            cancel.pause(max(1.0, health["interval_s"]))
         raise HealthCheckError(f"{group.name}: {url} did not answer within {timeout:.0f}s", details=last)
 
     def register_with_lb(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
@@ -233,7 +234,7 @@ class LibcloudGroupBackend:
         while any(n.id in ids and str(n.state) not in GONE for n in call(all_nodes, self.driver, action="list", what="instances")):
             if time.monotonic() > deadline:
                 raise TargetError(f"instances {', '.join(sorted(ids))} of {group.name} were not terminated within {self.timeout:.0f}s")
-            time.sleep(2)
+            cancel.pause(2)
 
     def mark_current(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
         return None  # names carry the revision; the replica count is read from how many exist

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import TargetError
 from portable.manifest.app import App
 from portable.providers.base import ApplyContext, Capability, OwnedObject
@@ -89,7 +90,7 @@ def delete_owned(account: LibcloudAccount, obj: OwnedObject, ctx: ApplyContext) 
         while any(n.id == node.id and str(n.state) not in GONE for n in call(all_nodes, driver, action="list", what="instances")):
             if time.monotonic() > deadline:
                 raise TargetError(f"instance {node.id} ({obj.name}) was not terminated within {ctx.timeout:.0f}s")
-            time.sleep(2)
+            cancel.pause(2)
     elif obj.kind == "volume":
         Volumes(driver, account.settings.driver, lambda: [], owner, account.target_name).delete(obj.app, str(obj.ref["disk"]), ctx)
     elif obj.kind == "security-group":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import InputError, TargetError
 from portable.plan.resources import Observed, Resource
 from portable.providers.base import ApplyContext
@@ -70,7 +71,7 @@ class Volumes:
                 return v
             if time.monotonic() > deadline:
                 raise TargetError(f"volume {disk} is {'missing' if v is None else v.state}, not {' or '.join(states)}, after {timeout:.0f}s")
-            time.sleep(2)
+            cancel.pause(2)
 
     def wait_attached(self, app_name: str, disks: list[str], timeout: float) -> None:
         for disk in disks:

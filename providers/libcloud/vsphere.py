@@ -16,6 +16,7 @@ import json
 import time
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import TargetError
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.errors import map_error
@@ -43,7 +44,7 @@ def _wait(task: Any, what: str) -> None:
             raise TargetError(f"vCenter could not {what}: {getattr(fault, 'msg', None) or fault}")
         if time.monotonic() > deadline:
             raise TargetError(f"vCenter did not {what} within {TASK_SECONDS:.0f}s")
-        time.sleep(0.3)
+        cancel.pause(0.3)
 
 
 def guestinfo(user_data: str | bytes, name: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from portable.engine import cancel
 from portable.engine.retry import retry_budget, stop_after_budget
 from portable.errors import AuthError, InputError, PortableError, TargetError, TransientError
 from portable.providers.vsphere.errors import NETWORK_ERRORS, translate_fault
@@ -248,5 +249,5 @@ class Session:
                 raise translate_fault(fault, what)
             if time.monotonic() > deadline:
                 raise TargetError(f"vCenter task for {what} did not finish within {int(timeout)}s")
-            time.sleep(delay)
+            cancel.pause(delay)
             delay = min(delay * 1.5, 2.0)

@@ -23,6 +23,7 @@ from typing import Any
 
 from pyVmomi import vim
 
+from portable.engine import cancel
 from portable.errors import InputError, MigrationError, TargetError
 from portable.manifest.app import App
 from portable.providers.vsphere.connection import Session, ssl_context
@@ -135,7 +136,7 @@ class VsphereData:
                 return int(found[0].exitCode or 0)  # an exit code of 0 may be left out of the answer
             if time.monotonic() > deadline:
                 raise TargetError(f"{what} did not finish within {int(TAR_TIMEOUT)}s")
-            time.sleep(delay)
+            cancel.pause(delay)
             delay = min(delay * 1.5, 2.0)
 
     def _open(self, url: str, vm_name: str) -> Any:

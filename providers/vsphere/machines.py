@@ -15,6 +15,7 @@ from typing import Any
 
 from pyVmomi import vim
 
+from portable.engine import cancel
 from portable.engine.retry import retry_transient
 from portable.errors import HealthCheckError, TargetError, TransientError
 from portable.providers.vsphere.connection import IGNORED, Session
@@ -213,7 +214,7 @@ def destroy_vm(session: Session, vm: Any, *, keep_prefix: str, timeout: float) -
         task = session.call(what, vm.Destroy_Task, ignore=(vim.fault.InvalidPowerState,))
         if task is not None and session.wait_for_task(task, what, timeout=timeout, ignore=(vim.fault.InvalidPowerState,)) is not IGNORED:
             return
-        time.sleep(1 + attempt)
+        cancel.pause(1 + attempt)
     raise TargetError(f"VM `{vm.name}` was powered on again each time it was being deleted ({DESTROY_ATTEMPTS} attempts): "
                       "check vSphere HA or whoever powers it on, then run destroy again")
 
@@ -245,5 +246,5 @@ def wait_for_ip(session: Session, vm: Any, timeout: float, *, limit: float | Non
                 details=f"power state: {power_state(session, vm)}; VMware Tools: {tools or 'not running'}",
                 hint="check that the template has VMware Tools (or open-vm-tools) and that its network hands out addresses (DHCP)",
             )
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic()) + 0.05))
+        cancel.pause(min(delay, max(0.0, deadline - time.monotonic()) + 0.05))
         delay = min(delay * 1.5, 5.0)

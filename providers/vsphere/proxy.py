@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import HealthCheckError, InputError
 from portable.manifest.app import App
 from portable.manifest.model import Service
@@ -165,7 +166,7 @@ def set_backends(session: Session, vm: Any, name: str, backends: list[str], *, w
                 details=f"{APPLIED_KEY} = {_extra(session, vm).get(APPLIED_KEY, '(never set)')}",
                 hint="kamal-proxy health-checks new upstreams before switching: check that they answer",
             )
-        time.sleep(0.3)
+        cancel.pause(0.3)
 
 
 def lb_vm_name(spec: Mapping[str, Any]) -> str:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from portable.engine import cancel
 from portable.errors import HealthCheckError
 from portable.providers.vsphere.connection import Session
 
@@ -92,5 +93,5 @@ def wait_service_ready(
                 hint="the template needs open-vm-tools and cloud-init's VMware datasource; "
                 "set `readiness: ip` to only wait for the VM's address",
             )
-        time.sleep(delay)
+        cancel.pause(delay)
         delay = min(delay * 1.5, 5.0)
