@@ -107,6 +107,10 @@ def _import(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...
         warn(finding.render())
     failures = conv.strict_failures()
     if strict and failures:
+        if as_json:  # located: the first key not carried exactly is file/line/path, every one is under problems
+            from portable.errors import Problem
+
+            raise ManifestError([Problem(f.path, f"{f.fate} ({f.text}); --strict: nothing written", f.loc.file, f.loc.line or None, f.loc.col or None) for f in failures])
         fail(f"--strict: {len(failures)} compose key{'s' if len(failures) != 1 else ''} not carried exactly; nothing written", 2, as_json=as_json)
     header = f"Imported by `portable import` from {', '.join(files)}.\nComments mark values compose says differently; `portable explain -t TARGET` shows what each target does."
     text = manifest_text(conv, header)

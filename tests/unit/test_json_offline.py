@@ -89,7 +89,9 @@ def test_import_as_json_carries_the_manifest_and_located_warnings(tmp_path: Path
     assert wrote["file"] == "portable.yaml" and (tmp_path / "portable.yaml").is_file()
     strict = _run(tmp_path, "import", "compose.yaml", "--strict", "-o", "strict.yaml", "--format", "json")
     assert strict.returncode == 2 and strict.stdout == "" and not (tmp_path / "strict.yaml").exists()
-    assert "--strict" in validate("error", json.loads(strict.stderr))["error"]
+    error = validate("error", json.loads(strict.stderr))
+    assert (error["file"], error["line"], error["column"], error["path"], error["exit"]) == ("compose.yaml", 4, 5, "services.web.init", 2), error
+    assert "--strict: nothing written" in error["error"]
 
 
 def test_targets_and_the_state_commands_speak_json(app: Path) -> None:
