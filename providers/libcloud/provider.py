@@ -27,6 +27,7 @@ from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, a
 from portable.providers.libcloud.owned import LibcloudOwned
 from portable.providers.libcloud.preflight import preflight
 from portable.providers.libcloud.profiles import DriverProfile, profile_for
+from portable.providers.libcloud.secrets import secret_source
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.libcloud.translate import translate
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init, roll_out, scale, tear_down
@@ -183,7 +184,7 @@ class LibcloudProvider(LibcloudOwned, LibcloudExec, BaseProvider):
             if res.kind == GROUP_KIND:
                 path = outdir / "user-data" / f"{res.name}.yaml"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(render_cloud_init(app, res, registry=self.settings.registry))
+                path.write_text(render_cloud_init(app, res, registry=self.settings.registry, secret_source=secret_source(self.settings)))
                 written.append(path)
         doc = {
             "app": app.name, "target": app.target_name, "provider": "libcloud", "driver": self.settings.driver,

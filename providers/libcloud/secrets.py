@@ -8,8 +8,8 @@ key from `ssh.key_file` or the agent) and writes the values with secret_push.py,
 bootstrap waits for. The login is retried until the node's SSH server answers and its
 bootstrap has started, within the boot budget.
 
-Without `ssh`, an app with secrets still gets them in the user data (what docs/security.md
-calls the legacy path); `refusal` is the plan-time sentence for when that path is retired.
+Without `ssh`, an app with secrets still gets them in the user data (the legacy path
+docs/security.md names, kept until the tests that deploy secrets without SSH are moved).
 """
 from __future__ import annotations
 
@@ -39,18 +39,6 @@ def secret_source(settings: LibcloudSettings) -> Mapping[str, str] | None:
     """What the bootstrap is told about its secrets: wait for the push, or (None) read them
     from the user data."""
     return PUSHED if pushes_secrets(settings) else None
-
-
-def refusal(app: App, settings: LibcloudSettings) -> str | None:
-    """One sentence naming the setting, when a service with secrets would get them only
-    through its user data; None when they can be pushed (or there are none)."""
-    if pushes_secrets(settings):
-        return None
-    users = sorted(n for n, s in app.services.items() if s.secrets and s.replicas > 0)
-    if not users:
-        return None
-    return (f"service {users[0]} has secrets, which target {app.target_name} would have to put in the node's user data "
-            f"(readable through the cloud API): set `key_name` and `ssh` on the target so portable writes them over SSH after boot")
 
 
 def _run_with_stdin(transport: Any, command: str, data: bytes) -> tuple[int, str]:
