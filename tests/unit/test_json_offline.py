@@ -102,7 +102,11 @@ def test_targets_and_the_state_commands_speak_json(app: Path) -> None:
     store = _json(app, "state-list", "state", "list", "-o", "json")
     assert [lock["lock_id"] for lock in store["locks"]] == [locked["lock_id"]] and store["deployments"] == []
     held = _run(app, "state", "lock", "-t", "k8s", "--lock-timeout", "0", "-o", "json")
-    assert held.returncode != 0 and held.stdout == "" and locked["lock_id"] in validate("error", json.loads(held.stderr))["error"]
+    assert held.returncode == 1 and held.stdout == "", held.stderr
+    refused = validate("error", json.loads(held.stderr))
+    assert refused["kind"] == "StateLockedError" and locked["lock_id"] in refused["error"] and f"portable state unlock {locked['lock_id']}" in refused["hint"]
+    unknown = _run(app, "state", "unlock", "000000", "-o", "json")
+    assert unknown.returncode == 2 and validate("error", json.loads(unknown.stderr))["error"] == "no lock with id 000000"
     released = _json(app, "state-lock", "state", "unlock", locked["lock_id"], "-o", "json")
     assert (released["action"], released["lock_id"]) == ("released", locked["lock_id"])
     assert _json(app, "state-list", "state", "list", "-o", "json")["locks"] == []
