@@ -153,6 +153,7 @@ def _apply_revision(app: App, provider: Provider, store: StateStore, desired: li
     """Plans again under the lock and applies; with `approved`, only if that is what was approved."""
     from portable.engine.apply import apply_plan
     from portable.engine.interrupted import recorded_when_interrupted
+    from portable.engine.progress import PLAN, emit
     from portable.providers.base import ApplyContext
 
     parallelism = parallelism or provider.default_parallelism
@@ -168,10 +169,10 @@ def _apply_revision(app: App, provider: Provider, store: StateStore, desired: li
         if the_plan.empty and not _interrupted(store, app):
             return DeployResult(app.name, app.target_name, the_plan, None)
         rev = store.begin(app.name, app.target_name, kind, app.digest(), desired, message)  # type: ignore[arg-type]
-        progress(f"revision {rev.number}: {the_plan.summary()}")
+        emit(progress, f"revision {rev.number}: {the_plan.summary()}", kind=PLAN, plan=the_plan)  # the CLI shows the plan before its progress
         ctx = ApplyContext(app=app, progress=progress, timeout=timeout, previous=previous, parallelism=parallelism, force_conflicts=force_conflicts)
         with recorded_when_interrupted(store, rev, f"run the same command again to {'finish the ' + kind if kind != 'deploy' else 'converge'}"):  # Ctrl-C: the revision is failed, the lock released
-            report = apply_plan(provider, the_plan, ctx, parallelism)
+            report = apply_plan(provider, the_plan, ctx, parallelism, desired=desired)
         if report.ok:
             store.finish(rev, "deployed")
             return DeployResult(app.name, app.target_name, the_plan, rev.number)
@@ -199,7 +200,7 @@ def _roll_back(app: App, provider: Provider, previous: list[Resource], current: 
     ctx.progress(f"rolling back to revision {current.number}")
     try:
         back = _plan(app, provider, previous, previous)
-        report = apply_plan(provider, back, ctx, parallelism)
+        report = apply_plan(provider, back, ctx, parallelism, desired=previous)
     except PortableError as exc:
         return f"rolling back to revision {current.number} also failed: {exc.message}"
     if not report.ok:
@@ -270,6 +271,7 @@ def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes:
     """Removes everything labelled for the app on `target`; data only with `volumes=True`."""
     from portable.engine.apply import apply_plan
     from portable.engine.interrupted import recorded_when_interrupted
+    from portable.engine.progress import PLAN, emit
     from portable.providers.base import ApplyContext
 
     session = _session(path, env, state)
@@ -279,8 +281,9 @@ def destroy(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, volumes:
         # today's translation supplies the dependency order even when no revision was recorded
         the_plan = _plan(app, provider, [], _previous(store, app), delete_stateful=volumes, structure=_structure(app, provider))
         rev = store.begin(app.name, app.target_name, "destroy", app.digest(), [], message or ("destroy" + (" --volumes" if volumes else "")))
+        emit(progress, "", kind=PLAN, plan=the_plan)  # silent in plain mode: the CLI shows the plan before its progress
         with recorded_when_interrupted(store, rev, "run destroy again to remove the rest"):
-            report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout, parallelism=parallelism), parallelism)
+            report = apply_plan(provider, the_plan, ApplyContext(app=app, progress=progress, timeout=timeout, parallelism=parallelism), parallelism, desired=[])
         if not report.ok:
             action, error = report.failed[0]
             store.finish(rev, "failed", f"{action.key}: {error.message}")

@@ -107,9 +107,10 @@ def _env() -> dict[str, str] | None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("--env-file", type=click.Path(dir_okay=False), default=None, help="Variables to use as if exported (for ${VAR} interpolation and target settings); the environment wins.")
+@click.option("--progress", "progress_mode", type=click.Choice(["auto", "plain", "table"]), envvar="PORTABLE_PROGRESS", default=None, help="Progress of deploy, destroy, migrate...: a live table of services on a terminal (auto), timestamped lines (plain), or the table anyway (table). Also PORTABLE_PROGRESS.")
 @root_file_options
 @click.version_option(package_name="portable")
-def cli(debug: bool, env_file: str | None) -> None:
+def cli(debug: bool, env_file: str | None, progress_mode: str | None) -> None:
     """Deploy one app manifest to Docker, Kubernetes, AWS, any Libcloud cloud or vSphere,
     and move it between them with its data."""
 
@@ -225,8 +226,15 @@ def deploy(saved_plan: str | None, file: str, target: str, state: str | None, ye
 
     started = time.monotonic()  # -o json: the revision, its plan and the time taken (docs/schemas/revision.schema.json)
     options = {"state": state, "timeout": timeout, "parallelism": parallelism, "env": _env(), "force_conflicts": force_conflicts, "lock_wait": lock_timeout}
+    shown: list[object] = []  # the plan, printed on stdout before the progress of its apply (in order through one pipe)
+
+    def show_plan(the_plan: Any) -> None:
+        if output != "json":
+            shown.append(the_plan)
+            click.echo(the_plan.render_text())
+
     if saved_plan:
-        with progress(not quiet) as report:
+        with progress(not quiet, on_plan=show_plan) as report:
             result = api.deploy_saved(saved_plan, progress=report, **options)  # type: ignore[arg-type]
         target = result.target
     else:
@@ -237,7 +245,7 @@ def deploy(saved_plan: str | None, file: str, target: str, state: str | None, ye
             if approved.empty and output != "json":
                 return
             _confirm("Apply these changes?", yes)
-        with progress(not quiet) as report:
+        with progress(not quiet, on_plan=show_plan if yes else None) as report:
             result = api.deploy(file, target, progress=report, approved=approved, **options)  # type: ignore[arg-type]
     if output == "json":
         from portable.cli.verbs import revision_document
@@ -246,7 +254,8 @@ def deploy(saved_plan: str | None, file: str, target: str, state: str | None, ye
     if result.revision is None:
         click.echo(f"{result.app} on {target}: no changes; nothing was touched.")
     else:
-        click.echo(result.plan.render_text() if yes or saved_plan else result.plan.summary())
+        if not shown:  # --quiet: no progress sink, so no plan yet
+            click.echo(result.plan.render_text() if yes or saved_plan else result.plan.summary())
         click.echo(f"{result.app} on {target}: revision {result.revision} deployed.")
 
 
@@ -309,14 +318,22 @@ def destroy(file: str, target: str, state: str | None, yes: bool, volumes: bool,
 
     started = time.monotonic()
     _confirm(f"Destroy the app on target {target}{' including its volumes' if volumes else ''}?", yes)
-    with progress(not quiet) as report:
+    shown: list[object] = []  # the plan, printed before the progress of its apply
+
+    def show_plan(plan: Any) -> None:
+        if output != "json":
+            shown.append(plan)
+            click.echo(plan.render_text())
+
+    with progress(not quiet, on_plan=show_plan) as report:
         the_plan = api.destroy(file, target, volumes=volumes, state=state, progress=report, parallelism=parallelism, env=_env(), lock_wait=lock_timeout)
     if output == "json":
         from portable.cli.verbs import destroy_document
 
         latest = api.history(file, target, state=state, env=_env())
         return emit_json(destroy_document(the_plan, target, time.monotonic() - started, latest[-1].number if latest else None))
-    click.echo(the_plan.render_text())
+    if not shown:
+        click.echo(the_plan.render_text())
     click.echo(f"{the_plan.app} on {target}: destroyed.")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -59,29 +58,24 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A progress sink: a live spinner line on a terminal, timestamped plain lines otherwise."""
+def progress(enabled: bool = True, *, on_plan: Callable[[Any], None] | None = None) -> Iterator[Callable[[str], None]]:
+    """A progress sink: a live table of services on a terminal, timestamped plain lines
+    otherwise (portable/cli/live_table.py; `portable --progress` or PORTABLE_PROGRESS choose).
+    `on_plan(plan)` runs when the engine is about to apply a plan, before its progress lines."""
     if not enabled:
         yield lambda message: None
         return
-    start = time.monotonic()
-    if sys.stderr.isatty():
-        from rich.console import Console
+    from portable.cli.live_table import LiveTableSink, choose_mode, make_sink
 
-        console = Console(stderr=True)
-        with console.status("working...") as status:
-
-            def tty(message: str) -> None:
-                console.print(f"[dim]{time.monotonic() - start:6.1f}s[/dim] {message}", highlight=False)
-                status.update(message)
-
-            yield tty
+    ctx = click.get_current_context(silent=True)
+    requested = ctx.find_root().params.get("progress_mode") if ctx is not None else None
+    json_output = ctx is not None and ctx.params.get("output") == "json"
+    sink = make_sink(choose_mode(requested, json_output=json_output), on_plan)
+    if isinstance(sink, LiveTableSink):
+        with sink:
+            yield sink
         return
-
-    def plain(message: str) -> None:
-        click.echo(f"{time.monotonic() - start:6.1f}s {message}", err=True)
-
-    yield plain
+    yield sink
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> None:

@@ -50,7 +50,7 @@ def build_and_push(app: App, service: str, registry: ImageRegistry, client: Regi
         progress(f"building {repo}:{tag} for service {service}")
         _build(app, service, f"{repo}:{tag}", progress)
         progress(f"pushing {repo}:{tag}")
-        _push(repo, tag, login)
+        _push(repo, tag, login, progress)
         digest = client.manifest_digest(repository, tag)
         if digest is None:
             raise TargetError(f"pushed {repo}:{tag} but registry {registry.server} does not list it")
@@ -82,14 +82,19 @@ def _build(app: App, service: str, ref: str, progress: Progress) -> None:
         raise TargetError(f"building image {ref} for service {service} failed: {exc}") from None
 
 
-def _push(repo: str, tag: str, login: Login | None) -> None:
+def _push(repo: str, tag: str, login: Login | None, progress: Progress) -> None:
     import docker
+
+    from portable.engine.progress import PushMeter
 
     engine = _engine()
     auth = {"username": login[0], "password": login[1]} if login else None  # none: the engine's client config
+    meter = PushMeter(progress, f"push {repo}:{tag}")  # bytes and rate in the live table; nothing in plain mode
     try:
         for chunk in engine.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
             if "error" in chunk:
                 raise TargetError(f"pushing {repo}:{tag} failed: {chunk['error']}", hint="check the registry's login and that it accepts pushes")
+            meter.saw(chunk)
+        meter.close()
     except docker.errors.DockerException as exc:
         raise TargetError(f"pushing {repo}:{tag} failed: {exc}") from None

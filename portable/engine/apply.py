@@ -7,6 +7,7 @@ not wait for the rest), so the command ends at once and the caller records the r
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -14,8 +15,10 @@ from portable.engine.cancel import cancel_on
 from portable.engine.crashpoints import crashpoint
 from portable.engine.interrupted import note_progress
 from portable.engine.retry import call_with_retry
+from portable.engine.service_tally import ServiceTally
 from portable.errors import Cancelled, PortableError, TargetError
 from portable.plan.plan import Action, Plan
+from portable.plan.resources import Resource
 from portable.providers.base import ApplyContext, Provider
 
 DEFAULT_PARALLELISM = 4
@@ -31,11 +34,11 @@ class ApplyReport:
         return not self.failed
 
 
-def _run(provider: Provider, action: Action, ctx: ApplyContext) -> None:
+def _run(provider: Provider, action: Action, ctx: ApplyContext, tally: ServiceTally) -> None:
     verb = {"create": "creating", "update": "updating", "replace": "replacing", "delete": "deleting"}[action.op]
     if ctx.cancelled.is_set():
         raise Cancelled(f"{action.op} of {action.key} was not started: the run was interrupted")
-    ctx.progress(f"{verb} {action.key}")
+    tally.begin(action, f"{verb} {action.key}")  # the same line as ever; a live table also gets the service's row
     try:
         with cancel_on(ctx.cancelled):  # the provider's wait loops (engine.cancel.pause) stop on Ctrl-C
             call_with_retry(provider.apply, action, ctx, attempts=3)
@@ -44,12 +47,17 @@ def _run(provider: Provider, action: Action, ctx: ApplyContext) -> None:
     except Exception as exc:  # a provider bug or an unmapped SDK error: still one sentence
         raise TargetError(f"{action.op} of {action.key} failed: {type(exc).__name__}: {exc}") from exc
     crashpoint(f"apply.after-{action.op}")  # tests only (PORTABLE_CRASHPOINT)
-    ctx.progress(f"{action.key} {'deleted' if action.op == 'delete' else 'ready'}")
+    tally.end(action, f"{action.key} {'deleted' if action.op == 'delete' else 'ready'}")
 
 
-def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: int = DEFAULT_PARALLELISM) -> ApplyReport:
-    """Runs `plan`'s actions in dependency order, up to `parallelism` at once."""
+def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: int = DEFAULT_PARALLELISM, *, desired: Iterable[Resource] | None = None) -> ApplyReport:
+    """Runs `plan`'s actions in dependency order, up to `parallelism` at once.
+
+    `desired` (every resource the run aims at, unchanged ones included; [] for a destroy)
+    gives each service's desired replicas in the progress events (default: the plan's own)."""
     report = ApplyReport()
+    tally = ServiceTally(plan, ctx.progress, desired)
+    tally.start()
     needs = plan.prerequisites()
     pending = {a.key: a for a in plan.actions}
     finished: set[str] = set()
@@ -63,7 +71,7 @@ def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: i
                     ready = [pending[min(pending)]]
                 for action in ready[: max(1, parallelism) - len(running)]:
                     del pending[action.key]
-                    running[pool.submit(_run, provider, action, ctx)] = action
+                    running[pool.submit(_run, provider, action, ctx, tally)] = action
             if not running:
                 break  # a failure stopped the rest
             done, _ = wait(running, return_when=FIRST_COMPLETED)

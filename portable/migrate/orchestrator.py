@@ -213,7 +213,9 @@ class Migration:
             key = f"{self.src.name}/{self.journal.id}/{volume}.{phase}.tar.gz"
             local = self.blobs.writable_path(key, self.scratch)
             chunks, strip = role(self.src_provider, DataSource, Capability.EXPORT_VOLUMES, self.src.target_name, "migration").export_volume(self.src, volume)
-            info = write_archive(volume, chunks, local, strip=strip, base=(base or {}).get(volume))
+            from portable.engine.progress import metered  # bytes and rate of the copy in the live table
+
+            info = write_archive(volume, metered(chunks, self.progress, f"volume {volume} <- {self.src.target_name} ({phase})"), local, strip=strip, base=(base or {}).get(volume))
             url = self.blobs.put(key, local)
             what = f"{info.files} changed files ({info.data_bytes} bytes), {info.deleted} deleted" if info.base else f"{info.files} files, {info.data_bytes} bytes"
             self.progress(f"{phase} archive of volume {volume}: {what}")

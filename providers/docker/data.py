@@ -18,6 +18,7 @@ import docker
 from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
 from portable.data.archive import read_index, restore_tar_stream
+from portable.engine.progress import metered
 from portable.plan.plan import Action
 from portable.providers.base import ApplyContext, ImageSource
 from portable.providers.docker import naming
@@ -113,7 +114,7 @@ class DockerData:
         helper = self._helper(app, volume, read_only=False)
         try:
             with engine_call(f"writing volume {vname}"):
-                if not helper.put_archive(MOUNT, restore_tar_stream(archive, sha256)):
+                if not helper.put_archive(MOUNT, metered(restore_tar_stream(archive, sha256), progress, f"volume {volume} -> {self.target_name}")):
                     raise TargetError(f"the engine refused to write the archive into volume {vname}")
         finally:
             helper.remove(force=True)
@@ -182,7 +183,7 @@ class DockerData:
                 continue
             progress(f"copying image {ref} to {self.target_name}")
             with tempfile.TemporaryFile() as tmp:
-                for chunk in stream:
+                for chunk in metered(stream, progress, f"image {ref} -> {self.target_name}"):  # bytes and rate in the live table
                     tmp.write(chunk)
                 tmp.seek(0)
                 with engine_call(f"loading image {ref} into {self.target_name}"):

@@ -17,6 +17,7 @@ from typing import Any
 
 import docker
 
+from portable.engine.progress import emit
 from portable.errors import HealthCheckError
 from portable.manifest.app import App
 from portable.plan.resources import Resource, spec_digest
@@ -98,7 +99,7 @@ def roll_replica(
         else:  # a replacement left behind by an interrupted run
             containers.stop_and_remove(client, found["Id"], _name(found), 0)
     if current is not None and current["Labels"].get(naming.LABEL_REVISION) == res.digest and current["State"] == "running":
-        progress(f"{canonical} already runs this revision")
+        emit(progress, f"{canonical} already runs this revision", service=service or None, step=f"{canonical} already runs this revision")
         return
     if current is None:  # a new replica: nothing to keep serving, no need to wait for siblings
         _start_replica(client, app, res, canonical, None, target=target, bind_address=bind_address,
@@ -135,12 +136,13 @@ def _start_replica(
     spec = res.spec
     service = res.service or ""
     name = canonical + naming.NEXT_SUFFIX if current is not None else canonical
-    progress(f"starting {name} ({spec['image']})")
+    emit(progress, f"starting {name} ({spec['image']})", service=service or None, step=f"starting {name}")  # the live table's step
     cid = containers.create_replica(client, app, res, name, target, bind_address)
     try:
         containers.start(client, cid, name)
         data = containers.wait_healthy(client, cid, name, timeout)
-        progress(f"{name} finished its work (exit 0)" if data["State"].get("Status") == "exited" else f"{name} is healthy")
+        said = f"{name} finished its work (exit 0)" if data["State"].get("Status") == "exited" else f"{name} is healthy"
+        emit(progress, said, service=service or None, step=said)
         with guard.routing(app.name, service):
             if current is not None:
                 guard.retiring.add(current["Id"])
@@ -175,7 +177,7 @@ def _retire(client: docker.DockerClient, app: App, service: str, found: list[dic
             guard.retiring.difference_update(ids)
             raise
     for c in found:
-        progress(f"stopping {_name(c)}")
+        emit(progress, f"stopping {_name(c)}", service=service or None, step=f"stopping {_name(c)}")
         containers.stop_and_remove(client, c["Id"], _name(c), grace)
     guard.retiring.difference_update(ids)
 
