@@ -8,6 +8,8 @@ HTTP connections).
 from __future__ import annotations
 
 import atexit
+import email.utils
+import http.client
 import json
 import os
 import random
@@ -17,15 +19,17 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from xml.etree import ElementTree
 
-from pyVim.connect import Disconnect, SmartConnect
-from pyVmomi import vim
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from pyVim.connect import Disconnect
+from pyVmomi import SoapStubAdapter, VmomiSupport, vim, vmodl
+from pyVmomi.VmomiSupport import GetServiceVersions
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from portable.engine import cancel
 from portable.engine.retry import retry_budget, stop_after_budget
-from portable.errors import AuthError, InputError, PortableError, TargetError, TransientError
-from portable.providers.vsphere.errors import NETWORK_ERRORS, translate_fault
+from portable.errors import AuthError, InputError, PortableError, RepeatAction, TargetError, TransientError
+from portable.providers.vsphere.errors import NETWORK_ERRORS, AnswerLost, translate_fault
 from portable.providers.vsphere.settings import VsphereSettings
 
 T = TypeVar("T")
@@ -87,31 +91,130 @@ def ssl_context(settings: VsphereSettings) -> ssl.SSLContext:
 
 
 READ_METHODS = ("Fetch", "Retrieve", "Find", "Query", "WaitForUpdates", "CurrentTime", "CreateContainerView")  # change nothing (a view is a read cursor)
+REPEAT_SAFE_METHODS = (*READ_METHODS, "Login")  # a repeated login opens one more session, nothing else
+#: creates that must not be sent again on an answer lost after vCenter may have acted: their
+#: caller looks for what the earlier try made first (machines.clone_vm)
+LOOK_FIRST_METHODS = frozenset({"CloneVM_Task"})
+#: statuses that say the request was refused before anything acted on it (throttled, or
+#: the service or something in front of it unavailable): any call may be sent again
+REFUSED_STATUSES = frozenset({429, 503})
+REREAD_ATTEMPTS = 4  # a listing raced by deletions elsewhere is read this many times at most
+
+_last_answer = threading.local()  # the Retry-After of the last answer this thread read
 
 
-def retry_reads(stub: Any, attempts: int = 6) -> None:
-    """Makes `stub` retry the calls that change nothing (property reads, which pyVmomi makes
-    lazily on attribute access, outside any Session.call) when the answer is lost or is an
-    error page (a reset, a 429/5xx from something in between, unparsable XML), with backoff
-    and jitter within the retry budget. Calls that change something are left to Session.call,
-    and creates look before they are repeated (machines.clone_vm)."""
+def _remember_retry_after(stub: Any) -> None:
+    """Makes every connection of `stub` keep the Retry-After header of its last answer
+    (pyVmomi turns a 429 into an HTTPException naming only the status)."""
+    get_connection = stub.GetConnection
+
+    def recording_connection() -> Any:
+        conn = get_connection()
+        if not getattr(conn, "_portable_records_retry_after", False):
+            getresponse = conn.getresponse
+
+            def getresponse_recorded(*args: Any, **kwargs: Any) -> Any:
+                response = getresponse(*args, **kwargs)
+                _last_answer.retry_after = response.getheader("Retry-After")
+                return response
+
+            conn.getresponse = getresponse_recorded
+            conn._portable_records_retry_after = True
+        return conn
+
+    stub.GetConnection = recording_connection
+
+
+def _retry_after_seconds(raw: str | None) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date; None when absent or unreadable."""
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def refused_status(exc: BaseException) -> int | None:
+    """The HTTP status of an answer that refused the call unprocessed (429, 503), else None."""
+    if not isinstance(exc, http.client.HTTPException):
+        return None
+    head = str(exc).split(" ", 1)[0]
+    status = int(head) if head.isdigit() else None
+    return status if status in REFUSED_STATUSES else None
+
+
+def retry_on_the_wire(stub: Any, attempts: int = 10) -> None:
+    """Makes `stub` send a call again, with backoff and jitter within the retry budget, when
+    * vCenter (or something in front of it) refused it unprocessed: 429 or 503, any call,
+      after the Retry-After the answer gives;
+    * or the answer of a call that changes nothing was lost or is an error page (a reset, a
+      500 that is not a SOAP fault, unparsable XML): property reads, which pyVmomi makes lazily
+      on attribute access, outside any Session.call, included.
+    Any other failure of a call that changes something is left to Session.call; a lost answer
+    to a create is marked so that it is retried only by its caller, which looks for what the
+    earlier try made first (machines.clone_vm)."""
+    _remember_retry_after(stub)
     invoke = stub.InvokeMethod
 
     def invoke_retrying(mo: Any, info: Any, args: Any, *rest: Any) -> Any:
-        if not str(getattr(info, "wsdlName", "")).startswith(READ_METHODS):
-            return invoke(mo, info, args, *rest)
+        method = str(getattr(info, "wsdlName", ""))
+        repeat_safe = method.startswith(REPEAT_SAFE_METHODS)
         start = time.monotonic()
         for attempt in range(1, attempts + 1):
+            _last_answer.retry_after = None
             try:
                 return invoke(mo, info, args, *rest)
-            except NETWORK_ERRORS:
-                pause = min(8.0, 0.3 * 2 ** attempt) * (0.5 + random.random() / 2)
+            except NETWORK_ERRORS as exc:
+                refused = refused_status(exc) is not None
+                hinted = _retry_after_seconds(_last_answer.retry_after) if refused else None
+                exc.retry_after = hinted  # type: ignore[union-attr]  # read by translate_fault
+                if not (refused or repeat_safe):
+                    exc.look_first = method in LOOK_FIRST_METHODS  # type: ignore[union-attr]
+                    raise
+                pause = min(hinted, 60.0) if hinted is not None else min(8.0, 0.3 * 2 ** attempt) * (0.5 + random.random() / 2)
                 if attempt == attempts or time.monotonic() - start + pause > retry_budget():
                     raise
-                time.sleep(pause)
+                cancel.pause(pause)
         raise AssertionError("unreachable")
 
     stub.InvokeMethod = invoke_retrying
+
+
+def _server_versions(body: bytes) -> set[str] | None:
+    """The API version ids a vimServiceVersions.xml names (current and prior), None if it is not one."""
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return None
+    if root.tag != "namespaces":
+        return None
+    found: set[str] = set()
+    for namespace in root.findall("namespace"):
+        found.update(v.text or "" for v in [namespace.find("version"), *namespace.findall("priorVersions/version")] if v is not None)
+    return found - {""}
+
+
+def _repeatable(exc: BaseException) -> bool:
+    """Worth sending again here: transient, and neither a create whose answer was lost nor one found done."""
+    return isinstance(exc, TransientError) and not isinstance(exc, (AnswerLost, RepeatAction))
+
+
+_backoff = wait_random_exponential(multiplier=0.5, max=8)
+
+
+def _pause_hinted(state: RetryCallState) -> float:
+    """The server's Retry-After when the failure carries one (capped), else jittered exponential backoff."""
+    exc = state.outcome.exception() if state.outcome else None
+    hinted = getattr(exc, "retry_after", None)
+    if isinstance(hinted, (int, float)) and hinted > 0:
+        return float(min(hinted, 60.0))
+    return float(_backoff(state))
 
 
 class Session:
@@ -144,35 +247,65 @@ class Session:
             return self._content
 
     def _connect(self) -> Any:
+        """Logs in step by step (pyVim's SmartConnect in parts), so that each request is retried
+        on its own: the version probe here, the service content and the login by the stub
+        (retry_on_the_wire), instead of the whole three-request login being repeated."""
         user, password = read_credentials(self.settings)
         what = f"logging in to vCenter {self.where} as `{user}`"
+        version = self._api_version()
 
         @retry(
-            retry=retry_if_exception_type(TransientError),
-            wait=wait_random_exponential(multiplier=0.5, max=8),
+            retry=retry_if_exception(_repeatable),
+            wait=_pause_hinted,
             stop=stop_after_attempt(4) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
             reraise=True,
         )
         def attempt() -> Any:
             try:
-                si = SmartConnect(
-                    host=self.settings.host,
-                    port=self.settings.port,
-                    user=user,
-                    pwd=password,
-                    sslContext=ssl_context(self.settings),
-                    connectionPoolTimeout=-1,
-                )
-                retry_reads(si._stub)
+                stub = SoapStubAdapter(host=self.settings.host, port=self.settings.port, path="/sdk", version=version,
+                                       sslContext=ssl_context(self.settings), connectionPoolTimeout=-1)
+                retry_on_the_wire(stub)
+                si = vim.ServiceInstance("ServiceInstance", stub)
+                si.RetrieveContent().sessionManager.Login(user, password, None)
                 return si
             except Exception as exc:  # noqa: BLE001 - mapped by type in translate_fault
-                if type(exc) is Exception and "is not a VIM server" in str(exc):
-                    # SmartConnect raises a bare Exception when no SOAP endpoint answers, or when its
-                    # version probe got an error page (a 429/5xx in between): retried a few times
-                    raise TransientError(f"{self.where} does not answer as a vSphere API endpoint: check `host` and `port`") from None
                 raise translate_fault(exc, what) from None
 
         return attempt()
+
+    def _api_version(self) -> str:
+        """The newest vSphere API version this pyVmomi and the server both speak, from the
+        server's vimServiceVersions.xml (what SmartConnect asks first), retried on its own."""
+        where = f"{self.where}/sdk/vimServiceVersions.xml"
+
+        @retry(
+            retry=retry_if_exception(_repeatable),
+            wait=_pause_hinted,
+            stop=stop_after_attempt(6) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
+            reraise=True,
+        )
+        def probe() -> str:
+            conn = http.client.HTTPSConnection(self.settings.host, self.settings.port, context=ssl_context(self.settings), timeout=60)
+            try:
+                conn.request("GET", "/sdk/vimServiceVersions.xml")
+                answer = conn.getresponse()
+                body = answer.read()
+            except Exception as exc:  # noqa: BLE001 - mapped by type in translate_fault
+                raise translate_fault(exc, f"asking {where} for its API versions") from None
+            finally:
+                conn.close()
+            if answer.status in REFUSED_STATUSES or answer.status >= 500:
+                raise TransientError(f"{where} answered HTTP {answer.status} {answer.reason}; try again",
+                                     retry_after=_retry_after_seconds(answer.getheader("Retry-After")))
+            versions = _server_versions(body) if answer.status == 200 else None
+            if versions is None:
+                raise TargetError(f"{self.where} does not answer as a vSphere API endpoint (HTTP {answer.status} for /sdk/vimServiceVersions.xml): check `host` and `port`")
+            for wanted in GetServiceVersions("vim25"):
+                if VmomiSupport.versionIdMap[wanted] in versions:
+                    return str(wanted)
+            raise TargetError(f"vCenter {self.where} speaks none of the vSphere API versions this pyVmomi knows ({', '.join(sorted(versions))})")
+
+        return probe()
 
     def _close(self) -> None:
         si, self._si = self._si, None
@@ -182,25 +315,37 @@ class Session:
             except Exception:  # noqa: BLE001 - logging out at exit is best effort
                 pass
 
-    def call(self, what: str, fn: Callable[[], T], *, ignore: tuple[type, ...] = ()) -> T:
-        """Runs one API call, retrying transient failures with backoff and jitter.
+    def call(self, what: str, fn: Callable[[], T], *, ignore: tuple[type, ...] = (), reread: bool = False) -> T:
+        """Runs one API call, retrying transient failures with backoff and jitter (a server's
+        Retry-After first), bounded by attempts and the retry budget. A create whose answer was
+        lost (AnswerLost) is not sent again here: its caller looks for what it made first.
 
         A fault of a type in `ignore` (e.g. vim.fault.FileAlreadyExists) returns None.
+        `reread`: `fn` only reads, looking its objects up afresh each time (a listing, the
+        inventory lookup), so an object removed while it ran (by another client: vCenter is
+        shared) means reading again, a few times, not failing.
         """
+        tries = 0
 
         @retry(
-            retry=retry_if_exception_type(TransientError),
-            wait=wait_random_exponential(multiplier=0.5, max=10),
-            stop=stop_after_attempt(5) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
+            retry=retry_if_exception(_repeatable),
+            wait=_pause_hinted,
+            stop=stop_after_attempt(8) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
             reraise=True,
         )
         def attempt() -> T:
+            nonlocal tries
+            tries += 1
             try:
                 return fn()
             except ignore:
                 return None  # type: ignore[return-value]
             except PortableError:
                 raise
+            except vmodl.fault.ManagedObjectNotFound as exc:
+                if reread and tries < REREAD_ATTEMPTS:
+                    raise TransientError(f"an object was removed from vCenter while {what}; reading again") from None
+                raise translate_fault(exc, what) from None
             except Exception as exc:  # noqa: BLE001 - mapped by type in translate_fault
                 raise translate_fault(exc, what) from None
 
@@ -214,7 +359,6 @@ class Session:
         a server's odd value elsewhere in that object (vcsim sends an empty
         faultToleranceState) from failing the read.
         """
-        from pyVmomi import vmodl
 
         pc = vmodl.query.PropertyCollector
         spec = pc.FilterSpec(

@@ -26,6 +26,12 @@ from portable.errors import (
 Sentence = Callable[[Any, str], str]
 
 
+class AnswerLost(TransientError):
+    """A create's answer was lost after vCenter may have acted on it (a reset, an error page):
+    Session.call does not send it again; its caller retries after looking for what the earlier
+    try made (machines.clone_vm), so a retry never makes a second VM."""
+
+
 def _name(obj: Any) -> str:
     """A readable name for a managed object reference carried in a fault."""
     if obj is None:
@@ -112,7 +118,12 @@ def translate_fault(exc: BaseException, what: str) -> PortableError:
             "set `ca_file` to its CA bundle, or `insecure: true` for a lab"
         )
     if isinstance(exc, NETWORK_ERRORS):
-        return TransientError(f"the connection to vCenter failed while {what}: {exc}")
+        # connection.retry_on_the_wire marks what it gave up on: a server's Retry-After, a create's lost answer
+        if getattr(exc, "look_first", False):
+            return AnswerLost(f"the answer of vCenter was lost while {what}: {exc or type(exc).__name__}")
+        retry_after = getattr(exc, "retry_after", None)
+        return TransientError(f"the connection to vCenter failed while {what}: {exc or type(exc).__name__}",
+                              retry_after=retry_after if isinstance(retry_after, (int, float)) else None)
     if isinstance(exc, OSError):
         return TargetError(f"cannot reach vCenter while {what}: {exc.strerror or exc}; check `host` and `port`")
     raise exc
