@@ -10,15 +10,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import click
 
+from portable.cli.main_options import main_options
 from portable.cli.output import emit_json, fail
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -41,11 +39,7 @@ def _without_empty(value: Any) -> Any:
 def everyday_commands(main: ModuleType) -> list[click.Command]:
     """`config`, `open` and `completion`, built with the main module's shared options
     (portable/cli/main.py, passed in rather than imported: it imports this module)."""
-    _env: Callable[[], dict[str, str] | None] = main._env
-    _handle_errors: Decorator = main._handle_errors
-    file_option: Decorator = main.file_option
-    target_option: Decorator = main.target_option
-    state_option: Decorator = main.state_option
+    _env, _handle_errors, file_option, target_option, state_option, *_ = main_options(main)
 
     @click.command("config")
     @file_option

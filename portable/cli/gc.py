@@ -6,28 +6,20 @@ the judging is portable/gc.py's, reached through portable.api.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
 import click
 
+from portable.cli.main_options import main_options
 from portable.cli.output import emit_json, progress, table
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def gc_command(main: ModuleType) -> click.Command:
     """The `gc` command, built with the option helpers and error handling of `main`
     (portable/cli/main.py, passed in rather than imported: it imports this module)."""
-    _env: Callable[[], dict[str, str] | None] = main._env
-    _handle_errors: Decorator = main._handle_errors
-    file_option: Decorator = main.file_option
-    target_option: Decorator = main.target_option
-    state_option: Decorator = main.state_option
-    output_option: Decorator = main.output_option
-    lock_timeout_option: Decorator = main.lock_timeout_option
+    _env, _handle_errors, file_option, target_option, state_option, output_option, lock_timeout_option = main_options(main)
 
     @click.command("gc")
     @file_option

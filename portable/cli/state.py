@@ -7,27 +7,18 @@ imports the state package (and a team store's SDK) only when a command runs.
 from __future__ import annotations
 
 from pathlib import Path
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 import click
 
+from portable.cli.main_options import main_options
 from portable.cli.output import emit_json, fail, progress, table
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def state_group(main: ModuleType) -> click.Group:
     """The `state` group, built with the option helpers and error handling of `main`
     (portable/cli/main.py, passed in rather than imported: it imports this module)."""
-    _env: Callable[[], dict[str, str] | None] = main._env
-    _handle_errors: Decorator = main._handle_errors
-    file_option: Decorator = main.file_option
-    target_option: Decorator = main.target_option
-    state_option: Decorator = main.state_option
-    output_option: Decorator = main.output_option
-    lock_timeout_option: Decorator = main.lock_timeout_option
+    _env, _handle_errors, file_option, target_option, state_option, output_option, lock_timeout_option = main_options(main)
 
     @click.group()
     def state() -> None:

@@ -21,9 +21,8 @@ from typing import Any
 
 import click
 
+from portable.cli.main_options import main_options
 from portable.cli.output import emit_json
-
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def revision_document(result: Any, target: str, seconds: float, kind: str) -> dict[str, Any]:
@@ -76,13 +75,7 @@ def _raw_terminal(enabled: bool) -> Iterator[None]:
 
 def verb_commands(main: ModuleType) -> list[click.Command]:
     """`exec`, `scale` and `restart`, built with the main module's shared options (passed in: it imports this)."""
-    _env: Callable[[], dict[str, str] | None] = main._env
-    _handle_errors: Decorator = main._handle_errors
-    file_option: Decorator = main.file_option
-    target_option: Decorator = main.target_option
-    state_option: Decorator = main.state_option
-    output_option: Decorator = main.output_option
-    lock_timeout_option: Decorator = main.lock_timeout_option
+    _env, _handle_errors, file_option, target_option, state_option, output_option, lock_timeout_option = main_options(main)
 
     @click.command("exec")
     @click.argument("service")
