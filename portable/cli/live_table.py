@@ -212,16 +212,17 @@ class LiveTableSink:
     def __call__(self, message: str) -> None:
         from rich.text import Text
 
-        with self._lock:
-            spent = self.board.clock() - self.board.start
-            self.console.print(Text.assemble((f"{spent:6.1f}s ", "dim"), message))  # one write: the line stays whole above the table
+        spent = self.board.clock() - self.board.start
+        # one write, the line whole above the table; never under self._lock: rich's refresh
+        # thread holds its own lock while it asks _render (which takes self._lock) for the frame
+        self.console.print(Text.assemble((f"{spent:6.1f}s ", "dim"), message))
 
     def event(self, event: ProgressEvent) -> None:
         if event.kind == PLAN:
             with self._lock:
                 self.board.apply(event)  # the target whose rows follow
-                if self._on_plan is not None and event.plan is not None:
-                    self._on_plan(event.plan)
+            if self._on_plan is not None and event.plan is not None:
+                self._on_plan(event.plan)  # prints: outside self._lock (see __call__)
         elif event.kind == BYTES or event.service is not None or event.step:
             with self._lock:  # a row of the table changes: no line
                 self.board.apply(event)
