@@ -14,6 +14,7 @@ from portable.manifest.app import App
 from portable.providers.base import settings_error
 from portable.providers.libcloud.account import LibcloudAccount
 from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.secrets import check_secret_push
 from portable.providers.vm.preflight import check_registry_login
 
 
@@ -65,3 +66,4 @@ def preflight(app: App, account: LibcloudAccount) -> None:
     check_driver(app, account)
     check_image(app, account)
     check_key_pair(app, account)
+    check_secret_push(app, account.settings)  # the key the secrets are pushed with (secrets.py)

@@ -41,6 +41,26 @@ def secret_source(settings: LibcloudSettings) -> Mapping[str, str] | None:
     return PUSHED if pushes_secrets(settings) else None
 
 
+def check_secret_push(app: App, settings: LibcloudSettings) -> None:
+    """While planning: the SSH key the secrets will be pushed with can be loaded, so a wrong
+    `ssh.key_file` (or an empty agent) is exit 2 naming it before any node is started, rather
+    than a node removed after boot_timeout."""
+    if not pushes_secrets(settings) or not any(s.secrets and s.replicas > 0 for s in app.services.values()):
+        return
+    from portable.providers.base import settings_error
+    from portable.providers.vm.ssh_settings import ssh_roles
+
+    ssh_roles("libcloud")
+    from portable.providers.vm.ssh import SshChannel
+
+    assert settings.ssh is not None
+    try:
+        SshChannel(app.target_name, settings.ssh, settings.key_name, app.base_dir)._client_keys()
+    except InputError as exc:
+        field = "ssh.key_file" if settings.ssh.key_file else "ssh"
+        raise settings_error(app, field, f"the secrets are written to the nodes over SSH, and {exc.message}", exc.hint) from None
+
+
 def _run_with_stdin(transport: Any, command: str, data: bytes) -> tuple[int, str]:
     """Runs `command` with `data` on its stdin; (exit status, the end of its stderr)."""
     channel = transport.open_session()

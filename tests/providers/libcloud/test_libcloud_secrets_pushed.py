@@ -159,3 +159,15 @@ def test_secrets_reach_the_node_over_ssh_never_its_user_data_and_a_rotation_repl
         assert service_reads(docker_host, app) == leak_secrets.value("LEAK_API_TOKEN")
     finally:
         booter.stop.set()
+
+
+def test_a_key_that_cannot_push_the_secrets_is_refused_while_planning(cloud_app: SshApp) -> None:
+    app = cloud_app
+    app.env["LEAK_API_TOKEN"] = "refused-before-any-node"
+    app.manifest.write_text(app.manifest.read_text().replace(str(app.key_file), str(app.dir / "keys" / "missing")))
+    for verb in (("plan",), ("deploy", "--yes")):
+        done = app.cli(*verb, "-t", "cloud")
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "targets.cloud.ssh.key_file" in done.stderr and "the secrets are written to the nodes over SSH" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and "refused-before-any-node" not in done.stdout + done.stderr
+    assert app.instances(("pending", "running", "stopped")) == []  # nothing started
