@@ -5,6 +5,8 @@ last frame shows every service with its replicas ready / desired at N/N (0/0 onc
 destroyed) and its final state. With stdout and stderr redirected to one pipe the same
 commands print plain timestamped lines, no terminal codes, and the plan comes before the
 apply's progress (it used to come after: the plan was printed once the apply had finished).
+A migration between the lab's two engines on a terminal shows the service on both targets
+(ready on b, deleted on a) and the volume's copy, read and written, in bytes with a rate.
 """
 from __future__ import annotations
 
@@ -44,19 +46,20 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TIMESTAMPED = re.compile(r"^ +\d+\.\d+s \S")
 
 
-def _user_env() -> dict[str, str]:
+def _user_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """A person's terminal: no CI, a real TERM, a known width, no forced progress mode."""
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PORTABLE_PROGRESS", "NO_COLOR")}
-    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40", **(extra or {}))
     return env
 
 
-def run_on_terminal(argv: list[str], timeout: float = 120) -> tuple[int, str]:
+def run_on_terminal(argv: list[str], timeout: float = 120, extra_env: dict[str, str] | None = None) -> tuple[int, str]:
     """Runs argv with stdin, stdout and stderr on a new pseudo-terminal; returns (exit code, output)."""
+    env = _user_env(extra_env)
     pid, fd = pty.fork()
     if pid == 0:  # the child: exec at once (nothing of pytest's state is used)
         try:
-            os.execvpe(argv[0], argv, _user_env())
+            os.execvpe(argv[0], argv, env)
         finally:
             os._exit(127)
     chunks: list[bytes] = []
@@ -81,17 +84,33 @@ def run_on_terminal(argv: list[str], timeout: float = 120) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
 
 
+def _screen_lines(output: str) -> list[str]:
+    return ANSI.sub("", output).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def last_transfers(output: str) -> dict[str, str]:
+    """The transfer rows of the last frame: what -> the rest of its row (bytes, rate, state)."""
+    lines = _screen_lines(output)
+    start = max(i for i, line in enumerate(lines) if line.split()[:2] == ["TRANSFER", "BYTES"])
+    rows: dict[str, str] = {}
+    for line in lines[start + 1:]:
+        m = re.match(r"^(volume \S+ (?:<-|->) \S+(?: \(\w+\))?) +(.*\S)", line)
+        if not m:
+            break
+        rows[m.group(1)] = m.group(2)
+    return rows
+
+
 def last_frame(output: str) -> dict[str, list[str]]:
     """The table as it was left on the screen: service -> [READY, STATE, STEP..., ELAPSED]."""
-    plain = ANSI.sub("", output).replace("\r\n", "\n").replace("\r", "\n")
-    lines = plain.split("\n")
+    lines = _screen_lines(output)
     start = max(i for i, line in enumerate(lines) if line.split()[:2] == ["SERVICE", "READY"])
     rows: dict[str, list[str]] = {}
     for line in lines[start + 1:]:
-        cells = line.split()
-        if len(cells) < 3 or not re.fullmatch(r"\d+/\d+|-", cells[1]):
+        m = re.match(r"^(\S+(?: on \S+)?) +(\d+/\d+|-) +(.*)$", line)
+        if not m:
             break
-        rows[cells[0]] = cells[1:]
+        rows[m.group(1)] = [m.group(2), *m.group(3).split()]
     return rows
 
 
@@ -164,3 +183,64 @@ def test_redirected_deploy_and_destroy_print_the_plan_then_plain_ordered_lines(a
     assert progress and plan_at < progress[0], "\n".join(lines)
     assert any(lines[i].endswith("container/web-2 deleted") for i in progress)
     assert lines[-1] == f"{APP} on local: destroyed."
+
+
+MIGRATED = f"""\
+apiVersion: portable/v1
+kind: Application
+metadata: {{name: {APP}-move}}
+services:
+  kv:
+    image: lab/web:1
+    stop_grace_period: 1s
+    volumes: [{{volume: data, path: /data}}]
+    health: {{http: {{path: /cgi-bin/health, port: 8080}}, interval: 1s, timeout: 2s, retries: 10}}
+volumes:
+  data: {{}}
+targets:
+  a: {{provider: docker, host: "${{HOST_A}}"}}
+  b: {{provider: docker, host: "${{HOST_B}}"}}
+"""
+
+
+def _remove_moved(host: str) -> None:
+    label = f"label=io.portable.app={APP}-move"
+    ids = subprocess.run(["docker", "-H", host, "ps", "-aq", "--filter", label], capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "-H", host, "rm", "-f", *ids], capture_output=True)
+    for kind in ("network", "volume"):
+        names = subprocess.run(["docker", "-H", host, kind, "ls", "-q", "--filter", label], capture_output=True, text=True).stdout.split()
+        if names:
+            subprocess.run(["docker", "-H", host, kind, "rm", *names], capture_output=True)
+
+
+@pytest.mark.lab("docker", "docker_b")
+def test_on_a_terminal_migrate_shows_both_targets_and_the_volume_copy_in_bytes(tmp_path: Path, docker_host: str, docker_b_host: str) -> None:
+    ensure_images()
+    manifest = tmp_path / "portable.yaml"
+    manifest.write_text(MIGRATED)
+    hosts = {"HOST_A": docker_host, "HOST_B": docker_b_host}
+    common = ["-f", str(manifest), "--state", str(tmp_path / "state.db")]
+    for host in (docker_host, docker_b_host):
+        _remove_moved(host)
+    try:
+        deployed = subprocess.run(["portable", "deploy", *common, "-t", "a", "--yes", "--quiet"], capture_output=True, text=True, env=_user_env(hosts), timeout=120)
+        assert deployed.returncode == 0, deployed.stderr
+        wrote = subprocess.run(["portable", "exec", "kv", "-f", str(manifest), "-t", "a", "--", "sh", "-c", "head -c 5000000 /dev/urandom > /data/blob"],
+                               capture_output=True, text=True, env=_user_env(hosts), timeout=60)
+        assert wrote.returncode == 0, wrote.stderr
+        code, out = run_on_terminal(["portable", "migrate", *common, "--from", "a", "--to", "b", "--blob-store", str(tmp_path / "blobs"), "--yes"], extra_env=hosts)
+        assert code == 0, out
+        rows = last_frame(out)
+        assert rows["kv on b"][:2] == ["1/1", "ready"], rows  # deployed on the destination
+        assert rows["kv on a"][:2] == ["0/0", "deleted"], rows  # retired on the source
+        moved = last_transfers(out)
+        read, written = moved["volume data <- a (full)"], moved["volume data -> b"]
+        assert re.match(r"^5\.0 MB / 5\.0 MB +\d+\.\d [kMG]B/s +done$", read), moved  # the 5 MB file and its headers
+        assert re.match(r"^5\.0 MB / 5\.0 MB +\d+\.\d [kMG]B/s +done$", written), moved
+        assert f"{APP}-move now runs on b." in ANSI.sub("", out)
+        size = subprocess.run(["docker", "-H", docker_b_host, "exec", f"{APP}-move-kv-1", "wc", "-c", "/data/blob"], capture_output=True, text=True, timeout=30)
+        assert size.stdout.split()[0] == "5000000", size.stdout + size.stderr  # the data arrived
+    finally:
+        for host in (docker_host, docker_b_host):
+            _remove_moved(host)
