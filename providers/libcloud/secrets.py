@@ -22,6 +22,7 @@ from typing import Any
 from portable.errors import InputError, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
+from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.vm.cloud_init import resolve_group_secrets
 from portable.providers.vm.secret_fetch import PUSHED
@@ -107,7 +108,7 @@ def push_to_nodes(
     def console(node: Any) -> Callable[[], str] | None:
         if settings.driver != "ec2":
             return None
-        return lambda: str((driver.ex_get_console_output(node) or {}).get("output") or "")
+        return lambda: str((call(driver.ex_get_console_output, node, action="read the console of", what=f"instance {node.id}") or {}).get("output") or "")
 
     hosts = [Host(n.id, group.name, r, (list(n.public_ips or []) or [None])[0], (list(n.private_ips or []) or [None])[0], console=console(n))
              for n, r in nodes]
