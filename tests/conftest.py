@@ -321,14 +321,15 @@ def moto_url() -> str:
 
 @pytest.fixture
 def faults() -> Iterator[Any]:
-    """The lab's toxiproxy (tests/lab/faults.py `Toxiproxy`), every toxic removed before and after the test.
+    """The lab's toxiproxy (tests/lab/faults.py `Toxiproxy`): what runs that are gone left removed
+    before the test, what the test added removed after it (not other concurrent runs' toxics).
 
     Proxied endpoints in env.json: LAB_FAULTS_K8S_API, LAB_FAULTS_MOTO_URL, LAB_FAULTS_VC_URL/PORT,
     LAB_FAULTS_DOCKER_B_HOST (proxy names k8s_api, moto, vcsim, docker_b)."""
     env = require_lab("faults")
     from lab.faults import Toxiproxy   # tests/lab/faults.py (tests/ is on sys.path: this file's directory)
     toxiproxy = Toxiproxy(env["LAB_FAULTS_API"])
-    toxiproxy.reset()
+    toxiproxy.clear_stale()
     yield toxiproxy
     toxiproxy.reset()
 

@@ -8,6 +8,9 @@ of an apply. Every profile but the blackout must end with exit 0 and exactly the
 one sentence once the retry budget (PORTABLE_RETRY_BUDGET) is spent, leave the previous revision
 serving and the state consistent, and converge on a plain rerun.
 
+The status profiles draw their faults from a seed fixed per target and profile (a failure is
+replayed by running the case again); HARDENING_FAULT_SEED=<text> draws other ones.
+
 CI runs each profile on a sample of the targets (CI_SAMPLE: every target in at least one; the
 latency only for the first seconds of a deploy; the blackout 8 s against a 2 s budget);
 `lab test tests/hardening --full` runs every profile on every target, the latency over the whole
@@ -31,7 +34,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from figures import record  # noqa: E402
-from wire import COMPONENTS, TOXI_PROXY, RandomStatusProxy, WireTarget  # noqa: E402
+from wire import COMPONENTS, RandomStatusProxy, WireTarget  # noqa: E402
 
 from contract_app import TARGET, manifest_text  # noqa: E402
 
@@ -162,7 +165,8 @@ def test_status_faults_are_retried_without_duplicates(wire: WireTarget, faults: 
     run = _new_run(wire, tmp_path, request)
     upstream, tls = wire.upstream(faults)
     spec = STATUS_PROFILES[profile]
-    with RandomStatusProxy(upstream, seed=zlib.crc32(f"{wire.provider}-{profile}".encode()) & 0xFFFF, **spec, **tls) as proxy:
+    seed = zlib.crc32(f"{wire.provider}-{profile}{os.environ.get('HARDENING_FAULT_SEED', '')}".encode()) & 0xFFFF
+    with RandomStatusProxy(upstream, seed=seed, **spec, **tls) as proxy:
         run.point(proxy.url)
         ok = False
         duplicates = 0
@@ -170,7 +174,7 @@ def test_status_faults_are_retried_without_duplicates(wire: WireTarget, faults: 
             duplicates = _lifecycle(run, profile)
             ok = True
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\nlast requests through the fault proxy: {proxy.seen[-12:]}") from None
+            raise AssertionError(f"{exc}\nseed {seed} (HARDENING_FAULT_SEED varies it); last requests through the fault proxy: {proxy.seen[-12:]}") from None
         finally:
             record(wire.provider, fault_runs=1, fault_runs_succeeded=int(ok), duplicate_creates=duplicates)
         assert proxy.injected() > 0, "the profile injected nothing: the target was not reached through the proxy"
@@ -179,8 +183,8 @@ def test_status_faults_are_retried_without_duplicates(wire: WireTarget, faults: 
 # ---------------------------------------------------------------------------- resets and latency
 def test_connection_resets_are_retried_without_duplicates(wire: WireTarget, faults: Any, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     run = _new_run(wire, tmp_path, request)
-    run.point(wire.tcp_endpoint())
-    faults.reset_peer(TOXI_PROXY[wire.provider], after_ms=0, toxicity=0.3)
+    run.point(wire.tcp_endpoint(faults))
+    faults.reset_peer(wire.toxi_proxy, after_ms=0, toxicity=0.3)
     ok, duplicates = False, 0
     try:
         duplicates = _lifecycle(run, "reset")
@@ -192,8 +196,8 @@ def test_connection_resets_are_retried_without_duplicates(wire: WireTarget, faul
 def test_two_second_latency(wire: WireTarget, faults: Any, full: bool, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """2 s on every answer. CI: only for the first seconds of a deploy (a few calls); --full: the whole lifecycle."""
     run = _new_run(wire, tmp_path, request)
-    run.point(wire.tcp_endpoint())
-    proxy = TOXI_PROXY[wire.provider]
+    run.point(wire.tcp_endpoint(faults))
+    proxy = wire.toxi_proxy
     ok, duplicates = False, 0
     try:
         if full:
@@ -227,8 +231,8 @@ def test_blackout_fails_after_the_budget_and_converges(wire: WireTarget, faults:
     """The API goes away in the middle of an update for longer than the retry budget."""
     blackout, budget = (30.0, None) if full else (8.0, "2")
     run = _new_run(wire, tmp_path, request)
-    run.point(wire.tcp_endpoint())
-    proxy = TOXI_PROXY[wire.provider]
+    run.point(wire.tcp_endpoint(faults))
+    proxy = wire.toxi_proxy
     ok, duplicates = False, 0
     try:
         run.ok("deploy", "--yes", CT_GREETING="one")
@@ -262,7 +266,7 @@ def test_blackout_fails_after_the_budget_and_converges(wire: WireTarget, faults:
         assert "failed" in history and "deployed" in history, history
         assert run.greetings().count("one") >= (1 if wire.provider == "kubernetes" else REPLICAS), run.greetings()
         # a plain rerun converges
-        run.point(wire.tcp_endpoint())
+        run.point(wire.tcp_endpoint(faults))
         run.ok("deploy", "--yes", CT_GREETING="two")
         duplicates = _count(run, _expected_instances(wire.provider, REPLICAS), "the rerun after a blackout")
         assert set(run.greetings()) == {"two"}, run.greetings()

@@ -6,7 +6,9 @@ server itself:
 
 * "http": a `RandomStatusProxy` (tests/lab/faults.py `HttpFaultProxy`) in this process, which
   answers a chosen share of the requests with 500/503 or 429 + Retry-After and forwards the rest;
-* "tcp": the lab's toxiproxy proxy for that server (resets, latency, a blackout).
+* "tcp": a toxiproxy proxy of the test's own in front of that server, made like the lab's proxy
+  for it (resets, latency, a blackout): the lab's proxies are shared with concurrent runs, whose
+  toxics and blackouts must not reach this test, nor this test's theirs.
 
 Counting is done through the target's own API (boto3, pyVmomi, the docker SDK, the kubernetes
 client), never through portable, so a duplicate create is seen as a user would see it.
@@ -73,6 +75,7 @@ class WireTarget:
     lab_env: dict[str, str]
     tmp: Path
     _closers: list[Any] = field(default_factory=list)
+    toxi_proxy: str = ""  # the test's own toxiproxy proxy, once tcp_endpoint made it
 
     @classmethod
     def open(cls, provider: str, lab_env: dict[str, str], tmp: Path) -> WireTarget:
@@ -117,22 +120,25 @@ class WireTarget:
             settings["kubeconfig"] = self._kubeconfig_at(endpoint)
         return settings
 
-    def tcp_endpoint(self) -> str:
-        """toxiproxy's address for this target's server (libcloud: a namespace proxy in front of it)."""
-        e = self.lab_env
+    def tcp_endpoint(self, toxiproxy: Any) -> str:
+        """The address of a toxiproxy proxy of this test's own in front of this target's server
+        (named in `toxi_proxy` for the toxics; libcloud: a namespace proxy in front of it)."""
+        if not self.toxi_proxy:
+            self.toxi_proxy = toxiproxy.private_proxy(TOXI_PROXY[self.provider])
+        listen = toxiproxy.listen(self.toxi_proxy)
         if self.provider == "aws":
-            return e["LAB_FAULTS_MOTO_URL"]
+            return f"http://{listen}"
         if self.provider == "libcloud":
             from ns_proxy import NamespaceProxy
 
-            ns = NamespaceProxy(e["LAB_FAULTS_MOTO_URL"]).__enter__()
+            ns = NamespaceProxy(f"http://{listen}").__enter__()
             self._closers.append(ns)
             return f"http://127.0.0.1:{ns.port}"
         if self.provider == "vsphere":
-            return f"https://127.0.0.1:{e['LAB_FAULTS_VC_PORT']}/sdk"
+            return f"https://{listen}/sdk"
         if self.provider == "docker":
-            return "tcp://" + e["LAB_FAULTS_DOCKER_B_HOST"].split("://", 1)[1]
-        return e["LAB_FAULTS_K8S_API"]
+            return f"tcp://{listen}"
+        return f"https://{listen}"
 
     def _kubeconfig_at(self, server: str) -> str:
         config = yaml.safe_load(Path(self.ct.kubeconfig).read_text())  # type: ignore[attr-defined]

@@ -6,6 +6,9 @@ Two tools, both in front of the real server, never in place of it:
   vcsim and engine B (names in env.json `LAB_FAULTS_PROXIES`, addresses in `LAB_FAULTS_*`). Toxics
   slow, cut or truncate the bytes: latency, timeout, reset_peer, limit_data, bandwidth, slow_close.
   A test points its client at the proxied address and adds toxics for as long as it needs them.
+  The lab is shared by concurrent test runs: each client names its toxics after its process
+  (`<kind>_<stream>_<pid>_<n>`) and `reset()` undoes only what it did itself; a test that must
+  not see anyone else's toxics makes a proxy of its own (`private_proxy`).
 * `HttpFaultProxy`: status codes (5xx, 429 with Retry-After) are not something a TCP proxy can make,
   so this small HTTP(S) proxy, started inside the test process, forwards every request to the
   real server and answers chosen requests itself with an error status instead.
@@ -19,7 +22,9 @@ Two tools, both in front of the real server, never in place of it:
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
+import os
 import ssl
 import threading
 import urllib.error
@@ -43,6 +48,10 @@ class Toxiproxy:
 
     def __init__(self, api: str) -> None:
         self.api = api.rstrip("/")
+        self._mine: set[tuple[str, str]] = set()  # (proxy, toxic) this client added
+        self._disabled: set[str] = set()  # proxies this client disabled
+        self._private: set[str] = set()  # proxies this client made
+        self._serial = itertools.count(1)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -75,13 +84,16 @@ class Toxiproxy:
         """
         if kind not in TOXIC_KINDS:
             raise ValueError(f"unknown toxic {kind!r} (toxiproxy has {', '.join(TOXIC_KINDS)})")
-        name = name or f"{kind}_{stream}"
+        name = name or f"{kind}_{stream}_{os.getpid()}_{next(self._serial)}"  # unique: runs share the lab
         self._call("POST", f"/proxies/{proxy}/toxics",
                    {"name": name, "type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes})
+        self._mine.add((proxy, name))
         return name
 
     def remove(self, proxy: str, name: str) -> None:
+        """Removes a toxic; one already gone raises (FaultsError, 404): someone else removed it."""
         self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+        self._mine.discard((proxy, name))
 
     def toxics(self, proxy: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/proxies/{proxy}/toxics"))
@@ -89,10 +101,55 @@ class Toxiproxy:
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         """A disabled proxy closes its connections and refuses new ones (the server looks down)."""
         self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+        (self._disabled.discard if enabled else self._disabled.add)(proxy)
 
     def reset(self) -> None:
-        """Every proxy enabled again and every toxic removed (the conftest fixture does this after each test)."""
-        self._call("POST", "/reset")
+        """Undoes what this client did: its toxics removed (one already gone is fine), the proxies
+        it disabled enabled again, the proxies it made deleted (the conftest fixture does this after
+        each test). Not toxiproxy's POST /reset, which would also remove the toxics of the
+        other test runs sharing the lab, in the middle of their tests."""
+        for proxy, name in sorted(self._mine):
+            self._forget(f"/proxies/{proxy}/toxics/{name}")
+        self._mine.clear()
+        for proxy in sorted(self._disabled - self._private):
+            self._call("POST", f"/proxies/{proxy}", {"enabled": True})
+        self._disabled.clear()
+        for proxy in sorted(self._private):
+            self._forget(f"/proxies/{proxy}")
+        self._private.clear()
+
+    def _forget(self, path: str) -> None:
+        """DELETE `path`, already gone being as good (the proxy of a toxic may be gone too)."""
+        try:
+            self._call("DELETE", path)
+        except FaultsError as exc:
+            if not isinstance(exc.__cause__, urllib.error.HTTPError) or exc.__cause__.code != 404:
+                raise
+
+    def clear_stale(self) -> None:
+        """Removes what test runs that are gone left behind (a killed pytest): toxics and private
+        proxies whose name carries a process id that no longer runs, and toxics not named this way.
+        What a live run added is left alone. A shared proxy found disabled is enabled again: tests
+        black out proxies of their own only (`private_proxy`), so that one was left by a run that died."""
+        for name, proxy in self.proxies().items():
+            if _stale(name):
+                self._forget(f"/proxies/{name}")
+                continue
+            if "_private_" not in name and not proxy.get("enabled", True):
+                self._call("POST", f"/proxies/{name}", {"enabled": True})
+            for toxic in proxy.get("toxics") or []:
+                if _stale(str(toxic["name"]), unnamed_is_stale=True):
+                    self._forget(f"/proxies/{name}/toxics/{toxic['name']}")
+
+    def private_proxy(self, like: str) -> str:
+        """A proxy of this client's own in front of the same server as `like` (nobody else adds
+        toxics to it or disables it); returns its name. `listen(name)` gives its address; `reset()`
+        deletes it."""
+        upstream = self.proxies()[like]["upstream"]
+        name = f"{like}_private_{os.getpid()}_{next(self._serial)}"
+        self._call("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": True})
+        self._private.add(name)
+        return name
 
     @contextmanager
     def toxic(self, proxy: str, kind: str, **kwargs: Any) -> Iterator[str]:
@@ -115,6 +172,21 @@ class Toxiproxy:
 
     def limit_data(self, proxy: str, nbytes: int, **kw: Any) -> str:
         return self.add(proxy, "limit_data", bytes=nbytes, **kw)
+
+
+def _stale(name: str, *, unnamed_is_stale: bool = False) -> bool:
+    """True when `name` ends in `_<pid>_<n>` of a process that no longer runs (or, with
+    `unnamed_is_stale`, when it has no such ending: a toxic added under a fixed name)."""
+    parts = name.rsplit("_", 2)
+    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        return unnamed_is_stale
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 # ------------------------------------------------------------------ status-code faults

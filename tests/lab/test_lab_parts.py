@@ -149,25 +149,31 @@ def kubectl_get_ns(env: dict[str, str], server: str, timeout: str = "20s") -> tu
 
 def test_a_toxic_on_the_apiserver_proxy_slows_then_breaks_kubectl_and_removing_it_restores(lab: Any, faults: Any) -> None:
     env = lab.require("k8s", "faults")
-    proxied = env["LAB_FAULTS_K8S_API"]
-    assert proxied != env["LAB_K8S_API"]
+    shared = env["LAB_FAULTS_K8S_API"]
+    assert shared != env["LAB_K8S_API"]
+    took, p = kubectl_get_ns(env, shared)                     # the lab's proxy answers
+    assert p.returncode == 0 and p.stdout.strip() == "namespace/default", p.stderr
+    # the toxics go on a proxy of this test's own in front of the same apiserver: the shared one
+    # is used by other runs at the same time (fault tests add and remove toxics there)
+    own = faults.private_proxy("k8s_api")
+    proxied = "https://" + faults.listen(own)
     took, p = kubectl_get_ns(env, proxied)
     assert p.returncode == 0 and p.stdout.strip() == "namespace/default", p.stderr
-    with faults.toxic("k8s_api", "latency", latency=1500):
+    with faults.toxic(own, "latency", latency=1500):
         took, p = kubectl_get_ns(env, proxied)
         assert p.returncode == 0, p.stderr
         assert took >= 1.5, f"kubectl took {took:.2f}s through a 1.5 s latency toxic"
         direct, _ = kubectl_get_ns(env, env["LAB_K8S_API"])
         assert direct < 1.5                                   # the real server itself is not slowed
-    name = faults.timeout("k8s_api", 0)                       # bytes are held: nothing comes back
+    name = faults.timeout(own, 0)                             # bytes are held: nothing comes back
     took, p = kubectl_get_ns(env, proxied, timeout="3s")
     assert p.returncode != 0 and took < 30, (took, p.stdout, p.stderr)
-    faults.remove("k8s_api", name)
-    name = faults.reset_peer("k8s_api")                       # connections reset
+    faults.remove(own, name)
+    name = faults.reset_peer(own)                             # connections reset
     _, p = kubectl_get_ns(env, proxied, timeout="3s")
     assert p.returncode != 0 and "reset" in (p.stderr + p.stdout).lower(), p.stderr
-    faults.remove("k8s_api", name)
-    assert faults.toxics("k8s_api") == []
+    faults.remove(own, name)
+    assert faults.toxics(own) == []
     took, p = kubectl_get_ns(env, proxied)
     assert p.returncode == 0 and p.stdout.strip() == "namespace/default" and took < 10, (took, p.stderr)
 
@@ -178,9 +184,10 @@ def test_limit_data_truncates_the_moto_answer_and_engine_b_is_reached_through_it
     with urllib.request.urlopen(url, timeout=10) as r:
         whole = r.read()
     assert len(whole) > 2000
-    with faults.toxic("moto", "limit_data", bytes=500):
+    own_moto = faults.private_proxy("moto")                   # faults on proxies of this test's own: others use the shared ones
+    with faults.toxic(own_moto, "limit_data", bytes=500):
         try:
-            with urllib.request.urlopen(url, timeout=10) as r:
+            with urllib.request.urlopen(f"http://{faults.listen(own_moto)}/moto-api/", timeout=10) as r:
                 got = r.read()
         except (OSError, http.client.HTTPException):
             got = b""
@@ -188,11 +195,14 @@ def test_limit_data_truncates_the_moto_answer_and_engine_b_is_reached_through_it
     b = run("docker", "-H", env["LAB_FAULTS_DOCKER_B_HOST"], "version", "--format", "{{.Server.Version}}")
     direct = run("docker", "-H", env["LAB_DOCKER_B_HOST"], "version", "--format", "{{.Server.Version}}")
     assert b.stdout == direct.stdout and b.stdout.strip()
-    faults.set_enabled("docker_b", False)                     # engine B looks down, then back
-    down = run("docker", "-H", env["LAB_FAULTS_DOCKER_B_HOST"], "version", check=False, timeout=60)
+    own_b = faults.private_proxy("docker_b")
+    own_b_host = "tcp://" + faults.listen(own_b)
+    assert run("docker", "-H", own_b_host, "info", "--format", "{{.ID}}").stdout.strip()
+    faults.set_enabled(own_b, False)                          # engine B looks down, then back
+    down = run("docker", "-H", own_b_host, "version", check=False, timeout=60)
     assert down.returncode != 0
-    faults.set_enabled("docker_b", True)
-    assert run("docker", "-H", env["LAB_FAULTS_DOCKER_B_HOST"], "info", "--format", "{{.ID}}").stdout.strip()
+    faults.set_enabled(own_b, True)
+    assert run("docker", "-H", own_b_host, "info", "--format", "{{.ID}}").stdout.strip()
 
 
 def test_http_fault_proxy_answers_injected_statuses_then_forwards_to_the_real_server(lab: Any) -> None:
