@@ -110,7 +110,7 @@ class VsphereExec(VsphereRestore):
         try:
             if io.stdin is not None:
                 self._upload_stdin(owned, auth, io.stdin, base + ".in")
-            code = self._run(owned, auth, container, exec_script(container, command, base, stdin=io.stdin is not None), base, io, command)
+            code = self._run_streamed(owned, auth, container, exec_script(container, command, base, stdin=io.stdin is not None), base, io, command)
         finally:
             for path in files:
                 self._remove_in_guest(owned, auth, path)
@@ -123,7 +123,7 @@ class VsphereExec(VsphereRestore):
                 shutil.copyfileobj(source, spool)
             self._upload(owned, auth, local, guest_path)
 
-    def _run(self, owned: OwnedVm, auth: Any, container: str, script: str, base: str, io: ExecIO, command: list[str]) -> int:
+    def _run_streamed(self, owned: OwnedVm, auth: Any, container: str, script: str, base: str, io: ExecIO, command: list[str]) -> int:
         """Starts the script, copies its output as it grows, returns its exit code."""
         what = f"running `{' '.join(command)[:60]}` in VM {owned.name}"
         processes = self.session.content.guestOperationsManager.processManager
