@@ -16,6 +16,7 @@ import threading
 from typing import Any, NoReturn
 
 _installed = False
+EXIT_HANDLERS_S = 0.5  # what Ctrl-C's exit waits for the atexit handlers (a session logout)
 
 
 def route_sigint_to_main_thread() -> None:
@@ -61,9 +62,12 @@ def exit_interrupted(exc: BaseException | None = None) -> NoReturn:
     The main thread has already unwound (the revision recorded as failed, the lock released),
     but worker threads may still sit in a call to the target (a 60 s read on a slow link) and
     the interpreter joins them before exiting. Nothing they could still do is needed (state is
-    written by the main thread only, and a rerun finds what they made by its labels), so when
-    any remain the process ends at once without waiting for them.
+    written by the main thread only, and a rerun finds what they made by its labels). The
+    interpreter's own shutdown (tearing down every module of an SDK) took up to a second on a
+    loaded machine, so the process ends at once after the atexit handlers (a vSphere logout),
+    which get EXIT_HANDLERS_S.
     """
+    import atexit
     import os
     import sys
 
@@ -71,8 +75,15 @@ def exit_interrupted(exc: BaseException | None = None) -> NoReturn:
 
     context = click.get_current_context(silent=True)
     click.echo(interrupted_line(exc, context.info_name if context is not None else None), err=True)
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    sys.exit(130)
+    handlers = threading.Thread(target=atexit._run_exitfuncs, name="portable-atexit", daemon=True)
+    try:
+        handlers.start()
+        handlers.join(EXIT_HANDLERS_S)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for them
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (a pipe closed by `| head`)
+            pass
+    os._exit(130)
