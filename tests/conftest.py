@@ -331,7 +331,7 @@ def faults() -> Iterator[Any]:
     toxiproxy = Toxiproxy(env["LAB_FAULTS_API"])
     toxiproxy.clear_stale()
     yield toxiproxy
-    toxiproxy.reset()
+    toxiproxy.close()
 
 
 @dataclass(frozen=True)

@@ -141,8 +141,8 @@ def test_ctrl_c_during_an_aws_deploy(lab: Any, faults: Any, tmp_path: Path) -> N
         return subprocess.run([*CLI, *args, "-f", str(manifest), "-t", TARGET, "--state", str(state)], env=env, capture_output=True, text=True, timeout=600)
 
     try:
-        manifest.write_text(manifest_text(name, wire.settings_via(name, wire.tcp_endpoint())))
-        faults.latency("moto", 1000)  # every call takes a second: SIGINT lands while workers wait on moto
+        manifest.write_text(manifest_text(name, wire.settings_via(name, wire.tcp_endpoint(faults))))  # a toxiproxy proxy of this test's own
+        faults.latency(wire.toxi_proxy, 1000)  # every call takes a second: SIGINT lands while workers wait on moto
         code, took, err = _interrupt_when(argv, env, "creating", 0.5)
         faults.reset()
         _assert_interrupted(code, took, err, cli("history").stdout, "aws deploy")

@@ -104,16 +104,20 @@ class Toxiproxy:
         (self._disabled.discard if enabled else self._disabled.add)(proxy)
 
     def reset(self) -> None:
-        """Undoes what this client did: its toxics removed (one already gone is fine), the proxies
-        it disabled enabled again, the proxies it made deleted (the conftest fixture does this after
-        each test). Not toxiproxy's POST /reset, which would also remove the toxics of the
-        other test runs sharing the lab, in the middle of their tests."""
+        """Undoes the faults this client made: its toxics removed (one already gone is fine), the
+        proxies it disabled enabled again; its private proxies stay (close() deletes them). Not
+        toxiproxy's POST /reset, which would also remove the toxics of the other test runs
+        sharing the lab, in the middle of their tests."""
         for proxy, name in sorted(self._mine):
             self._forget(f"/proxies/{proxy}/toxics/{name}")
         self._mine.clear()
-        for proxy in sorted(self._disabled - self._private):
+        for proxy in sorted(self._disabled):
             self._call("POST", f"/proxies/{proxy}", {"enabled": True})
         self._disabled.clear()
+
+    def close(self) -> None:
+        """reset(), and the private proxies this client made deleted (the conftest fixture does this after each test)."""
+        self.reset()
         for proxy in sorted(self._private):
             self._forget(f"/proxies/{proxy}")
         self._private.clear()
@@ -143,7 +147,7 @@ class Toxiproxy:
 
     def private_proxy(self, like: str) -> str:
         """A proxy of this client's own in front of the same server as `like` (nobody else adds
-        toxics to it or disables it); returns its name. `listen(name)` gives its address; `reset()`
+        toxics to it or disables it); returns its name. `listen(name)` gives its address; `close()`
         deletes it."""
         upstream = self.proxies()[like]["upstream"]
         name = f"{like}_private_{os.getpid()}_{next(self._serial)}"
