@@ -75,3 +75,23 @@ def call(fn: Callable[..., T], *args: Any, action: str, what: str, attempts: int
             raise map_error(exc, action, what) from exc
 
     return once()
+
+
+def created_once(create: Callable[[], T], find: Callable[[], T | None], *, attempts: int = 5) -> T:
+    """`create()`, retried on transient failures only after `find()` shows that the earlier try
+    made nothing: its answer may have been lost after the cloud acted (a dropped connection, an
+    error page from something in between), and a blind repeat makes a second object. What
+    `find` returns is kept. `create` must make one request (call(..., attempts=1)), not retry."""
+    tries = 0
+
+    @retry_transient(attempts=attempts, max_seconds=90.0)
+    def once() -> T:
+        nonlocal tries
+        tries += 1
+        if tries > 1:
+            found = find()
+            if found is not None:
+                return found
+        return create()
+
+    return once()

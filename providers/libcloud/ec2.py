@@ -14,8 +14,8 @@ from portable.providers.libcloud.connect import call
 NS = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
 
 
-def _request(driver: Any, params: dict[str, str], action: str, what: str) -> Any:
-    return call(lambda: driver.connection.request(driver.path, params=params).object, action=action, what=what)
+def _request(driver: Any, params: dict[str, str], action: str, what: str, attempts: int = 8) -> Any:
+    return call(lambda: driver.connection.request(driver.path, params=params).object, action=action, what=what, attempts=attempts)
 
 
 def tag_params(tags: Mapping[str, str], prefix: str = "") -> dict[str, str]:
@@ -32,12 +32,13 @@ def create_tags(driver: Any, resource_id: str, tags: Mapping[str, str]) -> None:
 
 
 def create_volume(driver: Any, size_gib: int, zone: str, tags: Mapping[str, str]) -> str:
-    """Creates an encrypted gp3 volume tagged at creation; returns its id."""
+    """Creates an encrypted gp3 volume tagged at creation; returns its id. One request, not
+    retried here: the caller looks for the volume a lost answer may hide first (connect.created_once)."""
     params = {
         "Action": "CreateVolume", "Size": str(size_gib), "AvailabilityZone": zone, "VolumeType": "gp3", "Encrypted": "true",
         "TagSpecification.1.ResourceType": "volume", **tag_params(tags, "TagSpecification.1."),
     }
-    obj = _request(driver, params, "create", f"volume {tags.get('Name')}")
+    obj = _request(driver, params, "create", f"volume {tags.get('Name')}", attempts=1)
     return str(obj.findtext(f"{NS}volumeId"))
 
 

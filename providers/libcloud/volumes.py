@@ -9,7 +9,7 @@ from portable.errors import InputError, TargetError
 from portable.plan.resources import Observed, Resource
 from portable.providers.base import ApplyContext
 from portable.providers.libcloud import ec2
-from portable.providers.libcloud.connect import call
+from portable.providers.libcloud.connect import call, created_once
 from portable.providers.libcloud.naming import parse_volume_name, volume_name
 
 KIND = "volume"
@@ -55,11 +55,16 @@ class Volumes:
         locations = self.locations()
         location = locations[int(res.spec["replica"]) % len(locations)]
         name = volume_name(self.owner, res.name)
+        def made_by_an_earlier_try() -> str | None:  # its answer lost: that volume is kept, not made again
+            found = self.by_disk(app_name).get(res.name)
+            return str(found.id) if found is not None else None
+
         if self.driver_name == "ec2":
             tags = {"Name": name, "portable:app": app_name, "portable:target": self.target, "portable:kind": KIND, "portable:service": res.service or ""}
-            vid = ec2.create_volume(self.driver, size, location.name, tags)
+            vid = created_once(lambda: ec2.create_volume(self.driver, size, location.name, tags), made_by_an_earlier_try)
         else:
-            vid = call(self.driver.create_volume, size, name, location=location, action="create", what=f"volume {res.name}").id
+            vid = created_once(lambda: str(call(self.driver.create_volume, size, name, location=location, action="create", what=f"volume {res.name}", attempts=1).id),
+                               made_by_an_earlier_try)
         self._wait_state(app_name, res.name, ("available",), ctx.timeout)
         ctx.progress(f"volume {res.name}: {vid}, {size} GiB in {location.name}")
 

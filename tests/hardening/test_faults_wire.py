@@ -34,7 +34,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from figures import record  # noqa: E402
-from wire import COMPONENTS, RandomStatusProxy, WireTarget  # noqa: E402
+from wire import COMPONENTS, LostAnswerProxy, RandomStatusProxy, WireTarget  # noqa: E402
 
 from contract_app import TARGET, manifest_text  # noqa: E402
 
@@ -51,8 +51,9 @@ STATUS_PROFILES: dict[str, dict[str, Any]] = {
 class Run:
     """One app of one test, driven through the CLI with its own state file."""
 
-    def __init__(self, wire: WireTarget, root: Path) -> None:
+    def __init__(self, wire: WireTarget, root: Path, *, volume: bool = False) -> None:
         self.wire = wire
+        self.volume = volume  # each replica of `web` with a data disk
         self.name = f"hw{wire.provider[:3]}{uuid.uuid4().hex[:5]}"
         self.folder = root / self.name
         self.folder.mkdir(parents=True)
@@ -63,7 +64,7 @@ class Run:
 
     def point(self, endpoint: str | None) -> None:
         """Reach the target through `endpoint` (a fault channel), or directly with None."""
-        self.manifest.write_text(manifest_text(self.name, self.wire.settings_via(self.name, endpoint)))
+        self.manifest.write_text(manifest_text(self.name, self.wire.settings_via(self.name, endpoint), volume=self.volume))
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-c", "from portable.cli.main import main; main()", *args, "-f", str(self.manifest), "-t", TARGET, "--state", str(self.state)]
@@ -105,6 +106,10 @@ CI_SAMPLE: dict[str, tuple[str, ...]] = {
     "latency": ("kubernetes",),
     "blackout": ("aws", "kubernetes", "libcloud"),
 }
+#: tests of one fault on chosen targets (CI and --full alike)
+TARGETS_OF_TEST: dict[str, tuple[str, ...]] = {
+    "test_creates_whose_answers_are_lost_are_looked_for_not_repeated": ("libcloud",),
+}
 PROFILE_OF_TEST = {
     "test_connection_resets_are_retried_without_duplicates": "reset",
     "test_two_second_latency": "latency",
@@ -118,7 +123,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     full = bool(metafunc.config.getoption("--full"))
     name = metafunc.function.__name__
-    if name in PROFILE_OF_TEST:
+    if name in TARGETS_OF_TEST:
+        metafunc.parametrize("wire", list(TARGETS_OF_TEST[name]), indirect=True)
+    elif name in PROFILE_OF_TEST:
         profile = PROFILE_OF_TEST[name]
         targets = [t for t in TARGETS if full or t in CI_SAMPLE[profile]]
         metafunc.parametrize("wire", targets, indirect=True)
@@ -141,8 +148,8 @@ def wire(request: pytest.FixtureRequest, lab: Any, faults: Any, tmp_path: Path) 
     target.close([r.name for r in runs])
 
 
-def _new_run(wire: WireTarget, tmp_path: Path, request: pytest.FixtureRequest) -> Run:
-    run = Run(wire, tmp_path / "apps")
+def _new_run(wire: WireTarget, tmp_path: Path, request: pytest.FixtureRequest, *, volume: bool = False) -> Run:
+    run = Run(wire, tmp_path / "apps", volume=volume)
     request.node.wire_runs.append(run)
     return run
 
@@ -178,6 +185,32 @@ def test_status_faults_are_retried_without_duplicates(wire: WireTarget, faults: 
         finally:
             record(wire.provider, fault_runs=1, fault_runs_succeeded=int(ok), duplicate_creates=duplicates)
         assert proxy.injected() > 0, "the profile injected nothing: the target was not reached through the proxy"
+
+
+# ---------------------------------------------------------------------------- lost answers
+LOST_ACTIONS = ("CreateSecurityGroup", "CreateVolume", "RunInstances")
+
+
+def test_creates_whose_answers_are_lost_are_looked_for_not_repeated(wire: WireTarget, faults: Any, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The cloud makes the object and its answer is lost (a 500 after the create, as when the
+    connection drops): the retry must look for what the first try made, not make a second.
+    libcloud's EC2 driver on moto: the security group, each replica's data disk, each instance."""
+    run = _new_run(wire, tmp_path, request, volume=True)
+    upstream, tls = wire.upstream(faults)
+    ok, duplicates = False, 0
+    try:
+        with LostAnswerProxy(upstream, actions=LOST_ACTIONS, **tls) as proxy:
+            run.point(proxy.url)
+            run.ok("deploy", "--yes", CT_GREETING="one")
+            assert sorted(proxy.lost) == sorted(LOST_ACTIONS), f"answers lost: {proxy.lost} (want one of each of {LOST_ACTIONS})"
+            volumes = len(wire.ct.objects(run.name)["volumes"])
+            duplicates = _count(run, REPLICAS, "a deploy whose creates lost their answers") + max(0, volumes - REPLICAS)
+            assert volumes == REPLICAS, f"{volumes} data disks (want {REPLICAS}): {wire.ct.objects(run.name)}"
+            run.ok("destroy", "--yes", "--volumes")
+            assert not any(wire.ct.objects(run.name).values()), wire.ct.objects(run.name)
+        ok = True
+    finally:
+        record(wire.provider, fault_runs=1, fault_runs_succeeded=int(ok), duplicate_creates=duplicates)
 
 
 # ---------------------------------------------------------------------------- resets and latency

@@ -66,6 +66,31 @@ class RandomStatusProxy(HttpFaultProxy):
         return sum(1 for _, _, status in self.seen if status in self.statuses)
 
 
+class LostAnswerProxy(HttpFaultProxy):
+    """An HttpFaultProxy that forwards every request, and for the first request of each of
+    `actions` (EC2 query actions, e.g. "CreateVolume", found in the query or the form body)
+    throws the server's answer away and answers 500 instead: the create was made, the client
+    never hears of it, as when a connection drops after the cloud acted. A client that repeats
+    such a create without looking first makes a second object."""
+
+    def __init__(self, upstream: str, *, actions: tuple[str, ...], **kw: Any) -> None:
+        super().__init__(upstream, **kw)
+        self.pending = set(actions)
+        self.lost: list[str] = []
+
+    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple[int, list[tuple[str, str]], bytes]:
+        answer = super()._forward(method, path, headers, body)
+        text = path + "&" + (body or b"").decode("latin-1")
+        with self._lock:
+            hit = next((a for a in sorted(self.pending) if f"Action={a}&" in text + "&"), None)
+            if hit is not None and answer[0] < 300:
+                self.pending.discard(hit)
+                self.lost.append(hit)
+        if hit is not None and answer[0] < 300:
+            return 500, [("Content-Type", "text/plain")], f"answer to {hit} lost on the way\n".encode()
+        return answer
+
+
 @dataclass
 class WireTarget:
     """One target on the lab with a fault channel in front of its API."""
