@@ -1,8 +1,9 @@
 """Lock behaviour shared by every store: who I am, waiting with a progress line, the
 messages of a held or lost lock, and PORTABLE_LOCK_ID (work under a persistent lock).
 
-Each store implements one `attempt` (take the lock now or say who has it); the waiting,
-the wording and the exit codes live here so SQLite, PostgreSQL and S3 behave alike.
+Each store implements one `attempt` (take the lock now or say who has it), how to find the
+lock PORTABLE_LOCK_ID names and how to release one; the waiting, the bookkeeping of the held
+lock, the wording and the exit codes live here so SQLite, PostgreSQL and S3 behave alike.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from portable.errors import InputError, StateError, StateLockedError
@@ -90,3 +92,26 @@ def wait_for_lock(subject: str, attempt: Callable[[], tuple[LockInfo | None, Loc
                      f"({holder.operation or 'no operation'}, lock {holder.lock_id}); giving up in {left:.0f}s")
             next_line = time.monotonic() + PROGRESS_EVERY
         time.sleep(min(POLL, max(left, 0.01)))
+
+
+@contextmanager
+def holding(held: dict[tuple[str, str], LockInfo], app: str, target: str, joined: Callable[[], LockInfo | None],
+            take: Callable[[], LockInfo], release: Callable[[LockInfo], None]) -> Iterator[LockInfo]:
+    """Every store's `lock`: under the lock PORTABLE_LOCK_ID names (`joined`), which is left as it
+    is; else under one taken now (`take`) and released at the end (`release`). Either is `held`
+    for (app, target) meanwhile: the store's writes check their fence against it."""
+    mine = joined()
+    if mine is not None:
+        held[(app, target)] = mine
+        try:
+            yield mine
+        finally:
+            held.pop((app, target), None)
+        return
+    info = take()
+    held[(app, target)] = info
+    try:
+        yield info
+    finally:
+        held.pop((app, target), None)
+        release(info)

@@ -15,7 +15,7 @@ import json
 import os
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -23,8 +23,8 @@ from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.keys import decode_key, meta_name, new_key_hex
-from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
-from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus
+from portable.state.locking import holder_identity, holding, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
+from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus, history_taken, revision_row
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
@@ -292,28 +292,19 @@ class PostgresStateStore:
         info = self._lock(row)
         return info if info.exclusive or (info.app, info.target) == (app, target) else None
 
-    @contextmanager
-    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> Iterator[LockInfo]:
-        joined = self._joined(app, target)
-        if joined is not None:
-            self._held[(app, target)] = joined
-            try:
-                yield joined
-            finally:
-                self._held.pop((app, target), None)
-            return
-        info = wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
-        self._held[(app, target)] = info
+    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> AbstractContextManager[LockInfo]:
+        def take() -> LockInfo:
+            return wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
+
+        return holding(self._held, app, target, lambda: self._joined(app, target), take, self._release)
+
+    def _release(self, info: LockInfo) -> None:
         try:
-            yield info
-        finally:
-            self._held.pop((app, target), None)
-            try:
-                with self._tx() as cur:
-                    cur.execute(self._q("DELETE FROM {s}.locks WHERE lock_id=%s"), (info.lock_id,))
-            except PortableError:
-                pass  # the store failed: the error that brought us here is the one to show
-            self._release_keys(self._keys.pop(info.lock_id, []))
+            with self._tx() as cur:
+                cur.execute(self._q("DELETE FROM {s}.locks WHERE lock_id=%s"), (info.lock_id,))
+        except PortableError:
+            pass  # the store failed: the error that brought us here is the one to show
+        self._release_keys(self._keys.pop(info.lock_id, []))
 
     def hold(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None) -> LockInfo:
         subject = "the whole state store" if app == EXCLUSIVE else f"{app} on target {target}"
@@ -432,12 +423,9 @@ class PostgresStateStore:
         def insert_all(cur: Any) -> None:
             cur.execute(self._q("SELECT 1 FROM {s}.revisions WHERE app=%s AND target=%s LIMIT 1"), (app, target))
             if cur.fetchone():
-                raise StateError(f"{self.url} already holds a history for {app} on target {target}")
+                raise history_taken(self.url, app, target)
             for r in revisions:
-                cur.execute(
-                    self._q("INSERT INTO {s}.revisions VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s)"),
-                    (app, target, r.number, r.kind, r.status, r.created_at, r.finished_at, r.manifest_digest, json.dumps([x.to_dict() for x in r.resources], sort_keys=True), r.message),
-                )
+                cur.execute(self._q("INSERT INTO {s}.revisions VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb,%s)"), revision_row(app, target, r))
 
         self._fenced_write(app, target, insert_all)
 

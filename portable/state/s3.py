@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -23,8 +23,8 @@ from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.keys import decode_key, new_key_hex, object_name
-from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
-from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus
+from portable.state.locking import holder_identity, holding, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
+from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus, history_taken
 
 SCHEMA_VERSION = 1
 DEFAULT_LEASE = 60.0
@@ -291,30 +291,21 @@ class S3StateStore:
             return None  # a lock on another pair: it does not cover this one
         raise unknown_joined_lock(lock_id)
 
-    @contextmanager
-    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> Iterator[LockInfo]:
-        joined = self._joined(app, target)
-        if joined is not None:
-            self._held[(app, target)] = joined
-            try:
-                yield joined
-            finally:
-                self._held.pop((app, target), None)
-            return
-        info = wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
-        self._held[(app, target)] = info
+    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> AbstractContextManager[LockInfo]:
+        def take() -> LockInfo:
+            return wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
+
+        return holding(self._held, app, target, lambda: self._joined(app, target), take, lambda info: self._release(app, target, info))
+
+    def _release(self, app: str, target: str, info: LockInfo) -> None:
+        self._stop_renewer(info.lock_id)
         try:
-            yield info
-        finally:
-            self._held.pop((app, target), None)
-            self._stop_renewer(info.lock_id)
-            try:
-                data, etag = self._get(self._lock_key(app, target))
-                if data is not None and data.get("lock_id") == info.lock_id:
-                    self._delete(self._lock_key(app, target), etag)
-            except (_Conflict, PortableError):
-                pass  # lost meanwhile, or the store failed: the error that brought us here is the one to show
-            self._etags.pop(info.lock_id, None)
+            data, etag = self._get(self._lock_key(app, target))
+            if data is not None and data.get("lock_id") == info.lock_id:
+                self._delete(self._lock_key(app, target), etag)
+        except (_Conflict, PortableError):
+            pass  # lost meanwhile, or the store failed: the error that brought us here is the one to show
+        self._etags.pop(info.lock_id, None)
 
     def hold(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None) -> LockInfo:
         subject = "the whole state store" if app == EXCLUSIVE else f"{app} on target {target}"
@@ -400,7 +391,7 @@ class S3StateStore:
     def import_history(self, app: str, target: str, revisions: list[Revision]) -> None:
         def put_all(existing: list[dict[str, Any]]) -> None:
             if existing:
-                raise StateError(f"{self.url} already holds a history for {app} on target {target}")
+                raise history_taken(self.url, app, target)
             existing.extend(r.record() for r in revisions)
 
         self._write(app, target, put_all)

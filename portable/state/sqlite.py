@@ -14,7 +14,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,8 @@ from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.keys import decode_key, meta_name, new_key_hex
-from portable.state.locking import holder_identity, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
-from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus
+from portable.state.locking import holder_identity, holding, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
+from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus, history_taken, revision_row
 
 SCHEMA_VERSION = 2
 _SCHEMA_V1 = """
@@ -214,27 +214,18 @@ class SqliteStateStore:
         info = _lock(row)
         return info if info.exclusive or (info.app, info.target) == (app, target) else None
 
-    @contextmanager
-    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> Iterator[LockInfo]:
-        joined = self._joined(app, target)
-        if joined is not None:
-            self._held[(app, target)] = joined
-            try:
-                yield joined
-            finally:
-                self._held.pop((app, target), None)
-            return
-        info = wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
-        self._held[(app, target)] = info
+    def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> AbstractContextManager[LockInfo]:
+        def take() -> LockInfo:
+            return wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
+
+        return holding(self._held, app, target, lambda: self._joined(app, target), take, self._release)
+
+    def _release(self, info: LockInfo) -> None:
         try:
-            yield info
-        finally:
-            self._held.pop((app, target), None)
-            try:
-                with self._tx() as conn:
-                    conn.execute("DELETE FROM locks WHERE lock_id=?", (info.lock_id,))
-            except PortableError:
-                pass  # the store failed: the error that brought us here is the one to show
+            with self._tx() as conn:
+                conn.execute("DELETE FROM locks WHERE lock_id=?", (info.lock_id,))
+        except PortableError:
+            pass  # the store failed: the error that brought us here is the one to show
 
     def hold(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None) -> LockInfo:
         subject = "the whole state store" if app == EXCLUSIVE else f"{app} on target {target}"
@@ -298,13 +289,9 @@ class SqliteStateStore:
         with self._tx() as conn:
             self._check_fence(conn, app, target)
             if conn.execute("SELECT 1 FROM revisions WHERE app=? AND target=? LIMIT 1", (app, target)).fetchone():
-                raise StateError(f"{self.path} already holds a history for {app} on target {target}")
+                raise history_taken(str(self.path), app, target)
             for r in revisions:
-                conn.execute(
-                    "INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (app, target, r.number, r.kind, r.status, r.created_at, r.finished_at, r.manifest_digest,
-                     json.dumps([x.to_dict() for x in r.resources], sort_keys=True), r.message),
-                )
+                conn.execute("INSERT INTO revisions VALUES (?,?,?,?,?,?,?,?,?,?)", revision_row(app, target, r))
 
     def _row(self, row: sqlite3.Row) -> Revision:
         try:

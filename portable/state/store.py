@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from portable.errors import StateError
 from portable.plan.resources import Resource
 
 RevisionKind = Literal["deploy", "rollback", "destroy", "migrate", "scale", "restart"]
@@ -69,6 +70,20 @@ class Revision:
     def digest(self) -> str:
         """sha256 of the canonical record: equal digests mean the same revision, byte for byte."""
         return hashlib.sha256(json.dumps(self.record(), sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def revision_row(app: str, target: str, revision: Revision) -> tuple[Any, ...]:
+    """`revision` as a row of the SQL stores' `revisions` table, filed under `app` and `target`:
+    app, target, number, kind, status, created_at, finished_at, manifest_digest, the resources
+    as JSON, message."""
+    r = revision
+    return (app, target, r.number, r.kind, r.status, r.created_at, r.finished_at, r.manifest_digest,
+            json.dumps([x.to_dict() for x in r.resources], sort_keys=True), r.message)
+
+
+def history_taken(store: str, app: str, target: str) -> StateError:
+    """import_history into a store that already has revisions of the pair: refused, never merged."""
+    return StateError(f"{store} already holds a history for {app} on target {target}")
 
 
 @dataclass(frozen=True)
