@@ -27,7 +27,7 @@ from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, a
 from portable.providers.libcloud.owned import LibcloudOwned
 from portable.providers.libcloud.preflight import preflight
 from portable.providers.libcloud.profiles import DriverProfile, profile_for
-from portable.providers.libcloud.secrets import secret_source
+from portable.providers.libcloud.secrets import legacy_path_warnings, secret_source
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.libcloud.translate import translate
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init, roll_out, scale, tear_down
@@ -92,6 +92,10 @@ class LibcloudProvider(LibcloudOwned, LibcloudExec, BaseProvider):
 
     def translate(self, app: App) -> list[Resource]:
         return translate(app, self.settings, self.profile)
+
+    def plan_warnings(self, app: App) -> list[str]:
+        """Secrets that would ride in the user data, said with the setting that moves them (secrets.py)."""
+        return legacy_path_warnings(app, self.settings)
 
     def preflight(self, app: App) -> None:
         """Registry password, driver and credentials file, image: read-only (preflight.py)."""

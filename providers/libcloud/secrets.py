@@ -42,6 +42,15 @@ def secret_source(settings: LibcloudSettings) -> Mapping[str, str] | None:
     return PUSHED if pushes_secrets(settings) else None
 
 
+def legacy_path_warnings(app: App, settings: LibcloudSettings) -> list[str]:
+    """Plan warnings, one per service whose secrets would ride in the user data (no `ssh`)."""
+    if pushes_secrets(settings):
+        return []
+    return [f"services.{name}.secrets: on target {app.target_name} their values ride in the node's user data, readable through the cloud API: "
+            "set `key_name` and `ssh` on the target so portable writes them over SSH after boot"
+            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+
+
 def check_secret_push(app: App, settings: LibcloudSettings) -> None:
     """While planning: the SSH key the secrets will be pushed with can be loaded, so a wrong
     `ssh.key_file` (or an empty agent) is exit 2 naming it before any node is started, rather

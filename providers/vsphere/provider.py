@@ -34,6 +34,7 @@ from portable.providers.vsphere.owned import VsphereOwned
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
 from portable.providers.vsphere.quiesce import VsphereQuiesce
 from portable.providers.vsphere.readiness import guest_status
+from portable.providers.vsphere.secrets import legacy_path_warnings
 from portable.providers.vsphere.render import render_files
 from portable.providers.vsphere.restore import VsphereRestore, pending_restore
 from portable.providers.vsphere.settings import VsphereSettings
@@ -110,6 +111,10 @@ class VsphereProvider(VsphereOwned, VsphereExec, VsphereRestore, VsphereQuiesce,
 
     def translate(self, app: App) -> list[Resource]:
         return translate(app, self.settings)
+
+    def plan_warnings(self, app: App) -> list[str]:
+        """Secrets that would ride in guestinfo, said with the variables that move them (secrets.py)."""
+        return legacy_path_warnings(app, self.settings)
 
     def preflight(self, app: App) -> None:
         """Read-only, before the first disk or clone: the registry password the VMs log in

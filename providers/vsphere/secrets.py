@@ -47,6 +47,15 @@ def secret_source(settings: VsphereSettings, group_spec: Mapping[str, Any]) -> M
     return PUSHED if group_spec.get("secrets") and pushes_secrets(settings) else None
 
 
+def legacy_path_warnings(app: App, settings: VsphereSettings) -> list[str]:
+    """Plan warnings, one per service whose secrets would ride in guestinfo (no guest account)."""
+    if pushes_secrets(settings):
+        return []
+    return [f"services.{name}.secrets: on target {app.target_name} their values ride in guestinfo (the VM's extraConfig), readable through the vSphere API: "
+            f"set {settings.guest_user_env} and {settings.guest_password_env} (the guest account) so portable writes them through VMware Tools after boot"
+            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+
+
 def _run(session: Session, vm: Any, auth: Any, script: str, what: str) -> int:
     """`sh -c SCRIPT` in the guest (no secret in it); its exit code."""
     processes = session.content.guestOperationsManager.processManager

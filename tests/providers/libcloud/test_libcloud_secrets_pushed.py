@@ -171,3 +171,18 @@ def test_a_key_that_cannot_push_the_secrets_is_refused_while_planning(cloud_app:
         assert "targets.cloud.ssh.key_file" in done.stderr and "the secrets are written to the nodes over SSH" in done.stderr, done.stderr
         assert "Traceback" not in done.stderr and "refused-before-any-node" not in done.stdout + done.stderr
     assert app.instances(("pending", "running", "stopped")) == []  # nothing started
+
+
+def test_without_ssh_the_plan_says_the_secrets_ride_in_the_user_data(cloud_app: SshApp) -> None:
+    app = cloud_app
+    app.env["LEAK_API_TOKEN"] = "said-not-shown"
+    with_ssh = app.cli("plan", "-t", "cloud")
+    assert with_ssh.returncode == 0, with_ssh.stderr
+    assert "ride in the node's user data" not in with_ssh.stdout
+    text = app.manifest.read_text()
+    app.manifest.write_text(text[: text.index("    key_name:")])
+    planned = app.cli("plan", "-t", "cloud")
+    assert planned.returncode == 0, planned.stderr
+    assert ("! services.web.secrets: on target cloud their values ride in the node's user data, readable through the cloud API: "
+            "set `key_name` and `ssh` on the target so portable writes them over SSH after boot") in planned.stdout
+    assert "said-not-shown" not in planned.stdout + planned.stderr
