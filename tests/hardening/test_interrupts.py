@@ -372,3 +372,54 @@ def test_ctrl_c_kubernetes_rollback_logs_follow_and_destroy(kube_app: tuple[App,
     app.ok("destroy", "--yes", "--lock-timeout", "0")
     assert _kube_kinds(core, namespace) == {"deployments": 0, "pods": 0, "services": 0}
     assert "destroyed" in app.newest_revision()
+
+
+# ---------------------------------------------------------------------------- the library
+SLOW = """apiVersion: portable/v1
+kind: Application
+metadata: {{name: {name}}}
+services:
+  slow:
+    image: {image}
+    replicas: 2
+    command: ["sh", "-c", "exec sleep 100000"]
+    stop_grace_period: 1s
+    health: {{exec: {{command: "test -f /tmp/never"}}, interval: 1s, start_period: 300s}}
+"""
+
+
+@pytest.mark.lab("docker", "images")
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_the_apply_workers_wait_loops(lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a program that uses portable as a library no os._exit ends the workers: Ctrl-C must
+    stop their health waits (which would poll for the 300 s start period) at once, so nothing
+    of the abandoned run keeps acting on the target."""
+    from portable import api
+    from portable.engine.interrupted import Interrupted
+
+    images = ensure_images()
+    monkeypatch.setenv("PORTABLE_PROXY_IMAGE", images.proxy)
+    name = f"intr-l{uuid.uuid4().hex[:6]}"
+    manifest, state = tmp_path / "portable.yaml", tmp_path / "state.db"
+    manifest.write_text(SLOW.format(name=name, image=images.worker))
+    started = threading.Event()
+
+    def progress(line: str) -> None:
+        if "starting" in line and "slow-2" in line and not started.is_set():  # both replicas are being created
+            started.set()
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # Ctrl-C, to the main thread as the CLI routes it
+
+    try:
+        with pytest.raises(Interrupted) as caught:
+            api.deploy(str(manifest), state=str(state), progress=progress, timeout=60)
+        sent = time.monotonic()
+        assert "recorded as failed" in caught.value.summary, caught.value.summary
+        while any(t.name.startswith("portable-apply") and t.is_alive() for t in threading.enumerate()):
+            assert time.monotonic() - sent < BOUND_S, f"apply workers still polling {BOUND_S}s after Ctrl-C: {threading.enumerate()}"
+            time.sleep(0.05)
+        print(f"\nlibrary deploy: workers gone {time.monotonic() - sent:.3f}s after Ctrl-C")
+        history = api.history(str(manifest), state=str(state))
+        assert history[-1].status == "failed" and "Ctrl-C" in history[-1].message
+    finally:
+        api.destroy(str(manifest), state=str(state), volumes=True)
+        _force_remove(name, None)
