@@ -46,6 +46,19 @@ def joined_lock_id() -> str | None:
     return value or None
 
 
+def joined_lock(app: str, target: str, find: Callable[[str], LockInfo | None]) -> LockInfo | None:
+    """The lock PORTABLE_LOCK_ID names if it covers (app, target) (it is theirs, or the exclusive
+    one), found by `find` (lock id -> the store's record of it); None when there is no such
+    variable or the lock is another pair's; InputError when the store holds no lock of that id."""
+    lock_id = joined_lock_id()
+    if lock_id is None:
+        return None
+    info = find(lock_id)
+    if info is None:
+        raise unknown_joined_lock(lock_id)
+    return info if info.exclusive or (info.app, info.target) == (app, target) else None
+
+
 def locked_error(holder: LockInfo) -> StateLockedError:
     what = "locked for repair" if holder.exclusive else "locked"
     error = StateLockedError(
@@ -96,10 +109,12 @@ def wait_for_lock(subject: str, attempt: Callable[[], tuple[LockInfo | None, Loc
 
 @contextmanager
 def holding(held: dict[tuple[str, str], LockInfo], app: str, target: str, joined: Callable[[], LockInfo | None],
-            take: Callable[[], LockInfo], release: Callable[[LockInfo], None]) -> Iterator[LockInfo]:
+            attempt: Callable[[], tuple[LockInfo | None, LockInfo | None]], wait: float, progress: Progress | None,
+            release: Callable[[LockInfo], None]) -> Iterator[LockInfo]:
     """Every store's `lock`: under the lock PORTABLE_LOCK_ID names (`joined`), which is left as it
-    is; else under one taken now (`take`) and released at the end (`release`). Either is `held`
-    for (app, target) meanwhile: the store's writes check their fence against it."""
+    is; else under one taken now (`attempt`, waited for as `wait_for_lock` does) and released at
+    the end (`release`). Either is `held` for (app, target) meanwhile: the store's writes check
+    their fence against it."""
     mine = joined()
     if mine is not None:
         held[(app, target)] = mine
@@ -108,7 +123,7 @@ def holding(held: dict[tuple[str, str], LockInfo], app: str, target: str, joined
         finally:
             held.pop((app, target), None)
         return
-    info = take()
+    info = wait_for_lock(f"{app} on target {target}", attempt, wait, progress)
     held[(app, target)] = info
     try:
         yield info

@@ -23,7 +23,7 @@ from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, MissingExtraError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.keys import decode_key, meta_name, new_key_hex
-from portable.state.locking import holder_identity, holding, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
+from portable.state.locking import holder_identity, holding, joined_lock, locked_error, lost_lock_error, new_lock_id, now, wait_for_lock
 from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus, history_taken, revision_row
 
 SCHEMA_VERSION = 1
@@ -281,22 +281,17 @@ class PostgresStateStore:
         return self._lock(row) if row else LockInfo("(starting)", app, target, "another process that is just starting", now())
 
     def _joined(self, app: str, target: str) -> LockInfo | None:
-        lock_id = joined_lock_id()
-        if lock_id is None:
-            return None
-        with self._tx() as cur:
-            cur.execute(self._q("SELECT * FROM {s}.locks WHERE lock_id=%s"), (lock_id,))
-            row = cur.fetchone()
-        if row is None:
-            raise unknown_joined_lock(lock_id)
-        info = self._lock(row)
-        return info if info.exclusive or (info.app, info.target) == (app, target) else None
+        def find(lock_id: str) -> LockInfo | None:
+            with self._tx() as cur:
+                cur.execute(self._q("SELECT * FROM {s}.locks WHERE lock_id=%s"), (lock_id,))
+                row = cur.fetchone()
+            return self._lock(row) if row is not None else None
+
+        return joined_lock(app, target, find)
 
     def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> AbstractContextManager[LockInfo]:
-        def take() -> LockInfo:
-            return wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
-
-        return holding(self._held, app, target, lambda: self._joined(app, target), take, self._release)
+        return holding(self._held, app, target, lambda: self._joined(app, target), lambda: self._attempt(app, target, operation, False, read_only), wait, progress,
+                       self._release)
 
     def _release(self, info: LockInfo) -> None:
         try:

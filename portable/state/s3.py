@@ -292,10 +292,8 @@ class S3StateStore:
         raise unknown_joined_lock(lock_id)
 
     def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> AbstractContextManager[LockInfo]:
-        def take() -> LockInfo:
-            return wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
-
-        return holding(self._held, app, target, lambda: self._joined(app, target), take, lambda info: self._release(app, target, info))
+        return holding(self._held, app, target, lambda: self._joined(app, target), lambda: self._attempt(app, target, operation, False, read_only), wait, progress,
+                       lambda info: self._release(app, target, info))
 
     def _release(self, app: str, target: str, info: LockInfo) -> None:
         self._stop_renewer(info.lock_id)

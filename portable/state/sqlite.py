@@ -22,7 +22,7 @@ from portable.engine.crashpoints import crashpoint
 from portable.errors import InputError, PortableError, StateError
 from portable.plan.resources import Resource
 from portable.state.keys import decode_key, meta_name, new_key_hex
-from portable.state.locking import holder_identity, holding, joined_lock_id, locked_error, lost_lock_error, new_lock_id, now, unknown_joined_lock, wait_for_lock
+from portable.state.locking import holder_identity, holding, joined_lock, locked_error, lost_lock_error, new_lock_id, now, wait_for_lock
 from portable.state.store import EXCLUSIVE, INTERRUPTED, LockInfo, Progress, Revision, RevisionKind, RevisionStatus, history_taken, revision_row
 
 SCHEMA_VERSION = 2
@@ -204,21 +204,16 @@ class SqliteStateStore:
             return info, None
 
     def _joined(self, app: str, target: str) -> LockInfo | None:
-        lock_id = joined_lock_id()
-        if lock_id is None:
-            return None
-        with self._tx(write=False) as conn:
-            row = conn.execute("SELECT * FROM locks WHERE lock_id=?", (lock_id,)).fetchone()
-        if row is None:
-            raise unknown_joined_lock(lock_id)
-        info = _lock(row)
-        return info if info.exclusive or (info.app, info.target) == (app, target) else None
+        def find(lock_id: str) -> LockInfo | None:
+            with self._tx(write=False) as conn:
+                row = conn.execute("SELECT * FROM locks WHERE lock_id=?", (lock_id,)).fetchone()
+            return _lock(row) if row is not None else None
+
+        return joined_lock(app, target, find)
 
     def lock(self, app: str, target: str, operation: str, *, wait: float = 30.0, progress: Progress | None = None, read_only: bool = False) -> AbstractContextManager[LockInfo]:
-        def take() -> LockInfo:
-            return wait_for_lock(f"{app} on target {target}", lambda: self._attempt(app, target, operation, False, read_only), wait, progress)
-
-        return holding(self._held, app, target, lambda: self._joined(app, target), take, self._release)
+        return holding(self._held, app, target, lambda: self._joined(app, target), lambda: self._attempt(app, target, operation, False, read_only), wait, progress,
+                       self._release)
 
     def _release(self, info: LockInfo) -> None:
         try:
