@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from portable.engine import cancel
 from portable.engine.retry import stop_after_budget
 from portable.errors import AuthError, InputError, TransientError
 from portable.providers.kubernetes.errors import map_exception, map_http_error
@@ -70,6 +71,7 @@ def _retryable(stop_seconds: float = 30.0) -> Any:
         retry=retry_if_exception_type(TransientError),
         stop=stop_after_attempt(6) | stop_after_budget(stop_seconds),  # and PORTABLE_RETRY_BUDGET
         wait=wait,
+        sleep=cancel.pause,  # a backoff inside an apply ends on Ctrl-C
         reraise=True,
     )
 
