@@ -119,17 +119,22 @@ def verb_commands(main: ModuleType) -> list[click.Command]:
                        stdin=sys.stdin.buffer if interactive else None, tty=tty, env=_env())
         sys.exit(code)
 
+    def revision_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """The options of a verb that records a revision and applies it like a deploy (scale,
+        restart), in the order --help lists them."""
+        for option in reversed((
+            file_option, target_option, state_option,
+            click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each change to become healthy."),
+            click.option("--parallelism", type=click.IntRange(min=1), default=None, help="Independent changes applied at once (default: the target's own)."),
+            click.option("--quiet", is_flag=True, help="No progress lines."),
+            lock_timeout_option, output_option, _handle_errors,
+        )):
+            fn = option(fn)
+        return fn
+
     @click.command("scale")
     @click.argument("replicas", nargs=-1, required=True, metavar="SERVICE=N...")
-    @file_option
-    @target_option
-    @state_option
-    @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each change to become healthy.")
-    @click.option("--parallelism", type=click.IntRange(min=1), default=None, help="Independent changes applied at once (default: the target's own).")
-    @click.option("--quiet", is_flag=True, help="No progress lines.")
-    @lock_timeout_option
-    @output_option
-    @_handle_errors
+    @revision_options
     def scale_command(replicas: tuple[str, ...], file: str, target: str, state: str | None, timeout: float, parallelism: int | None, quiet: bool, lock_timeout: float, output: str) -> None:
         """Set how many replicas services run (SERVICE=N...), recorded as a revision.
 
@@ -154,15 +159,7 @@ def verb_commands(main: ModuleType) -> list[click.Command]:
 
     @click.command("restart")
     @click.argument("services", nargs=-1, metavar="[SERVICE...]")
-    @file_option
-    @target_option
-    @state_option
-    @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for each change to become healthy.")
-    @click.option("--parallelism", type=click.IntRange(min=1), default=None, help="Independent changes applied at once (default: the target's own).")
-    @click.option("--quiet", is_flag=True, help="No progress lines.")
-    @lock_timeout_option
-    @output_option
-    @_handle_errors
+    @revision_options
     def restart_command(services: tuple[str, ...], file: str, target: str, state: str | None, timeout: float, parallelism: int | None, quiet: bool, lock_timeout: float, output: str) -> None:
         """Replace the replicas of SERVICE (default: every service), rolling and health-gated.
 
