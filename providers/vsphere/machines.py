@@ -145,11 +145,26 @@ def clone_vm(session: Session, request: CloneRequest, placement: Placement, *, l
             task = session.call(what, lambda: placement.template.CloneVM_Task(folder=placement.folder, name=request.name, spec=spec))
             return session.wait_for_task(task, what, timeout=timeout)
         except TargetError as exc:
-            if tries > 1 and isinstance(exc.__cause__ or exc.__context__, vim.fault.DuplicateName) or (tries > 1 and "already exists" in exc.message):
+            duplicate = isinstance(exc.__cause__ or exc.__context__, vim.fault.DuplicateName) or "already exists" in exc.message
+            if duplicate and tries > 1:
                 raise TransientError(f"VM `{request.name}` is still being cloned by an earlier try; looking again") from exc
+            if duplicate:  # a run cut short between the clone and its marks (Ctrl-C, a crash) left it unmarked
+                found = session.call(f"looking for VM `{request.name}`", lambda: session.content.searchIndex.FindChild(placement.folder, request.name))
+                if found is not None and _cloned_for(session, found, request):
+                    return found  # the caller marks it now, so it is observed (and collected) as the app's
             raise
 
     return once()
+
+
+def _cloned_for(session: Session, vm: Any, request: CloneRequest) -> bool:
+    """True when `vm` was cloned from this very request: its extraConfig holds every option the
+    request sets (the replica's user data among them), which a VM of someone else's does not."""
+    if not request.extra_config:
+        return False
+    options = session.read(vm, "config.extraConfig", f"reading the options of VM `{request.name}`") or []
+    found = {str(o.key): str(o.value) for o in options}
+    return all(found.get(k) == str(v) for k, v in request.extra_config.items())
 
 
 def power_state(session: Session, vm: Any) -> str:

@@ -423,3 +423,29 @@ def test_ctrl_c_stops_the_apply_workers_wait_loops(lab: Any, tmp_path: Path, mon
     finally:
         api.destroy(str(manifest), state=str(state), volumes=True)
         _force_remove(name, None)
+
+
+# ---------------------------------------------------------------------------- vsphere on vcsim
+@pytest.mark.lab("vcsim")
+def test_ctrl_c_vsphere_deploy_while_a_vm_boots(lab: Any, tmp_path: Path) -> None:
+    """A VM target: SIGINT while the new VMs are cloned and boot (the VM state and address
+    waits); the rerun converges to exactly the replicas' VMs (none cloned twice, none left)."""
+    sys.path.insert(0, str(HERE))
+    from crash_support import hardening_targets
+
+    from contract_app import TARGET, manifest_text
+
+    target = hardening_targets()["vsphere"](lab.require("vcsim"), tmp_path)
+    name = f"intr-v{uuid.uuid4().hex[:6]}"
+    app = App(tmp_path / "portable.yaml", tmp_path / "state.db", dict(target.env(), CT_REPLICAS="2"), TARGET)
+    try:
+        app.manifest.write_text(manifest_text(name, target.settings(name)))
+        interrupt_on(app.argv("deploy", "--yes"), app.env, "cloning", "vsphere deploy")
+        assert_recorded_interrupted(app)
+        app.ok("deploy", "--yes", "--lock-timeout", "0")
+        vms = target.objects(name)["vms"]
+        assert len(vms) == 2 and len(set(vms)) == 2, vms  # the two replicas' VMs, no duplicate clone, no leftover
+        assert "deployed" in app.newest_revision()
+    finally:
+        app.run("destroy", "--yes", "--volumes", timeout=240)
+        target.close([name])
