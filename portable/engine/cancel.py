@@ -11,14 +11,18 @@ signal itself interrupts the sleep.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from portable.errors import Cancelled
 
 _bound = threading.local()
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @contextmanager
@@ -35,6 +39,22 @@ def cancel_on(event: threading.Event) -> Iterator[None]:
 def current_event() -> threading.Event | None:
     """The cancel event bound to this thread, if any (to hand on to threads it starts)."""
     return getattr(_bound, "event", None)
+
+
+def carried(fn: Callable[P, T]) -> Callable[P, T]:
+    """`fn`, run under this thread's cancel event wherever it is called: for the threads an
+    action starts itself (a pool cloning several VMs), which do not inherit thread-locals."""
+    event = current_event()
+    if event is None:
+        return fn
+
+    @functools.wraps(fn)
+    def bound(*args: P.args, **kwargs: P.kwargs) -> T:
+        assert event is not None
+        with cancel_on(event):
+            return fn(*args, **kwargs)
+
+    return bound
 
 
 def cancelled() -> bool:

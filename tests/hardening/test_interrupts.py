@@ -30,6 +30,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
+sys.path.insert(0, str(HERE.parent / "providers" / "contract"))
 
 from docker_support import ensure_images, free_port  # noqa: E402
 
@@ -449,3 +450,43 @@ def test_ctrl_c_vsphere_deploy_while_a_vm_boots(lab: Any, tmp_path: Path) -> Non
     finally:
         app.run("destroy", "--yes", "--volumes", timeout=240)
         target.close([name])
+
+
+@pytest.mark.lab("vcsim")
+@pytest.mark.timeout(180)
+def test_ctrl_c_stops_the_vsphere_clone_threads_wait_loops(lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vSphere group clones its VMs and waits for their addresses in threads of its own:
+    in a library program Ctrl-C must stop those waits too (no guest reports an address here,
+    so without it they would wait for the 90 s boot timeout)."""
+    from portable import api
+    from portable.engine.interrupted import Interrupted
+
+    from contract_app import TARGET, manifest_text
+
+    e = lab.require("vcsim")
+    settings = {"provider": "vsphere", "host": e["LAB_VC_HOST"], "port": int(e["LAB_VC_PORT"]), "insecure": True,
+                "datacenter": e["LAB_VC_DATACENTER"], "cluster": e["LAB_VC_CLUSTER"], "folder": e["LAB_VC_FOLDER"],
+                "datastore": e["LAB_VC_DATASTORE"], "network": e["LAB_VC_NETWORK"], "template": e["LAB_VC_TEMPLATE"], "boot_timeout": 90}
+    name = f"intr-w{uuid.uuid4().hex[:6]}"
+    manifest, state = tmp_path / "portable.yaml", tmp_path / "state.db"
+    manifest.write_text(manifest_text(name, settings))
+    for variable, value in (("VSPHERE_USER", e["LAB_VC_USER"]), ("VSPHERE_PASSWORD", e["LAB_VC_PASSWORD"]), ("CT_REPLICAS", "2")):
+        monkeypatch.setenv(variable, value)
+    env = dict(os.environ)
+    sent = threading.Event()
+
+    def progress(line: str) -> None:
+        if "cloning" in line and not sent.is_set():
+            sent.set()
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    try:
+        with pytest.raises(Interrupted):
+            api.deploy(str(manifest), TARGET, state=str(state), env=env, progress=progress, timeout=120)
+        since = time.monotonic()
+        while any(t.is_alive() and (t.name.startswith("portable-apply") or t.name.startswith("ThreadPoolExecutor")) for t in threading.enumerate()):
+            assert time.monotonic() - since < BOUND_S, f"threads still waiting {BOUND_S}s after Ctrl-C: {threading.enumerate()}"
+            time.sleep(0.05)
+        print(f"\nlibrary vsphere deploy: clone threads gone {time.monotonic() - since:.3f}s after Ctrl-C")
+    finally:
+        subprocess.run([*CLI, "destroy", "--yes", "--volumes", "-f", str(manifest), "-t", TARGET, "--state", str(state)], env=env, capture_output=True, timeout=240)
