@@ -53,13 +53,25 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def running_digests(app: App, resources: list[Resource]) -> dict[str, str]:
-    """service -> the one `name@sha256:` reference its resources run; refused when a service
-    runs no digest (its target has no registry prefix) or several."""
+def _running(app: App, resources: list[Resource]) -> dict[str, set[str]]:
+    """service -> every `name@sha256:` reference its resources name."""
     found: dict[str, set[str]] = {}
     for res in resources:
         if res.service in app.services:
             found.setdefault(res.service, set()).update(s for s in _strings(res.spec) if PINNED.match(s))
+    return found
+
+
+def pinned_running(app: App, resources: list[Resource]) -> dict[str, str]:
+    """service -> the digest reference it runs, for the services that run exactly one (what
+    `migrate` pins; the others, on a target without a registry prefix, move as they are)."""
+    return {name: next(iter(refs)) for name, refs in _running(app, resources).items() if len(refs) == 1}
+
+
+def running_digests(app: App, resources: list[Resource]) -> dict[str, str]:
+    """service -> the one `name@sha256:` reference its resources run; refused when a service
+    runs no digest (its target has no registry prefix) or several."""
+    found = _running(app, resources)
     out: dict[str, str] = {}
     for name in app.services:
         refs = found.get(name, set())
@@ -93,9 +105,10 @@ def _client(app: App, host: str) -> RegistryClient:
     return RegistryClient(host, docker_config_login(host, app.env))
 
 
-def images_for(source: App, dest: App, running: Mapping[str, str], progress: Progress) -> dict[str, str]:
+def images_for(source: App, dest: App, running: Mapping[str, str], progress: Progress, *, copy: bool = True) -> dict[str, str]:
     """The references `dest` deploys: the running ones, copied by digest into the destination's
-    registry when it pushes elsewhere (another server or prefix)."""
+    registry when it pushes elsewhere (another server or prefix); with `copy=False` (a dry
+    run) only the references the copy would make, nothing written."""
     registry = pushing_registry(dest)
     if registry is None:
         return dict(running)
@@ -110,13 +123,33 @@ def images_for(source: App, dest: App, running: Mapping[str, str], progress: Pro
         if parsed.host is None:
             raise InputError(f"service {service} runs {ref}, which has no registry host to copy it from")
         target_repo = registry.repository(dest.name, service)
+        out[service] = f"{target_repo}@{parsed.digest}"
+        if not copy:
+            continue
         progress(f"copying {ref} to {target_repo}")
         try:
             copy_image(_client(source, parsed.host), parsed.repository, dest_client, target_repo.split("/", 1)[1], parsed.digest)
         except RegistryError as exc:
             raise InputError(f"copying the image of service {service} to {registry.server} failed: {exc.message}", hint=exc.hint) from None
-        out[service] = f"{target_repo}@{parsed.digest}"
     return out
+
+
+def check_pullable(source: App, dest: App, images: Mapping[str, str]) -> None:
+    """Refuses, in one sentence, an image `dest` would pull from a registry that does not hold
+    it (or cannot be reached): a destination that pushes nowhere pulls the source's digest
+    from the source's registry."""
+    for service, ref in sorted(images.items()):
+        parsed = ImageRef.parse(ref)
+        if parsed.host is None or parsed.digest is None:
+            continue  # Docker Hub: no registry here to ask
+        try:
+            held = _client(source, parsed.host).manifest_digest(parsed.repository, parsed.digest) is not None
+        except RegistryError as exc:
+            hint = exc.hint.replace("<target>", source.target_name) if exc.hint else None
+            raise InputError(f"target {dest.target_name} cannot pull {ref}, which service {service} runs on {source.target_name}: {exc.message}", hint=hint) from None
+        if not held:
+            raise InputError(f"target {dest.target_name} cannot pull {ref}, which service {service} runs on {source.target_name}: registry {parsed.host} no longer holds it",
+                             hint=f"push it again, or give targets.{dest.target_name}.registry a prefix so the image is copied there")
 
 
 def promotion(session: Any, source: str, dest: str, progress: Progress) -> Promotion:

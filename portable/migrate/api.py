@@ -18,7 +18,7 @@ from portable.errors import InputError
 from portable.manifest import DEFAULT_FILE
 from portable.migrate.blobstore import open_blob_store
 from portable.migrate.cutover import Cutover, check_dns
-from portable.migrate.orchestrator import Migration, MigrationResult, check_roles, stateful_volumes
+from portable.migrate.orchestrator import Migration, MigrationResult, check_roles, destination_plan, stateful_volumes
 from portable.plan.plan import Plan
 from portable.providers.base import Capability, DataDestination, DataSource, Quiescer, check_data_channel, require, role
 from portable.session import Session
@@ -51,8 +51,6 @@ def cutover_from_flags(record: str | None, zone: str | None, provider: str = "ro
 
 def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", destination: str = "", *, state: Any = None, env: Mapping[str, str] | None = None, quiesce: bool = False, blob_store: str | None = None, cutover: Cutover | None = None) -> MigrationPreview:
     """What `migrate` would do, checked as far as it can be without changing anything."""
-    from portable import api
-
     if not destination:
         raise InputError("migrate needs a destination target (--to)")
     session = Session.open(path, env=env, state=state)
@@ -62,7 +60,8 @@ def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", de
     check_roles(src, session.provider(source), session.app(destination), session.provider(destination), volumes=bool(volumes), quiesce=quiesce, remote_blobs=blobs.reachable_by_targets)
     if cutover is not None:
         check_dns(cutover, session)  # the DNS key and zone, read-only (a refused key: exit 2 now)
-    return MigrationPreview(source, destination, api.plan(session, destination), volumes)
+    plan = destination_plan(session, src, destination, _quiet, copy=False)[1]  # the digests the source runs, nothing copied
+    return MigrationPreview(source, destination, plan, volumes)
 
 
 def migrate(

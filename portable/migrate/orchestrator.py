@@ -72,6 +72,40 @@ def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, vol
         check_data_channel(src_provider, src, "migration", quiesce=quiesce)  # last: it reaches the source's instances (SSH)
 
 
+def pinned_images(session: Session, src: App, dst: App, progress: Progress, *, copy: bool = True) -> dict[str, Any]:
+    """What the destination runs of what the source's current revision runs by digest:
+    {"revision_from", "running" (service -> digest on the source), "images" (service -> the
+    reference the destination deploys)}. Promote's machinery: copied by digest into the
+    destination's registry when it pushes elsewhere (not with `copy=False`, a dry run), and
+    refused in one sentence when the destination would pull it from a registry that lacks it."""
+    from portable.delivery.pin import pushing_registry
+    from portable.delivery.promote import check_pullable, images_for, pinned_running
+
+    rev = session.store().current(src.name, src.target_name)
+    if rev is None or rev.status != "deployed":
+        return {"revision_from": None, "running": {}, "images": {}}
+    running = pinned_running(src, rev.resources)
+    images = images_for(src, dst, running, progress, copy=copy) if running else {}
+    src_caps, dst_caps = session.provider(src.target_name).capabilities, session.provider(dst.target_name).capabilities
+    engine_copy = Capability.IMPORT_IMAGES in dst_caps and Capability.EXPORT_IMAGES in src_caps  # e.g. docker save | load
+    if images and pushing_registry(dst) is None and not engine_copy:
+        check_pullable(src, dst, images)
+    return {"revision_from": rev.number, "running": running, "images": images}
+
+
+def destination_plan(session: Session, src: App, destination: str, progress: Progress, *, copy: bool = True) -> tuple[App, Any, dict[str, Any]]:
+    """The destination's app and plan with every image pinned to the digest the source runs
+    (a tag moved since the source's deploy changes nothing), and the pins (`pinned_images`)."""
+    from portable import api
+
+    pins = pinned_images(session, src, session.app(destination), progress, copy=copy)
+    images: dict[str, str] = pins["images"]
+    app, provider, desired = session.prepared(destination, images=images or None, progress=progress)
+    if images:  # the plan says which digest on the source each one is
+        app = dataclasses.replace(app, images={**app.images, **{s: {"from": pins["running"][s], "image": ref} for s, ref in images.items()}})
+    return app, api._plan(app, provider, desired, api._previous(session.store(), app)), pins
+
+
 def not_ready(statuses: Iterable[ServiceStatus]) -> list[str]:
     """Services with fewer ready replicas than desired: running is not enough, as for deploy."""
     return [f"{s.service} has {s.healthy}/{s.desired} ready" for s in statuses if s.desired and s.healthy < s.desired]
@@ -187,16 +221,23 @@ class Migration:
         if self.cutover is not None:
             public_service(self.dst, self.cutover.service)  # several public services and no --dns-service: said now
             check_dns(self.cutover, self.session)  # a refused DNS key or a missing zone: said now, nothing moved
-        plan = self.api.plan(self.session, self.dst.target_name)
+        self.dst, plan, pins = destination_plan(self.session, self.src, self.dst.target_name, self.progress)
         self.progress(plan.render_text())
-        return {"actions": len(plan.actions), "volumes": volumes}
+        return {"actions": len(plan.actions), "volumes": volumes, "revision_from": pins["revision_from"], "images": pins["images"]}
+
+    def _pinned_dst(self) -> App:
+        """The destination app with the images the plan step pinned (again, when resumed)."""
+        images = self.journal.output("plan").get("images") or {}
+        if images and any(self.dst.images.get(s, {}).get("image") != ref for s, ref in images.items()):
+            self.dst = self.session.prepared(self.dst.target_name, images=images, progress=self.progress)[0]
+        return self.dst
 
     def _images(self) -> dict[str, Any]:
         if Capability.IMPORT_IMAGES not in self.dst_provider.capabilities:
             return {"note": f"{self.dst_provider.name} pulls images from their registries"}
         mover = role(self.dst_provider, ImageMover, Capability.IMPORT_IMAGES, self.dst.target_name)
         source = role(self.src_provider, ImageSource, Capability.EXPORT_IMAGES, self.src.target_name) if Capability.EXPORT_IMAGES in self.src_provider.capabilities else None
-        return {"moved": mover.import_images(self.dst, source, self.progress)}
+        return {"moved": mover.import_images(self._pinned_dst(), source, self.progress)}
 
     def _quiesce(self) -> dict[str, Any]:
         if not self.quiesce:
@@ -270,7 +311,7 @@ class Migration:
         restores: dict[str, list[dict[str, str]]] = {}
         for a in archives:
             restores.setdefault(a["volume"], []).append({"url": a["url"], "sha256": a["sha256"], "key": a["key"], "phase": a["phase"], "deleted": a.get("deleted_paths", [])})
-        return dataclasses.replace(self.dst, restores=restores)
+        return dataclasses.replace(self._pinned_dst(), restores=restores)
 
     def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
         app = self._restore_app(archives)
@@ -281,8 +322,17 @@ class Migration:
                 if a["phase"] == "base" and pre_restored:
                     continue  # already on the destination since the first pass
                 self._restore_once("deploy", destination, app, a, delta=a["phase"] == "final")
-        result = self.api.deploy_app(self.session, app, progress=self.progress, timeout=self.timeout, kind="migrate", message=f"migrated from {self.src.target_name}")
+        result = self.api.deploy_app(self.session, app, progress=self.progress, timeout=self.timeout, kind="migrate", message=self._message())
         return {"revision": result.revision}
+
+    def _message(self) -> str:
+        """The destination revision's history line: from where, and the digests it pinned."""
+        planned = self.journal.output("plan")
+        images = planned.get("images") or {}
+        if not images:
+            return f"migrated from {self.src.target_name}"
+        pinned = ", ".join(f"{s} {ref}" for s, ref in sorted(images.items()))
+        return f"migrated from {self.src.target_name} revision {planned.get('revision_from')}, images pinned: {pinned}"
 
     def _local_archive(self, archive: dict[str, Any]) -> Path:
         return self.blobs.readable_path(archive["key"], self.scratch)
