@@ -27,13 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from portable.errors import InputError
 from portable.manifest.app import App
 from portable.manifest.model import Service
-from portable.state import StateStore
+from portable.state import Revision, StateStore
 
 RESTART_LABEL = "portable.dev/restarted-at"
 _RESTART = re.compile(r"restart (?P<svc>[A-Za-z0-9][A-Za-z0-9_.-]*) \(at (?P<t>\d{8}T\d{6}Z), definition (?P<d>[0-9a-f]{12})\)")
@@ -76,15 +76,21 @@ def restart_message(app: App, services: list[str], at: str) -> str:
     return "; ".join(f"restart {s} (at {at}, definition {definition(app.services[s])})" for s in services)
 
 
+def _in_force(store: StateStore, app: App, kind: str) -> Iterator[Revision]:
+    """The deployed revisions of `kind`, newest first, back to the last destroy or rollback
+    (either undoes what a scale or a restart recorded before it)."""
+    for rev in reversed(store.history(app.name, app.target_name)):
+        if rev.kind in ("destroy", "rollback") and rev.status in ("destroyed", "deployed"):
+            return
+        if rev.kind == kind and rev.status == "deployed":
+            yield rev
+
+
 def restarts(store: StateStore, app: App) -> dict[str, str]:
     """service -> time of its newest restart still in force (definition unchanged since)."""
     out: dict[str, str] = {}
     seen: set[str] = set()
-    for rev in reversed(store.history(app.name, app.target_name)):
-        if rev.kind in ("destroy", "rollback") and rev.status in ("destroyed", "deployed"):
-            break
-        if rev.kind != "restart" or rev.status != "deployed":
-            continue
+    for rev in _in_force(store, app, "restart"):
         for m in _RESTART.finditer(rev.message):
             if m["svc"] not in seen:
                 seen.add(m["svc"])
@@ -98,11 +104,7 @@ def recorded(store: StateStore, app: App) -> dict[str, Override]:
     is unchanged since, back to the last destroy or rollback."""
     out: dict[str, Override] = {}
     seen: set[str] = set()
-    for rev in reversed(store.history(app.name, app.target_name)):
-        if rev.kind in ("destroy", "rollback") and rev.status in ("destroyed", "deployed"):
-            break
-        if rev.kind != "scale" or rev.status != "deployed":
-            continue
+    for rev in _in_force(store, app, "scale"):
         for m in _RECORD.finditer(rev.message):
             svc = m["svc"]
             if svc in seen:
