@@ -358,8 +358,13 @@ def test_ctrl_c_kubernetes_rollback_logs_follow_and_destroy(kube_app: tuple[App,
     assert "(rollback: rollback to revision 1) stopped after" in rolled.line and "run the same command again" in rolled.line, rolled.line
     assert_recorded_interrupted(app)
     app.ok("rollback", "--lock-timeout", "0")
-    greetings = sorted({e.name: e.value for e in p.spec.containers[0].env or []}.get("GREETING", "") for p in _pods(core, namespace))
-    assert greetings == ["one", "one"], greetings  # exactly the two replicas of revision 1, none of 2 left
+    def greetings() -> list[str]:
+        return sorted({e.name: e.value for e in p.spec.containers[0].env or []}.get("GREETING", "") for p in _pods(core, namespace))
+
+    deadline = time.monotonic() + 60  # the old ReplicaSet's pods are deleted just after the rollout completes
+    while greetings() != ["one", "one"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert greetings() == ["one", "one"], greetings()  # exactly the two replicas of revision 1, none of 2 left
     newest = app.newest_revision()
     assert "deployed" in newest and "rollback" in newest, newest
 
