@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tenacity.stop import stop_base
 
+from portable.engine import cancel
 from portable.errors import RepeatAction, TransientError
 
 T = TypeVar("T")
@@ -74,6 +75,7 @@ def retry_transient(attempts: int = 6, max_seconds: float = 120.0, *, whole_acti
         retry=retry_if_exception(_transient_action if whole_action else _transient_call),
         wait=_wait,
         stop=stop_after_attempt(attempts) | stop_after_budget(max_seconds),
+        sleep=cancel.pause,  # a backoff inside an apply ends at once on Ctrl-C (Cancelled is not retried)
         reraise=True,
     )
 

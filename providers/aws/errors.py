@@ -23,6 +23,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from portable.engine import cancel
 from portable.engine.retry import retry_transient
 from portable.errors import AuthError, InputError, NotFoundError, PortableError, RepeatAction, TargetError, TransientError
 
@@ -159,4 +160,4 @@ def delete_until_free(delete: Callable[[], Any], what: str, timeout: float, *, p
             raise
 
     while not call(once, action="delete", what=what):
-        time.sleep(pause)
+        cancel.pause(pause)  # ends at once on Ctrl-C inside an apply
