@@ -130,7 +130,9 @@ def images_for(source: App, dest: App, running: Mapping[str, str], progress: Pro
         try:
             copy_image(_client(source, parsed.host), parsed.repository, dest_client, target_repo.split("/", 1)[1], parsed.digest)
         except RegistryError as exc:
-            raise InputError(f"copying the image of service {service} to {registry.server} failed: {exc.message}", hint=exc.hint) from None
+            failing = dest if registry.server in exc.message else source  # whose registry field to check
+            hint = exc.hint.replace("<target>", failing.target_name) if exc.hint else None
+            raise InputError(f"copying the image of service {service} to {registry.server} failed: {exc.message}", hint=hint) from None
     return out
 
 

@@ -1,16 +1,20 @@
-"""`migrate` moves the bytes the source runs, not what a tag names now (issue 20, item 1-2).
+"""`migrate` moves the bytes the source runs, not what a tag or a build context names now
+(issue 20, items 1-2).
 
-The source (the lab's first Docker engine) deploys an image named by tag through a target
-with a registry prefix, so it runs `host/repo@sha256:...`. The tag is then moved in the
-registry to other content. `migrate --dry-run` to the second engine, whose target pushes to
-another prefix, must show the digest the source runs; the migration must run that digest on
-the destination (copied into the destination's prefix, byte for byte: the file the first
-build wrote is there), and `history` on the destination must name it.
+The source (the lab's first Docker engine) deploys, through a target with a registry prefix,
+one service named by tag and one `build:` service, so both run `host/repo@sha256:...`. Then
+the tag is moved in the registry to other content and the build context is edited. A
+migration to a target whose registry cannot be reached is refused (exit 2, one sentence,
+nothing created). `migrate --dry-run` to the second engine, whose target pushes to another
+prefix, shows the digests the source runs; the migration runs those digests there (copied into
+the destination's prefix, byte for byte: the files the first builds wrote are there), and
+`history` on the destination names them.
 """
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -45,10 +49,21 @@ def push_tag(tmp: Path, tag: str, marker: str) -> None:
 
 
 def manifest_doc(app: str, image: str, targets: dict[str, Any]) -> dict[str, Any]:
+    health = {"http": {"path": "/cgi-bin/health", "port": 8080}, "interval": "1s", "retries": 5}
     return {"apiVersion": "portable/v1", "kind": "Application", "metadata": {"name": app},
-            "services": {"web": {"image": image, "ports": [{"port": 8080}],
-                                 "health": {"http": {"path": "/cgi-bin/health", "port": 8080}, "interval": "1s", "retries": 5}}},
+            "services": {"web": {"image": image, "ports": [{"port": 8080}], "health": health},
+                         "api": {"build": "./site", "ports": [{"port": 8080}], "health": health}},
             "targets": targets}
+
+
+def image_of(host: str | None, container: str) -> str:
+    return str(json.loads(docker(host, "inspect", container).stdout)[0]["Config"]["Image"])
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed once the block ends: nothing listens there
 
 
 def test_migrate_runs_on_the_destination_the_digest_the_source_runs_though_the_tag_moved(tmp_path: Path, registry: str, docker_b_host: str) -> None:
@@ -60,30 +75,44 @@ def test_migrate_runs_on_the_destination_the_digest_the_source_runs_though_the_t
     manifest.write_text(yaml.safe_dump(manifest_doc(app, tag, {
         "a": {"provider": "docker", "registry": f"{registry}/migpin-{run}-a"},
         "b": {"provider": "docker", "host": docker_b_host, "registry": f"{registry}/migpin-{run}-b"},
+        "c": {"provider": "docker", "host": docker_b_host, "registry": f"127.0.0.1:{closed_port()}/migpin-{run}-c"},
     }), sort_keys=False))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "Dockerfile").write_text(f"FROM lab/web:1\nRUN echo built-first-{run} > /www/run.txt\n")
     try:
         push_tag(tmp_path, tag, f"first-{run}")
         deployed = cli(manifest, "deploy", "-t", "a", "--yes", "--quiet")
         assert deployed.returncode == 0, deployed.stderr + deployed.stdout
-        on_a = json.loads(docker(None, "inspect", f"{app}-web-1").stdout)[0]["Config"]["Image"]
-        assert on_a.startswith(f"{registry}/migpin-{run}/web@sha256:"), on_a
-        digest = on_a.split("@")[1]
+        on_a = {svc: image_of(None, f"{app}-{svc}-1") for svc in ("web", "api")}
+        assert on_a["web"].startswith(f"{registry}/migpin-{run}/web@sha256:"), on_a
+        assert on_a["api"].startswith(f"{registry}/migpin-{run}-a/{app}-api@sha256:"), on_a
 
         push_tag(tmp_path, tag, f"second-{run}")  # the tag now names other bytes
-        want = f"{registry}/migpin-{run}-b/{app}-web@{digest}"
+        (site / "Dockerfile").write_text(f"FROM lab/web:1\nRUN echo built-second-{run} > /www/run.txt\n")  # and so would a build
+        want = {svc: f"{registry}/migpin-{run}-b/{app}-{svc}@{ref.split('@')[1]}" for svc, ref in on_a.items()}
+
+        refused = cli(manifest, "migrate", "--from", "a", "--to", "c", "--yes")
+        assert refused.returncode == 2, refused.stderr + refused.stdout
+        assert "copying the image of service api to 127.0.0.1:" in refused.stderr and "cannot be reached" in refused.stderr, refused.stderr
+        assert "hint: check targets.c.registry.server" in refused.stderr, refused.stderr
+        assert docker(docker_b_host, "ps", "-aq", "--filter", f"label=io.portable.app={app}").stdout.strip() == "", "nothing was created"
 
         dry = cli(manifest, "migrate", "--from", "a", "--to", "b", "--dry-run")
         assert dry.returncode == 0, dry.stderr + dry.stdout
-        assert f"web: {on_a} -> {want}" in dry.stdout, dry.stdout
+        for svc in ("web", "api"):
+            assert f"{svc}: {on_a[svc]} -> {want[svc]}" in dry.stdout, dry.stdout
 
         moved = cli(manifest, "migrate", "--from", "a", "--to", "b", "--yes")
         assert moved.returncode == 0, moved.stderr + moved.stdout
-        on_b = json.loads(docker(docker_b_host, "inspect", f"{app}-web-1").stdout)[0]["Config"]["Image"]
+        on_b = {svc: image_of(docker_b_host, f"{app}-{svc}-1") for svc in ("web", "api")}
         assert on_b == want, f"the destination runs {on_b}, the source ran {on_a}"
         assert docker(docker_b_host, "exec", f"{app}-web-1", "cat", "/www/run.txt").stdout.strip() == f"first-{run}"
+        assert docker(docker_b_host, "exec", f"{app}-api-1", "cat", "/www/run.txt").stdout.strip() == f"built-first-{run}"
         history = json.loads(cli(manifest, "history", "-t", "b", "-o", "json").stdout)
         assert history[-1]["kind"] == "migrate" and history[-1]["status"] == "deployed", history
-        assert "migrated from a revision 1" in history[-1]["message"] and want in history[-1]["message"], history[-1]
+        message = history[-1]["message"]
+        assert message.startswith("migrated from a revision 1, images pinned: ") and all(ref in message for ref in want.values()), message
     finally:
         cli(manifest, "destroy", "-t", "b", "--yes", "--quiet")
         cli(manifest, "destroy", "-t", "a", "--yes", "--quiet")
