@@ -8,7 +8,8 @@ migration to a target whose registry cannot be reached is refused (exit 2, one s
 nothing created). `migrate --dry-run` to the second engine, whose target pushes to another
 prefix, shows the digests the source runs; the migration runs those digests there (copied into
 the destination's prefix, byte for byte: the files the first builds wrote are there), and
-`history` on the destination names them.
+`history` on the destination names them, also when the migration was killed after its plan
+step and resumed.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from docker_support import ensure_images
 pytestmark = [pytest.mark.lab("docker", "docker_b", "registry"), pytest.mark.timeout(300)]
 
 
-def cli(manifest: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PORTABLE_PROXY_IMAGE": "lab/kamal-proxy:1"}
+def cli(manifest: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PORTABLE_PROXY_IMAGE": "lab/kamal-proxy:1", **({"PORTABLE_CRASHPOINT": crash_at} if crash_at else {})}
     return subprocess.run([sys.executable, "-m", "portable.cli.main", *args, "-f", str(manifest), "--state", str(manifest.parent / "state.db")],
                           capture_output=True, text=True, env=env, timeout=240)
 
@@ -103,8 +104,11 @@ def test_migrate_runs_on_the_destination_the_digest_the_source_runs_though_the_t
         for svc in ("web", "api"):
             assert f"{svc}: {on_a[svc]} -> {want[svc]}" in dry.stdout, dry.stdout
 
-        moved = cli(manifest, "migrate", "--from", "a", "--to", "b", "--yes")
+        killed = cli(manifest, "migrate", "--from", "a", "--to", "b", "--yes", crash_at="migrate.after-plan")
+        assert killed.returncode == -9, killed.stderr + killed.stdout  # SIGKILLed once the plan step (and its copies) is in the journal
+        moved = cli(manifest, "migrate", "--from", "a", "--to", "b", "--yes")  # resumed: the pins come from the journal
         assert moved.returncode == 0, moved.stderr + moved.stdout
+        assert "[plan] already done (resuming)" in moved.stdout + moved.stderr, moved.stdout + moved.stderr
         on_b = {svc: image_of(docker_b_host, f"{app}-{svc}-1") for svc in ("web", "api")}
         assert on_b == want, f"the destination runs {on_b}, the source ran {on_a}"
         assert docker(docker_b_host, "exec", f"{app}-web-1", "cat", "/www/run.txt").stdout.strip() == f"first-{run}"
