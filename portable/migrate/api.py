@@ -14,6 +14,7 @@ from typing import Any
 
 from portable.data.archive import write_archive
 from portable.engine.interrupted import Interrupted
+from portable.engine.progress import metered
 from portable.errors import InputError
 from portable.manifest import DEFAULT_FILE
 from portable.migrate.blobstore import open_blob_store
@@ -112,8 +113,9 @@ def backup(path: str | Path | Session = DEFAULT_FILE, target: str = "local", *, 
         for volume in volumes:
             key = f"{app.name}/{backup_id}/{volume}.tar.gz"
             local = blobs.writable_path(key, app.base_dir / ".portable" / "tmp")
+            progress(f"exporting volume {volume}")  # the long phase begins (what a Ctrl-C then cuts)
             chunks, strip = source.export_volume(app, volume)
-            info = write_archive(volume, chunks, local, strip=strip)
+            info = write_archive(volume, metered(chunks, progress, f"volume {volume} <- {target} (backup)"), local, strip=strip)
             archives.append({**info.to_dict(), "key": key, "url": blobs.put(key, local), "phase": "full"})
             progress(f"volume {volume}: {info.files} files, {info.data_bytes} bytes")
     except KeyboardInterrupt as exc:  # Ctrl-C: no index is written, so no half backup can be restored
