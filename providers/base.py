@@ -154,6 +154,12 @@ class Provider(Protocol):
         """Manifest fields this target will not honour as written, each naming its field."""
         ...
 
+    def unmet_settings(self, app: App) -> list[Problem]:
+        """Pure, no I/O: what `app` asks that this target's settings refuse (e.g. secrets with no
+        channel but the VM's metadata), each a Problem at the manifest field that asks; checked
+        with the capabilities by `validate -t`, `plan`, `deploy` and `migrate` (not `render`)."""
+        ...
+
     def preflight(self, app: App) -> None:
         """Read-only, while planning: resolves every input the apply will need (variables and
         files it reads, registry credentials, image ids, zones, key pairs) and raises
@@ -372,6 +378,9 @@ class BaseProvider:
         return {}
 
     def plan_warnings(self, app: App) -> list[str]:
+        return []
+
+    def unmet_settings(self, app: App) -> list[Problem]:
         return []
 
     def preflight(self, app: App) -> None:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # the providers package is imported only when a target is use
 
 
 def target_problems(loaded: LoadedManifest, app: App, provider: "Provider") -> list[Problem]:
-    """Every capability `app` needs that `provider` lacks, located in the manifest."""
+    """Every capability `app` needs that `provider` lacks, and what its settings refuse
+    (secrets with no channel but the VM's metadata), located in the manifest."""
     from portable.providers.base import required_capabilities
 
     problems = [
@@ -25,6 +26,7 @@ def target_problems(loaded: LoadedManifest, app: App, provider: "Provider") -> l
         for cap, path in required_capabilities(app).items()
         if cap not in provider.capabilities
     ]
+    problems.extend(provider.unmet_settings(app))
     return loaded.locate(app.target_name, problems)
 
 

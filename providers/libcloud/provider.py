@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from portable import pretty_json
-from portable.errors import CapabilityError, TargetError
+from portable.errors import CapabilityError, Problem, TargetError
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import InstanceStatus, LogLine, Observed, Resource, ServiceStatus
@@ -27,7 +27,7 @@ from portable.providers.libcloud.nodes import LibcloudGroupBackend, app_nodes, a
 from portable.providers.libcloud.owned import LibcloudOwned
 from portable.providers.libcloud.preflight import preflight
 from portable.providers.libcloud.profiles import DriverProfile, profile_for
-from portable.providers.libcloud.secrets import legacy_path_warnings, secret_source
+from portable.providers.libcloud.secrets import legacy_path_warnings, metadata_secret_refusals, secret_source
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.libcloud.translate import translate
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, render_cloud_init, roll_out, scale, tear_down
@@ -96,6 +96,10 @@ class LibcloudProvider(LibcloudOwned, LibcloudExec, BaseProvider):
     def plan_warnings(self, app: App) -> list[str]:
         """Secrets that would ride in the user data, said with the setting that moves them (secrets.py)."""
         return legacy_path_warnings(app, self.settings)
+
+    def unmet_settings(self, app: App) -> list[Problem]:
+        """Secrets with no SSH are refused unless the target accepts the user data (secrets.py)."""
+        return metadata_secret_refusals(app, self.settings)
 
     def preflight(self, app: App) -> None:
         """Registry password, driver and credentials file, image: read-only (preflight.py)."""

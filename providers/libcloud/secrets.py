@@ -8,8 +8,9 @@ key from `ssh.key_file` or the agent) and writes the values with secret_push.py,
 bootstrap waits for. The login is retried until the node's SSH server answers and its
 bootstrap has started, within the boot budget.
 
-Without `ssh`, an app with secrets still gets them in the user data (the legacy path
-docs/security.md names, kept until the tests that deploy secrets without SSH are moved).
+Without `ssh`, an app that mounts a secret is refused while planning (unmet_settings, exit 2),
+unless the target says `allow_secrets_in_metadata: true`: then the values ride in the user
+data as they once did, and `plan` warns per service (docs/security.md).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from portable.errors import InputError, TargetError
+from portable.errors import InputError, Problem, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.libcloud.connect import call
@@ -42,8 +43,20 @@ def secret_source(settings: LibcloudSettings) -> Mapping[str, str] | None:
     return PUSHED if pushes_secrets(settings) else None
 
 
+def metadata_secret_refusals(app: App, settings: LibcloudSettings) -> list[Problem]:
+    """One problem per service whose secrets could only ride in the user data (no `ssh`), unless
+    the target accepts that with `allow_secrets_in_metadata` (then legacy_path_warnings says it)."""
+    if pushes_secrets(settings) or settings.allow_secrets_in_metadata:
+        return []
+    return [Problem(f"services.{name}.secrets", f"target `{app.target_name}` has no `ssh`, so these secret values would ride in the nodes' user data, "
+                    "readable through the cloud API: set `key_name` and `ssh` on the target so portable writes them over SSH after boot, "
+                    "or set `allow_secrets_in_metadata: true` on it to accept that")
+            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+
+
 def legacy_path_warnings(app: App, settings: LibcloudSettings) -> list[str]:
-    """Plan warnings, one per service whose secrets would ride in the user data (no `ssh`)."""
+    """Plan warnings, one per service whose secrets ride in the user data (no `ssh`, and the
+    target's `allow_secrets_in_metadata`: without it planning was refused)."""
     if pushes_secrets(settings):
         return []
     return [f"services.{name}.secrets: on target {app.target_name} their values ride in the node's user data, readable through the cloud API: "

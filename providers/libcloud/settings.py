@@ -54,6 +54,10 @@ class LibcloudSettings(VmSettings):
     ssh: SshSettings | None = Field(
         None, description="how portable reaches the nodes over SSH to read volumes and stop writers (needs `key_name`); without it, an app with volumes cannot leave this target"
     )
+    allow_secrets_in_metadata: bool = Field(
+        False, description="without `ssh`, deploy an app that mounts secrets anyway, their values in the nodes' user data "
+        "(readable through the cloud API; `plan` warns); by default that app is refused while planning"
+    )
     credentials_file: str | None = Field(
         None, description="JSON object of the driver's credential constructor arguments ({\"key\": ..., \"secret\": ...}), passed as keyword arguments; relative to the manifest"
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from portable.errors import TargetError, TransientError
+from portable.errors import Problem, TargetError, TransientError
 from portable.providers.vsphere.errors import NETWORK_ERRORS
 from portable.manifest.app import App
 from portable.plan.plan import Action
@@ -34,7 +34,7 @@ from portable.providers.vsphere.owned import VsphereOwned
 from portable.providers.vsphere.proxy import LB_KIND, current_backends, set_backends
 from portable.providers.vsphere.quiesce import VsphereQuiesce
 from portable.providers.vsphere.readiness import guest_status
-from portable.providers.vsphere.secrets import legacy_path_warnings
+from portable.providers.vsphere.secrets import legacy_path_warnings, metadata_secret_refusals
 from portable.providers.vsphere.render import render_files
 from portable.providers.vsphere.restore import VsphereRestore, pending_restore
 from portable.providers.vsphere.settings import VsphereSettings
@@ -115,6 +115,10 @@ class VsphereProvider(VsphereOwned, VsphereExec, VsphereRestore, VsphereQuiesce,
     def plan_warnings(self, app: App) -> list[str]:
         """Secrets that would ride in guestinfo, said with the variables that move them (secrets.py)."""
         return legacy_path_warnings(app, self.settings)
+
+    def unmet_settings(self, app: App) -> list[Problem]:
+        """Secrets with no guest account are refused unless the target accepts guestinfo (secrets.py)."""
+        return metadata_secret_refusals(app, self.settings)
 
     def preflight(self, app: App) -> None:
         """Read-only, before the first disk or clone: the registry password the VMs log in

@@ -8,7 +8,9 @@ secrets' names only, and once the guest's Tools answer the provider uploads one 
 vCenter's guest file transfer (InitiateFileTransferToGuest, an HTTPS PUT to the host) into the
 bootstrap's 0700 secrets directory and runs secret_push.py's script on it: the values become
 0400 files and the marker the bootstrap waits for is written. No value appears in a guest
-command line, in extraConfig, or in a message.
+command line, in extraConfig, or in a message. Without the guest account an app that mounts a
+secret is refused while planning (exit 2), unless the target says `allow_secrets_in_metadata:
+true`: then the values ride in guestinfo as they once did, and `plan` warns per service.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from pyVmomi import vim
 
-from portable.errors import TargetError
+from portable.errors import Problem, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.vm.cloud_init import resolve_group_secrets
@@ -47,8 +49,21 @@ def secret_source(settings: VsphereSettings, group_spec: Mapping[str, Any]) -> M
     return PUSHED if group_spec.get("secrets") and pushes_secrets(settings) else None
 
 
+def metadata_secret_refusals(app: App, settings: VsphereSettings) -> list[Problem]:
+    """One problem per service whose secrets could only ride in guestinfo (no guest account),
+    unless the target accepts that with `allow_secrets_in_metadata` (then legacy_path_warnings says it)."""
+    if pushes_secrets(settings) or settings.allow_secrets_in_metadata:
+        return []
+    return [Problem(f"services.{name}.secrets", f"target `{app.target_name}` has no guest account ({settings.guest_user_env} and {settings.guest_password_env} "
+                    "are not both set), so these secret values would ride in guestinfo (the VMs' extraConfig), readable through the vSphere API: "
+                    "set both variables so portable writes them through VMware Tools after boot, "
+                    "or set `allow_secrets_in_metadata: true` on the target to accept that")
+            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+
+
 def legacy_path_warnings(app: App, settings: VsphereSettings) -> list[str]:
-    """Plan warnings, one per service whose secrets would ride in guestinfo (no guest account)."""
+    """Plan warnings, one per service whose secrets ride in guestinfo (no guest account, and the
+    target's `allow_secrets_in_metadata`: without it planning was refused)."""
     if pushes_secrets(settings):
         return []
     return [f"services.{name}.secrets: on target {app.target_name} their values ride in guestinfo (the VM's extraConfig), readable through the vSphere API: "

@@ -138,10 +138,10 @@ def test_secrets_reach_the_vsphere_guest_through_vmware_tools_never_guestinfo(tm
         return [(name, extra, user_data(extra) if "guestinfo.userdata" in extra else "") for name, extra in configs.items()]
 
     leak_secrets.probe("the VMs' extraConfig (guestinfo) through the vSphere API", metadata)
-    warning = "! services.web.secrets: on target vcsim their values ride in guestinfo (the VM's extraConfig), readable through the vSphere API"
+    # without the guest account the secrets could only ride in guestinfo: refused (the opt-in: test_secrets_guestinfo_opt_in.py)
     without_account = cli.run("plan", "-f", str(path), "-t", "vcsim", extra_env={"VSPHERE_GUEST_USER": "", "VSPHERE_GUEST_PASSWORD": ""})
-    assert without_account.returncode == 0 and warning in without_account.stdout, without_account.stdout + without_account.stderr
-    assert "set VSPHERE_GUEST_USER and VSPHERE_GUEST_PASSWORD (the guest account)" in without_account.stdout
+    assert without_account.returncode == 2, without_account.stdout + without_account.stderr
+    assert "services.web.secrets: target `vcsim` has no guest account" in without_account.stderr, without_account.stderr
     planned = cli.run("plan", "-f", str(path), "-t", "vcsim")
     assert planned.returncode == 0 and "ride in guestinfo" not in planned.stdout, planned.stdout + planned.stderr
     boot = GuestBoot(vc, root)

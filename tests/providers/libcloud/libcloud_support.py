@@ -53,6 +53,8 @@ def libcloud_target(port: int, region: str, extra: str = "") -> str:
         f"    region: {region}\n    image: {MOTO_UBUNTU_AMI}\n"
         # moto runs no guest: the node state is all there is (a probe would hit moto's made-up public IPs)
         "    readiness: state\n"
+        # nor an SSH server to push secrets to: examples/shop's ride in the user data, as the target accepts
+        "    allow_secrets_in_metadata: true\n"
         f"    driver_options: {{host: 127.0.0.1, port: {port}, secure: false, signature_version: '4'}}\n" + extra
     )
 

@@ -9,6 +9,10 @@ waits for the secrets). The service container started by that bootstrap must rea
 the user data and the instance attributes, read through the EC2 API, must not hold it (the
 leak scanner, also over the CLI's output and the state). Rotation: a changed value and a
 redeploy give a new node, and its service reads the new value.
+
+Without `ssh` the app is refused while planning (validate -t, plan, deploy: exit 2 at the
+service's `secrets:`, nothing on moto); `allow_secrets_in_metadata: true` on the target
+deploys it with the values in the user data and the plan's warning.
 """
 from __future__ import annotations
 
@@ -173,16 +177,50 @@ def test_a_key_that_cannot_push_the_secrets_is_refused_while_planning(cloud_app:
     assert app.instances(("pending", "running", "stopped")) == []  # nothing started
 
 
-def test_without_ssh_the_plan_says_the_secrets_ride_in_the_user_data(cloud_app: SshApp) -> None:
+REFUSAL = ("services.web.secrets: target `cloud` has no `ssh`, so these secret values would ride in the nodes' user data, readable through the cloud API: "
+           "set `key_name` and `ssh` on the target so portable writes them over SSH after boot, or set `allow_secrets_in_metadata: true` on it to accept that")
+WARNING = ("! services.web.secrets: on target cloud their values ride in the node's user data, readable through the cloud API: "
+           "set `key_name` and `ssh` on the target so portable writes them over SSH after boot")
+
+
+def without_ssh(app: SshApp, extra: str = "") -> None:
+    """The target without `key_name` and `ssh` (they end the manifest), plus `extra` lines."""
+    text = app.manifest.read_text()
+    app.manifest.write_text(text[: text.index("    key_name:")] + extra)
+
+
+def security_groups(app: SshApp) -> list[str]:
+    found = app.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"pt--{app.app}--cloud*"]}])["SecurityGroups"]
+    return [g["GroupId"] for g in found]
+
+
+def test_without_ssh_an_app_with_secrets_is_refused_while_planning(cloud_app: SshApp) -> None:
     app = cloud_app
-    app.env["LEAK_API_TOKEN"] = "said-not-shown"
+    app.env["LEAK_API_TOKEN"] = "refused-not-shown"
     with_ssh = app.cli("plan", "-t", "cloud")
     assert with_ssh.returncode == 0, with_ssh.stderr
-    assert "ride in the node's user data" not in with_ssh.stdout
-    text = app.manifest.read_text()
-    app.manifest.write_text(text[: text.index("    key_name:")])
+    assert "ride in the node's user data" not in with_ssh.stdout and "allow_secrets_in_metadata" not in with_ssh.stdout + with_ssh.stderr
+    without_ssh(app)
+    validated = subprocess.run([sys.executable, "-m", "portable.cli.main", "validate", "-f", str(app.manifest), "-t", "cloud"],
+                               env=app.env, capture_output=True, text=True, timeout=120)
+    for done in (validated, app.cli("plan", "-t", "cloud"), app.cli("deploy", "-t", "cloud", "--yes")):
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert f"portable.yaml:8:5: {REFUSAL}" in done.stderr, done.stderr  # at the service's `secrets:`
+        assert "Traceback" not in done.stderr and "refused-not-shown" not in done.stdout + done.stderr
+    assert app.instances(("pending", "running", "stopped")) == []  # nothing created on moto
+    assert security_groups(app) == []
+
+
+def test_allow_secrets_in_metadata_deploys_them_in_the_user_data_with_the_warning(cloud_app: SshApp) -> None:
+    app = cloud_app
+    app.env["LEAK_API_TOKEN"] = "accepted-in-user-data"
+    without_ssh(app, "    allow_secrets_in_metadata: true\n")
     planned = app.cli("plan", "-t", "cloud")
-    assert planned.returncode == 0, planned.stderr
-    assert ("! services.web.secrets: on target cloud their values ride in the node's user data, readable through the cloud API: "
-            "set `key_name` and `ssh` on the target so portable writes them over SSH after boot") in planned.stdout
-    assert "said-not-shown" not in planned.stdout + planned.stderr
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert WARNING in planned.stdout and "accepted-in-user-data" not in planned.stdout + planned.stderr
+    done = app.cli("deploy", "-t", "cloud", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert WARNING in done.stdout and "accepted-in-user-data" not in done.stdout + done.stderr
+    [node] = app.instances(("running",))
+    encoded = base64.b64encode(b"accepted-in-user-data").decode()
+    assert f"write_secret api-token {encoded}" in user_data(app, node["InstanceId"])  # what the target accepted: the value in the user data

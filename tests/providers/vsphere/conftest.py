@@ -112,6 +112,7 @@ VCSIM_TARGET = {
     "datastore": "${LAB_VC_DATASTORE}",
     "network": "${LAB_VC_NETWORK}",
     "boot_timeout": 60,
+    "allow_secrets_in_metadata": True,  # vcsim's VMs run no guest to write secrets into: guestinfo, accepted
 }
 
 

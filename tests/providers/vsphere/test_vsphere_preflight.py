@@ -25,6 +25,7 @@ TARGET = {
     "provider": "vsphere", "host": "${LAB_VC_HOST}", "port": "${LAB_VC_PORT}", "insecure": True,
     "datacenter": "${LAB_VC_DATACENTER}", "template": "${LAB_VC_TEMPLATE}", "cluster": "${LAB_VC_CLUSTER}",
     "folder": "${LAB_VC_FOLDER}", "datastore": "${LAB_VC_DATASTORE}", "network": "${LAB_VC_NETWORK}", "boot_timeout": 60,
+    "allow_secrets_in_metadata": True,
 }
 
 
