@@ -128,7 +128,8 @@ def images_for(source: App, dest: App, running: Mapping[str, str], progress: Pro
             continue
         progress(f"copying {ref} to {target_repo}")
         try:
-            copy_image(_client(source, parsed.host), parsed.repository, dest_client, target_repo.split("/", 1)[1], parsed.digest)
+            copy_image(_client(source, parsed.host), parsed.repository, dest_client, target_repo.split("/", 1)[1], parsed.digest,
+                       progress=progress, transfer=f"image {service} -> {registry.server}")
         except RegistryError as exc:
             failing = dest if registry.server in exc.message else source  # whose registry field to check
             hint = exc.hint.replace("<target>", failing.target_name) if exc.hint else None

@@ -14,9 +14,11 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from portable.delivery.credentials import Login
+from portable.engine.progress import BYTES, emit
 from portable.errors import InputError, TargetError
 
 MANIFEST_TYPES = ", ".join([
@@ -147,19 +149,39 @@ class RegistryClient:
         return headers.get("docker-content-digest", reference)
 
 
-def copy_image(source: RegistryClient, src_repo: str, dest: RegistryClient, dest_repo: str, digest: str, tag: str | None = None) -> str:
-    """Copies `src_repo@digest` to `dest_repo` (children of an index first), returns the digest."""
+def copy_image(source: RegistryClient, src_repo: str, dest: RegistryClient, dest_repo: str, digest: str, tag: str | None = None,
+               *, progress: Callable[[str], None] | None = None, transfer: str | None = None) -> str:
+    """Copies `src_repo@digest` to `dest_repo` (children of an index first), returns the digest.
+
+    With `progress`, the blobs' bytes go to it as BYTES events named `transfer` after each
+    blob (a blob the destination already holds counts as done): the live table's TRANSFER
+    row; a plain callback prints nothing for them."""
     body, media_type = source.manifest(src_repo, digest)
     manifest: dict[str, Any] = json.loads(body)
     if media_type in INDEX_TYPES or manifest.get("manifests"):
         for child in manifest.get("manifests") or []:
-            copy_image(source, src_repo, dest, dest_repo, str(child["digest"]))
+            copy_image(source, src_repo, dest, dest_repo, str(child["digest"]), progress=progress, transfer=transfer)
     else:
         blobs = [manifest["config"], *manifest.get("layers", [])] if "config" in manifest else manifest.get("layers", [])
+        total = sum(int(b.get("size") or 0) for b in blobs) or None
+        name = transfer or f"copy {dest_repo}@{digest[:19]}"
+        done = 0
+
+        def report(finished: bool) -> None:
+            if progress is not None:
+                emit(progress, "", kind=BYTES, transfer=name, bytes_done=done, bytes_total=total, finished=finished)
+
+        report(False)
         for blob in blobs:
             d = str(blob["digest"])
             if not dest.has_blob(dest_repo, d):
-                dest.put_blob(dest_repo, d, source.blob(src_repo, d))
+                data = source.blob(src_repo, d)
+                dest.put_blob(dest_repo, d, data)
+                done += len(data)
+            else:
+                done += int(blob.get("size") or 0)
+            report(False)
+        report(True)
     dest.put_manifest(dest_repo, digest, body, media_type)  # the same bytes: the same digest
     if tag:
         dest.put_manifest(dest_repo, tag, body, media_type)

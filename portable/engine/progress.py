@@ -89,6 +89,7 @@ class PushMeter:
         self._layers: dict[str, tuple[int, int]] = {}
         self._last = clock()
         self._on = takes_events(progress)
+        self._reported = False
 
     def saw(self, chunk: Any) -> None:
         if not self._on or not isinstance(chunk, dict) or not chunk.get("id"):
@@ -100,8 +101,8 @@ class PushMeter:
             total = self._layers[layer][1]
             self._layers[layer] = (total, total)
         now = self._clock()
-        if now - self._last >= BYTES_EVERY_S:
-            self._last = now
+        if not self._reported or now - self._last >= BYTES_EVERY_S:  # the first at once: the rate counts from there
+            self._reported, self._last = True, now
             self._report(finished=False)
 
     def close(self) -> None:

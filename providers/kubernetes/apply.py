@@ -120,7 +120,8 @@ class Applier:
         ctx.progress(f"{resource.kind}/{resource.name}: {verb}")
         self.kube.apply(obj, force=self.force_conflicts(ctx) or _imperative_drift(action))
         if resource.kind in WORKLOADS:
-            wait_for_rollout(self.kube, resource.kind, namespace, resource.name, timeout=self.rollout_timeout(ctx), progress=ctx.progress)
+            wait_for_rollout(self.kube, resource.kind, namespace, resource.name, timeout=self.rollout_timeout(ctx), progress=ctx.progress,
+                             service=resource.service)
 
     def _refuse_another_apps(self, kind: str, namespace: str, name: str, app: str) -> None:
         """Two apps sharing a namespace must not take over each other's objects.

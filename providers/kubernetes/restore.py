@@ -21,6 +21,7 @@ from typing import Any
 
 from portable.data.archive import file_sha256, read_index
 from portable.data.restore_script import MARKER
+from portable.engine.progress import metered
 from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
 from portable.providers.base import Progress
@@ -70,7 +71,7 @@ class KubernetesRestore(KubernetesData):
         progress(f"volume {volume}: writers scaled to zero ({', '.join(stopped) or 'none'})")
         try:
             for claim in claims:
-                self._restore_claim(app, ns, claim, archive, sha, replace=replace or not delta, deleted=deleted)
+                self._restore_claim(app, ns, claim, archive, sha, replace=replace or not delta, deleted=deleted, progress=progress)
                 progress(f"volume {volume}: claim {claim} restored (checksum verified in the pod)")
         finally:
             self.resume(app)
@@ -86,7 +87,8 @@ class KubernetesRestore(KubernetesData):
                     out.append(claim)
         return out
 
-    def _restore_claim(self, app: App, ns: str, claim: str, archive: Path, sha: str, *, replace: bool, deleted: Sequence[str]) -> None:
+    def _restore_claim(self, app: App, ns: str, claim: str, archive: Path, sha: str, *, replace: bool, deleted: Sequence[str],
+                       progress: Progress) -> None:
         pod_name = n.dns_name(f"{app.name}-restore", f"{claim}-{uuid.uuid4().hex[:5]}")
         pod = {
             "apiVersion": "v1", "kind": "Pod",
@@ -104,8 +106,9 @@ class KubernetesRestore(KubernetesData):
             self._wait_running(ns, pod_name)
             ws = self._open_exec_stdin(ns, pod_name, restore_command(archive.stat().st_size, sha, replace=replace, deleted=deleted))
             try:
-                with open(archive, "rb") as fh:
-                    while chunk := fh.read(CHUNK):
+                with open(archive, "rb") as fh:  # bytes and rate in the live table; nothing in plain mode
+                    for chunk in metered(iter(lambda: fh.read(CHUNK), b""), progress, f"volume {claim} -> pod {pod_name}",
+                                         total=archive.stat().st_size):
                         ws.write_channel(STDIN, chunk)
                 code, said = self._finish(ws)
             finally:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from portable.engine import cancel
+from portable.engine.progress import STEP, emit
 from portable.errors import HealthCheckError, PortableError
 from portable.providers.kubernetes.client import Kube
 
@@ -72,8 +73,20 @@ def unstick_statefulset(kube: Kube, obj: dict[str, Any], deleted: set[str]) -> N
             kube.delete("Pod", ns, name, propagation="Background")
 
 
-def wait_for_rollout(kube: Kube, kind: str, namespace: str, name: str, *, timeout: float, progress: Progress) -> None:
-    """Returns once the workload is fully rolled out; raises HealthCheckError on timeout."""
+def replicas_ready(obj: dict[str, Any]) -> tuple[int, int]:
+    """(ready at the new template, desired) as last read: the fewer of updatedReplicas and
+    readyReplicas, so old pods still Ready during an update do not count."""
+    spec, st = obj.get("spec", {}), obj.get("status") or {}
+    desired = int(spec["replicas"]) if spec.get("replicas") is not None else 1
+    return min(int(st.get("updatedReplicas") or 0), int(st.get("readyReplicas") or 0), desired), desired
+
+
+def wait_for_rollout(kube: Kube, kind: str, namespace: str, name: str, *, timeout: float, progress: Progress,
+                     service: str | None = None) -> None:
+    """Returns once the workload is fully rolled out; raises HealthCheckError on timeout.
+
+    Each changed status line is one progress line; for `service` it also carries the
+    replicas ready so far, so the live table counts 0/2, 1/2, 2/2 as the pods come up."""
     start = time.monotonic()
     deadline = start + timeout
     delay, last_line = 0.2, ""
@@ -84,7 +97,9 @@ def wait_for_rollout(kube: Kube, kind: str, namespace: str, name: str, *, timeou
             raise HealthCheckError(f"{kind} {name} in namespace {namespace} disappeared while rolling out")
         done, line, fatal = rollout_state(obj)
         if line != last_line:
-            progress(f"{kind}/{name}: {line}")
+            ready, desired = replicas_ready(obj)
+            text = f"{kind}/{name}: {line}"
+            emit(progress, text, kind=STEP, step=text, **({"service": service, "ready": ready, "desired": desired} if service else {}))
             last_line = line
         if done:
             return

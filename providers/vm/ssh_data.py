@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from portable.data.archive import restore_tar_stream
+from portable.engine.progress import metered
 from portable.errors import InputError, TargetError
 from portable.manifest.app import App
 from portable.providers.vm.ssh import AS_ROOT, Host, SshChannel
@@ -136,7 +137,8 @@ class SshData:
                     code, _out, err = self.channel.run(transport, f"{AS_ROOT} $S find {directory} -mindepth 1 -delete", f"emptying volume {volume} on instance {host.id}")
                     if code != 0:
                         raise TargetError(f"could not empty volume {volume} on instance {host.id} (exit {code}): {err.strip()[-300:]}")
-                    self.channel.feed(transport, f"{AS_ROOT} $S tar -C {directory} -xf -", restore_tar_stream(archive, sha256), f"writing volume {volume} on instance {host.id}")
+                    self.channel.feed(transport, f"{AS_ROOT} $S tar -C {directory} -xf -", metered(restore_tar_stream(archive, sha256), progress, f"volume {volume} -> instance {host.id}"),
+                                      f"writing volume {volume} on instance {host.id}")
                 finally:
                     self.channel.run(transport, f"{AS_ROOT} $S docker start {name}", f"docker start {name} on instance {host.id}")
 

@@ -34,6 +34,7 @@ from pyVmomi import vim
 
 from portable.data.archive import file_sha256, read_index
 from portable.data.restore_script import MARKER
+from portable.engine.progress import metered
 from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
 from portable.providers.base import Progress
@@ -124,7 +125,8 @@ class VsphereRestore(VsphereData):
             for volume, archives in restores.items():
                 locals_ = [self._fetch(a, Path(scratch), volume) for a in archives]
                 deleted = [list(a.get("deleted") or []) for a in archives]
-                uploads = self._upload_all(owned, auth, volume, [(p, str(a["sha256"]), d) for p, a, d in zip(locals_, archives, deleted, strict=True)])
+                uploads = self._upload_all(owned, auth, volume, [(p, str(a["sha256"]), d) for p, a, d in zip(locals_, archives, deleted, strict=True)],
+                                           progress=progress)
                 script = unpack_script(volume, uploads, marker=_marker(archives), replace=False, service_container=None)
                 self._run_in_guest(owned, auth, script, f"restoring volume {volume} in VM {vm_name}")
                 progress(f"{group_spec['service']}: volume data restored in VM {vm_name} ({volume}: {len(archives)} archive(s), checksums verified in the guest)")
@@ -167,28 +169,31 @@ class VsphereRestore(VsphereData):
             raise TargetError(f"{app.name} has no powered-on VM on {self.session.where} holding volume {volume}: deploy it first")
         auth = guest_auth(self.settings)
         for owned in sorted(vms, key=lambda vm: (vm.service, vm.replica, vm.name)):
-            [upload] = self._upload_all(owned, auth, volume, [(archive, sha, deleted)])
+            [upload] = self._upload_all(owned, auth, volume, [(archive, sha, deleted)], progress=progress)
             spec = {"app": app.name, "service": owned.service}
             script = unpack_script(volume, [upload], marker=f"{MARKER}-{sha[:16]}", replace=replace or not delta, service_container=container_name(spec))
             self._run_in_guest(owned, auth, script, f"restoring volume {volume} in VM {owned.name}")
             progress(f"volume {volume}: restored in VM {owned.name} (checksums verified in the guest)")
 
     # ------------------------------------------------------------ transfer
-    def _upload_all(self, owned: OwnedVm, auth: Any, volume: str, archives: Sequence[tuple[Path, str, Sequence[str]]]) -> list[tuple[str, str, Sequence[str]]]:
+    def _upload_all(self, owned: OwnedVm, auth: Any, volume: str, archives: Sequence[tuple[Path, str, Sequence[str]]],
+                    *, progress: Progress | None = None) -> list[tuple[str, str, Sequence[str]]]:
         """Uploads each archive into the guest's /tmp; (guest path, sha256, deleted) per archive."""
         out: list[tuple[str, str, Sequence[str]]] = []
         try:
             for i, (local, sha, deleted) in enumerate(archives):
                 path = f"/tmp/portable-restore-{volume}-{uuid.uuid4().hex[:8]}-{i}.tar.gz"
                 out.append((path, sha, deleted))
-                self._upload(owned, auth, local, path)
+                self._upload(owned, auth, local, path, progress=progress, transfer=f"volume {volume} -> VM {owned.name}")
         except BaseException:
             for path, _, _ in out:
                 self._remove_in_guest(owned, auth, path)
             raise
         return out
 
-    def _upload(self, owned: OwnedVm, auth: Any, local: Path, guest_path: str) -> None:
+    def _upload(self, owned: OwnedVm, auth: Any, local: Path, guest_path: str, *, progress: Progress | None = None, transfer: str = "") -> None:
+        """PUTs `local` to the guest through vCenter's transfer URL; with `progress`, its bytes
+        go to the live table as they are sent (http.client sends an iterable body chunk by chunk)."""
         manager = self.session.content.guestOperationsManager
         size = local.stat().st_size
         url = self.session.call(
@@ -197,7 +202,8 @@ class VsphereRestore(VsphereData):
                 owned.vm, auth, guest_path, vim.vm.guest.FileManager.PosixFileAttributes(), size, True),
         )
         with open(local, "rb") as body:
-            request = urllib.request.Request(transfer_url(str(url), self.settings), data=body, method="PUT",
+            data: Any = body if progress is None else metered(iter(lambda: body.read(1 << 20), b""), progress, transfer or f"upload {local.name}", total=size)
+            request = urllib.request.Request(transfer_url(str(url), self.settings), data=data, method="PUT",
                                              headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
             try:
                 with urllib.request.urlopen(request, context=ssl_context(self.settings), timeout=UPLOAD_TIMEOUT) as response:  # noqa: S310 - vCenter's transfer URL
