@@ -43,6 +43,7 @@ services:
     volumes:
       - {volume: small, path: /data}
       - {volume: big, path: /big}
+    stop_grace_period: 1s  # httpd as PID 1 ignores SIGTERM: each quiesce would last the default 10 s
     health: {http: {path: /cgi-bin/health, port: 8080}, interval: 1s, timeout: 2s, retries: 3}
 volumes:
   small: {size: 1Gi}
