@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -128,4 +129,108 @@ def test_ctrl_c_docker_backup_and_restore_mid_volume(lab: Any, tmp_path: Path) -
         _force_remove(name, None)
         for helper in _helpers(name):
             subprocess.run(["docker", "rm", "-f", helper], capture_output=True)
+        subprocess.run(["rm", "-rf", str(tmp_path / ".portable")], capture_output=True)
+
+
+# ---------------------------------------------------------------------------- kubernetes
+KUBE_MB = 10  # the signal comes while a helper pod starts (plain mode prints no line mid-stream): the size hardly matters
+KUBE_MANIFEST = """\
+apiVersion: portable/v1
+kind: Application
+metadata: {name: NAME}
+services:
+  kv:
+    image: lab/web:1
+    ports:
+      - {port: 8080}
+    volumes:
+      - {volume: small, path: /data}
+      - {volume: big, path: /big}
+    stop_grace_period: 1s
+    health: {http: {path: /cgi-bin/health, port: 8080}, interval: 1s}
+volumes:
+  small: {size: 64Mi}
+  big: {size: 256Mi}
+targets:
+  k8s:
+    provider: kubernetes
+    kubeconfig: ${KUBECONFIG}
+    namespace: ${NAMESPACE}
+    storage_class: standard
+    restore_image: lab/web:1
+    rollout_timeout: 180s
+    node_selector: {portable.dev/lab-node: real}
+    tolerations:
+      - {key: portable.dev/lab-node, operator: Equal, value: real, effect: NoSchedule}
+"""
+
+
+def _kubectl(kubeconfig: str, *args: str) -> str:
+    done = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _kube_pods(kubeconfig: str, ns: str) -> list[dict[str, Any]]:
+    import json
+
+    items = json.loads(_kubectl(kubeconfig, "-n", ns, "get", "pods", "-o", "json"))["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def _kube_ready(kubeconfig: str, ns: str, timeout: float = 120) -> None:
+    """kv-0 runs and is ready, and no helper pod is left beside it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = _kube_pods(kubeconfig, ns)
+        names = [p["metadata"]["name"] for p in pods]
+        ready = [p for p in pods if p["metadata"]["name"] == "kv-0" and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+        if ready and names == ["kv-0"]:
+            return
+        assert time.monotonic() < deadline, f"want kv-0 ready and alone within {timeout}s: {names}"
+        time.sleep(0.5)
+
+
+def _kube_checksums(kubeconfig: str, ns: str) -> dict[str, str]:
+    out = _kubectl(kubeconfig, "-n", ns, "exec", "kv-0", "-c", "kv", "--", "sh", "-c", "find /data /big -type f ! -name '.portable*' | sort | xargs sha256sum")
+    return {path: digest for digest, path in (line.split() for line in out.splitlines())}
+
+
+@pytest.mark.lab("k8s", "k8s_node")
+def test_ctrl_c_kubernetes_backup_and_restore_mid_volume(lab: Any, tmp_path: Path, kubeconfig: str, real_node: Any) -> None:
+    name = f"intr-kb{uuid.uuid4().hex[:6]}"
+    ns = f"intr-kb-{uuid.uuid4().hex[:6]}"
+    app = App(tmp_path / "portable.yaml", tmp_path / "state.db", dict(os.environ, KUBECONFIG=kubeconfig, NAMESPACE=ns), "k8s")
+    app.manifest.write_text(KUBE_MANIFEST.replace("{name: NAME}", f"{{name: {name}}}"))
+    archives = tmp_path / ".portable" / "archives" / name
+    try:
+        app.ok("deploy", "--yes")
+        _kube_ready(kubeconfig, ns)
+        _kubectl(kubeconfig, "-n", ns, "exec", "kv-0", "-c", "kv", "--", "sh", "-c",
+                 f"echo one > /data/a; head -c {KUBE_MB * 1000 * 1000} /dev/urandom > /big/blob; echo tail > /big/note")
+        original = _kube_checksums(kubeconfig, ns)
+        assert len(original) == 3, original
+
+        cut = interrupt_on([*CLI, "backup", "-f", str(app.manifest), "-t", "k8s"], app.env, "exporting volume big", "kubernetes backup")
+        assert f"of {name} on k8s stopped after 1 of 2 volumes; no backup was recorded; run backup again" in cut.line, cut.line
+        assert not list(archives.glob("*/backup.json"))
+        _kube_ready(kubeconfig, ns)  # the export's helper pod is gone
+
+        done = _data(app, "backup", "-t", "k8s")
+        backup_id = next(line.split()[1] for line in done.splitlines() if line.startswith("backup "))
+        _kubectl(kubeconfig, "-n", ns, "exec", "kv-0", "-c", "kv", "--", "sh", "-c", "rm -rf /data/* /big/*; echo changed > /data/a")
+        assert _kube_checksums(kubeconfig, ns) != original
+
+        restore = [*CLI, "restore", "--from", backup_id, "--yes", "-f", str(app.manifest), "-t", "k8s"]
+        cut = interrupt_on(restore, app.env, "volume big: writers scaled to zero", "kubernetes restore")
+        assert f"restore of {backup_id} on k8s stopped: replaced small; big may be partly replaced" in cut.line, cut.line
+        _kube_ready(kubeconfig, ns)  # the writer was scaled back on the way out, the helper pod removed
+
+        again = _data(app, "restore", "--from", backup_id, "--yes", "-t", "k8s")
+        assert "restored volumes: small, big" in again, again
+        _kube_ready(kubeconfig, ns)
+        assert _kube_checksums(kubeconfig, ns) == original
+    finally:
+        app.run("destroy", "--yes", "--volumes", timeout=120)
+        subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, "--ignore-not-found", "--wait=false"], capture_output=True, timeout=60)
         subprocess.run(["rm", "-rf", str(tmp_path / ".portable")], capture_output=True)
