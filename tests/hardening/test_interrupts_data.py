@@ -119,6 +119,9 @@ def test_ctrl_c_docker_backup_and_restore_mid_volume(lab: Any, tmp_path: Path) -
         assert "its writers are started again" in line and "run the same restore again to finish" in line, line
         assert _get(health) == "ok"
         assert _helpers(name) == [], "the interrupted restore left its helper container"
+        for volume in ("small", "big"):  # nor any other container on the app's volumes (an emptying run, say)
+            users = _docker(None, "ps", "-a", "--filter", f"volume={name}_{volume}", "--format", "{{.Names}}").split()
+            assert users == [f"{name}-kv-1"], users
 
         again = _data(app, "restore", "--from", backup_id, "--yes")
         assert "restored volumes: small, big" in again, again
