@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -219,6 +220,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "fails when CI=true and one does not answer, skips otherwise")
     for k, v in load_lab_env().items():
         os.environ.setdefault(k, v)
+    # A suite started in the background by a shell without job control (`cmd &`, nohup in a
+    # script) runs with SIGINT ignored, and every portable it starts inherits that: the tests
+    # of what Ctrl-C does would then test nothing but the shell. Commands get the default again.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
