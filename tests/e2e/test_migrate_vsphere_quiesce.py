@@ -94,7 +94,12 @@ def rows_of(text: str) -> list[int]:
 
 def writer_rows() -> list[int]:
     """rows.log as the writer's container sees it (running or stopped: read with docker cp)."""
-    raw = subprocess.run(["docker", "cp", f"{WRITER}:{GUEST_VOLUME}/rows.log", "-"], capture_output=True, check=True, timeout=30).stdout
+    done = subprocess.run(["docker", "cp", f"{WRITER}:{GUEST_VOLUME}/rows.log", "-"], capture_output=True, timeout=30)
+    if done.returncode != 0 and b"Could not find the file" in done.stderr:
+        return []  # just started: the writer has not written its first row yet
+    if done.returncode != 0:
+        raise AssertionError(f"docker cp of rows.log failed: {done.stderr.decode(errors='replace')}")
+    raw = done.stdout
     import io
     import tarfile
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
