@@ -27,7 +27,7 @@ from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.vm.cloud_init import resolve_group_secrets
 from portable.providers.vm.secret_fetch import PUSHED
-from portable.providers.vm.secret_push import NOT_STARTED, payload, write_script
+from portable.providers.vm.secret_push import NOT_STARTED, payload, services_with_secrets, write_script
 
 SSH_TIMEOUT = 60.0  # one push: the payload is a few lines
 
@@ -51,7 +51,7 @@ def metadata_secret_refusals(app: App, settings: LibcloudSettings) -> list[Probl
     return [Problem(f"services.{name}.secrets", f"target `{app.target_name}` has no `ssh`, so these secret values would ride in the nodes' user data, "
                     "readable through the cloud API: set `key_name` and `ssh` on the target so portable writes them over SSH after boot, "
                     "or set `allow_secrets_in_metadata: true` on it to accept that")
-            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+            for name in services_with_secrets(app)]
 
 
 def legacy_path_warnings(app: App, settings: LibcloudSettings) -> list[str]:
@@ -61,7 +61,7 @@ def legacy_path_warnings(app: App, settings: LibcloudSettings) -> list[str]:
         return []
     return [f"services.{name}.secrets: on target {app.target_name} their values ride in the node's user data, readable through the cloud API: "
             "set `key_name` and `ssh` on the target so portable writes them over SSH after boot"
-            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+            for name in services_with_secrets(app)]
 
 
 def check_secret_push(app: App, settings: LibcloudSettings) -> None:

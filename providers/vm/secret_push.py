@@ -18,11 +18,18 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from portable.manifest.app import App
 from portable.providers.vm.secret_fetch import delivered_marker
 
 GUEST_ROOT = "/var/lib/portable"  # the bootstrap's default root: what an SSH or Tools session sees
 NOT_STARTED = 75  # exit status of the script while the bootstrap has not started: try again later
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def services_with_secrets(app: App) -> list[str]:
+    """The services that will run and mount a secret: the ones whose values a VM target must
+    deliver (pushed after boot, or, accepted by the target, in its metadata)."""
+    return [name for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
 
 
 def payload(values: Mapping[str, bytes]) -> bytes:

@@ -30,7 +30,7 @@ from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.vm.cloud_init import resolve_group_secrets
 from portable.providers.vm.secret_fetch import PUSHED
-from portable.providers.vm.secret_push import GUEST_ROOT, NOT_STARTED, payload, write_script
+from portable.providers.vm.secret_push import GUEST_ROOT, NOT_STARTED, payload, services_with_secrets, write_script
 from portable.providers.vsphere.connection import Session, ssl_context
 from portable.providers.vsphere.data import guest_auth, transfer_url
 from portable.providers.vsphere.settings import VsphereSettings
@@ -58,7 +58,7 @@ def metadata_secret_refusals(app: App, settings: VsphereSettings) -> list[Proble
                     "are not both set), so these secret values would ride in guestinfo (the VMs' extraConfig), readable through the vSphere API: "
                     "set both variables so portable writes them through VMware Tools after boot, "
                     "or set `allow_secrets_in_metadata: true` on the target to accept that")
-            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+            for name in services_with_secrets(app)]
 
 
 def legacy_path_warnings(app: App, settings: VsphereSettings) -> list[str]:
@@ -68,7 +68,7 @@ def legacy_path_warnings(app: App, settings: VsphereSettings) -> list[str]:
         return []
     return [f"services.{name}.secrets: on target {app.target_name} their values ride in guestinfo (the VM's extraConfig), readable through the vSphere API: "
             f"set {settings.guest_user_env} and {settings.guest_password_env} (the guest account) so portable writes them through VMware Tools after boot"
-            for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
+            for name in services_with_secrets(app)]
 
 
 def _run(session: Session, vm: Any, auth: Any, script: str, what: str) -> int:
