@@ -57,7 +57,8 @@ def ensure_image(
 def _build(client: docker.DockerClient, app: App, service: str, tag: str, build: Mapping[str, Any], progress: Callable[[str], None]) -> None:
     context = app.base_dir / str(build["context"])
     progress(f"building {tag} from {context}")
-    labels = {naming.LABEL_APP: app.name, naming.LABEL_SERVICE: service}
+    # as everything portable creates: the app, service and the target whose plan built it
+    labels = {naming.LABEL_APP: app.name, naming.LABEL_SERVICE: service, naming.LABEL_TARGET: app.target_name}
     with engine_call(f"building image {tag} for service {service}"):
         stream = client.api.build(
             path=str(context), dockerfile=build["dockerfile"], tag=tag, buildargs=dict(build["args"]) or None, target=build.get("target"),

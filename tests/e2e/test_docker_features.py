@@ -68,6 +68,9 @@ def test_build_service_is_tagged_by_content_and_rebuilt_only_on_change(tmp_path:
     assert wait_for(f"http://127.0.0.1:{port}/") == f"version one {run_id}\n"
     tag = docker_json("inspect", f"{name}-web-1")[0]["Config"]["Image"]
     assert tag.startswith(f"{name}/web:") and len(tag.split(":")[1]) == 12
+    image_labels = docker_json("image", "inspect", tag)[0]["Config"]["Labels"]
+    assert image_labels["io.portable.app"] == name and image_labels["io.portable.service"] == "web"
+    assert image_labels["io.portable.target"] == "local"  # the target whose plan built it
     again = cli.run("deploy", "-f", manifest, "--yes")
     assert "no changes" in again.stdout and "building" not in again.stderr
     (ctx / "index.html").write_text(f"version two {run_id}\n")
