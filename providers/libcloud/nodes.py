@@ -33,6 +33,7 @@ from portable.providers.vm import (
     fit_user_data,
     group_disks,
     instance_user_data,
+    peer_services,
 )
 
 GONE = ("terminated", "unknown")
@@ -95,8 +96,9 @@ class LibcloudGroupBackend:
 
     def _peers(self, group: Resource) -> dict[str, str]:
         out: dict[str, str] = {}
+        peers = set(peer_services(self.app, group.name))
         for node, parsed in app_nodes(self.driver, self.owner):
-            if parsed.service in group.spec["peers"] and node.private_ips and (parsed.service not in out or parsed.replica == 0):
+            if parsed.service in peers and node.private_ips and (parsed.service not in out or parsed.replica == 0):
                 out[parsed.service] = node.private_ips[0]
         return out
 

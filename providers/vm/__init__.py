@@ -30,6 +30,7 @@ from portable.providers.vm.group import (
     group_disks,
     group_spec,
     instance_groups,
+    peer_services,
     volume_resources,
 )
 from portable.providers.vm.sizing import InstanceSize, select_instance_size
@@ -49,6 +50,7 @@ __all__ = [
     "group_spec",
     "instance_groups",
     "instance_user_data",
+    "peer_services",
     "render_bootstrap",
     "render_cloud_init",
     "resolve_group_secrets",

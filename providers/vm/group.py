@@ -136,12 +136,21 @@ def group_spec(app: App, service_name: str, *, instance_size: str, behind_load_b
         **({"working_dir": svc.working_dir} if svc.working_dir else {}),
         "stop_grace_s": svc.stop_grace_s,
         "labels": dict(sorted(svc.labels.items())),
-        "peers": [n for n in app.served_services if n != service_name],
         "instance_size": instance_size,
         "replicas": svc.replicas,
     }
     spec["revision"] = revision_of(spec)
     return spec
+
+
+def peer_services(app: App, service_name: str) -> tuple[str, ...]:
+    """The services a VM of `service_name` may reach by name: every other service with ports.
+
+    Looked up when an instance is started (its `--add-host` entries, from the peers' addresses
+    then), never stored in the group spec: a spec listing every peer made a 1,000-service VM
+    render 22 MB (quadratic), and made the revision of every group change, so every instance
+    be replaced, whenever an unrelated service with ports was added."""
+    return tuple(n for n in app.served_services if n != service_name)
 
 
 def revision_of(spec: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from portable.engine import cancel
 from portable.manifest.app import App
 from portable.plan.resources import Resource
-from portable.providers.vm import InstanceRef, instance_user_data
+from portable.providers.vm import InstanceRef, instance_user_data, peer_services
 from portable.providers.vsphere import machines, proxy
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.data import guest_auth
@@ -83,7 +83,7 @@ class VsphereGroupBackend:
     # -- InstanceGroupBackend
 
     def create_instances(self, group: Resource, replicas: Sequence[int]) -> list[InstanceRef]:
-        hosts = peer_hosts(group.spec["peers"], self._peer_addresses())
+        hosts = peer_hosts(peer_services(self.app, group.name), self._peer_addresses())
         linked = self.settings.linked_clone and machines.template_snapshot(self.placement.template) is not None
         created: list[InstanceRef] = []
         restoring = self.first_start is not None and bool(restores_for(self.app, group.spec))
@@ -171,7 +171,8 @@ class VsphereGroupBackend:
     def start_proxy(self, lb: Resource, upstreams: Sequence[str], timeout: float) -> None:
         """Clones, marks and starts the front proxy VM of `lb`, and waits until it serves."""
         group_spec = proxy.proxy_group_spec(lb)
-        text = instance_user_data(self.app, group_spec, replica=0, registry=self.settings.registry, hosts={})  # a proxy has no secrets
+        text = instance_user_data(self.app, group_spec, replica=0, registry=self.settings.registry, hosts={},
+                                  secret_source=secret_source(self.settings, group_spec))  # no secrets; the registry password is pushed
         request = proxy.proxy_clone_request(lb, text, list(upstreams))
         linked = self.settings.linked_clone and machines.template_snapshot(self.placement.template) is not None
         self.progress(f"{lb.name}: cloning front proxy {request.name} (port {lb.spec['published']})")
@@ -181,6 +182,7 @@ class VsphereGroupBackend:
             machines.power_on(self.session, vm, TASK_TIMEOUT)
             budget = min(timeout, self.settings.boot_timeout)
             ip = machines.wait_for_ip(self.session, vm, budget)
+            push_secrets(self.session, self.settings, self.app, group_spec, vm, request.name, timeout=budget, progress=self.progress)
             if self.settings.readiness == "guest":
                 wait_service_ready(self.session, vm, request.name, group_spec, budget)
         except BaseException:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from portable.providers.vm import instance_groups, render_cloud_init, resolve_group_secrets
+from portable.providers.vm import instance_groups, peer_services, render_cloud_init, resolve_group_secrets
 from vm_lab import docker, free_loopback, get, run_vm, vm_containers  # noqa: F401 - vm_containers is a fixture
 from vm_shop import lab_env, load_shop
 
@@ -32,7 +32,7 @@ def test_shop_user_data_brings_every_service_up_healthy(tmp_path: Path, docker_h
         group = groups[name]
         vm_containers.append(f"vm-shop-{name}")
         binds[name] = free_loopback(8080)
-        hosts = {peer: "10.9.9.9" for peer in group.spec["peers"]}
+        hosts = {peer: "10.9.9.9" for peer in peer_services(app, name)}
         user_data = render_cloud_init(app, group, secrets=resolve_group_secrets(app, group), hosts=hosts, dns_search="shop.portable.internal")
         done = run_vm(user_data, tmp_path / f"vm-{name}", docker_host, binds[name])
         assert done.returncode == 0, f"{name}: {done.stdout}\n{done.stderr}"
