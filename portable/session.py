@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Union
 
 from portable.errors import ManifestError, Problem
 from portable.manifest import App, LoadedManifest, bind_app, parse_file
-from portable.manifest.target_check import check_target, target_problems
+from portable.manifest.target_check import check_settings, check_target, target_problems
 from portable.plan.resources import Resource
 from portable.state import StateStore, open_store
 
@@ -88,6 +88,12 @@ class Session:
         """What the manifest asks of `target` that it cannot do, located at the field that asks."""
         return target_problems(self.loaded, self.app(target), self.provider(target))
 
+    def check_settings(self, target: str) -> None:
+        """What `target`'s settings refuse (exit 2), before anything is built, pushed or copied."""
+        from portable.scale import scaled
+
+        check_settings(self.loaded, scaled(self.app(target), self.store()), self.provider(target))
+
     def prepared(self, target: str, *, images: Mapping[str, str] | None = None, progress: Callable[[str], None] | None = None) -> tuple[App, Provider, list[Resource]]:
         """App, provider and desired resources, after every check that needs no change:
         secrets readable, capabilities present, and the provider's read-only preflight
@@ -103,6 +109,7 @@ class Session:
 
         enforce(self.loaded, app, policy_for(self.path, self.env))
         provider = self.provider(target)
+        self.check_settings(target)  # before pin_images builds and pushes anything
         from portable.delivery.pin import pin_images
 
         try:

@@ -172,6 +172,7 @@ def promote(path: Any, source: str, dest: str, *, state: Any = None, env: Mappin
     if source == dest:
         raise InputError(f"--from and --to are both {source}: promote from one target to another")
     session = api._session(path, env, state)
+    session.check_settings(dest)  # refused before any image is copied to its registry
     what = promotion(session, source, dest, progress)
     app, provider, desired = session.prepared(dest, images=what.images, progress=progress)
     result = api._apply_revision(app, provider, session.store(), desired, "deploy", progress, timeout, parallelism, message=what.message, lock_wait=lock_wait)

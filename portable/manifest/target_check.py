@@ -30,6 +30,17 @@ def target_problems(loaded: LoadedManifest, app: App, provider: "Provider") -> l
     return loaded.locate(app.target_name, problems)
 
 
+def check_settings(loaded: LoadedManifest, app: App, provider: "Provider") -> None:
+    """Raises CapabilityError (exit 2) when the target's settings refuse what the app asks
+    (unmet_settings: secrets or a registry password with no channel but the VM's metadata).
+    Checked before images are built, pushed or copied (pinning, promote, migrate), so a
+    refused deploy changes nothing anywhere; capabilities wait for the pins (a pushed
+    `build:` no longer needs the target to build)."""
+    problems = loaded.locate(app.target_name, provider.unmet_settings(app))
+    if problems:
+        raise CapabilityError("\n".join(p.render() for p in problems))
+
+
 def check_target(loaded: LoadedManifest, app: App, provider: "Provider") -> None:
     """Raises CapabilityError (exit 2), one located line per problem, when the target falls short."""
     problems = target_problems(loaded, app, provider)

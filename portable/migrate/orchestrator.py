@@ -98,6 +98,7 @@ def destination_plan(session: Session, src: App, destination: str, progress: Pro
     (a tag moved since the source's deploy changes nothing), and the pins (`pinned_images`)."""
     from portable import api
 
+    session.check_settings(destination)  # refused before any image is copied to its registry
     pins = pinned_images(session, src, session.app(destination), progress, copy=copy)
     images: dict[str, str] = pins["images"]
     app, provider, desired = session.prepared(destination, images=images or None, progress=progress)
