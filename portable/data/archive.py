@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from portable.data.sealed import DataKey, SealWriter
 from portable.errors import MigrationError
 
 INDEX_NAME = ".portable-index.json"
@@ -35,10 +36,32 @@ class ArchiveInfo:
     data_bytes: int  # bytes of file content carried
     deleted: int = 0  # paths a delta archive removes
     base: str | None = None  # sha256 of the archive this one is a delta on
+    sealed: bool = False  # encrypted at rest (portable.data.sealed); sha256 is then the plaintext's
 
     def to_dict(self) -> dict[str, Any]:
         return {"volume": self.volume, "path": str(self.path), "sha256": self.sha256, "size": self.size, "files": self.files,
-                "data_bytes": self.data_bytes, "deleted": self.deleted, "base": self.base}
+                "data_bytes": self.data_bytes, "deleted": self.deleted, "base": self.base, "sealed": self.sealed}
+
+
+class _HashingWriter(io.RawIOBase):
+    """Writes through to `inner`, hashing what passes (the plaintext's checksum of a sealed archive)."""
+
+    def __init__(self, inner: IO[bytes] | io.RawIOBase) -> None:
+        self.inner = inner
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.digest.update(b)
+        self.inner.write(b)
+        return len(b)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.inner.close()
+        super().close()
 
 
 class _HashingReader(io.RawIOBase):
@@ -91,8 +114,12 @@ def _strip_root(name: str, root: str) -> str:
     return name or "."
 
 
-def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip: str = "", base: Mapping[str, Any] | None = None) -> ArchiveInfo:
+def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip: str = "", base: Mapping[str, Any] | None = None,
+                  key: DataKey | None = None) -> ArchiveInfo:
     """Re-packs a tar stream of a volume into a checksummed archive at `dest` (atomically).
+
+    With `key` the gzip'd tar (index included) is sealed as it is written (AES-256-GCM,
+    portable.data.sealed): no plaintext reaches the disk; `sha256` is the plaintext's.
 
     With `base` (the index of an earlier archive of the same volume) only files whose size
     or modification time changed are carried, and paths that disappeared are listed as
@@ -105,8 +132,10 @@ def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip
     seen: set[str] = set()
     carried = data_bytes = 0
     source = tarfile.open(fileobj=io.BufferedReader(_ChunkReader(tar_chunks), 1 << 20), mode="r|*")
+    raw: IO[bytes] = open(tmp, "wb")
+    plain = _HashingWriter(SealWriter(raw, key) if key is not None else raw)
     # level 1: archives sit on the critical path of a quiesced migration; speed beats ratio
-    with gzip.open(tmp, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as out:
+    with plain, gzip.GzipFile(fileobj=plain, mode="wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as out:
         for member in source:
             member.name = _strip_root(member.name, strip)
             if member.name in (".", INDEX_NAME):
@@ -134,10 +163,10 @@ def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip
         info.mode = 0o644
         out.addfile(info, io.BytesIO(payload))
     source.close()
-    sha = file_sha256(tmp)
+    sha = plain.digest.hexdigest()
     tmp.replace(dest)
-    (dest.parent / (dest.name + ".sha256")).write_text(f"{sha}  {dest.name}\n")
-    return ArchiveInfo(volume, dest, sha, dest.stat().st_size, carried, data_bytes, len(deleted), (base or {}).get("sha256"))
+    (dest.parent / (dest.name + ".sha256")).write_text(f"{file_sha256(dest) if key is not None else sha}  {dest.name}\n")
+    return ArchiveInfo(volume, dest, sha, dest.stat().st_size, carried, data_bytes, len(deleted), (base or {}).get("sha256"), key is not None)
 
 
 def file_sha256(path: Path) -> str:
