@@ -29,6 +29,7 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 # implicit tags of plain scalars that are text to every target: dates, `=`, `<<` as a value
 _TEXT_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("timestamp", "value", "merge")}
+_STR_TAG = "tag:yaml.org,2002:str"
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null")}
 _BAD = object()  # a scalar that could not be read; its problem is already recorded
 MAX_PROBLEMS = 20  # more would bury the first one, which is usually the cause
@@ -123,6 +124,8 @@ class _Builder:
 
     def _scalar(self, node: yaml.Node, path: Path_) -> Any:
         """The Python value of a scalar node, or _BAD (with a problem recorded) for a bad tag."""
+        if node.tag == _STR_TAG:  # most scalars: the text itself, without PyYAML's constructor dispatch
+            return str(node.value)
         if node.tag in _TEXT_TAGS:
             return str(node.value)
         if node.tag not in _SCALAR_TAGS:

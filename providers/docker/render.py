@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from portable.fast_yaml import PlainDumper
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 
@@ -157,6 +158,6 @@ def render_compose(app: App, resources: list[Resource], outdir: Path, target: st
     doc["services"] = _escape_dollars(doc["services"])
     out = outdir / "docker-compose.yaml"
     header = f"# What `portable deploy` creates for {app.name} on target {target} (secret values are never written here).\n"
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: a 200-service app renders in a tenth of the time
-    out.write_text(header + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False))
+    # libyaml's emitter, values represented in one pass (fast_yaml): a 1,000-service app in a fraction of the time
+    out.write_text(header + yaml.dump(doc, Dumper=PlainDumper, sort_keys=False, default_flow_style=False))
     return [out, *written]

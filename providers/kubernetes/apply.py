@@ -8,7 +8,6 @@ the call; it never enters a Resource, a log line or an error message.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import threading
 from typing import Any
@@ -33,8 +32,11 @@ def b64(data: bytes) -> str:
 
 def stamped(resource: Resource) -> dict[str, Any]:
     """The object as applied: the Resource spec plus its digest annotation (no secret data)."""
-    obj = copy.deepcopy(dict(resource.spec))
-    obj["metadata"].setdefault("annotations", {})[n.DIGEST] = resource.digest
+    # copies of only what is changed (the top level, metadata, annotations): a deep copy of
+    # every object was a fifth of a 1,000-service render; nothing here changes nested values
+    obj = dict(resource.spec)
+    metadata = obj["metadata"] = dict(obj["metadata"])
+    metadata["annotations"] = {**metadata.get("annotations", {}), n.DIGEST: resource.digest}
     return obj
 
 
