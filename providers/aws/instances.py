@@ -36,6 +36,7 @@ from portable.providers.vm import (
     group_disks,
     instance_user_data,
 )
+from portable.providers.vm.secret_push import needs_channel
 
 UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -102,7 +103,7 @@ class Ec2GroupBackend:
         text = instance_user_data(
             self.app, group, replica=replica, registry=self.settings.registry,
             disk_devices=devices, dns_search=group.spec["aws"].get("dns_search"),
-            secret_source=self.secret_source if group.spec["secrets"] else None,
+            secret_source=self.secret_source if needs_channel(group.spec, self.settings.registry) else None,  # secrets and registry password from SSM
         )
         return fit_user_data(text, limit=USER_DATA_LIMIT, what=f"the user data of {group.name}")
 

@@ -5,7 +5,9 @@ ec2:DescribeInstanceAttribute would read them): at apply time each secret a grou
 written as a SecureString parameter under /portable/<app>/<target>/ and the instances get
 the instance profile `portable-<app>-<target>-<region>`, whose role may only read parameters under
 that path (ssm:GetParameter, and kms:Decrypt through SSM for the default key). The
-bootstrap reads them at boot (providers/vm/secret_fetch.py). Role, profile and parameters
+bootstrap reads them at boot (providers/vm/secret_fetch.py). The registry password the
+instances log in with (`registry.password_from`) is one more parameter there
+(`_registry-password`), read the same way, never in the user data. Role, profile and parameters
 carry the app's and target's tags; `destroy` removes them with the app's security group.
 A rotated value changes the group's revision (the keyed digest in its spec), so the
 instances are replaced and the new ones read the new value.
@@ -25,6 +27,8 @@ from portable.providers.aws import tags as T
 from portable.providers.aws.clients import AwsClients
 from portable.providers.aws.errors import call, error_code
 from portable.providers.vm.secret_fetch import parameter_prefix
+from portable.providers.vm.secret_push import delivered_values
+from portable.providers.vm.settings import logs_in
 
 PROFILE_PROPAGATION_S = 12.0  # IAM: a new instance profile is usable by RunInstances after a few seconds
 
@@ -59,18 +63,18 @@ class AppSecrets:
         return {"region": str(self.clients.region), "endpoint": self.clients.settings.endpoint_url or "", "prefix": parameter_prefix(app.name, self.clients.target)}
 
     def ensure(self, app: App, group: Resource) -> str | None:
-        """Writes the group's secret values now and returns the instance profile its
-        instances boot with (None when it mounts no secret)."""
-        refs = group.spec["secrets"]
-        if not refs:
+        """Writes the group's secret values (and the registry password) now and returns the
+        instance profile its instances boot with (None when there is nothing to read)."""
+        registry = self.clients.settings.registry
+        if not group.spec["secrets"] and not logs_in(registry):
             return None
         ssm, prefix = self.clients.ssm, parameter_prefix(app.name, self.clients.target)
-        for ref in refs:
-            name = prefix + ref["name"]
+        for secret, value in sorted(delivered_values(app, group.spec, registry).items()):
+            name = prefix + secret
             what = f"SSM parameter {name}"
             self._call(ssm.put_parameter, "write", what, Name=name, Type="SecureString", Overwrite=True,
-                       Value=app.secret_value(ref["name"]).decode(), Description=f"portable secret {ref['name']} of {app.name}")
-            tags = self._tags(app.name, "secret", ref["name"])
+                       Value=value.decode(), Description=f"portable secret {secret} of {app.name}")
+            tags = self._tags(app.name, "secret", secret)
             self._call(ssm.add_tags_to_resource, "tag", what, ResourceType="Parameter", ResourceId=name, Tags=T.tag_list(tags))
         return self._ensure_profile(app)
 

@@ -8,9 +8,13 @@ key from `ssh.key_file` or the agent) and writes the values with secret_push.py,
 bootstrap waits for. The login is retried until the node's SSH server answers and its
 bootstrap has started, within the boot budget.
 
-Without `ssh`, an app that mounts a secret is refused while planning (unmet_settings, exit 2),
-unless the target says `allow_secrets_in_metadata: true`: then the values ride in the user
-data as they once did, and `plan` warns per service (docs/security.md).
+The registry password the nodes log in with (`registry.password_from`) travels the same way:
+pushed with the secrets as the file the bootstrap's `docker login` reads.
+
+Without `ssh`, an app that mounts a secret (or whose target logs in to its registry) is
+refused while planning (unmet_settings, exit 2), unless the target says
+`allow_secrets_in_metadata: true`: then the values ride in the user data as they once did,
+and `plan` warns per service (docs/security.md).
 """
 from __future__ import annotations
 
@@ -25,9 +29,9 @@ from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.settings import LibcloudSettings
-from portable.providers.vm.cloud_init import resolve_group_secrets
 from portable.providers.vm.secret_fetch import PUSHED
-from portable.providers.vm.secret_push import NOT_STARTED, payload, services_with_secrets, write_script
+from portable.providers.vm.secret_push import NOT_STARTED, delivered_values, needs_channel, payload, services_with_secrets, write_script
+from portable.providers.vm.settings import RegistryLogin, logs_in
 
 SSH_TIMEOUT = 60.0  # one push: the payload is a few lines
 
@@ -51,7 +55,15 @@ def metadata_secret_refusals(app: App, settings: LibcloudSettings) -> list[Probl
     return [Problem(f"services.{name}.secrets", f"target `{app.target_name}` has no `ssh`, so these secret values would ride in the nodes' user data, "
                     "readable through the cloud API: set `key_name` and `ssh` on the target so portable writes them over SSH after boot, "
                     "or set `allow_secrets_in_metadata: true` on it to accept that")
-            for name in services_with_secrets(app)]
+            for name in services_with_secrets(app)] + _registry_refusal(app, settings.registry)
+
+
+def _registry_refusal(app: App, registry: RegistryLogin | None) -> list[Problem]:
+    if not logs_in(registry):
+        return []
+    return [Problem(f"targets.{app.target_name}.registry.password_from", f"target `{app.target_name}` has no `ssh`, so the registry password would ride in the nodes' "
+                    "user data, readable through the cloud API: set `key_name` and `ssh` on the target so portable writes it over SSH after boot, "
+                    "or set `allow_secrets_in_metadata: true` on it to accept that")]
 
 
 def legacy_path_warnings(app: App, settings: LibcloudSettings) -> list[str]:
@@ -61,14 +73,17 @@ def legacy_path_warnings(app: App, settings: LibcloudSettings) -> list[str]:
         return []
     return [f"services.{name}.secrets: on target {app.target_name} their values ride in the node's user data, readable through the cloud API: "
             "set `key_name` and `ssh` on the target so portable writes them over SSH after boot"
-            for name in services_with_secrets(app)]
+            for name in services_with_secrets(app)] + (
+        [f"targets.{app.target_name}.registry.password_from: on target {app.target_name} the registry password rides in the node's user data, "
+         "readable through the cloud API: set `key_name` and `ssh` on the target so portable writes it over SSH after boot"]
+        if logs_in(settings.registry) else [])
 
 
 def check_secret_push(app: App, settings: LibcloudSettings) -> None:
     """While planning: the SSH key the secrets will be pushed with can be loaded, so a wrong
     `ssh.key_file` (or an empty agent) is exit 2 naming it before any node is started, rather
     than a node removed after boot_timeout."""
-    if not pushes_secrets(settings) or not any(s.secrets and s.replicas > 0 for s in app.services.values()):
+    if not pushes_secrets(settings) or not (services_with_secrets(app) or logs_in(settings.registry)):
         return
     from portable.providers.base import settings_error
     from portable.providers.vm.ssh_settings import ssh_roles
@@ -117,7 +132,7 @@ def push_to_nodes(
 ) -> None:
     """push_secrets to libcloud nodes: the SSH channel of the target's `ssh` settings, host keys
     from the console where the driver returns it (EC2), else trusted on first use."""
-    if not group.spec["secrets"] or not pushes_secrets(settings):
+    if not needs_channel(group.spec, settings.registry) or not pushes_secrets(settings):
         return
     from portable.providers.vm.ssh_settings import ssh_roles
 
@@ -134,7 +149,7 @@ def push_to_nodes(
 
     hosts = [Host(n.id, group.name, r, (list(n.public_ips or []) or [None])[0], (list(n.private_ips or []) or [None])[0], console=console(n))
              for n, r in nodes]
-    push_secrets(channel, app, group, hosts, timeout=timeout, pause=pause, progress=progress)
+    push_secrets(channel, app, group, hosts, timeout=timeout, pause=pause, progress=progress, registry=settings.registry)
 
 
 def push_secrets(
@@ -146,16 +161,18 @@ def push_secrets(
     timeout: float,
     pause: Callable[[float], None],
     progress: Callable[[str], None],
+    registry: RegistryLogin | None = None,
 ) -> None:
-    """Writes the group's secrets onto each new node once it answers over SSH; TargetError
-    naming the node (never a value) when one does not within `timeout` seconds."""
-    if not group.spec["secrets"]:
+    """Writes the group's secrets (and the password of the `registry` it logs in to) onto each
+    new node once it answers over SSH; TargetError naming the node (never a value) when one
+    does not within `timeout` seconds."""
+    if not needs_channel(group.spec, registry):
         return
     from paramiko import SSHException
 
     from portable.providers.vm.ssh import AS_ROOT
 
-    data = payload(resolve_group_secrets(app, group))
+    data = payload(delivered_values(app, group.spec, registry))
     command = f"{AS_ROOT} $S sh -c {shlex.quote(write_script(group.spec))}"
     deadline = time.monotonic() + timeout
     for host in hosts:

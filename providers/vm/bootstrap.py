@@ -19,7 +19,7 @@ from typing import Any
 from portable.data.restore_script import render_restore_script
 from portable.providers.hardening import docker_flags
 from portable.providers.vm.group import group_disks
-from portable.providers.vm.secret_fetch import fetch_lines
+from portable.providers.vm.secret_fetch import REGISTRY_PASSWORD, fetch_lines
 
 SECRET_PLACEHOLDER = "<secret {name}: written to the VM at apply time>"
 _Q = shlex.quote
@@ -170,7 +170,9 @@ def render_bootstrap(
     """The POSIX sh script for one instance of the group `spec`.
 
     `secrets` maps secret name -> value; None renders placeholders (for `render`/plan output).
-    `registry` is (server, username, password); a None password renders a placeholder.
+    `registry` is (server, username, password); a None password renders a placeholder. With
+    `secret_source`, the password is not in the script: it arrives as the secrets do (file
+    REGISTRY_PASSWORD in the secrets directory) and `docker login` reads it from there.
     `hosts` maps peer service -> address (added as --add-host). `disk_devices` maps a disk
     index to device paths/globs where the cloud attaches it (by-label is tried first).
     `dns_search` is a DNS domain where the cloud publishes every service by name (peers then
@@ -200,8 +202,8 @@ def render_bootstrap(
         archives = (restores or {}).get(vol["volume"])
         if archives:
             out += restore_step(vol["volume"], archives)
-    if secret_source is not None:  # read at boot from the cloud's secret store: no value here
-        out += fetch_lines(spec, secret_source)
+    if secret_source is not None:  # read at boot from the cloud's secret store, or pushed: no value here
+        out += fetch_lines(spec, secret_source, registry_password=registry is not None)
     for ref in spec["secrets"] if secret_source is None else ():
         if secrets is None:
             out.append(f"# secret {ref['name']}: its value is written here at apply time")
@@ -215,7 +217,9 @@ def render_bootstrap(
         out.append(f"chmod {f['mode']:o} \"$ROOT/files/{spec['service']}-{i}\"")
     if registry is not None:
         server, user, password = registry
-        if password is None:
+        if secret_source is not None:  # the password came through the secret channel, as a root-only file
+            out.append(f"$DOCKER login --username {_Q(user)} --password-stdin {_Q(server)} <\"$ROOT/secrets/{REGISTRY_PASSWORD}\" >/dev/null || fail \"docker login {server} was refused\"")
+        elif password is None:
             pw = _Q(f"<password for {server}: written here at apply time>")
             out.append(f"printf '%s' {pw} | $DOCKER login --username {_Q(user)} --password-stdin {_Q(server)} >/dev/null || fail \"docker login {server}\"")
         else:

@@ -69,6 +69,8 @@ fetch_secret() {
 }'''
 
 
+REGISTRY_PASSWORD = "_registry-password"  # the registry password's file (and SSM parameter): no pushed manifest secret starts with "_"
+
 PUSHED: Mapping[str, str] = {"kind": "push"}  # `secret_source`: the provider writes the files after boot
 PUSH_WAIT_S = 900  # how long the bootstrap waits for pushed secrets (PORTABLE_SECRET_WAIT overrides)
 
@@ -94,11 +96,19 @@ def delivered_marker(spec: Mapping[str, Any]) -> str:
     return f".delivered-{spec['revision']}"
 
 
-def wait_lines(spec: Mapping[str, Any]) -> list[str]:
-    """Bootstrap lines that wait for the group's secrets to be pushed (no value in them)."""
-    if not spec["secrets"]:
+def delivered_names(spec: Mapping[str, Any], *, registry_password: bool = False) -> list[str]:
+    """The files the bootstrap gets through the secret channel: the group's secrets, and the
+    registry password when the instances log in to a registry."""
+    return [ref["name"] for ref in spec["secrets"]] + ([REGISTRY_PASSWORD] if registry_password else [])
+
+
+def wait_lines(spec: Mapping[str, Any], *, registry_password: bool = False) -> list[str]:
+    """Bootstrap lines that wait for the group's secrets (and the registry password) to be
+    pushed (no value in them)."""
+    wanted = delivered_names(spec, registry_password=registry_password)
+    if not wanted:
         return []
-    names = " ".join(_Q(ref["name"]) for ref in spec["secrets"])
+    names = " ".join(_Q(name) for name in wanted)
     return [_WAIT_FUNCTION, f"wait_secrets {_Q(delivered_marker(spec))} {names}"]
 
 
@@ -107,12 +117,14 @@ def parameter_prefix(app: str, target: str) -> str:
     return f"/portable/{app}/{target}/"
 
 
-def fetch_lines(spec: Mapping[str, Any], source: Mapping[str, str]) -> list[str]:
-    """Bootstrap lines that read the group's secrets at boot. `source`: region, endpoint
-    (empty for AWS's own), prefix (parameter_prefix); or PUSHED: wait for the provider's push."""
+def fetch_lines(spec: Mapping[str, Any], source: Mapping[str, str], *, registry_password: bool = False) -> list[str]:
+    """Bootstrap lines that read the group's secrets (and, with `registry_password`, the
+    registry password: file REGISTRY_PASSWORD) at boot. `source`: region, endpoint (empty for
+    AWS's own), prefix (parameter_prefix); or PUSHED: wait for the provider's push."""
     if source.get("kind") == "push":
-        return wait_lines(spec)
-    if not spec["secrets"]:
+        return wait_lines(spec, registry_password=registry_password)
+    wanted = delivered_names(spec, registry_password=registry_password)
+    if not wanted:
         return []
     reader = base64.b64encode(SSM_READER.encode()).decode()
     out = [
@@ -121,6 +133,6 @@ def fetch_lines(spec: Mapping[str, Any], source: Mapping[str, str]) -> list[str]
         f"printf '%s' {reader} | base64 -d >\"$ROOT/read-secret.py\"",
         _FETCH_FUNCTION,
     ]
-    for ref in spec["secrets"]:
-        out.append(f"fetch_secret {_Q(ref['name'])} {_Q(source['prefix'] + ref['name'])}")
+    for name in wanted:
+        out.append(f"fetch_secret {_Q(name)} {_Q(source['prefix'] + name)}")
     return out

@@ -19,11 +19,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from portable.manifest.app import App
-from portable.providers.vm.secret_fetch import delivered_marker
+from portable.providers.vm.cloud_init import resolve_group_secrets, resolve_registry_password
+from portable.providers.vm.secret_fetch import REGISTRY_PASSWORD, delivered_marker
+from portable.providers.vm.settings import RegistryLogin, logs_in
 
 GUEST_ROOT = "/var/lib/portable"  # the bootstrap's default root: what an SSH or Tools session sees
 NOT_STARTED = 75  # exit status of the script while the bootstrap has not started: try again later
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def needs_channel(spec: Mapping[str, Any], registry: RegistryLogin | None) -> bool:
+    """True when a machine of the group `spec` must be delivered something (secrets, or the
+    registry password it logs in with)."""
+    return bool(spec.get("secrets")) or logs_in(registry)
 
 
 def services_with_secrets(app: App) -> list[str]:
@@ -32,11 +40,22 @@ def services_with_secrets(app: App) -> list[str]:
     return [name for name, svc in app.services.items() if svc.secrets and svc.replicas > 0]
 
 
+def delivered_values(app: App, spec: Mapping[str, Any], registry: RegistryLogin | None) -> dict[str, bytes]:
+    """What the channel delivers to one machine of the group `spec`, read now (apply time only):
+    its secrets' values and, when the machines log in to the registry, the registry password
+    (as REGISTRY_PASSWORD, the file the bootstrap's `docker login` reads). Never log them."""
+    values = resolve_group_secrets(app, spec)
+    if logs_in(registry):
+        assert registry is not None
+        values[REGISTRY_PASSWORD] = resolve_registry_password(registry, app.base_dir, app.env)
+    return values
+
+
 def payload(values: Mapping[str, bytes]) -> bytes:
     """`NAME BASE64` lines, one per secret: what the script reads."""
     lines = []
     for name, value in sorted(values.items()):
-        if not _NAME.match(name):  # names are manifest identifiers; never a path
+        if not _NAME.match(name) and name != REGISTRY_PASSWORD:  # names are manifest identifiers; never a path
             raise ValueError(f"secret name {name!r} cannot be a file name")
         lines.append(f"{name} {base64.b64encode(value).decode()}\n")
     return "".join(lines).encode()

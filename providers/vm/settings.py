@@ -16,6 +16,12 @@ class RegistryLogin(ImageRegistry):
     built and pushed there and every image runs by digest. The password never sits in the manifest."""
 
 
+def logs_in(registry: RegistryLogin | None) -> bool:
+    """True when the instances log in to the registry: its password must reach them, through
+    the target's secret channel (SSM, SSH, VMware Tools) like the app's secrets."""
+    return registry is not None and registry.username is not None and registry.password_from is not None
+
+
 class VmSettings(BaseModel):
     """Fields shared by every VM target."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.vm.cloud_init import render_cloud_init, resolve_group_secrets, resolve_registry_password
-from portable.providers.vm.settings import RegistryLogin
+from portable.providers.vm.settings import RegistryLogin, logs_in
 
 
 def instance_user_data(
@@ -29,16 +29,17 @@ def instance_user_data(
     dns_search: str | None = None,
     secret_source: Mapping[str, str] | None = None,
 ) -> str:
-    """`#cloud-config` for replica `replica` of `group`, carrying secret values (unless
-    `secret_source` says where the instance reads them at boot): hand it to the cloud only,
-    never print or store it."""
+    """`#cloud-config` for replica `replica` of `group`, carrying secret values and the registry
+    password (unless `secret_source` says where the instance reads them at boot, or that they
+    are pushed after it boots): hand it to the cloud only, never print or store it."""
     return render_cloud_init(
         app,
         group,
         secrets=resolve_group_secrets(app, group) if secret_source is None else None,
         secret_source=secret_source,
         registry=registry,
-        registry_password=resolve_registry_password(registry, app.base_dir, app.env) if registry is not None and registry.password_from else None,
+        # with a secret channel the password arrives as the secrets do, never in the user data
+        registry_password=resolve_registry_password(registry, app.base_dir, app.env) if secret_source is None and logs_in(registry) else None,
         hosts=hosts,
         disk_devices=disk_devices,
         replica=replica,

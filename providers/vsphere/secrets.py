@@ -8,7 +8,9 @@ secrets' names only, and once the guest's Tools answer the provider uploads one 
 vCenter's guest file transfer (InitiateFileTransferToGuest, an HTTPS PUT to the host) into the
 bootstrap's 0700 secrets directory and runs secret_push.py's script on it: the values become
 0400 files and the marker the bootstrap waits for is written. No value appears in a guest
-command line, in extraConfig, or in a message. Without the guest account an app that mounts a
+command line, in extraConfig, or in a message. The registry password the VMs log in with
+(`registry.password_from`) is pushed the same way, as the file the bootstrap's `docker login`
+reads. Without the guest account an app that mounts a
 secret is refused while planning (exit 2), unless the target says `allow_secrets_in_metadata:
 true`: then the values ride in guestinfo as they once did, and `plan` warns per service.
 """
@@ -28,9 +30,9 @@ from pyVmomi import vim
 from portable.errors import Problem, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
-from portable.providers.vm.cloud_init import resolve_group_secrets
 from portable.providers.vm.secret_fetch import PUSHED
-from portable.providers.vm.secret_push import GUEST_ROOT, NOT_STARTED, payload, services_with_secrets, write_script
+from portable.providers.vm.secret_push import GUEST_ROOT, NOT_STARTED, delivered_values, needs_channel, payload, services_with_secrets, write_script
+from portable.providers.vm.settings import logs_in
 from portable.providers.vsphere.connection import Session, ssl_context
 from portable.providers.vsphere.data import guest_auth, transfer_url
 from portable.providers.vsphere.settings import VsphereSettings
@@ -45,8 +47,9 @@ def pushes_secrets(settings: VsphereSettings, env: Mapping[str, str] | None = No
 
 
 def secret_source(settings: VsphereSettings, group_spec: Mapping[str, Any]) -> Mapping[str, str] | None:
-    """PUSHED when this group's secrets are pushed, else None (they ride in the user data)."""
-    return PUSHED if group_spec.get("secrets") and pushes_secrets(settings) else None
+    """PUSHED when this group's secrets (or the registry password) are pushed, else None (they
+    ride in the user data)."""
+    return PUSHED if needs_channel(group_spec, settings.registry) and pushes_secrets(settings) else None
 
 
 def metadata_secret_refusals(app: App, settings: VsphereSettings) -> list[Problem]:
@@ -58,7 +61,12 @@ def metadata_secret_refusals(app: App, settings: VsphereSettings) -> list[Proble
                     "are not both set), so these secret values would ride in guestinfo (the VMs' extraConfig), readable through the vSphere API: "
                     "set both variables so portable writes them through VMware Tools after boot, "
                     "or set `allow_secrets_in_metadata: true` on the target to accept that")
-            for name in services_with_secrets(app)]
+            for name in services_with_secrets(app)] + (
+        [Problem(f"targets.{app.target_name}.registry.password_from", f"target `{app.target_name}` has no guest account ({settings.guest_user_env} and "
+                 f"{settings.guest_password_env} are not both set), so the registry password would ride in guestinfo (the VMs' extraConfig), readable "
+                 "through the vSphere API: set both variables so portable writes it through VMware Tools after boot, "
+                 "or set `allow_secrets_in_metadata: true` on the target to accept that")]
+        if logs_in(settings.registry) else [])
 
 
 def legacy_path_warnings(app: App, settings: VsphereSettings) -> list[str]:
@@ -68,7 +76,11 @@ def legacy_path_warnings(app: App, settings: VsphereSettings) -> list[str]:
         return []
     return [f"services.{name}.secrets: on target {app.target_name} their values ride in guestinfo (the VM's extraConfig), readable through the vSphere API: "
             f"set {settings.guest_user_env} and {settings.guest_password_env} (the guest account) so portable writes them through VMware Tools after boot"
-            for name in services_with_secrets(app)]
+            for name in services_with_secrets(app)] + (
+        [f"targets.{app.target_name}.registry.password_from: on target {app.target_name} the registry password rides in guestinfo (the VM's extraConfig), "
+         f"readable through the vSphere API: set {settings.guest_user_env} and {settings.guest_password_env} (the guest account) so portable writes it "
+         "through VMware Tools after boot"]
+        if logs_in(settings.registry) else [])
 
 
 def _run(session: Session, vm: Any, auth: Any, script: str, what: str) -> int:
@@ -108,20 +120,23 @@ def push_secrets(
     session: Session,
     settings: VsphereSettings,
     app: App,
-    group: Resource,
+    group: Resource | Mapping[str, Any],
     vm: Any,
     vm_name: str,
     *,
     timeout: float,
     progress: Callable[[str], None],
 ) -> None:
-    """Writes the group's secrets into one new VM's guest once its bootstrap has started;
-    TargetError naming the VM (never a value) when that does not happen within `timeout`."""
-    if secret_source(settings, group.spec) is None:
+    """Writes the group's secrets (and the registry password) into one new VM's guest once its
+    bootstrap has started; TargetError naming the VM (never a value) when that does not happen
+    within `timeout`. `group`: an instance group, or a front proxy's group spec."""
+    spec = group.spec if isinstance(group, Resource) else group
+    name = group.name if isinstance(group, Resource) else str(spec["service"])
+    if secret_source(settings, spec) is None:
         return
     auth = guest_auth(settings)
-    data = payload(resolve_group_secrets(app, group))
-    what = f"writing the secrets of {group.name} into VM {vm_name}"
+    data = payload(delivered_values(app, spec, settings.registry))
+    what = f"writing the secrets of {name} into VM {vm_name}"
     deadline = time.monotonic() + timeout
     started = f'[ -e {GUEST_ROOT}/status ] && [ -d {GUEST_ROOT}/secrets ] || exit {NOT_STARTED}'
     last = "its bootstrap had not started"
@@ -133,12 +148,12 @@ def push_secrets(
         if code == 0:
             break
         if time.monotonic() > deadline:
-            raise TargetError(f"could not write the secrets of {group.name} into VM {vm_name} within {timeout:.0f}s: {last}",
+            raise TargetError(f"could not write the secrets of {name} into VM {vm_name} within {timeout:.0f}s: {last}",
                               hint="the template needs VMware Tools (open-vm-tools) and the guest account the target names")
         time.sleep(2)
     incoming = f"{GUEST_ROOT}/secrets/.incoming-{uuid.uuid4().hex[:8]}"
     _upload(session, settings, vm, vm_name, auth, data, incoming)
-    code = _run(session, vm, auth, write_script(group.spec, incoming), what)
+    code = _run(session, vm, auth, write_script(spec, incoming), what)
     if code != 0:
         raise TargetError(f"{what} failed in the guest (exit {code})")
-    progress(f"{group.name}: secrets written into {vm_name} through VMware Tools")
+    progress(f"{name}: secrets written into {vm_name} through VMware Tools")
