@@ -153,11 +153,13 @@ def _apply_revision(app: App, provider: Provider, store: StateStore, desired: li
     """Plans again under the lock and applies; with `approved`, only if that is what was approved."""
     from portable.engine.apply import apply_plan
     from portable.engine.interrupted import recorded_when_interrupted
+    from portable.engine.outage import scope as outage_scope
     from portable.engine.progress import PLAN, emit
     from portable.providers.base import ApplyContext
 
     parallelism = parallelism or provider.default_parallelism
-    with store.lock(app.name, app.target_name, kind, wait=lock_wait, progress=progress):
+    # one outage clock for the plan, the apply and the rollback: the retry budget is the run's, not each retry loop's
+    with store.lock(app.name, app.target_name, kind, wait=lock_wait, progress=progress), outage_scope():
         current = store.current(app.name, app.target_name)
         previous = current.resources if current is not None and current.status == "deployed" else []
         observed = list(provider.observe(app))

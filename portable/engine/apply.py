@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from portable.engine import outage
 from portable.engine.cancel import cancel_on
 from portable.engine.crashpoints import crashpoint
 from portable.engine.interrupted import note_progress
@@ -71,7 +72,7 @@ def apply_plan(provider: Provider, plan: Plan, ctx: ApplyContext, parallelism: i
                     ready = [pending[min(pending)]]
                 for action in ready[: max(1, parallelism) - len(running)]:
                     del pending[action.key]
-                    running[pool.submit(_run, provider, action, ctx, tally)] = action
+                    running[pool.submit(outage.carried(_run), provider, action, ctx, tally)] = action  # the run's outage clock (retry budget)
             if not running:
                 break  # a failure stopped the rest
             done, _ = wait(running, return_when=FIRST_COMPLETED)

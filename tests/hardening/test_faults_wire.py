@@ -38,6 +38,8 @@ from wire import COMPONENTS, LostAnswerProxy, RandomStatusProxy, WireTarget  # n
 
 from contract_app import TARGET, manifest_text  # noqa: E402
 
+from portable.engine.retry import DEFAULT_BUDGET  # noqa: E402
+
 pytestmark = [pytest.mark.timeout(900)]
 
 TARGETS = ["aws", "docker", "kubernetes", "libcloud", "vsphere"]
@@ -292,7 +294,10 @@ def test_blackout_fails_after_the_budget_and_converges(wire: WireTarget, faults:
         assert proc.returncode == 1, f"exit {proc.returncode} (want 1) after a {blackout:.0f}s blackout:\n{err}"
         errors = [line for line in lines if line.startswith("error:")]
         assert len(errors) == 1 and "Traceback" not in err, err
+        limit = float(budget or DEFAULT_BUDGET)
+        print(f"\nblackout {wire.provider}: the update failed {failed_after:.1f}s into a {blackout:.0f}s blackout (budget {limit:.0f}s): {errors[0].strip()}")
         assert failed_after < blackout, f"the failure came {failed_after:.1f}s into a {blackout:.0f}s blackout (past the budget)"
+        assert failed_after >= limit * 0.5, f"the update gave up {failed_after:.1f}s into the blackout, well before the {limit:.0f}s budget:\n{err}"
         # the previous revision still serves and the state says so
         run.point(None)
         history = run.ok("history")
