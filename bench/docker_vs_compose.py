@@ -5,7 +5,9 @@ today; Debian's docker-compose 1.29 (Python, retired upstream) is a second colum
 installed. Two generated apps of --services services (default 20), each run by every tool in
 alternating rounds (portable, compose v2, [1.29], then again), median of --rounds (default 3):
 
-* plain: web containers without health checks (one public port). The deploy figure is
+* plain: web containers without health checks (one public port): busybox httpd from
+  lab/busybox:1, which has no HEALTHCHECK (lab/web:1's own would make both tools wait for a
+  health check the manifest never asked for). The deploy figure is
   compared with `docker compose up -d --wait` (compose waits for every container running; portable
   waits for every container steady), and `up -d` alone is printed as the start figure.
 * health: a dependency tree three deep with an HTTP health check on every service; compared with
@@ -17,13 +19,14 @@ would see are counted), and teardown (`docker compose down`; these web servers i
 so a stop waits its grace period: both tools are given the same 1 s). Prints seconds per tool,
 the ratio portable / compose v2, and the issue's targets beside them.
 
-    python bench/docker_vs_compose.py [--services 20] [--rounds 3] [--apps plain,health]
+    python bench/docker_vs_compose.py [--services 20] [--rounds 3] [--apps plain,health] [--ports 18610]
 Needs: a Docker engine, the lab images (bash tests/lab/lab up images) and docker compose v2
 (bash tests/lab/lab up compose).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -38,7 +41,10 @@ from typing import Any
 
 import yaml
 
-WEB = "lab/web:1"
+WEB = "lab/web:1"  # busybox httpd with /cgi-bin/health, and a HEALTHCHECK of its own
+PLAIN = "lab/busybox:1"  # no HEALTHCHECK: the plain app's containers have no health check at all
+PLAIN_ENTRYPOINT = ["/bin/busybox", "sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
+URL_PATH = {"plain": "/", "health": "/cgi-bin/health"}  # what the poller requests during the update
 HEALTH = "wget -q -O /dev/null http://127.0.0.1:8080/cgi-bin/health"
 OPS = ("deploy", "no-op", "env change", "teardown")
 #: issue 19's "done when": the most portable may take, as a fraction of compose v2's time.
@@ -95,11 +101,13 @@ def manifest(app: str, n: int, port: int, greeting: str) -> str:
     """The app as a portable user writes it."""
     lines = ["apiVersion: portable/v1", "kind: Application", "metadata:", f"  name: bench-{app}-p{os.getpid()}", "services:"]
     for i in range(n):
-        lines += [f"  s{i:02d}:", f"    image: {WEB}", "    env:", f"      GREETING: \"{greeting}\"", f"      INDEX: \"{i}\"",
+        lines += [f"  s{i:02d}:", f"    image: {WEB if app == 'health' else PLAIN}", "    env:", f"      GREETING: \"{greeting}\"", f"      INDEX: \"{i}\"",
                   "    ports:", "      - port: 8080", "        protocol: http",
                   "        expose: public" if i == 0 else "        expose: internal", "    stop_grace_period: 1s"]
         if i == 0:
             lines.insert(len(lines) - 1, f"        published: {port}")
+        if app == "plain":
+            lines.append(f"    command: {json.dumps(PLAIN_ENTRYPOINT)}")
         if app == "health":
             lines += ["    health:", "      http: {path: /cgi-bin/health, port: 8080}", "      interval: 2s", "      timeout: 2s", "      retries: 5"]
             if i > 0:
@@ -112,6 +120,8 @@ def compose_doc(app: str, n: int, port: int, greeting: str) -> dict[str, Any]:
     services: dict[str, Any] = {}
     for i in range(n):
         svc: dict[str, Any] = {"image": WEB, "environment": {"GREETING": greeting, "INDEX": str(i)}, "stop_grace_period": "1s", "restart": "always"}
+        if app == "plain":
+            svc.update(image=PLAIN, entrypoint=PLAIN_ENTRYPOINT)
         if i == 0:
             svc["ports"] = [f"127.0.0.1:{port}:8080"]
         if app == "health":
@@ -186,28 +196,29 @@ def one_round(tool: Any, url: str) -> tuple[dict[str, float], tuple[int, int], f
     return times, failed, start
 
 
-def tools_for(app: str, n: int, work: Path, proxy_image: str) -> list[tuple[Any, str]]:
+def tools_for(app: str, n: int, work: Path, proxy_image: str, ports: int) -> list[tuple[Any, str]]:
     out: list[tuple[Any, str]] = []
-    base = {"plain": 18610, "health": 18620}[app]
+    base = ports + {"plain": 0, "health": 10}[app]
     (work / "portable").mkdir()
-    out.append((Portable(work / "portable", app, n, base, proxy_image), f"http://127.0.0.1:{base}/cgi-bin/health"))
+    path = URL_PATH[app]
+    out.append((Portable(work / "portable", app, n, base, proxy_image), f"http://127.0.0.1:{base}{path}"))
     v2 = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
     if v2.returncode != 0:
         sys.exit("docker compose v2 is not installed: bash tests/lab/lab up compose")
     (work / "v2").mkdir()
     out.append((Compose(["docker", "compose"], f"compose v2 {v2.stdout.strip()}", work / "v2", app, n, base + 1, f"bench{app}v2p{os.getpid()}"),
-                f"http://127.0.0.1:{base + 1}/cgi-bin/health"))
+                f"http://127.0.0.1:{base + 1}{path}"))
     if shutil.which("docker-compose"):
         v1 = subprocess.run(["docker-compose", "version", "--short"], capture_output=True, text=True).stdout.strip()
         if v1.startswith("1."):
             (work / "v1").mkdir()
-            out.append((Compose(["docker-compose"], f"compose {v1}", work / "v1", app, n, base + 2, f"bench{app}v1p{os.getpid()}"), f"http://127.0.0.1:{base + 2}/cgi-bin/health"))
+            out.append((Compose(["docker-compose"], f"compose {v1}", work / "v1", app, n, base + 2, f"bench{app}v1p{os.getpid()}"), f"http://127.0.0.1:{base + 2}{path}"))
     return out
 
 
-def bench_app(app: str, n: int, rounds: int, proxy_image: str) -> bool:
+def bench_app(app: str, n: int, rounds: int, proxy_image: str, ports: int) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"bench-{app}-") as tmp:
-        tools = tools_for(app, n, Path(tmp), proxy_image)
+        tools = tools_for(app, n, Path(tmp), proxy_image, ports)
         samples: dict[str, dict[str, list[float]]] = {t.name: {op: [] for op in OPS} for t, _ in tools}
         starts: dict[str, list[float]] = {t.name: [] for t, _ in tools}
         failed: dict[str, list[tuple[int, int]]] = {t.name: [] for t, _ in tools}
@@ -249,12 +260,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--apps", default="plain,health")
     parser.add_argument("--proxy-image", default=os.environ.get("PORTABLE_PROXY_IMAGE", "lab/kamal-proxy:1"))
+    parser.add_argument("--ports", type=int, default=18610,
+                        help="first host port: plain uses it and the next two, health the three from +10 (another run on the engine needs others)")
     args = parser.parse_args()
     engine = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True).stdout.strip()
     print(f"Docker Engine {engine}, {os.cpu_count()} cpus (shared); portable at its default parallelism for docker")
     ok = True
     for app in args.apps.split(","):
-        ok = bench_app(app, args.services, args.rounds, args.proxy_image) and ok
+        ok = bench_app(app, args.services, args.rounds, args.proxy_image, args.ports) and ok
     print("\nall targets met" if ok else "\nsome targets MISSED (see above)")
     return 0 if ok else 1
 

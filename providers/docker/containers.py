@@ -26,9 +26,7 @@ from portable.providers.docker.engine import created_once, engine_call, retried
 
 SECONDS_NS = 1_000_000_000
 STEADY_WITHOUT_HEALTH_S = 2.0  # a container without a health check counts as up after this long running
-POLL_S = 0.25  # between inspections while a container starts or its health check runs; one inspect
-# per container at the end of its steady time instead was tried: on Docker 20.10 under load the
-# burst of stops and renames it lined up left stale network endpoints (destroy then failed)
+POLL_S = 0.25  # between inspections once a container's health check has run (or its steady time is up)
 RESTART_POLICY = {
     "always": {"Name": "always"},
     "unless-stopped": {"Name": "unless-stopped"},
@@ -179,8 +177,16 @@ def inspect(client: docker.DockerClient, cid: str, name: str) -> dict[str, Any]:
 
 
 def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: float) -> dict[str, Any]:
-    """Returns the container's inspect data once healthy; raises HealthCheckError with its output."""
+    """Returns the container's inspect data once healthy; raises HealthCheckError with its output.
+
+    Inspected right after its start (a container that exited at once fails fast), then not
+    before the first moment its answer can change: its first health check (one interval after
+    it started), or the end of its steady time; every POLL_S from then on. Healthy is seen as
+    soon as when polling from the start, with a few inspects per container instead of one every
+    POLL_S: 20 containers starting at once made the engine answer 400 inspects besides starting
+    them."""
     deadline = time.monotonic() + timeout
+    first = True
     while True:
         data = inspect(client, cid, name)
         state = data["State"]
@@ -207,7 +213,26 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
                 f"container {name} did not become healthy within {timeout:.0f}s",
                 details=failure_details(client, cid, data),
             )
-        cancel.pause(POLL_S)
+        pause = _until_it_can_change(data) if first else POLL_S
+        first = False
+        cancel.pause(min(max(pause, POLL_S), max(deadline - time.monotonic(), POLL_S)))
+
+
+def _until_it_can_change(data: Mapping[str, Any]) -> float:
+    """Seconds from now to the container's first health check, or to the end of its steady
+    time without one (the engine's clock, read from StartedAt, may be ahead of ours: at most one
+    interval). A crash before then shows as an exit or a restart at that inspect."""
+    state = data["State"]
+    if not state.get("Running"):
+        return POLL_S
+    check = (data.get("Config") or {}).get("Healthcheck") or {}
+    if check.get("Test") and check["Test"][0] != "NONE":
+        first_check = (int(check.get("Interval") or 0) or 30 * SECONDS_NS) / SECONDS_NS  # the engine's default interval: 30 s
+    elif state.get("Health") is None:
+        first_check = STEADY_WITHOUT_HEALTH_S
+    else:
+        return POLL_S
+    return min(first_check - _running_for(state), first_check)
 
 
 def _running_for(state: Mapping[str, Any]) -> float:

@@ -6,12 +6,15 @@ relabelled them by hand, and is answered with a clear error rather than data los
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import docker
 
-from portable.errors import TransientError, TargetError
+from portable.engine import cancel
+
+from portable.errors import TargetError
 from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import Resource
@@ -21,6 +24,8 @@ from portable.providers.docker.engine import created_once, engine_call, retried
 from portable.providers.docker.images import ensure_image
 
 Progress = Callable[[str], None]
+ENDPOINT_POLL_S = 0.2  # between tries of a network removal the engine refused for endpoints not yet released
+ENDPOINTS_RELEASED_S = 20.0  # how long the engine gets to release them
 
 
 def _labels(app: App, res: Resource, target: str) -> dict[str, str]:
@@ -38,20 +43,7 @@ def apply_network(client: docker.DockerClient, app: App, action: Action, target:
         assert action.observed is not None
         nid = action.observed.info.get("id", action.observed.name)
         progress(f"removing network {action.observed.name}")
-
-        def remove() -> None:
-            try:
-                client.api.remove_network(nid)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError as exc:
-                # the engine releases a removed container's endpoint a moment after the removal
-                # returns; with many removals at once the network can still see one: wait, retry
-                if "active endpoints" in str(exc.explanation or exc):
-                    raise TransientError(f"network {action.observed.name} still has endpoints of removed containers") from None
-                raise
-
-        retried(f"removing network {action.observed.name}", remove, attempts=8)
+        remove_network(client, nid, action.observed.name)
         return
     res = action.desired
     assert res is not None
@@ -67,6 +59,33 @@ def apply_network(client: docker.DockerClient, app: App, action: Action, target:
         lambda: client.api.create_network(net, driver=res.spec["driver"], labels=_labels(app, res, target), check_duplicate=True),
         lambda: next((n for n in client.api.networks(names=[net]) if n["Name"] == net), None),
     )
+
+
+def remove_network(client: docker.DockerClient, nid: str, name: str) -> None:
+    """Removes the network as soon as the engine has released its endpoints.
+
+    The engine releases a removed container's endpoint a moment after the removal returns; with
+    many removals at once the network can still see one. The removal is tried again every
+    ENDPOINT_POLL_S until it goes (not after a backoff: an idle engine frees them in well under
+    a second), for up to ENDPOINTS_RELEASED_S; an endpoint still there after that is stale."""
+    deadline = time.monotonic() + ENDPOINTS_RELEASED_S
+
+    def remove() -> bool:
+        try:
+            client.api.remove_network(nid)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "active endpoints" in str(exc.explanation or exc):
+                return False
+            raise
+        return True
+
+    while not retried(f"removing network {name}", remove):
+        if time.monotonic() > deadline:
+            raise TargetError(f"network {name} still has endpoints of removed containers after {ENDPOINTS_RELEASED_S:.0f}s",
+                              hint=f"see them with `docker network inspect {name}`; an engine that keeps a stale one frees it on restart")
+        cancel.pause(ENDPOINT_POLL_S)
 
 
 def apply_volume(client: docker.DockerClient, app: App, action: Action, target: str, progress: Progress) -> None:

@@ -50,6 +50,7 @@ class DockerProvider(DockerOwned, DockerData, DockerExec, BaseProvider):
         super().__init__(target_name, settings if settings is not None else DockerSettings())
         self.settings: DockerSettings
         self._local = threading.local()  # one SDK client per thread: the engine applies in parallel
+        self._api_version: str | None = None  # learned by the first client, given to the next ones
         self._guard = replicas.RolloutGuard()
 
     @property
@@ -62,7 +63,8 @@ class DockerProvider(DockerOwned, DockerData, DockerExec, BaseProvider):
     def client(self) -> docker.DockerClient:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = connect(self.settings)
+            client = connect(self.settings, self._api_version)
+            self._api_version = client.api.api_version
             self._local.client = client
         return client
 
