@@ -416,9 +416,10 @@ def targets(file: str, output: str, no_check: bool) -> None:
 @click.option("--dns-provider", default="route53", show_default=True, help="route53, libcloud:<driver>, or a target that declares its DNS service (targets.<t>.dns).")
 @click.option("--dns-service", default=None, help="The public service the record points at (default: the only service with a public port).")
 @click.option("--timeout", default=300.0, show_default=True)
+@click.option("--plaintext-transit", is_flag=True, envvar="PORTABLE_PLAINTEXT_TRANSIT", help="Let a destination whose VMs restore at first boot (aws, libcloud) fetch an unsealed copy of the archives (see docs/security.md).")
 @output_option
 @_handle_errors
-def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, dns_service: str | None, timeout: float, output: str) -> None:
+def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, dns_service: str | None, timeout: float, plaintext_transit: bool, output: str) -> None:
     """Move the running app to another target with its data (resumable)."""
     from portable.migrate.api import cutover_from_flags, preview
     from portable.migrate.api import migrate as run_migration
@@ -427,7 +428,7 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
     cut = cutover_from_flags(dns_record, dns_zone, dns_provider, dns_service)
     session = Session.open(file, env=_env(), state=state)
     if dry_run or not yes:
-        shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store, cutover=cut)
+        shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store, cutover=cut, plaintext_transit=plaintext_transit)
         if output == "json" and dry_run:  # the preview as the plan's JSON (docs/schemas/plan.schema.json) and the volumes
             return emit_json({"to": destination, "plan": shown.plan.to_dict(), "volumes": list(shown.volumes)})
         click.echo(f"on {destination}:", err=output == "json")
@@ -440,7 +441,7 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
 
     started = time.monotonic()
     with progress() as report:
-        result = run_migration(session, source, destination, blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout)
+        result = run_migration(session, source, destination, blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout, plaintext_transit=plaintext_transit)
     if output == "json":
         from portable.cli.verbs import migrate_document
 
@@ -458,17 +459,20 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
 @target_option
 @click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None, help="A directory or s3://BUCKET/PREFIX (default .portable/archives).")
 @click.option("--quiesce", is_flag=True, help="Stop writers while the volumes are read.")
+@state_option
+@click.option("--encryption-key", envvar="PORTABLE_ENCRYPTION_KEY", default=None, help="env:VAR, file:PATH (32 bytes: raw, hex or base64) or kms:KEY_ID_OR_ALIAS (default: the app's key in the state store); see docs/security.md.")
 @output_option
 @_handle_errors
-def backup(file: str, target: str, blob_store: str | None, quiesce: bool, output: str) -> None:
+def backup(file: str, target: str, blob_store: str | None, quiesce: bool, state: str | None, encryption_key: str | None, output: str) -> None:
     """Export the app's volumes as portable archives."""
     import time
 
     from portable.migrate.api import backup as run_backup
+    from portable.session import Session
 
     started = time.monotonic()
     with progress() as report:
-        result = run_backup(file, target, env=_env(), blob_store=blob_store, quiesce=quiesce, progress=report)
+        result = run_backup(Session.open(file, env=_env(), state=state), target, env=_env(), blob_store=blob_store, quiesce=quiesce, progress=report, encryption_key=encryption_key)
     if output == "json":
         from portable.cli.verbs import backup_document
 
@@ -482,18 +486,21 @@ def backup(file: str, target: str, blob_store: str | None, quiesce: bool, output
 @click.option("--from", "source", required=True, help="Backup id, its directory, or its backup.json.")
 @click.option("--blob-store", envvar="PORTABLE_BLOB_STORE", default=None)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@state_option
+@click.option("--encryption-key", envvar="PORTABLE_ENCRYPTION_KEY", default=None, help="env:VAR, file:PATH (32 bytes: raw, hex or base64) or kms:KEY_ID_OR_ALIAS (default: the app's key in the state store); see docs/security.md.")
 @output_option
 @_handle_errors
-def restore(file: str, target: str, source: str, blob_store: str | None, yes: bool, output: str) -> None:
+def restore(file: str, target: str, source: str, blob_store: str | None, yes: bool, state: str | None, encryption_key: str | None, output: str) -> None:
     """Replace the app's volume data on the target with a backup's."""
     import time
 
     from portable.migrate.api import restore as run_restore
+    from portable.session import Session
 
     started = time.monotonic()
     _confirm(f"Replace the volume data of the app on {target} with backup {source}?", yes)
     with progress() as report:
-        restored = run_restore(file, target, source=source, env=_env(), blob_store=blob_store, progress=report)
+        restored = run_restore(Session.open(file, env=_env(), state=state), target, source=source, env=_env(), blob_store=blob_store, progress=report, encryption_key=encryption_key)
     if output == "json":  # docs/schemas/restore.schema.json
         return emit_json({"target": target, "backup": source, "restored": list(restored), "seconds": round(time.monotonic() - started, 3)})
     click.echo(f"restored volumes: {', '.join(restored)}")

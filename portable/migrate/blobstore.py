@@ -1,5 +1,10 @@
 """Where volume archives live between export and restore: a local directory by default,
 S3 (or any S3-compatible store) when asked. Targets fetch archives by the URL it gives.
+
+Archives are sealed (portable.data.sealed) before they reach a store. The one exception is
+a migration's transit copy for a destination that restores from inside (`put(transit=True)`):
+unsealed, so it is written 0600 in a directory store and server-side encrypted (SSE-S3) in
+S3, reached by a URL that lives minutes (`locate(expires_s=)`), and deleted after the deploy.
 """
 from __future__ import annotations
 
@@ -12,13 +17,19 @@ from urllib.parse import urlparse
 
 from portable.errors import InputError, MigrationError
 
+DEFAULT_URL_LIFE_S = 15 * 60  # a presigned URL is a bearer credential: minutes, never days
+
 
 class BlobStore(Protocol):
     url: str
     reachable_by_targets: bool  # a target can fetch its URLs itself (S3), not only this machine
 
-    def put(self, key: str, source: Path) -> str:
+    def put(self, key: str, source: Path, *, transit: bool = False) -> str:
         """Stores `source` under `key`; returns the URL a target fetches it from."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Removes the blob `key` (gone already is fine)."""
         ...
 
     def fetch(self, key: str, dest: Path) -> Path:
@@ -27,8 +38,8 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def locate(self, key: str) -> str:
-        """The URL for `key` (file:// for a directory, a presigned https URL for S3)."""
+    def locate(self, key: str, expires_s: int = DEFAULT_URL_LIFE_S) -> str:
+        """The URL for `key` (file:// for a directory, a presigned https URL for S3 valid `expires_s`)."""
         ...
 
     def writable_path(self, key: str, scratch: Path) -> Path:
@@ -57,14 +68,20 @@ class LocalBlobStore:
             raise InputError(f"blob key {key!r} escapes the blob store")
         return path
 
-    def put(self, key: str, source: Path) -> str:
+    def put(self, key: str, source: Path, *, transit: bool = False) -> str:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if source.resolve() != dest:
             tmp = dest.with_name(dest.name + ".partial")
+            if transit:  # unsealed: readable by this user only
+                tmp.touch(mode=0o600)
+                tmp.chmod(0o600)
             shutil.copyfile(source, tmp)
             tmp.replace(dest)
         return dest.as_uri()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def fetch(self, key: str, dest: Path) -> Path:
         src = self._path(key)
@@ -77,7 +94,7 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def locate(self, key: str) -> str:
+    def locate(self, key: str, expires_s: int = DEFAULT_URL_LIFE_S) -> str:
         return self._path(key).as_uri()
 
     def writable_path(self, key: str, scratch: Path) -> Path:
@@ -154,14 +171,20 @@ class S3BlobStore:
             if code not in ("BucketAlreadyOwnedByYou",):  # created meanwhile by another run
                 raise self._failed(exc, f"creating bucket {self.bucket} in {region}") from None
 
-    def put(self, key: str, source: Path) -> str:
+    def put(self, key: str, source: Path, *, transit: bool = False) -> str:
         client = self._client()
         self._ensure_bucket(client)
         try:
-            client.upload_file(str(source), self.bucket, self._key(key))
+            client.upload_file(str(source), self.bucket, self._key(key), ExtraArgs={"ServerSideEncryption": "AES256"} if transit else None)
         except _s3_or_os_errors() as exc:
             raise self._failed(exc, f"uploading {key}") from None
         return self.locate(key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client().delete_object(Bucket=self.bucket, Key=self._key(key))
+        except _s3_or_os_errors() as exc:
+            raise self._failed(exc, f"deleting {key}") from None
 
     def fetch(self, key: str, dest: Path) -> Path:
         try:
@@ -184,8 +207,8 @@ class S3BlobStore:
     def readable_path(self, key: str, scratch: Path) -> Path:
         return self.fetch(key, self.writable_path(key, scratch))
 
-    def locate(self, key: str) -> str:
-        return str(self._client().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=7 * 24 * 3600))
+    def locate(self, key: str, expires_s: int = DEFAULT_URL_LIFE_S) -> str:
+        return str(self._client().generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_s))
 
 
 def open_blob_store(url: str | None, default_dir: Path) -> LocalBlobStore | S3BlobStore:

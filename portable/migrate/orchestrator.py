@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from portable.data.archive import read_index, write_archive
+from portable.data.archive_keys import ArchiveKeys
 from portable.engine.crashpoints import crashpoint
 from portable.engine.interrupted import Interrupted, summary_of
 from portable.errors import CapabilityError, InputError, MigrationError, PortableError
@@ -53,7 +54,14 @@ def stateful_volumes(app: App) -> list[str]:
     return [v for v in app.manifest.volumes if v in used]
 
 
-def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, volumes: bool, quiesce: bool, remote_blobs: bool = True) -> None:
+# destinations whose restore from inside runs, and is waited for, during the deploy step
+# (Kubernetes' rollout waits for the init containers; vSphere's first-start delivery is
+# portable's own guest upload): their unsealed transit copies are deleted when the migration
+# ends. A VM's first boot (aws, libcloud) is not observed: refused without --plaintext-transit.
+OBSERVED_AT_DEPLOY = frozenset({"kubernetes", "vsphere"})
+
+
+def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, volumes: bool, quiesce: bool, remote_blobs: bool = True, plaintext_transit: bool = False) -> None:
     """Everything a migration needs of both targets' roles, checked while planning.
 
     `remote_blobs`: the blob store's URLs can be fetched by the targets themselves (S3); a
@@ -68,6 +76,11 @@ def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, vol
             raise InputError(
                 f"target `{dst.target_name}` ({dst_provider.name}) restores volumes from inside, at first start, and cannot read archives kept on this machine",
                 hint="pass --blob-store s3://BUCKET/PREFIX (or set PORTABLE_BLOB_STORE) so the destination can fetch them",
+            )
+        if Capability.RESTORE_VOLUMES not in dst_provider.capabilities and dst_provider.name not in OBSERVED_AT_DEPLOY and not plaintext_transit:
+            raise InputError(
+                f"target `{dst.target_name}` ({dst_provider.name}) restores volumes at its instances' first boot, which cannot open sealed archives and which portable does not see finish, so an unsealed copy would stay in the blob store",
+                hint="pass --plaintext-transit to accept that copy (server-side encrypted on S3, its URL valid for the deploy timeout, left for you to delete), or migrate without volumes and run portable restore over SSH",
             )
         check_data_channel(src_provider, src, "migration", quiesce=quiesce)  # last: it reaches the source's instances (SSH)
 
@@ -148,6 +161,7 @@ class Migration:
         progress: Progress = lambda m: None,
         timeout: float = 300.0,
         fresh: bool = False,
+        plaintext_transit: bool = False,
     ) -> None:
         from portable import api
 
@@ -162,6 +176,8 @@ class Migration:
         base = self.src.base_dir / ".portable"
         self.blobs = open_blob_store(blob_store, base / "archives")
         self.scratch = base / "tmp"  # archives of a remote blob store are staged here
+        self.keys = ArchiveKeys(None, self.src.name, lambda: self.session.store().app_key(self.src.name), env)  # sealed with the app's key
+        self.plaintext_transit = plaintext_transit
         self.journal = Journal.open(base / "migrations", self.src.name, source, destination, fresh=fresh)
         self.quiesce = quiesce
         self.keep_source = keep_source
@@ -218,7 +234,8 @@ class Migration:
         if problems:
             raise CapabilityError("\n".join(p.render() for p in problems))
         volumes = stateful_volumes(self.src)
-        check_roles(self.src, self.src_provider, self.dst, self.dst_provider, volumes=bool(volumes), quiesce=self.quiesce, remote_blobs=self.blobs.reachable_by_targets)
+        check_roles(self.src, self.src_provider, self.dst, self.dst_provider, volumes=bool(volumes), quiesce=self.quiesce, remote_blobs=self.blobs.reachable_by_targets,
+                    plaintext_transit=self.plaintext_transit)
         if self.cutover is not None:
             public_service(self.dst, self.cutover.service)  # several public services and no --dns-service: said now
             check_dns(self.cutover, self.session)  # a refused DNS key or a missing zone: said now, nothing moved
@@ -257,11 +274,12 @@ class Migration:
             chunks, strip = role(self.src_provider, DataSource, Capability.EXPORT_VOLUMES, self.src.target_name, "migration").export_volume(self.src, volume)
             from portable.engine.progress import metered  # bytes and rate of the copy in the live table
 
-            info = write_archive(volume, metered(chunks, self.progress, f"volume {volume} <- {self.src.target_name} ({phase})"), local, strip=strip, base=(base or {}).get(volume))
+            info = write_archive(volume, metered(chunks, self.progress, f"volume {volume} <- {self.src.target_name} ({phase})"), local, strip=strip, base=(base or {}).get(volume),
+                                 key=self.keys.sealing())
             url = self.blobs.put(key, local)
             what = f"{info.files} changed files ({info.data_bytes} bytes), {info.deleted} deleted" if info.base else f"{info.files} files, {info.data_bytes} bytes"
             self.progress(f"{phase} archive of volume {volume}: {what}")
-            deleted = read_index(local).get("deleted", []) if info.deleted else []
+            deleted = self._index_of({"key": key, "sealed": info.sealed}).get("deleted", []) if info.deleted else []
             archives.append({**info.to_dict(), "key": key, "url": url, "phase": phase, "deleted_paths": deleted})
         return archives
 
@@ -283,7 +301,8 @@ class Migration:
         if archive["key"] in entry.get("restored_keys", []):
             self.progress(f"volume {archive['volume']}: {archive['phase']} archive already restored (resuming)")
             return
-        destination.restore_volume(app, archive["volume"], self._local_archive(archive), self.progress, sha256=archive["sha256"], **options)
+        with self._plaintext(archive) as local:
+            destination.restore_volume(app, archive["volume"], local, self.progress, sha256=archive["sha256"], **options)
         entry.setdefault("restored_keys", []).append(archive["key"])
         self.journal.save()
 
@@ -300,7 +319,7 @@ class Migration:
     def _export(self) -> dict[str, Any]:
         pre = self.journal.output("precopy")
         if pre.get("archives"):
-            bases = {a["volume"]: read_index(self._local_archive(a)) for a in pre["archives"]}
+            bases = {a["volume"]: self._index_of(a) for a in pre["archives"]}
             archives = pre["archives"] + self._export_all("final", bases)
         else:
             archives = self._export_all("full")
@@ -314,9 +333,44 @@ class Migration:
             restores.setdefault(a["volume"], []).append({"url": a["url"], "sha256": a["sha256"], "key": a["key"], "phase": a["phase"], "deleted": a.get("deleted_paths", [])})
         return dataclasses.replace(self._pinned_dst(), restores=restores)
 
+    def _transit(self, archives: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """For a destination that restores from inside (no AES-GCM in its sh): an unsealed copy of
+        each sealed archive under transit/, server-side encrypted on S3, whose URL lives for this
+        deploy only (its timeout + 5 min); removed by _drop_transit when the migration ends."""
+        out = []
+        for a in archives:
+            if not a.get("sealed"):
+                out.append(a)
+                continue
+            key = f"transit/{a['key']}"
+            with self._plaintext(a) as plain:
+                self.blobs.put(key, plain, transit=True)
+            out.append({**a, "url": self.blobs.locate(key, expires_s=int(self.timeout) + 300), "transit": key})
+        self.journal.steps.setdefault("deploy", {})["transit_keys"] = [a["transit"] for a in out if a.get("transit")]
+        self.journal.save()
+        return out
+
+    def _drop_transit(self) -> None:
+        """Deletes the unsealed transit copies (a destination that restores during its deploy has read them)."""
+        if self.dst_provider.name not in OBSERVED_AT_DEPLOY:
+            return  # a VM's first boot, not observed (--plaintext-transit): left, as the refusal said
+        for key in (self.journal.steps.get("deploy") or {}).get("transit_keys", []):
+            try:
+                self.blobs.delete(key)
+            except PortableError as failed:
+                self.progress(f"could not delete the unsealed transit copy {key}: {failed}")
+
+    def _plaintext(self, archive: Mapping[str, Any]) -> Any:
+        """The archive's plaintext on this machine (a 0600 scratch file while in use when sealed)."""
+        return self.keys.plaintext(self._local_archive(archive), self.scratch, str(archive["key"]), expect_sealed=bool(archive.get("sealed")))
+
+    def _index_of(self, archive: Mapping[str, Any]) -> dict[str, Any]:
+        with self._plaintext(archive) as plain:
+            return read_index(plain)
+
     def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
-        app = self._restore_app(archives)
         destination = self._api_restorer()
+        app = self._restore_app(archives if destination is not None else self._transit(archives))
         if destination is not None:
             pre_restored = self.journal.output("precopy").get("restored", False)
             for a in archives:
@@ -335,7 +389,7 @@ class Migration:
         pinned = ", ".join(f"{s} {ref}" for s, ref in sorted(images.items()))
         return f"migrated from {self.src.target_name} revision {planned.get('revision_from')}, images pinned: {pinned}"
 
-    def _local_archive(self, archive: dict[str, Any]) -> Path:
+    def _local_archive(self, archive: Mapping[str, Any]) -> Path:
         return self.blobs.readable_path(archive["key"], self.scratch)
 
     def _health(self) -> dict[str, Any]:
@@ -389,6 +443,7 @@ class Migration:
         stopped_at = self.journal.steps.get("quiesce", {}).get("stopped_at")
         if unavailable is None and stopped_at is not None:  # quiesced by the run that crashed
             unavailable = time.time() - float(stopped_at)
+        self._drop_transit()
         cut = self._step("cutover", lambda: self._cutover(health))
         retired = self._step("retire", self._retire).get("retired", False)
         self.journal.finish("done")
@@ -409,6 +464,7 @@ class Migration:
                 self.progress(f"removed what was created on {self.dst.target_name}")
             except PortableError as failed:
                 self.progress(f"could not clean up {self.dst.target_name}: {failed}")
+        self._drop_transit()
         resume = "" if isinstance(exc, InputError) else "; run the same migrate again to resume"  # input errors need a change first
         self.progress(f"{self.src.target_name} keeps serving{resume}")
         self.journal.finish("failed")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from portable.data.archive import read_index, verify_archive
+from portable.data.archive import file_sha256, verify_archive
+from portable.data.archive_keys import ArchiveKeys
+from portable.state import open_store
 
 from docker_support import Cli, ensure_images, free_port, http_get, wait_for
 
@@ -138,12 +140,17 @@ def test_stateful_app_moves_to_engine_b_with_its_data(setup: dict) -> None:
     # the archives (bulk pass while A served, then the delta inside the window) verify
     archives = {p.name: p for p in Path(ctx["manifest"]).parent.glob(".portable/archives/*/*/data.*.tar.gz")}
     assert set(archives) == {"data.base.tar.gz", "data.final.tar.gz"}
-    for path in archives.values():
-        sha = Path(str(path) + ".sha256").read_text().split()[0]
-        verify_archive(path, sha)
+    # sealed at rest with the app's key from the state store (docs/security.md); opened, each verifies
+    keys = ArchiveKeys(None, ctx["app"], lambda: open_store(str(cli.state)).app_key(ctx["app"]))
+    indexes = {}
+    for name, path in archives.items():
+        assert path.read_bytes().startswith(b"PORTABLE-SEALED")
+        assert Path(str(path) + ".sha256").read_text().split()[0] == file_sha256(path)
+        with keys.plaintext(path, path.parent / "opened", expect_sealed=True) as plain:
+            indexes[name] = verify_archive(plain)
     carried = lambda index: {e["path"] for e in index["files"] if e.get("carried", True) and "sha256" in e}  # noqa: E731
-    assert carried(read_index(archives["data.base.tar.gz"])) == {"count", "files/blob", "files/note.txt"}
-    assert carried(read_index(archives["data.final.tar.gz"])) <= {"count"}  # nothing but what changed meanwhile
+    assert carried(indexes["data.base.tar.gz"]) == {"count", "files/blob", "files/note.txt"}
+    assert carried(indexes["data.final.tar.gz"]) <= {"count"}  # nothing but what changed meanwhile
 
 
 def test_unhealthy_destination_leaves_source_serving(setup: dict) -> None:

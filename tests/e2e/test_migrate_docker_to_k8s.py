@@ -10,14 +10,16 @@ passes its real readiness probe, and Docker is retired.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from docker_support import Cli, _build, ensure_images, force_remove_app, free_port, wait_for
-from migration_support import this_migrations_archives
+from migration_support import BUCKET, this_migrations_archives
 
 pytestmark = [pytest.mark.lab("docker", "k8s", "k8s_node", "moto"), pytest.mark.timeout(900)]
 
@@ -89,8 +91,11 @@ def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig
         assert f"{APP} now runs on k8s." in result.stdout
 
         # this migration's archives are in the blob store
-        journal, _, keys = this_migrations_archives(tmp_path, moto_url, APP)
+        journal, s3, keys = this_migrations_archives(tmp_path, moto_url, APP)
         assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
+        # sealed at rest; the init container read unsealed transit copies, deleted when the migration ended
+        assert all(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read(15) == b"PORTABLE-SEALED" for k in keys)
+        assert s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{APP}/transit/").get("KeyCount") == 0
 
         # the StatefulSet restores exactly those archives before the service starts
         sts = json.loads(kubectl(kubeconfig, "-n", APP, "get", "statefulset", "kv", "-o", "json"))
@@ -99,6 +104,9 @@ def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig
         script = inits[0]["command"][-1]
         for archive in journal["archives"]:
             assert archive["key"] in script and archive["sha256"] in script
+        # the URLs live for the deploy's timeout + 5 min, not days (SigV4's X-Amz-Expires, or SigV2's Expires=epoch)
+        lives = [int(e) for e in re.findall(r"X-Amz-Expires=(\d+)", script)] or [int(e) - int(time.time()) for e in re.findall(r"[?&]Expires=(\d+)", script)]
+        assert len(lives) == 2 and all(e <= 300 + 300 for e in lives), lives
         assert inits[0]["volumeMounts"] == [{"name": "data", "mountPath": "/portable-restore"}]
         assert sts["status"].get("availableReplicas") == 1
 

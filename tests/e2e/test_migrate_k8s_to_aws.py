@@ -159,7 +159,7 @@ def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path,
         written = checksums(data)
 
         moved = run(tmp_path, "migrate", "--from", "k8s", "--to", "aws", "--yes", "--quiesce",
-                    "--blob-store", f"s3://portable-archives/{app}", env=env)
+                    "--blob-store", f"s3://portable-archives/{app}", "--plaintext-transit", env=env)
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert f"{app} now runs on aws." in moved.stdout
 
@@ -168,9 +168,12 @@ def test_stateful_app_moves_from_kubernetes_to_aws_with_its_data(tmp_path: Path,
         # --quiesce scaled the writer to zero and waited for its pod to be gone before the final pass
         assert journal["steps"]["quiesce"]["output"] == {"quiesced": True, "stopped": ["StatefulSet/web"]}, journal["steps"]["quiesce"]
         assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
-        for archive in journal["archives"]:
+        for archive in journal["archives"]:  # sealed at rest; the instance fetches the unsealed transit copy
             body = s3.get_object(Bucket=BUCKET, Key=f"{app}/{archive['key']}")["Body"].read()
-            assert hashlib.sha256(body).hexdigest() == archive["sha256"]
+            assert body.startswith(b"PORTABLE-SEALED") and archive["sealed"] is True
+            transit = s3.get_object(Bucket=BUCKET, Key=f"{app}/transit/{archive['key']}")
+            assert hashlib.sha256(transit["Body"].read()).hexdigest() == archive["sha256"]
+            assert transit["ServerSideEncryption"] == "AES256"
 
         # the instance restores them at first boot: run its restore step as the instance would
         running = instances(moto_url, region, app)
@@ -212,7 +215,7 @@ def test_unreadable_volume_fails_the_migration_before_aws_is_touched(tmp_path: P
         data.write_text("not a directory")
         # (an S3 blob store: AWS restores from inside and is refused a local one while planning)
         moved = run(tmp_path, "migrate", "--from", "k8s", "--to", "aws", "--yes", "--quiesce",
-                    "--blob-store", f"s3://portable-archives/{app}", env=env)
+                    "--blob-store", f"s3://portable-archives/{app}", "--plaintext-transit", env=env)
         assert moved.returncode == 1, moved.stdout + moved.stderr
         assert "reading volume data in pod" in moved.stderr and "no exec found" in moved.stderr, moved.stderr
         assert "Traceback" not in moved.stderr

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from docker_support import Cli, ensure_images, force_remove_app
+from sealed_support import opened
 
 pytestmark = [pytest.mark.lab("docker", "vcsim"), pytest.mark.timeout(900)]
 
@@ -139,7 +140,7 @@ def test_stateful_app_moves_from_vsphere_vms_to_docker_with_its_data(tmp_path: P
         backup = cli.run("backup", "-f", str(manifest), "--target", "vcsim")
         assert backup.returncode == 0, backup.stderr
         [archive] = (tmp_path / ".portable" / "archives" / APP / backup.stdout.split()[1]).glob("data*.tar.gz")
-        with tarfile.open(archive) as tar:
+        with opened(archive) as plain, tarfile.open(plain) as tar:  # sealed at rest (tests/sealed_support.py)
             backed_up = {m.name.removeprefix("./"): hashlib.sha256(tar.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
                          for m in tar.getmembers() if m.isfile() and not m.name.removeprefix("./").startswith(".portable")}
         assert backed_up == written

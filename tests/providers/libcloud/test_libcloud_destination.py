@@ -57,7 +57,8 @@ def test_migrate_docker_to_libcloud_restores_the_data_at_first_boot_in_the_node(
                             input=packed.getvalue(), capture_output=True, timeout=120)
     assert filled.returncode == 0, filled.stderr
 
-    moved = cloud_app.cli("migrate", "--from", "local", "--to", "cloud", "--quiesce", "--yes", "--blob-store", f"s3://portable-archives/{cloud_app.app}")
+    moved = cloud_app.cli("migrate", "--from", "local", "--to", "cloud", "--quiesce", "--yes", "--blob-store", f"s3://portable-archives/{cloud_app.app}",
+                          "--plaintext-transit")  # first boot fetches an unsealed copy (docs/security.md)
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert f"{cloud_app.app} now runs on cloud." in moved.stdout
     (host,) = cloud_app.boot_all()  # runs the node's user data: the restore step (wget from S3), then the service

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from instance_host import InstanceHost, LabInstances
+from sealed_support import opened
 
 REGISTRY = "127.0.0.1:5000"
 MOTO_UBUNTU_AMI = "ami-1e749f67"
@@ -151,9 +152,10 @@ def member_path(name: str) -> str:
 
 
 def archive_checksums(archive: Path) -> dict[str, str]:
-    """The files a portable volume archive holds (index excluded), by path, with their SHA-256."""
+    """The files a portable volume archive holds (index excluded), by path, with their SHA-256
+    (the archive is sealed at rest: opened with the app's key, tests/sealed_support.py)."""
     out = {}
-    with tarfile.open(archive, "r:gz") as tar:
+    with opened(archive) as plain, tarfile.open(plain, "r:gz") as tar:
         for m in tar.getmembers():
             name = member_path(m.name)
             if m.isfile() and name != INDEX:
