@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from portable.errors import InputError, PortableError, TargetError
 from portable.manifest import DEFAULT_FILE, LOCAL_TARGET, App
 from portable.plan.diff import compute_plan
+from portable.plan.noop import remember as remember_no_change
 from portable.plan.plan import Plan
 from portable.plan.resources import LogLine, Observed, Resource, ServiceStatus
 from portable.plan.saved import Basis, SavedPlan, StalePlanError, check_still_valid, fingerprint
@@ -133,7 +134,10 @@ def plan(path: Source = DEFAULT_FILE, target: str = LOCAL_TARGET, *, state: Path
     """What `deploy` would do, without doing it."""
     session = _session(path, env, state)
     app, provider, desired = session.prepared(target)
-    return _plan(app, provider, desired, _previous(session.store(), app))
+    the_plan = _plan(app, provider, desired, _previous(session.store(), app))
+    if the_plan.empty:
+        remember_no_change(session, target, state, the_plan)  # the next plan or deploy may answer without the SDK (plan/noop.py)
+    return the_plan
 
 
 def save_plan(path: Source, target: str, out: PathLike, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None) -> tuple[Plan, Path]:
@@ -236,7 +240,9 @@ def deploy(
     """
     session = _session(path, env, state)
     app, provider, desired = session.prepared(target, progress=progress)
-    return _apply_revision(app, provider, session.store(), desired, "deploy", progress, timeout, parallelism, lock_wait=lock_wait, approved=approved, force_conflicts=force_conflicts)
+    result = _apply_revision(app, provider, session.store(), desired, "deploy", progress, timeout, parallelism, lock_wait=lock_wait, approved=approved, force_conflicts=force_conflicts)
+    remember_no_change(session, target, state, result.plan)  # the target matches now (plan/noop.py)
+    return result
 
 
 def deploy_saved(plan_file: PathLike, *, state: PathLike | StateStore | None = None, env: Mapping[str, str] | None = None, progress: Progress = _quiet, timeout: float = 300.0, parallelism: int | None = None, lock_wait: float = 30.0, force_conflicts: bool = False) -> DeployResult:

@@ -184,6 +184,10 @@ def render(file: str, target: str, outdir: str | None, explain: bool, format: st
 @_handle_errors
 def plan(file: str, target: str, state: str | None, output: str, out: str | None, detailed: bool) -> None:
     """Show what deploy would change, and what was changed outside portable (and, with --out, save it to apply later)."""
+    from portable.cli.no_change import answered
+
+    if not out and output != "json" and answered(file, target, state, _env, "plan"):
+        return  # nothing changed, proven without loading the manifest model or the SDK (plan/noop.py)
     from portable import api
     from portable.cli.plan_exit import errors_exit_1, exit_for
 
@@ -222,6 +226,10 @@ def deploy(saved_plan: str | None, file: str, target: str, state: str | None, ye
     with nothing touched if the target, the state or the manifest changed since."""
     import time
 
+    from portable.cli.no_change import answered
+
+    if not saved_plan and output != "json" and answered(file, target, state, _env, "deploy --yes" if yes else "deploy"):
+        return  # nothing changed, proven without loading the manifest model or the SDK (plan/noop.py)
     from portable import api
 
     started = time.monotonic()  # -o json: the revision, its plan and the time taken (docs/schemas/revision.schema.json)

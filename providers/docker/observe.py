@@ -1,7 +1,7 @@
 """Reads back what the engine holds for an app: observe (for plans) and status (for people).
 
-Everything is found by the `io.portable.app` label; kind, name and revision come from the
-labels written at creation, so a redeploy with nothing changed plans nothing.
+Everything is found by the `io.portable.app` label, one list call per kind; observed.py reads
+the answers (kind, name and revision from the labels written at creation).
 """
 from __future__ import annotations
 
@@ -13,44 +13,16 @@ from portable.manifest.app import App
 from portable.plan.resources import InstanceStatus, Observed, ServiceStatus
 
 from portable.providers.docker import naming
-from portable.providers.docker.drift import live_of
 from portable.providers.docker.engine import retried
-
-# a container that never ran or is half-removed is not the revision its label claims
-BROKEN_STATES = ("created", "dead", "removing")
+from portable.providers.docker.observed import observed_from
 
 
 def observe_app(client: docker.DockerClient, app: str) -> list[Observed]:
     filters = naming.app_filter(app)
-    out: dict[str, Observed] = {}
     nets = retried(f"listing networks of {app}", lambda: client.api.networks(filters=filters))
-    for n in nets:
-        labels = n.get("Labels") or {}
-        obs = Observed(naming.KIND_NETWORK, labels.get(naming.LABEL_RESOURCE, n["Name"]), labels.get(naming.LABEL_REVISION),
-                       info={"id": n["Id"], "network": n["Name"]})
-        out[obs.key] = obs
     vols = retried(f"listing volumes of {app}", lambda: client.api.volumes(filters=filters))
-    for v in (vols or {}).get("Volumes") or []:
-        labels = v.get("Labels") or {}
-        obs = Observed(naming.KIND_VOLUME, labels.get(naming.LABEL_RESOURCE, v["Name"]), labels.get(naming.LABEL_REVISION),
-                       stateful=True, info={"volume": v["Name"]})
-        out[obs.key] = obs
     found = retried(f"listing containers of {app}", lambda: client.api.containers(all=True, filters=filters))
-    # canonical names first, so a leftover `-next` replacement never hides the replica itself
-    for c in sorted(found, key=lambda c: str(c["Names"][0]).endswith(naming.NEXT_SUFFIX)):
-        labels = c.get("Labels") or {}
-        kind = labels.get(naming.LABEL_KIND)
-        if kind not in (naming.KIND_CONTAINER, naming.KIND_PROXY):
-            continue
-        name = labels.get(naming.LABEL_RESOURCE, "")
-        key = f"{kind}/{name}"
-        if key in out:
-            continue
-        digest = None if c.get("State") in BROKEN_STATES else labels.get(naming.LABEL_REVISION)
-        out[key] = Observed(kind, name, digest, service=labels.get(naming.LABEL_SERVICE),
-                            info={"id": c["Id"], "container": str(c["Names"][0]).lstrip("/"), "state": c.get("State")},
-                            live=live_of(kind, c.get("State")))
-    return list(out.values())
+    return observed_from(nets, vols, found)
 
 
 def _summaries(client: docker.DockerClient, app: str) -> list[dict[str, Any]]:
