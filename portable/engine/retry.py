@@ -43,6 +43,13 @@ def retry_budget() -> float:
     return value if 0 <= value < float("inf") else DEFAULT_BUDGET
 
 
+def try_timeout() -> float:
+    """Seconds one request may wait for its answer (the SDKs' socket timeouts): the retry budget,
+    within 10..60 s. A request that hangs (a blackholed endpoint) is one try, and one try must
+    not outlive the whole budget; a slow answer (2 s of latency, a busy simulator) is far below it."""
+    return min(60.0, max(10.0, retry_budget()))
+
+
 class stop_after_budget(stop_base):  # noqa: N801 - named like tenacity's own stops
     """A tenacity stop: the next wait would end past min(max_seconds, the retry budget) of this
     loop, or past the budget of the target's outage (how long it has gone unanswered, whichever

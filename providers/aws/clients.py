@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
+from portable.engine.retry import try_timeout
 from portable.providers.aws.errors import map_error
 from portable.providers.aws.settings import AwsSettings
 
@@ -44,7 +45,9 @@ class AwsClients:
         session = self.session
         with self._lock:
             if service not in self._clients:
-                config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60, user_agent_extra="portable")
+                # one try's timeouts within the retry budget: a hung request must not outlive the whole budget
+                timeout = try_timeout()
+                config = Config(retries={"total_max_attempts": 1}, connect_timeout=min(10.0, timeout), read_timeout=timeout, user_agent_extra="portable")
                 self._clients[service] = session.client(service, endpoint_url=self.settings.endpoint_url, config=config)
             return self._clients[service]
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from portable.engine import cancel
-from portable.engine.retry import stop_after_budget
+from portable.engine.retry import budgeted, marked, stop_after_budget
 from portable.errors import AuthError, InputError, TransientError
 from portable.providers.kubernetes.errors import map_exception, map_http_error
 from portable.providers.kubernetes.naming import FIELD_MANAGER
@@ -67,13 +67,14 @@ def _retryable(stop_seconds: float = 30.0) -> Any:
         after = getattr(exc, "retry_after", None)
         return min(float(after), 30.0) if after else wait_random_exponential(multiplier=0.3, max=5)(state)
 
-    return retry(
+    policy = retry(
         retry=retry_if_exception_type(TransientError),
         stop=stop_after_attempt(6) | stop_after_budget(stop_seconds),  # and PORTABLE_RETRY_BUDGET
         wait=wait,
         sleep=cancel.pause,  # a backoff inside an apply ends on Ctrl-C
         reraise=True,
     )
+    return lambda fn: budgeted(policy(marked(fn)))  # tries tell the run's outage clock whether the apiserver answered
 
 
 class Kube:

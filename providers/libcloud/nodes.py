@@ -15,8 +15,8 @@ from typing import Any
 
 from libcloud.compute.base import NodeSize
 
-from portable.engine import cancel
-from portable.engine.retry import retry_transient
+from portable.engine import cancel, outage
+from portable.engine.retry import retry_budget, retry_transient
 from portable.errors import HealthCheckError, TargetError, TransientError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
@@ -115,6 +115,8 @@ class LibcloudGroupBackend:
             except TransientError as exc:  # a poll that failed saw nothing new: the deadline bounds the wait
                 if time.monotonic() > deadline:
                     raise TargetError(f"gave up waiting for {what} to run after {timeout:.0f}s: {exc.message}") from exc
+                if outage.unanswered_seconds() + 2 > retry_budget():
+                    raise  # the cloud has not answered for the whole retry budget: fail as any call would
                 self.ctx.pause(2)
                 continue
             if len(live) == len(ids) and all(str(n.state) == "running" and getattr(n, address, None) for n in live):

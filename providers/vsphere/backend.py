@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from portable.engine import cancel
+from portable.engine import cancel, outage  # outage: the run's retry-budget clock, shared with the pool
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.vm import InstanceRef, instance_user_data, peer_services
@@ -110,7 +110,7 @@ class VsphereGroupBackend:
 
         try:
             with ThreadPoolExecutor(max_workers=min(4, max(1, len(replicas)))) as pool:
-                return list(pool.map(cancel.carried(one), replicas))
+                return list(pool.map(outage.carried(cancel.carried(one)), replicas))
         except BaseException:
             self._remove_quietly(group, created)
             raise
@@ -132,7 +132,7 @@ class VsphereGroupBackend:
             return ip
 
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(instances)))) as pool:
-            ips = list(pool.map(cancel.carried(one), instances))
+            ips = list(pool.map(outage.carried(cancel.carried(one)), instances))
         for ref, ip in zip(instances, ips, strict=True):
             self._ips[ref.id] = ip
             self.progress(f"{group.name}: {ref.id} is up at {ip}")
@@ -195,7 +195,7 @@ class VsphereGroupBackend:
             machines.destroy_vm(self.session, self._vm(ref), keep_prefix=self.disk_prefix, timeout=TASK_TIMEOUT)
 
         with ThreadPoolExecutor(max_workers=min(4, max(1, len(instances)))) as pool:
-            list(pool.map(cancel.carried(one), instances))
+            list(pool.map(outage.carried(cancel.carried(one)), instances))
 
     def mark_current(self, group: Resource, instances: Sequence[InstanceRef]) -> None:
         for ref in instances:

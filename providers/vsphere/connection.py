@@ -26,8 +26,8 @@ from pyVmomi import SoapStubAdapter, VmomiSupport, vim, vmodl
 from pyVmomi.VmomiSupport import GetServiceVersions
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from portable.engine import cancel
-from portable.engine.retry import retry_budget, stop_after_budget
+from portable.engine import cancel, outage
+from portable.engine.retry import budgeted, marked, retry_budget, stop_after_budget, try_timeout
 from portable.errors import AuthError, InputError, PortableError, RepeatAction, TargetError, TransientError
 from portable.providers.vsphere.errors import NETWORK_ERRORS, AnswerLost, translate_fault
 from portable.providers.vsphere.settings import VsphereSettings
@@ -166,11 +166,14 @@ def retry_on_the_wire(stub: Any, attempts: int = 10) -> None:
         method = str(getattr(info, "wsdlName", ""))
         repeat_safe = method.startswith(REPEAT_SAFE_METHODS)
         start = time.monotonic()
+        clock = outage.current()  # the run's: the budget counts since vCenter last answered, whichever loop saw it
         for attempt in range(1, attempts + 1):
             _last_answer.retry_after = None
             try:
-                return invoke(mo, info, args, *rest)
+                answer = invoke(mo, info, args, *rest)
             except NETWORK_ERRORS as exc:
+                if clock is not None:
+                    clock.failed()
                 refused = refused_status(exc) is not None
                 hinted = _retry_after_seconds(_last_answer.retry_after) if refused else None
                 exc.retry_after = hinted  # type: ignore[union-attr]  # read by translate_fault
@@ -178,12 +181,21 @@ def retry_on_the_wire(stub: Any, attempts: int = 10) -> None:
                     exc.look_first = method in LOOK_FIRST_METHODS  # type: ignore[union-attr]
                     raise
                 pause = min(hinted, 60.0) if hinted is not None else min(8.0, 0.3 * 2 ** attempt) * (0.5 + random.random() / 2)
-                if attempt == attempts or time.monotonic() - start + pause > retry_budget():
+                if attempt == attempts or max(time.monotonic() - start, outage.unanswered_seconds()) + pause > retry_budget():
                     raise
                 cancel.pause(pause)
+                continue
+            except Exception:
+                if clock is not None:
+                    clock.answered()  # a fault is vCenter's answer
+                raise
+            if clock is not None:
+                clock.answered()
+            return answer
         raise AssertionError("unreachable")
 
     stub.InvokeMethod = invoke_retrying
+    stub.portable_invoke_once = invoke  # for the logout at exit, which is not worth retrying
 
 
 def _server_versions(body: bytes) -> set[str] | None:
@@ -260,10 +272,12 @@ class Session:
             stop=stop_after_attempt(4) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
             reraise=True,
         )
+        @marked
         def attempt() -> Any:
             try:
                 stub = SoapStubAdapter(host=self.settings.host, port=self.settings.port, path="/sdk", version=version,
-                                       sslContext=ssl_context(self.settings), connectionPoolTimeout=-1)
+                                       sslContext=ssl_context(self.settings), connectionPoolTimeout=-1,
+                                       httpConnectionTimeout=try_timeout())  # one hung request is one try, bounded
                 retry_on_the_wire(stub)
                 si = vim.ServiceInstance("ServiceInstance", stub)
                 si.RetrieveContent().sessionManager.Login(user, password, None)
@@ -271,7 +285,7 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - mapped by type in translate_fault
                 raise translate_fault(exc, what) from None
 
-        return attempt()
+        return budgeted(attempt)()
 
     def _api_version(self) -> str:
         """The newest vSphere API version this pyVmomi and the server both speak, from the
@@ -284,8 +298,9 @@ class Session:
             stop=stop_after_attempt(6) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
             reraise=True,
         )
+        @marked
         def probe() -> str:
-            conn = http.client.HTTPSConnection(self.settings.host, self.settings.port, context=ssl_context(self.settings), timeout=60)
+            conn = http.client.HTTPSConnection(self.settings.host, self.settings.port, context=ssl_context(self.settings), timeout=try_timeout())
             try:
                 conn.request("GET", "/sdk/vimServiceVersions.xml")
                 answer = conn.getresponse()
@@ -305,11 +320,15 @@ class Session:
                     return str(wanted)
             raise TargetError(f"vCenter {self.where} speaks none of the vSphere API versions this pyVmomi knows ({', '.join(sorted(versions))})")
 
-        return probe()
+        return budgeted(probe)()
 
     def _close(self) -> None:
         si, self._si = self._si, None
         if si is not None:
+            stub = getattr(si, "_stub", None)
+            once = getattr(stub, "portable_invoke_once", None)
+            if once is not None:  # one try: a vCenter gone away must not keep the command alive after its error
+                stub.InvokeMethod = once  # type: ignore[union-attr]
             try:
                 Disconnect(si)
             except Exception:  # noqa: BLE001 - logging out at exit is best effort
@@ -333,6 +352,7 @@ class Session:
             stop=stop_after_attempt(8) | stop_after_budget(60.0),  # and PORTABLE_RETRY_BUDGET
             reraise=True,
         )
+        @marked
         def attempt() -> T:
             nonlocal tries
             tries += 1
@@ -349,7 +369,7 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - mapped by type in translate_fault
                 raise translate_fault(exc, what) from None
 
-        return attempt()
+        return budgeted(attempt)()
 
     def read(self, obj: Any, path: str, what: str) -> Any:
         """One property path of one object (None when unset), fetched by path.

@@ -99,6 +99,8 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     socket.timeout,
     TimeoutError,
     http.client.HTTPException,
+    ssl.SSLEOFError,  # the TLS connection cut (vCenter, or what is in front of it, went away): a dropped connection
+    ssl.SSLZeroReturnError,
 )
 
 
