@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +54,10 @@ class Interrupted:
         return found[0]
 
 
-def interrupt_on(argv: list[str], env: dict[str, str], marker: str, what: str) -> Interrupted:
-    """Runs `argv`, sends SIGINT as soon as a line holding `marker` is printed (stdout or stderr)."""
+def interrupt_on(argv: list[str], env: dict[str, str], marker: str, what: str, *, on_marker: Callable[[], object] | None = None) -> Interrupted:
+    """Runs `argv`, sends SIGINT as soon as a line holding `marker` is printed (stdout or stderr);
+    `on_marker` runs just before the signal (a cloud that stops answering, so the command is
+    still in its long phase however fast the simulator is)."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     seen = threading.Event()
@@ -72,6 +74,8 @@ def interrupt_on(argv: list[str], env: dict[str, str], marker: str, what: str) -
     try:
         while not seen.wait(0.05):
             assert proc.poll() is None, f"{what}: ended (exit {proc.returncode}) before {marker!r}:\n{''.join(lines)}"
+        if on_marker is not None:
+            on_marker()
         sent = time.monotonic()
         os.kill(proc.pid, signal.SIGINT)
         try:
@@ -116,8 +120,12 @@ class App:
 
 
 def assert_recorded_interrupted(app: App) -> None:
-    newest = app.newest_revision()
-    assert "failed" in newest and "Ctrl-C" in newest, newest
+    """The newest revision in the app's state store is failed, "interrupted by Ctrl-C" (read through
+    the library's `history`, what `portable history` prints, without starting a CLI: ~2 s each on a loaded node)."""
+    from portable import api
+
+    newest = api.history(str(app.manifest), app.target or "local", state=str(app.state), env=app.env)[-1]
+    assert newest.status == "failed" and "Ctrl-C" in newest.message, newest
 
 
 # ---------------------------------------------------------------------------- docker
@@ -381,6 +389,52 @@ def test_ctrl_c_kubernetes_rollback_logs_follow_and_destroy(kube_app: tuple[App,
 
 
 # ---------------------------------------------------------------------------- the library
+# A library run that Ctrl-C does not stop ends at its own timeout, then fails: the timeouts
+# are short (still several times BOUND_S, so a wait loop that ignores the cancel is caught), and
+# a process where SIGINT is ignored fails at once instead of after them.
+LIBRARY_TIMEOUT_S = 30
+
+
+class SignalClock:
+    """Sends Ctrl-C to the main thread (as the CLI routes it) once, and remembers when."""
+
+    def __init__(self) -> None:
+        assert signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None), (
+            "SIGINT is ignored in this process (started in the background by a shell without job control?): Ctrl-C cannot be tested")
+        self.sent: float | None = None
+
+    def send(self) -> None:
+        if self.sent is None:
+            self.sent = time.monotonic()
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    def since(self) -> float:
+        assert self.sent is not None, "the signal was never sent"
+        return time.monotonic() - self.sent
+
+    def wait_threads_gone(self, prefixes: tuple[str, ...], what: str) -> float:
+        """Seconds from now (the library call has raised) until no live thread's name starts with one of
+        `prefixes` (< BOUND_S: a call in flight may end, no wait loop may go on)."""
+        since = time.monotonic()
+        while alive := [t for t in threading.enumerate() if t.is_alive() and t.name.startswith(prefixes)]:
+            assert time.monotonic() - since < BOUND_S, f"{what} still running {BOUND_S}s after the call raised Interrupted:\n{_stacks(alive)}"
+            time.sleep(0.05)
+        return time.monotonic() - since
+
+
+def _stacks(threads: list[threading.Thread]) -> str:
+    """Where each of `threads` is, in portable's own code (what a stuck wait loop is)."""
+    import traceback
+
+    frames = sys._current_frames()
+    out = []
+    for thread in threads:
+        frame = frames.get(thread.ident or 0)
+        own = [f for f in traceback.extract_stack(frame) if "/portable/" in f.filename or "/providers/" in f.filename] if frame else []
+        out.append(f"{thread.name}: " + " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(own[-6:])))
+    return "\n".join(out)
+
+
 SLOW = """apiVersion: portable/v1
 kind: Application
 metadata: {{name: {name}}}
@@ -408,22 +462,31 @@ def test_ctrl_c_stops_the_apply_workers_wait_loops(lab: Any, tmp_path: Path, mon
     name = f"intr-l{uuid.uuid4().hex[:6]}"
     manifest, state = tmp_path / "portable.yaml", tmp_path / "state.db"
     manifest.write_text(SLOW.format(name=name, image=images.worker))
-    started = threading.Event()
+    clock = SignalClock()
 
-    def progress(line: str) -> None:
-        if "starting" in line and "slow-2" in line and not started.is_set():  # both replicas are being created
-            started.set()
-            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # Ctrl-C, to the main thread as the CLI routes it
+    def when_both_run() -> None:
+        """Ctrl-C once both replicas run: their workers are then in the health wait (a signal on the
+        "starting" line found them in the engine's start call, one call in flight that may last
+        seconds on a loaded engine, which is no wait loop)."""
+        deadline = time.monotonic() + LIBRARY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            found = subprocess.run(["docker", "ps", "-q", "--filter", f"label=io.portable.app={name}", "--filter", "status=running"],
+                                   capture_output=True, text=True, timeout=30).stdout.split()
+            if len(found) == 2:
+                clock.send()
+                return
+            time.sleep(0.2)
 
+    watcher = threading.Thread(target=when_both_run, name="intr-watcher", daemon=True)
     try:
+        watcher.start()
         with pytest.raises(Interrupted) as caught:
-            api.deploy(str(manifest), state=str(state), progress=progress, timeout=60)
-        sent = time.monotonic()
+            api.deploy(str(manifest), state=str(state), timeout=LIBRARY_TIMEOUT_S)
+        raised = clock.since()
+        assert raised < BOUND_S, f"api.deploy raised {raised:.1f}s after Ctrl-C"
         assert "recorded as failed" in caught.value.summary, caught.value.summary
-        while any(t.name.startswith("portable-apply") and t.is_alive() for t in threading.enumerate()):
-            assert time.monotonic() - sent < BOUND_S, f"apply workers still polling {BOUND_S}s after Ctrl-C: {threading.enumerate()}"
-            time.sleep(0.05)
-        print(f"\nlibrary deploy: workers gone {time.monotonic() - sent:.3f}s after Ctrl-C")
+        gone = clock.wait_threads_gone(("portable-apply",), "apply workers")
+        print(f"\nlibrary deploy: Interrupted {raised:.3f}s after Ctrl-C, workers gone {gone:.3f}s later")
         history = api.history(str(manifest), state=str(state))
         assert history[-1].status == "failed" and "Ctrl-C" in history[-1].message
     finally:
@@ -462,7 +525,7 @@ def test_ctrl_c_vsphere_deploy_while_a_vm_boots(lab: Any, tmp_path: Path) -> Non
 def test_ctrl_c_stops_the_vsphere_clone_threads_wait_loops(lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The vSphere group clones its VMs and waits for their addresses in threads of its own:
     in a library program Ctrl-C must stop those waits too (no guest reports an address here,
-    so without it they would wait for the 90 s boot timeout)."""
+    so without it they would wait for the whole boot timeout)."""
     from portable import api
     from portable.engine.interrupted import Interrupted
 
@@ -471,27 +534,51 @@ def test_ctrl_c_stops_the_vsphere_clone_threads_wait_loops(lab: Any, tmp_path: P
     e = lab.require("vcsim")
     settings = {"provider": "vsphere", "host": e["LAB_VC_HOST"], "port": int(e["LAB_VC_PORT"]), "insecure": True,
                 "datacenter": e["LAB_VC_DATACENTER"], "cluster": e["LAB_VC_CLUSTER"], "folder": e["LAB_VC_FOLDER"],
-                "datastore": e["LAB_VC_DATASTORE"], "network": e["LAB_VC_NETWORK"], "template": e["LAB_VC_TEMPLATE"], "boot_timeout": 90}
+                "datastore": e["LAB_VC_DATASTORE"], "network": e["LAB_VC_NETWORK"], "template": e["LAB_VC_TEMPLATE"], "boot_timeout": LIBRARY_TIMEOUT_S}
     name = f"intr-w{uuid.uuid4().hex[:6]}"
     manifest, state = tmp_path / "portable.yaml", tmp_path / "state.db"
     manifest.write_text(manifest_text(name, settings))
     for variable, value in (("VSPHERE_USER", e["LAB_VC_USER"]), ("VSPHERE_PASSWORD", e["LAB_VC_PASSWORD"]), ("CT_REPLICAS", "2")):
         monkeypatch.setenv(variable, value)
     env = dict(os.environ)
-    sent = threading.Event()
+    clock = SignalClock()
 
     def progress(line: str) -> None:
-        if "cloning" in line and not sent.is_set():
-            sent.set()
-            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        if "cloning" in line:
+            clock.send()
 
     try:
         with pytest.raises(Interrupted):
-            api.deploy(str(manifest), TARGET, state=str(state), env=env, progress=progress, timeout=120)
-        since = time.monotonic()
-        while any(t.is_alive() and (t.name.startswith("portable-apply") or t.name.startswith("ThreadPoolExecutor")) for t in threading.enumerate()):
-            assert time.monotonic() - since < BOUND_S, f"threads still waiting {BOUND_S}s after Ctrl-C: {threading.enumerate()}"
-            time.sleep(0.05)
-        print(f"\nlibrary vsphere deploy: clone threads gone {time.monotonic() - since:.3f}s after Ctrl-C")
+            api.deploy(str(manifest), TARGET, state=str(state), env=env, progress=progress, timeout=LIBRARY_TIMEOUT_S + 30)
+        raised = clock.since()
+        assert raised < BOUND_S, f"api.deploy raised {raised:.1f}s after Ctrl-C"
+        gone = clock.wait_threads_gone(("portable-apply", "ThreadPoolExecutor"), "clone threads")
+        print(f"\nlibrary vsphere deploy: Interrupted {raised:.3f}s after Ctrl-C, clone threads gone {gone:.3f}s later")
     finally:
         subprocess.run([*CLI, "destroy", "--yes", "--volumes", "-f", str(manifest), "-t", TARGET, "--state", str(state)], env=env, capture_output=True, timeout=240)
+        # An open defect: a clone the signal cut finishes in vCenter, unmarked (the marks are written
+        # after the clone's task), so neither destroy nor gc sees that VM; only a rerun of the same
+        # revision adopts it (machines.clone_vm). Removed here by name, so the shared vcsim does not fill up.
+        _remove_vms_named(e, f"{name}-")
+
+
+def _remove_vms_named(e: dict[str, str], prefix: str) -> list[str]:
+    """Powers off and deletes every VM whose name starts with `prefix` (through pyVmomi); their names."""
+    from pyVmomi import vim
+    from vcenter import Lab, connect
+
+    removed = []
+    with connect(Lab(e["LAB_VC_HOST"], int(e["LAB_VC_PORT"]), e["LAB_VC_USER"], e["LAB_VC_PASSWORD"], e["LAB_VC_DATASTORE"])) as content:
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            for vm in [v for v in view.view if v.name.startswith(prefix)]:
+                vm_name = vm.name
+                if vm.runtime.powerState != vim.VirtualMachinePowerState.poweredOff:
+                    vm.PowerOffVM_Task()
+                    time.sleep(0.5)
+                vm.Destroy_Task()
+                removed.append(vm_name)
+        finally:
+            view.Destroy()
+    return removed
+
