@@ -37,17 +37,21 @@ class Outage:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._since: float | None = None
+        self._last_answer = time.monotonic()
 
-    def failed(self) -> None:
-        """A try could not reach the target (or got a transient failure): the outage goes on, or starts now."""
+    def failed(self, tried_at: float | None = None) -> None:
+        """A try begun at `tried_at` got no answer (or a transient failure): the outage goes on,
+        or starts when that try began, unless the target answered something after that (a
+        try that waited 8 s for a refused connection means 8 s without an answer already)."""
         with self._lock:
             if self._since is None:
-                self._since = time.monotonic()
+                self._since = max(self._last_answer, time.monotonic() if tried_at is None else tried_at)
 
     def answered(self) -> None:
         """The target answered (with a result or a definite refusal): the outage is over."""
         with self._lock:
             self._since = None
+            self._last_answer = time.monotonic()
 
     def seconds(self) -> float:
         """How long the target has gone unanswered so far (0 when it answered last)."""

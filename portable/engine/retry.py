@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -75,6 +76,7 @@ def marked(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def attempt(*args: Any, **kwargs: Any) -> T:
         clock = outage.current()
+        tried_at = time.monotonic()
         try:
             result = fn(*args, **kwargs)
         except RepeatAction:
@@ -83,7 +85,7 @@ def marked(fn: Callable[..., T]) -> Callable[..., T]:
             raise
         except TransientError:
             if clock is not None:
-                clock.failed()
+                clock.failed(tried_at)
             raise
         except Cancelled:
             raise
@@ -91,11 +93,26 @@ def marked(fn: Callable[..., T]) -> Callable[..., T]:
             if clock is not None:
                 clock.answered()
             raise
+        except Exception as exc:
+            if clock is not None and _unanswered(exc):  # an SDK's connection error no provider mapped
+                clock.failed(tried_at)
+            raise
         if clock is not None:
             clock.answered()
         return result
 
     return attempt
+
+
+def _unanswered(exc: BaseException) -> bool:
+    """A connection refused, reset or timed out, as the standard library or requests says it."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    try:
+        from requests.exceptions import ConnectionError as RequestsConnectionError, Timeout
+    except ImportError:  # requests comes with the SDKs that raise its errors
+        return False
+    return isinstance(exc, (RequestsConnectionError, Timeout))
 
 
 def budgeted(loop: Callable[..., T]) -> Callable[..., T]:
