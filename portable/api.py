@@ -102,9 +102,12 @@ def validate(path: Source = DEFAULT_FILE, *, target: str | None = None, env: Map
 
 def render(path: Source, target: str = LOCAL_TARGET, outdir: PathLike = "rendered", *, env: Mapping[str, str] | None = None) -> list[Path]:
     """Writes what `target` would get, as files its own tools accept. Touches no target."""
-    session = _session(path, env)
-    app, provider = session.unkeyed_app(target), session.provider(target)  # digests keyed by no state
-    return list(provider.render(app, provider.translate(app), Path(outdir)))
+    from portable.paused_gc import paused_gc
+
+    with paused_gc():  # specs and documents of every service, no cycles: see paused_gc.py
+        session = _session(path, env)
+        app, provider = session.unkeyed_app(target), session.provider(target)  # digests keyed by no state
+        return list(provider.render(app, provider.translate(app), Path(outdir)))
 
 
 def _previous(store: StateStore, app: App) -> list[Resource]:

@@ -22,6 +22,7 @@ from portable.manifest.model import DNS_LABEL, ENV_NAME, Manifest
 from portable.manifest.paths import format_path, split_path as _split_path
 from portable.manifest.reading import compose_bounded, read_manifest_text
 from portable.manifest.references import check_references
+from portable.paused_gc import paused_gc
 
 Path_ = tuple[str | int, ...]
 
@@ -355,6 +356,11 @@ def parse_file(path: str | Path, env: Mapping[str, str] | None = None) -> Loaded
 
 def parse_text(text: str, file: Path, env: Mapping[str, str] | None = None) -> LoadedManifest:
     """Interpolates and validates manifest `text` read from `file` (bounded: see reading.py)."""
+    with paused_gc():  # a tree of new objects, no cycles: see paused_gc.py
+        return _parse_text(text, file, env)
+
+
+def _parse_text(text: str, file: Path, env: Mapping[str, str] | None) -> LoadedManifest:
     name = str(file)
     node = compose_bounded(text, name)
     if node is None or not isinstance(node, yaml.MappingNode):
