@@ -13,13 +13,19 @@ alternating rounds (portable, compose v2, [1.29], then again), median of --round
 * health: a dependency tree three deep with an HTTP health check on every service; compared with
   `up -d --wait` (every container healthy), which is what a user waits for.
 
-For each: first deploy, redeploy with nothing changed (no-op), redeploy with one env var changed
-on every service while a poller requests the public port back to back (the failed requests a user
-would see are counted), and teardown (`docker compose down`; these web servers ignore SIGTERM,
+For each: first deploy, redeploy with one env var changed on every service while a poller
+requests the public port back to back (the failed requests a user would see are counted), and
+teardown (`docker compose down`; these web servers ignore SIGTERM,
 so a stop waits its grace period: both tools are given the same 1 s). Prints seconds per tool,
-the ratio portable / compose v2, and the issue's targets beside them.
+the ratio portable / compose v2, and the issue's targets beside them, with the median 1-minute
+load average read beside the samples of each figure (the machine is shared).
 
-    python bench/docker_vs_compose.py [--services 20] [--rounds 3] [--apps plain,health] [--ports 18610]
+The no-op figure is its own phase: every tool's app deployed once, then --rounds rounds of a
+redeploy with nothing changed, alternating the tools (portable, compose v2, [1.29]), and after
+portable's no-op its `portable plan` (printed alone: compose has no plan). `--noop-only` runs just
+that phase.
+
+    python bench/docker_vs_compose.py [--services 20] [--rounds 3] [--apps plain,health] [--noop-only] [--ports 18610]
 Needs: a Docker engine, the lab images (bash tests/lab/lab up images) and docker compose v2
 (bash tests/lab/lab up compose).
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -152,6 +159,9 @@ class Portable:
         self.file.write_text(manifest(self.app, self.n, self.port, greeting))
         return timed([portable_command(), "deploy", *self.common], env=self.env)
 
+    def plan(self) -> float:
+        return timed([portable_command(), "plan", *self.common[:6]], env=self.env)
+
     def start_only(self, greeting: str) -> float | None:
         return None  # portable always waits: there is no start-only deploy to compare
 
@@ -183,17 +193,56 @@ class Compose:
         return timed([*self.cmd, "down", "--volumes", "--remove-orphans", "-t", "1"], cwd=self.work, again_on="active endpoints")
 
 
-def one_round(tool: Any, url: str) -> tuple[dict[str, float], tuple[int, int], float | None]:
-    times = {"deploy": tool.up("one"), "no-op": tool.up("one")}
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def one_round(tool: Any, url: str, loads: dict[str, list[float]]) -> tuple[dict[str, float], tuple[int, int], float | None]:
+    loads["deploy"].append(load())
+    times = {"deploy": tool.up("one")}
     poller = Poller(url)
     poller.start()
+    loads["env change"].append(load())
     times["env change"] = tool.up("two")
     failed = poller.stop()
+    loads["teardown"].append(load())
     times["teardown"] = tool.down()
     start = tool.start_only("one")
     if start is not None:
         tool.down()
     return times, failed, start
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def noop_phase(tools: list[tuple[Any, str]], rounds: int, samples: dict[str, dict[str, list[float]]], loads: dict[str, list[float]],
+               cpu: dict[str, list[float]]) -> list[float]:
+    """Each tool's app deployed once, then `rounds` rounds alternating the tools of a redeploy with
+    nothing changed (portable's followed by its `plan`), each one's CPU time (user + system, what
+    load does not inflate) beside its wall time; the apps are torn down after. Returns portable's
+    plan times."""
+    plans: list[float] = []
+    for tool, _ in tools:
+        tool.up("one")
+    try:
+        for _ in range(rounds):
+            for tool, _ in tools:
+                loads["no-op"].append(load())
+                before = children_cpu()
+                samples[tool.name]["no-op"].append(tool.up("one"))
+                cpu[tool.name].append(children_cpu() - before)
+                if isinstance(tool, Portable):
+                    loads["plan"].append(load())
+                    before = children_cpu()
+                    plans.append(tool.plan())
+                    cpu["plan"].append(children_cpu() - before)
+    finally:
+        for tool, _ in tools:
+            tool.down()
+    return plans
 
 
 def tools_for(app: str, n: int, work: Path, proxy_image: str, ports: int) -> list[tuple[Any, str]]:
@@ -216,15 +265,18 @@ def tools_for(app: str, n: int, work: Path, proxy_image: str, ports: int) -> lis
     return out
 
 
-def bench_app(app: str, n: int, rounds: int, proxy_image: str, ports: int) -> bool:
+def bench_app(app: str, n: int, rounds: int, proxy_image: str, ports: int, noop_only: bool = False) -> bool:
     with tempfile.TemporaryDirectory(prefix=f"bench-{app}-") as tmp:
         tools = tools_for(app, n, Path(tmp), proxy_image, ports)
         samples: dict[str, dict[str, list[float]]] = {t.name: {op: [] for op in OPS} for t, _ in tools}
         starts: dict[str, list[float]] = {t.name: [] for t, _ in tools}
         failed: dict[str, list[tuple[int, int]]] = {t.name: [] for t, _ in tools}
-        for _ in range(rounds):
+        loads: dict[str, list[float]] = {op: [] for op in (*OPS, "plan")}
+        cpu: dict[str, list[float]] = {**{t.name: [] for t, _ in tools}, "plan": []}
+        plans = noop_phase(tools, rounds, samples, loads, cpu)
+        for _ in range(0 if noop_only else rounds):
             for tool, url in tools:
-                times, fails, start = one_round(tool, url)
+                times, fails, start = one_round(tool, url, loads)
                 for op, t in times.items():
                     samples[tool.name][op].append(t)
                 failed[tool.name].append(fails)
@@ -233,10 +285,12 @@ def bench_app(app: str, n: int, rounds: int, proxy_image: str, ports: int) -> bo
     names = [t.name for t, _ in tools]
     peer = names[1]
     what = "without health checks" if app == "plain" else "with health checks, a dependency tree three deep"
-    print(f"\n{app}: {n} services {what}; median of {rounds} alternating rounds")
-    print(f"  {'operation':<14}" + "".join(f"{name:>18}" for name in names) + f"{'ratio to v2':>13}{'target':>10}")
+    print(f"\n{app}: {n} services {what}; median of {rounds} alternating rounds; load: the 1-minute load average, median over the samples")
+    print(f"  {'operation':<14}" + "".join(f"{name:>18}" for name in names) + f"{'ratio to v2':>13}{'target':>10}{'load':>10}")
     ok = True
     for op in OPS:
+        if not samples["portable"][op]:
+            continue  # --noop-only
         med = {name: statistics.median(samples[name][op]) for name in names}
         ratio = med["portable"] / med[peer]
         if op in TARGETS:
@@ -247,7 +301,16 @@ def bench_app(app: str, n: int, rounds: int, proxy_image: str, ports: int) -> bo
             target, met = "", True
         ok = ok and met
         mark = "" if not target else (" ok" if met else " MISSED")
-        print(f"  {op:<14}" + "".join(f"{med[name]:>17.2f}s" for name in names) + f"{ratio:>12.2f}x{target:>10}{mark}")
+        print(f"  {op:<14}" + "".join(f"{med[name]:>17.2f}s" for name in names) + f"{ratio:>12.2f}x{target:>10}{statistics.median(loads[op]):>10.1f}{mark}")
+    plan_met = statistics.median(plans) <= NOOP_BUDGET_S
+    ok = ok and plan_met
+    print(f"  {'plan (no-op)':<14}{statistics.median(plans):>17.2f}s" + f"{'(no plan)':>18}" * (len(names) - 1)
+          + f"{'':>13}{'<= ' + format(NOOP_BUDGET_S, '.1f') + 's':>10}{statistics.median(loads['plan']):>10.1f}{' ok' if plan_met else ' MISSED'}")
+    print("  no-op samples (s), alternating: " + "; ".join(f"{name} " + " ".join(f"{t:.2f}" for t in samples[name]["no-op"]) for name in names)
+          + "; plan " + " ".join(f"{t:.2f}" for t in plans))
+    print("  no-op CPU time (user+sys, median): " + ", ".join(f"{name} {statistics.median(v):.3f}s" for name, v in cpu.items()))
+    if noop_only:
+        return ok
     print(f"  {'up -d (start)':<14}" + "".join(f"{statistics.median(starts[name]):>17.2f}s" if starts[name] else f"{'(waits)':>18}" for name in names))
     print("  failed requests during the env change: " + ", ".join(
         f"{name} {sum(f for f, _ in failed[name])} of {sum(t for _, t in failed[name])}" for name in names))
@@ -259,6 +322,7 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--apps", default="plain,health")
+    parser.add_argument("--noop-only", action="store_true", help="only the no-op phase: redeploys with nothing changed, and portable plan")
     parser.add_argument("--proxy-image", default=os.environ.get("PORTABLE_PROXY_IMAGE", "lab/kamal-proxy:1"))
     parser.add_argument("--ports", type=int, default=18610,
                         help="first host port: plain uses it and the next two, health the three from +10 (another run on the engine needs others)")
@@ -267,7 +331,7 @@ def main() -> int:
     print(f"Docker Engine {engine}, {os.cpu_count()} cpus (shared); portable at its default parallelism for docker")
     ok = True
     for app in args.apps.split(","):
-        ok = bench_app(app, args.services, args.rounds, args.proxy_image, args.ports) and ok
+        ok = bench_app(app, args.services, args.rounds, args.proxy_image, args.ports, noop_only=args.noop_only) and ok
     print("\nall targets met" if ok else "\nsome targets MISSED (see above)")
     return 0 if ok else 1
 

@@ -7,16 +7,16 @@ docker SDK with requests, the pydantic models), not work. The check imports neit
 
 The witness is one small JSON file per manifest, target and state location, in the user's
 cache directory, written by the full path (`api.plan`, `api.deploy`) after it planned nothing
-or deployed a revision. It records the app, the state store's latest revision then and a
-digest of that revision's resources, how to reach the target without its SDK, the plan's
-warnings, and an HMAC, under the app's own key in the state store, of every input the full
+or deployed a revision. It records the app, the state store's latest and deployed revisions
+then and a digest of the deployed one's resources, how to reach the target without its SDK,
+the plan's warnings, and an HMAC, under the app's own key in the state store, of every input the full
 path reads to compute what it wants: portable's code (each source file's size and mtime), the
 working directory, the whole environment, and the bytes of the files it reads (the manifest,
 the `.env` beside it, the security policy, secret files). Apps whose plan depends on more
 (images built or pinned from a registry, compose files, restores) get no witness.
 
-The check reads the witness, recomputes that HMAC, finds the state's latest revision to be
-that one, deployed, with those resources, observes the target (one list call per kind) and
+The check reads the witness, recomputes that HMAC, finds the state's revisions to be those
+(nothing recorded since: no deploy, scale, restart or run still applying), with those resources, observes the target (one list call per kind) and
 runs the very diff the full path runs (`compute_plan`, with the provider's managed fields for
 drift) against those resources. It answers only a plan with no action and no drift; anything
 else (a change, drift, an error, a lock held) answers None and the full path runs as before.
