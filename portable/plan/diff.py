@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from portable.paused_gc import paused_gc
 from portable.plan.drift import Drift, ManagedFields, compare, reason, removed
 from portable.plan.order import action_dependencies, levels_of
 from portable.plan.plan import Action, Change, Op, Plan
@@ -49,6 +50,22 @@ def compute_plan(
     provider's managed fields), live values are compared with the spec each object was
     deployed from: what differs is drift, listed on the plan, and its object gets an update.
     """
+    with paused_gc():  # thousands of new actions and sets, no cycles: see paused_gc.py
+        return _compute_plan(app, target, desired, observed, previous, needs_replace, delete_stateful, structure, managed, drift_hints)
+
+
+def _compute_plan(
+    app: str,
+    target: str,
+    desired: Iterable[Resource],
+    observed: Iterable[Observed],
+    previous: Iterable[Resource],
+    needs_replace: ReplaceTest | None,
+    delete_stateful: bool,
+    structure: Iterable[Resource],
+    managed: ManagedFields | None,
+    drift_hints: Mapping[str, str] | None,
+) -> Plan:
     want = {r.key: r for r in desired}
     have = {o.key: o for o in observed}
     before = {r.key: r for r in previous}

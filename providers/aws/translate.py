@@ -20,6 +20,7 @@ from portable.providers.aws.discovery import KIND as ZONE_KIND, zone_name
 from portable.providers.aws.settings import AwsSettings
 from portable.providers.vm import GROUP_KIND, InstanceSize, disk_name, group_spec, select_instance_size, volume_resources
 from portable.providers.vm.group import revision_of
+from portable.paused_gc import without_gc
 
 SG_KIND = "security-group"
 TG_KIND = "target-group"
@@ -112,6 +113,7 @@ def _instance_rules(app: App, behind_lb: bool) -> list[dict[str, Any]]:
     return [{"port": port, "protocol": proto, "from": src} for port, proto, src in sorted(rules)]
 
 
+@without_gc  # every Resource of the app, no cycles: see portable/paused_gc.py
 def translate(app: App, settings: AwsSettings) -> list[Resource]:
     """Every AWS resource `app` needs, with dependencies so creates and deletes order right."""
     listeners = _listeners(app)

@@ -17,10 +17,12 @@ from portable.plan.resources import Resource
 from portable.providers.docker import naming
 from portable.providers.docker.build_context import context_hash
 from portable.providers.docker.settings import DockerSettings
+from portable.paused_gc import without_gc
 
 PROXY_CONTAINER_PORT = 80
 
 
+@without_gc  # every Resource of the app, no cycles: see portable/paused_gc.py
 def translate_app(app: App, settings: DockerSettings) -> list[Resource]:
     net = naming.network_name(app.name, settings.network)
     net_key = f"{naming.KIND_NETWORK}/{net}"

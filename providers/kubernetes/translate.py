@@ -16,6 +16,7 @@ from portable.plan.resources import Resource
 from portable.providers.kubernetes import naming as n
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.workload import claim_spec, workload
+from portable.paused_gc import without_gc
 
 SECRET_DIGEST = "portable.io/secret-digest"
 
@@ -183,6 +184,7 @@ def _service_resources(app: App, settings: KubernetesSettings, name: str, svc: S
     return out
 
 
+@without_gc  # every Resource of the app, no cycles: see portable/paused_gc.py
 def translate(app: App, settings: KubernetesSettings) -> list[Resource]:
     """Every object `app` needs in its namespace, in a stable order."""
     ns = namespace_of(app, settings)

@@ -15,8 +15,10 @@ from portable.providers.libcloud.profiles import DriverProfile
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.vm import GROUP_KIND, VOLUME_KIND, disk_name, group_spec, select_instance_size, volume_resources
 from portable.providers.vm.group import revision_of
+from portable.paused_gc import without_gc
 
 
+@without_gc  # every Resource of the app, no cycles: see portable/paused_gc.py
 def translate(app: App, settings: LibcloudSettings, profile: DriverProfile) -> list[Resource]:
     """The resources `app` needs on a libcloud target using `settings` and its driver's `profile`."""
     out: list[Resource] = []

@@ -14,8 +14,10 @@ from portable.providers.vm import instance_groups, volume_resources
 from portable.providers.vsphere.proxy import lb_resource
 from portable.providers.vsphere.settings import VsphereSettings
 from portable.providers.vsphere.specs import vm_size
+from portable.paused_gc import without_gc
 
 
+@without_gc  # every Resource of the app, no cycles: see portable/paused_gc.py
 def translate(app: App, settings: VsphereSettings) -> list[Resource]:
     """The resources `app` needs on a vSphere target using `settings`."""
     volumes = volume_resources(app, extra_spec={"datastore": settings.datastore})
