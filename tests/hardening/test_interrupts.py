@@ -562,6 +562,19 @@ def test_ctrl_c_stops_the_vsphere_clone_threads_wait_loops(lab: Any, tmp_path: P
         _remove_vms_named(e, f"{name}-")
 
 
+def vm_names(e: dict[str, str], prefix: str) -> list[str]:
+    """Every VM whose name starts with `prefix`, marked or not (through pyVmomi): a clone cut short is unmarked."""
+    from pyVmomi import vim
+    from vcenter import Lab, connect
+
+    with connect(Lab(e["LAB_VC_HOST"], int(e["LAB_VC_PORT"]), e["LAB_VC_USER"], e["LAB_VC_PASSWORD"], e["LAB_VC_DATASTORE"])) as content:
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            return sorted(str(v.name) for v in view.view if str(v.name).startswith(prefix))
+        finally:
+            view.Destroy()
+
+
 def _remove_vms_named(e: dict[str, str], prefix: str) -> list[str]:
     """Powers off and deletes every VM whose name starts with `prefix` (through pyVmomi); their names."""
     from pyVmomi import vim

@@ -28,7 +28,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from test_interrupts import App, Interrupted, assert_recorded_interrupted, interrupt_on  # noqa: E402
+from test_interrupts import App, Interrupted, assert_recorded_interrupted, interrupt_on, vm_names  # noqa: E402
 from wire import COMPONENTS, WireTarget  # noqa: E402
 
 from contract_app import TARGET, manifest_text  # noqa: E402
@@ -113,6 +113,7 @@ def test_ctrl_c_vsphere_rollback_and_destroy(vsphere_app: CloudApp) -> None:
     assert "rolled back as revision 4" in app.ok("rollback", "--lock-timeout", "0")  # the lock is free, revision 3 stays failed
     vms = cloud.objects()["vms"]
     assert len(vms) == 2 and {_revision_of(vm) for vm in vms} == {_revision_of(first[0])}, vms  # revision 1's two, nothing of 2, no half clone
+    assert vm_names(cloud.wire.lab_env, f"{cloud.name}-") == sorted(vms)  # and no unmarked clone of the cut run beside them
     assert sorted(env.get("GREETING", "") for env in cloud.wire.ct.running_env(cloud.name, "web")) == ["one", "one"]
 
     # destroy, cut while it deletes the VMs (vCenter holds the power-off's or the delete's answer)
@@ -121,6 +122,7 @@ def test_ctrl_c_vsphere_rollback_and_destroy(vsphere_app: CloudApp) -> None:
     assert_recorded_interrupted(app)
     assert f"{cloud.name} on {TARGET}: destroyed." in app.ok("destroy", "--yes", "--lock-timeout", "0")
     assert cloud.objects() == {}
+    assert vm_names(cloud.wire.lab_env, f"{cloud.name}-") == []
 
 
 # ---------------------------------------------------------------------------- aws on moto
