@@ -335,3 +335,30 @@ def test_budget_variable_is_read_per_run() -> None:
         assert time.monotonic() - start <= 2.5 and len(calls) >= 2, calls
     finally:
         del os.environ["PORTABLE_RETRY_BUDGET"]
+
+
+def test_nested_retries_share_one_budget() -> None:
+    """A call that gives up after its own tries, inside an action that retries it: the action's
+    retry must not give that call a fresh budget (what let the --full blackout be waited out).
+    Retry-After fixes each wait at 1 s: the call's 3 tries take 2 s, the action tries again at
+    3 s (2 s + 1 s is within the 3.5 s budget), and there the call must stop, not wait 2 s more."""
+    from portable.engine.retry import call_with_retry, retry_transient
+    from portable.errors import TransientError
+
+    tries: list[float] = []
+
+    @retry_transient(attempts=3, max_seconds=120)
+    def unreachable() -> None:
+        tries.append(time.monotonic())
+        raise TransientError("down", retry_after=1.0)
+
+    os.environ["PORTABLE_RETRY_BUDGET"] = "3.5"
+    try:
+        start = time.monotonic()
+        with pytest.raises(TransientError):
+            call_with_retry(unreachable, attempts=3)
+        took = time.monotonic() - start
+    finally:
+        del os.environ["PORTABLE_RETRY_BUDGET"]
+    assert took < 4.0, f"gave up after {took:.1f}s ({len(tries)} tries) with a 3.5 s budget"
+    assert len(tries) == 4, [round(t - start, 1) for t in tries]  # 3 of the first call, 1 of the action's second try
