@@ -12,7 +12,8 @@ only waits, bounded, for them (`source = PUSHED`), and the user data carries nam
 The reader is a small Python program (cloud-init images always have python3: cloud-init is
 written in it), standard library only: credentials from the environment when set (how the
 lab's tests run the real user data on a host), else from the instance metadata service
-(IMDSv2, PORTABLE_IMDS to override its address), then one SigV4-signed
+(IMDSv2, or IMDSv1 where the session API answers 403/404/405, as botocore does; PORTABLE_IMDS
+overrides its address: the lab points it at moto's metadata routes), then one SigV4-signed
 `AmazonSSM.GetParameter` with decryption. The value goes to a root-only file, never to
 the console or a log.
 """
@@ -34,7 +35,12 @@ def credentials():
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         return env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_SESSION_TOKEN")
     imds = env.get("PORTABLE_IMDS", "http://169.254.169.254")
-    token = {"X-aws-ec2-metadata-token": get(imds + "/latest/api/token", "PUT", {"X-aws-ec2-metadata-token-ttl-seconds": "300"})}
+    try:
+        token = {"X-aws-ec2-metadata-token": get(imds + "/latest/api/token", "PUT", {"X-aws-ec2-metadata-token-ttl-seconds": "300"})}
+    except urllib.error.HTTPError as exc:  # no IMDSv2 session API here: IMDSv1, as botocore falls back
+        if exc.code not in (403, 404, 405):
+            raise
+        token = {}
     role = get(imds + "/latest/meta-data/iam/security-credentials/", headers=token).split()[0]
     found = json.loads(get(imds + "/latest/meta-data/iam/security-credentials/" + role, headers=token))
     return found["AccessKeyId"], found["SecretAccessKey"], found.get("Token")

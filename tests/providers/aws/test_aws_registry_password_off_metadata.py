@@ -7,6 +7,12 @@ the app's prefix, the instance boots with the instance profile allowed to read i
 the EC2 API shows (user data, attributes, tags) holds it (the leak scanner, also over the
 CLI's output and the state). The user data EC2 holds, run on the lab's engine, reads the
 password from moto's SSM, logs in and pulls the image that an anonymous pull is refused.
+
+The boot takes its credentials as an instance does, from the instance metadata service: no
+AWS_* variable in its environment, PORTABLE_IMDS pointed at moto's metadata routes (moto
+serves /latest/meta-data/iam/security-credentials/ but not IMDSv2's token call, so the reader
+falls back to IMDSv1 as botocore does). moto hands every caller the same made-up role
+credentials and does not enforce IAM policies: this proves the path, not the role's scope.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
 
 from aws_support import MOTO_UBUNTU_AMI, REGIONS  # noqa: E402
 from private_registry import USER, private_registry  # noqa: E402
-from vm_lab import docker, free_loopback, run_vm, vm_containers  # noqa: E402,F401
+from vm_lab import bootstrap_of, docker, free_loopback, vm_containers  # noqa: E402,F401
 
 pytestmark = [pytest.mark.lab("moto", "docker", "images"), pytest.mark.timeout(300)]
 
@@ -45,6 +51,7 @@ metadata: {{name: {app}}}
 services:
   web:
     image: {server}/private/web:1
+    health: {{http: {{path: /cgi-bin/health, port: 8080}}, interval: 1s}}  # healthy in a second, not the image's 30 s
 targets:
   aws:
     provider: aws
@@ -82,7 +89,12 @@ targets:
             assert anonymous.returncode != 0  # the registry really refuses anonymous pulls
             vm_containers.append(f"vm-{app}-web")
             root = tmp_path / "vm-web"
-            booted = run_vm(sent, root, docker_host, free_loopback(8080))
+            root.mkdir()
+            (root / "bootstrap.sh").write_text(bootstrap_of(sent))
+            boot_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # credentials from IMDS only
+            boot_env.update(DOCKER_HOST=docker_host, PORTABLE_SKIP_HOST_SETUP="1", PORTABLE_ROOT=str(root),
+                            PORTABLE_BIND_ADDRESS=free_loopback(8080), PORTABLE_IMDS=moto_url)
+            booted = subprocess.run(["sh", str(root / "bootstrap.sh")], env=boot_env, capture_output=True, text=True, timeout=240)
             assert booted.returncode == 0, booted.stdout + booted.stderr
             assert password not in booted.stdout + booted.stderr
             assert docker(docker_host, "inspect", "-f", "{{.State.Running}}", f"vm-{app}-web") == "true"
