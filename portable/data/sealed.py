@@ -93,11 +93,16 @@ class SealWriter(io.RawIOBase):
         self._index += 1
 
     def write(self, b: Any) -> int:
-        self._buf += b
-        while len(self._buf) > CHUNK:  # the chunk that ends the stream is written by close()
-            self._emit(bytes(self._buf[:CHUNK]), last=False)
-            del self._buf[:CHUNK]
-        return len(b)
+        view = memoryview(b).cast("B")
+        size = len(view)
+        while len(self._buf) + len(view) > CHUNK:  # a full chunk and more to come: the last is written by close()
+            take = CHUNK - len(self._buf)
+            self._buf += view[:take]
+            self._emit(bytes(self._buf), last=False)
+            self._buf = bytearray()
+            view = view[take:]
+        self._buf += view
+        return size
 
     def close(self) -> None:
         if not self.closed:

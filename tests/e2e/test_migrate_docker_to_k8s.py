@@ -106,7 +106,7 @@ def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig
             assert archive["key"] in script and archive["sha256"] in script
         # the URLs live for the deploy's timeout + 5 min, not days (SigV4's X-Amz-Expires, or SigV2's Expires=epoch)
         lives = [int(e) for e in re.findall(r"X-Amz-Expires=(\d+)", script)] or [int(e) - int(time.time()) for e in re.findall(r"[?&]Expires=(\d+)", script)]
-        assert len(lives) == 2 and all(e <= 300 + 300 for e in lives), lives
+        assert len(lives) == 4 and all(e <= 300 + 300 for e in lives), lives  # wget's URL and curl's, per archive
         assert inits[0]["volumeMounts"] == [{"name": "data", "mountPath": "/portable-restore"}]
         assert sts["status"].get("availableReplicas") == 1
 

@@ -83,7 +83,7 @@ def test_every_flipped_byte_is_refused(tmp_path: Path) -> None:
     good = path.read_bytes()
     header_end = len(MAGIC) + 4 + int.from_bytes(good[len(MAGIC):len(MAGIC) + 4], "big")
     positions = list(range(0, header_end, 7)) + [header_end, header_end + CHUNK, header_end + CHUNK + TAG, len(good) // 2, len(good) - 1]
-    positions += [int.from_bytes(os.urandom(4), "big") % len(good) for _ in range(20)]
+    positions += [int.from_bytes(os.urandom(4), "big") % len(good) for _ in range(8)]
     for pos in positions:
         bad = bytearray(good)
         bad[pos] ^= 0x01
@@ -134,3 +134,22 @@ def test_unsealed_archives_of_earlier_versions_still_restore(tmp_path: Path) -> 
     info = write_archive("data", tar_chunks(FILES), tmp_path / "old.tar.gz", strip="data")
     assert not info.sealed and not is_sealed(info.path)
     assert restored_files(info.path, keys(), tmp_path / "scratch") == FILES
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK])
+def test_chunk_boundaries_round_trip_and_a_dropped_last_chunk_is_caught(tmp_path: Path, size: int) -> None:
+    from portable.data.sealed import seal_file, unseal_file
+
+    data = os.urandom(size)
+    (tmp_path / "plain").write_bytes(data)
+    key = keys().sealing()
+    seal_file(tmp_path / "plain", tmp_path / "sealed", key)
+    unseal_file(tmp_path / "sealed", tmp_path / "opened", key)
+    assert (tmp_path / "opened").read_bytes() == data
+    sealed_bytes = (tmp_path / "sealed").read_bytes()
+    if size > CHUNK:  # the stream cut right after a full chunk: that chunk was not flagged last
+        header_end = len(MAGIC) + 4 + int.from_bytes(sealed_bytes[len(MAGIC):len(MAGIC) + 4], "big")
+        (tmp_path / "sealed").write_bytes(sealed_bytes[:header_end + CHUNK + TAG])
+        with pytest.raises(MigrationError, match="changed, truncated or damaged"):
+            unseal_file(tmp_path / "sealed", tmp_path / "opened", key)
+        assert not (tmp_path / "opened").exists()
