@@ -8,7 +8,11 @@ brought up as a real lab host at its private address while the deploy runs
 waits for the secrets). The service container started by that bootstrap must read the value;
 the user data and the instance attributes, read through the EC2 API, must not hold it (the
 leak scanner, also over the CLI's output and the state). Rotation: a changed value and a
-redeploy give a new node, and its service reads the new value.
+redeploy give a new node, and its service reads the new value. The target logs in to the lab
+registry (`registry.password_from`): the password is pushed with the secrets, never in the
+user data, and the node's bootstrap logs in with it. The lab registry has no auth, so it
+accepts any password: the login proves the delivery, not the registry's check (that is proven
+on aws and vSphere against an htpasswd registry).
 
 Without `ssh` the app is refused while planning (validate -t, plan, deploy: exit 2 at the
 service's `secrets:`, nothing on moto); `allow_secrets_in_metadata: true` on the target
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +134,9 @@ def cloud_app(tmp_path: Path, moto_url: str, docker_host: str, ns_proxy: Namespa
 def test_secrets_reach_the_node_over_ssh_never_its_user_data_and_a_rotation_replaces_them(cloud_app: SshApp, docker_host: str, leak_secrets: Any) -> None:
     app = cloud_app
     app.env["LEAK_API_TOKEN"] = leak_secrets.value("LEAK_API_TOKEN")
+    app.env["LEAK_REGISTRY_PASSWORD"] = leak_secrets.values["LEAK_REGISTRY_PASSWORD"] = f"leak-registry-pw-{uuid.uuid4().hex}"
+    text = app.manifest.read_text()
+    app.manifest.write_text(text.replace("    key_name:", f"    registry: {{server: '{REGISTRY}', username: ci, password_from: 'env:LEAK_REGISTRY_PASSWORD'}}\n    key_name:", 1))
     leak_secrets.watch(app.dir / "state.db")
 
     def every_instance() -> list[Any]:
@@ -148,7 +156,8 @@ def test_secrets_reach_the_node_over_ssh_never_its_user_data_and_a_rotation_repl
         booter.booted(first)
         assert service_reads(docker_host, app) == leak_secrets.value("LEAK_API_TOKEN")
         text = user_data(app, first)
-        assert "wait_secrets" in text and "api-token" in text  # the names, not the value
+        assert "wait_secrets" in text and "api-token" in text and "_registry-password" in text  # the names, not the values
+        assert "login --username ci --password-stdin" in text  # from the pushed file
         assert leak_secrets.scan() == []
 
         # rotation: the new value plans a replace; the new node gets it, the old one goes
