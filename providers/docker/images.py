@@ -28,15 +28,24 @@ def _lock(tag: str) -> threading.Lock:
 
 
 def ensure_image(
-    client: docker.DockerClient, app: App, service: str, spec: Mapping[str, Any], pull: bool, progress: Callable[[str], None]
+    client: docker.DockerClient, app: App, service: str, spec: Mapping[str, Any], pull: bool, progress: Callable[[str], None],
+    present: set[str] | None = None,
 ) -> None:
-    # one inspect per replica, taken one after another under the tag's lock, is deliberate for
-    # now: remembering the tag for the deploy let 20 creates hit Docker 20.10 at once, and under
-    # load that burst left stale network endpoints that made destroy fail (issue 19 notes)
+    """`present`: tags this run already found or made on the engine. 20 replicas of one image
+    then cost one inspect, not 20 taken one after another under the tag's lock (which spread
+    the creates over a second on a loaded engine; docker compose sends them all at once).
+    5710267 had gone back to one inspect per replica, blaming the burst of creates for a stale
+    endpoint that made a later destroy fail: the same stale endpoint count (Docker 20.10's,
+    network inspect shows no endpoint, only a daemon restart frees it) came with one inspect
+    per replica too, and to compose's networks."""
     tag = str(spec["image"])
     with _lock(tag):
+        if present is not None and tag in present:
+            return
         try:
             client.api.inspect_image(tag)
+            if present is not None:
+                present.add(tag)
             return
         except docker.errors.NotFound:
             pass
@@ -52,6 +61,8 @@ def ensure_image(
                 f"image {tag} of service {service} is not on the engine and the target does not pull",
                 hint="load or build it first, or set `pull: true` on the target",
             )
+        if present is not None:
+            present.add(tag)
 
 
 def _build(client: docker.DockerClient, app: App, service: str, tag: str, build: Mapping[str, Any], progress: Callable[[str], None]) -> None:

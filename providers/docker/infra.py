@@ -117,7 +117,7 @@ def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: s
     """Creates/replaces/removes a front proxy; a new proxy is pointed at the healthy replicas."""
     name = naming.container_name(app.name, action.name)
     if action.desired is not None:  # before the old proxy goes: a missing image must not cost the port
-        ensure_image(client, app, "front proxy", {"image": action.desired.spec["image"], "build": None}, pull, progress)
+        ensure_image(client, app, "front proxy", {"image": action.desired.spec["image"], "build": None}, pull, progress, guard.images)
     existing = _containers_named(client, name)
     service = action.service or ""
     with guard.routing(app.name, service):

@@ -100,6 +100,7 @@ class DockerProvider(DockerOwned, DockerData, DockerExec, BaseProvider):
                 replicas.roll_replica(
                     client, app, action.desired, target=self.target_name, bind_address=self.settings.bind_address,
                     pull=self.settings.pull, timeout=ctx.timeout, progress=progress, guard=self._guard,
+                    observed_absent=action.op == "create" and action.observed is None,
                 )
         else:
             raise TargetError(f"the docker provider has no resource kind `{action.kind}` ({action.key})")

@@ -36,13 +36,19 @@ class RolloutGuard:
     `rolling(service)` makes replacements of a service's replicas go one at a time (creating
     and removing replicas may run in parallel); `routing(service)` serialises changes to the
     proxy's target set; `retiring` holds containers on their way out, which no target set may
-    include; `failures` keeps a revision's first failure so its sibling replicas fail fast.
+    include; `failures` keeps a revision's first failure so its sibling replicas fail fast;
+    `images` the tags found or made on the engine (one inspect per tag, not per replica);
+    `attempted` the replicas an apply already began (a retry looks for what it left);
+    `routes` the target set this run last gave each proxy's route (the same one is not sent twice).
     """
 
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _locks: dict[str, threading.RLock] = field(default_factory=dict)
     retiring: set[str] = field(default_factory=set)
     failures: dict[str, HealthCheckError] = field(default_factory=dict)
+    images: set[str] = field(default_factory=set)
+    attempted: set[str] = field(default_factory=set)
+    routes: dict[tuple[str, str], tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     def _lock(self, key: str) -> threading.RLock:
         with self._guard:
@@ -81,9 +87,12 @@ def stop_first_reason(spec: Any) -> str | None:
 
 def roll_replica(
     client: docker.DockerClient, app: App, res: Resource, *, target: str, bind_address: str, pull: bool,
-    timeout: float, progress: Progress, guard: RolloutGuard,
+    timeout: float, progress: Progress, guard: RolloutGuard, observed_absent: bool = False,
 ) -> None:
-    """Makes replica `res` run its spec, start-first; raises HealthCheckError if the new one fails."""
+    """Makes replica `res` run its spec, start-first; raises HealthCheckError if the new one fails.
+
+    `observed_absent`: the plan's observation found no container of this replica (not even a
+    leftover replacement), so a first attempt need not list them again; a retry does."""
     spec = res.spec
     service = res.service or ""
     canonical = naming.container_name(app.name, res.name)
@@ -91,9 +100,11 @@ def roll_replica(
     if earlier is not None:
         raise HealthCheckError(f"{canonical} not replaced: another replica of this revision failed first ({earlier.message})",
                                details=earlier.details)
-    ensure_image(client, app, service, spec, pull, progress)
+    ensure_image(client, app, service, spec, pull, progress, guard.images)
+    first_attempt = f"{app.name}/{res.name}" not in guard.attempted
+    guard.attempted.add(f"{app.name}/{res.name}")
     current: dict[str, Any] | None = None
-    for found in _find(client, app.name, res.name):
+    for found in ([] if observed_absent and first_attempt else _find(client, app.name, res.name)):
         if _name(found) == canonical:
             current = found
         else:  # a replacement left behind by an interrupted run
@@ -166,13 +177,17 @@ def _start_replica(
 
 
 def _retire(client: docker.DockerClient, app: App, service: str, found: list[dict[str, Any]], grace: float | None,
-            timeout: float, progress: Progress, guard: RolloutGuard) -> None:
-    """Out of the proxy first (under the routing lock), then stopped, in parallel with siblings."""
+            timeout: float, progress: Progress, guard: RolloutGuard, *, reroute: bool = True) -> None:
+    """Out of the proxy first (under the routing lock), then stopped, in parallel with siblings.
+
+    `reroute=False`: nothing of the service is left to serve, so there is no target set to
+    move traffic to; the proxy (going too, on a destroy) is not asked first."""
     ids = {c["Id"] for c in found}
     with guard.routing(app.name, service):
         guard.retiring.update(ids)
         try:
-            route(client, app, service, None, guard=guard, timeout=timeout)
+            if reroute:
+                route(client, app, service, None, guard=guard, timeout=timeout)
         except BaseException:
             guard.retiring.difference_update(ids)
             raise
@@ -184,10 +199,24 @@ def _retire(client: docker.DockerClient, app: App, service: str, found: list[dic
 
 def retire_replica(client: docker.DockerClient, app: App, resource: str, service: str | None, *,
                    timeout: float, progress: Progress, guard: RolloutGuard) -> None:
-    """Takes replica `resource` out of the proxy, then stops and removes its containers."""
+    """Takes replica `resource` out of the proxy, then stops and removes its containers.
+
+    The last running replicas of a service (a destroy, or a scale to zero) are not taken out of
+    the proxy first: nothing would be left to route to, and on a destroy that exec into the
+    proxy (seconds on a loaded engine) delayed the replica's stop and the proxy's own, the
+    last two of the teardown; the proxy answers 502 instead of 404 until it goes."""
     found = _find(client, app.name, resource)
     if found:
-        _retire(client, app, service or "", found, None, timeout, progress, guard)
+        _retire(client, app, service or "", found, None, timeout, progress, guard,
+                reroute=_others_serve(client, app.name, service or "", {c["Id"] for c in found} | guard.retiring))
+
+
+def _others_serve(client: docker.DockerClient, app: str, service: str, leaving: set[str]) -> bool:
+    """Whether a running replica of `service` other than those `leaving` remains."""
+    filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
+                         f"{naming.LABEL_SERVICE}={service}"], "status": ["running"]}
+    found = retried(f"listing replicas of {app}/{service}", lambda: client.api.containers(filters=filters))
+    return any(c["Id"] not in leaving for c in found)
 
 
 @dataclass(frozen=True)
@@ -211,7 +240,14 @@ def route(client: docker.DockerClient, app: App, service: str, health_path: str 
     for p in proxies:
         published = proxy.published_port(p)
         targets = [f"{m.host}:{m.ports[published]}" for m in members if published in m.ports]
+        # a new proxy routes the replicas already healthy, and each of them, healthy first, then
+        # routes again: the same set, a second `kamal-proxy deploy` (seconds on a loaded engine)
+        wanted = (tuple(sorted(set(targets))), path)
+        if guard.routes.get((p["Id"], service)) == wanted:
+            continue
+        guard.routes.pop((p["Id"], service), None)  # unknown until the proxy answers
         proxy.set_targets(client, p, app.name, service, targets, path, min(timeout, 60.0))
+        guard.routes[(p["Id"], service)] = wanted
 
 
 def healthy_members(client: docker.DockerClient, app: str, service: str, exclude: set[str]) -> list[Member]:
