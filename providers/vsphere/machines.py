@@ -2,8 +2,9 @@
 
 A `CloneRequest` is plain data (what `render` writes); `clone_vm` turns it into a
 vim.vm.CloneSpec: CPU and memory, the NIC re-pointed to the target network, the data disks
-attached from their files, guestinfo in extraConfig, and a linked clone when the template
-has a snapshot.
+attached from their files, guestinfo in extraConfig, the ownership marks in one more option
+(so a clone whose task outlives a cut run is still the app's: ownership.py), and a linked
+clone when the template has a snapshot.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from portable.engine.retry import retry_transient
 from portable.errors import HealthCheckError, TargetError, TransientError
 from portable.providers.vsphere.connection import IGNORED, Session
 from portable.providers.vsphere.inventory import Placement
+from portable.providers.vsphere.ownership import MARKS_OPTION, clone_marks
 
 # Data disks hang off their own SCSI controller so the template's disks keep their slots.
 DATA_CONTROLLER_BUS = 3
@@ -110,11 +112,14 @@ def clone_spec(request: CloneRequest, placement: Placement, *, linked_clone: boo
         relocate.diskMoveType = "createNewChildDiskBacking"
     changes = _nic_change(placement.template, placement.network) if placement.network is not None else []
     changes += _data_disk_changes(request.disks)
+    options = dict(request.extra_config)
+    if request.marks:  # owned from birth: the custom attributes only come after the task
+        options[MARKS_OPTION] = clone_marks(request.name, request.marks)
     config = vim.vm.ConfigSpec(
         numCPUs=request.cpus,
         memoryMB=request.memory_mb,
         deviceChange=changes,
-        extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in sorted(request.extra_config.items())],
+        extraConfig=[vim.option.OptionValue(key=k, value=v) for k, v in sorted(options.items())],
     )
     spec = vim.vm.CloneSpec(location=relocate, config=config, powerOn=False, template=False)
     if snapshot is not None:

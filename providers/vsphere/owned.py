@@ -1,6 +1,6 @@
-"""`portable gc` on vSphere: every VM (not template) whose `portable.app` custom attribute
-is set, whatever app it names, every data disk under `portable-disks/<app>/`, and their
-deletion.
+"""`portable gc` on vSphere: every VM (not template) whose `portable.app` mark is set (custom
+attribute, or the clone-time option: ownership.py), whatever app it names, every data disk
+under `portable-disks/<app>/`, and their deletion.
 
 vSphere marks carry no target (ownership.py), so `target` stays None: the app marks and the
 store's history decide. A VM goes the way destroy removes it (powered off, its data disks
@@ -22,7 +22,7 @@ from portable.providers.vsphere import disks as vdisks
 from portable.providers.vsphere import machines
 from portable.providers.vsphere.connection import Session
 from portable.providers.vsphere.inventory import Placement
-from portable.providers.vsphere.ownership import APP, KIND, SERVICE, Marks, _collect_vms
+from portable.providers.vsphere.ownership import APP, KIND, SERVICE, Marks, _collect_vms, vm_marks
 from portable.providers.vsphere.proxy import LB_KIND
 
 ORDER = {"VM": 0, "disk": 1}
@@ -61,7 +61,7 @@ def list_owned(session: Session, marks: Marks, datastore: Any, app: App) -> list
     by_key = {v: k for k, v in keys.items()}
     out: list[OwnedObject] = []
     for vm, props in session.call("listing VMs", lambda: _collect_vms(session.content)):
-        found = {by_key[c.key]: str(c.value) for c in props.get("customValue") or [] if c.key in by_key}
+        found = vm_marks(props, by_key)  # custom attributes, or the clone-time option of a VM never stamped
         if not found.get(APP) or props.get("config.template"):
             continue
         kind = found.get(KIND, GROUP_KIND)

@@ -4,9 +4,19 @@
 the VM was created or last scaled under), `portable.replica` and `portable.kind` (front
 proxies) let `observe` find exactly the app's VMs, and nothing else, with one
 property-collector query.
+
+The custom attributes can only be written once the clone's task has finished, and that task
+goes on in vCenter when portable is cut (Ctrl-C, a crash) while it waits. So the same marks
+also travel in the clone's own ConfigSpec, as one extraConfig option (`MARKS_OPTION`, JSON
+with the VM's name): the VM carries them from the moment it exists, and a VM whose custom
+attributes were never written is still found by destroy, observe and gc. The option is read
+by key (`config.extraConfig["portable.marks"]`), never the whole extraConfig of every VM; it
+is not a `guestinfo.` key, so the guest cannot read it, and it holds names, revisions and
+digests, never secrets. The custom attributes win where both exist (the digest is re-stamped).
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +33,8 @@ DIGEST = "portable.digest"
 REPLICA = "portable.replica"
 KIND = "portable.kind"  # `load-balancer` on front proxy VMs; absent (instance-group) on service VMs
 FIELDS = (APP, SERVICE, REVISION, DIGEST, REPLICA, KIND)
+MARKS_OPTION = "portable.marks"  # extraConfig key of the clone-time marks
+MARKS_PATH = f'config.extraConfig["{MARKS_OPTION}"]'  # read by key: one small property per VM
 
 VM_PROPERTIES = [
     "name",
@@ -33,7 +45,33 @@ VM_PROPERTIES = [
     "config.hardware.memoryMB",
     "config.hardware.device",
     "config.template",
+    MARKS_PATH,  # the clone-time marks, for a VM its custom attributes never reached
 ]
+
+
+def clone_marks(vm_name: str, marks: Mapping[str, str]) -> str:
+    """The MARKS_OPTION value a VM named `vm_name` is cloned with (compact JSON)."""
+    return json.dumps({"vm": vm_name, **{name: marks[name] for name in FIELDS if name in marks}}, sort_keys=True, separators=(",", ":"))
+
+
+def parse_clone_marks(option: Any, vm_name: str) -> dict[str, str]:
+    """The marks in a MARKS_OPTION read back (`option`: the OptionValue or None); {} unless
+    they were written for this very VM name (a copy a user cloned from it by hand is not the app's)."""
+    try:
+        found = json.loads(str(getattr(option, "value", "") or ""))
+    except ValueError:
+        return {}
+    if not isinstance(found, dict) or found.get("vm") != vm_name:
+        return {}
+    return {name: str(found[name]) for name in FIELDS if isinstance(found.get(name), str) and found[name]}
+
+
+def vm_marks(props: Mapping[str, Any], by_key: Mapping[int, str]) -> dict[str, str]:
+    """A VM's marks from its VM_PROPERTIES: the clone-time option's, overridden by the
+    custom attributes (the digest is re-stamped when a group is scaled under a new spec)."""
+    marks = parse_clone_marks(props.get(MARKS_PATH), str(props.get("name", "")))
+    marks.update({by_key[c.key]: str(c.value) for c in props.get("customValue") or [] if c.key in by_key})
+    return marks
 
 
 @dataclass
@@ -115,14 +153,15 @@ class Marks:
             )
 
     def owned_vms(self, app_name: str, kind: str | None = "instance-group") -> list[OwnedVm]:
-        """Every VM (not template) of `kind` (None: any) whose `portable.app` mark is `app_name`."""
+        """Every VM (not template) of `kind` (None: any) whose `portable.app` mark is `app_name`
+        (a custom attribute, or the clone-time option of a VM a cut run never stamped)."""
         keys = self.keys()
         by_key = {v: k for k, v in keys.items()}
         content = self.session.content
         rows = self.session.call("listing VMs", lambda: _collect_vms(content))
         out: list[OwnedVm] = []
         for vm, props in rows:
-            marks = {by_key[c.key]: str(c.value) for c in props.get("customValue") or [] if c.key in by_key}
+            marks = vm_marks(props, by_key)
             if marks.get(APP) != app_name or props.get("config.template"):
                 continue
             if kind is not None and marks.get(KIND, "instance-group") != kind:
