@@ -26,6 +26,7 @@ from portable.providers.docker.images import ensure_image
 Progress = Callable[[str], None]
 ENDPOINT_POLL_S = 0.2  # between tries of a network removal the engine refused for endpoints not yet released
 ENDPOINTS_RELEASED_S = 20.0  # how long the engine gets to release them
+STALE_AFTER_S = 5.0  # refused that long after the network lists no container: the engine's count is stale
 
 
 def _labels(app: App, res: Resource, target: str) -> dict[str, str]:
@@ -67,8 +68,11 @@ def remove_network(client: docker.DockerClient, nid: str, name: str) -> None:
     The engine releases a removed container's endpoint a moment after the removal returns; with
     many removals at once the network can still see one. The removal is tried again every
     ENDPOINT_POLL_S until it goes (not after a backoff: an idle engine frees them in well under
-    a second), for up to ENDPOINTS_RELEASED_S; an endpoint still there after that is stale."""
+    a second), for up to ENDPOINTS_RELEASED_S, or STALE_AFTER_S once the network lists no
+    container: Docker 20.10 under load can keep a count of endpoints that nothing holds (only
+    a daemon restart clears it), and waiting longer for it only delays the error."""
     deadline = time.monotonic() + ENDPOINTS_RELEASED_S
+    empty_since: float | None = None
 
     def remove() -> bool:
         try:
@@ -81,9 +85,20 @@ def remove_network(client: docker.DockerClient, nid: str, name: str) -> None:
             raise
         return True
 
+    def containers_held() -> Any:
+        try:
+            return client.api.inspect_network(nid).get("Containers") or {}
+        except docker.errors.NotFound:
+            return None  # gone after all
+
     while not retried(f"removing network {name}", remove):
-        if time.monotonic() > deadline:
-            raise TargetError(f"network {name} still has endpoints of removed containers after {ENDPOINTS_RELEASED_S:.0f}s",
+        held = retried(f"inspecting network {name}", containers_held)
+        if held is None:
+            return
+        empty_since = None if held else (empty_since or time.monotonic())
+        if time.monotonic() > deadline or (empty_since is not None and time.monotonic() - empty_since > STALE_AFTER_S):
+            raise TargetError(f"network {name} still has endpoints of removed containers (the engine refused its removal for "
+                              f"{time.monotonic() - deadline + ENDPOINTS_RELEASED_S:.0f}s)",
                               hint=f"see them with `docker network inspect {name}`; an engine that keeps a stale one frees it on restart")
         cancel.pause(ENDPOINT_POLL_S)
 
