@@ -49,7 +49,7 @@ def manifest(vcsim: Any, guest_image: str, root: Path, server: str) -> str:
     run = json.dumps([f"-v /var/run/docker.sock:/var/run/docker.sock -v {root}:{root} -v {root}:/var/lib/portable {guest_image}"])
     doc = {
         "apiVersion": "portable/v1", "kind": "Application", "metadata": {"name": APP},
-        "services": {"web": {"image": f"{server}/private/web:1", "secrets": [{"name": "api-token", "path": SECRET_PATH}],
+        "services": {"web": {"image": f"{server}/lab/web:1", "secrets": [{"name": "api-token", "path": SECRET_PATH}],
                              # the image's own check allows 2 s, which a loaded machine misses: 1 s apart, 10 s each
                              "health": {"http": {"path": "/cgi-bin/health", "port": 8080}, "interval": "1s", "timeout": "10s"}}},
         "secrets": {"api-token": {"from": "env:LEAK_API_TOKEN"}},
@@ -137,12 +137,12 @@ def vc(vcsim: Any) -> Any:
     client.close()
 
 
-def test_secrets_reach_the_vsphere_guest_through_vmware_tools_never_guestinfo_and_rotate(tmp_path: Path, vcsim: Any, vc: VCenter, leak_secrets: Any, docker_host: str) -> None:
+def test_secrets_reach_the_vsphere_guest_through_vmware_tools_never_guestinfo_and_rotate(tmp_path: Path, vcsim: Any, vc: VCenter, leak_secrets: Any, lab_env: dict[str, Any]) -> None:
     images = ensure_images()
     root = tmp_path / "guest-root"
     root.mkdir()
     password = leak_secrets.values["LEAK_REGISTRY_PASSWORD"] = f"leak-registry-pw-{uuid.uuid4().hex}"
-    with private_registry(docker_host, tmp_path / "registry", password) as server:
+    with private_registry(lab_env, tmp_path / "registry", password) as server:
         path = tmp_path / "portable.yaml"
         path.write_text(manifest(vcsim, docker_guest_image(images.worker), root, server))
         cli = Cli(tmp_path / "state.db", {"VSPHERE_USER": vcsim.user, "VSPHERE_PASSWORD": vcsim.password, "VSPHERE_GUEST_USER": "root",

@@ -2,7 +2,7 @@
 their user data (issue 18, item 3: it used to travel there even after the secrets moved).
 
 The image lives in a registry that demands a password (private_registry.py: the lab's own
-registry has no auth). After deploy on moto, the password is a SecureString parameter under
+registry has no auth; this one serves its storage). After deploy on moto, the password is a SecureString parameter under
 the app's prefix, the instance boots with the instance profile allowed to read it, and nothing
 the EC2 API shows (user data, attributes, tags) holds it (the leak scanner, also over the
 CLI's output and the state). The user data EC2 holds, run on the lab's engine, reads the
@@ -32,17 +32,17 @@ from aws_support import MOTO_UBUNTU_AMI, REGIONS  # noqa: E402
 from private_registry import USER, private_registry  # noqa: E402
 from vm_lab import bootstrap_of, docker, free_loopback, vm_containers  # noqa: E402,F401
 
-pytestmark = [pytest.mark.lab("moto", "docker", "images"), pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.lab("moto", "docker", "registry", "images"), pytest.mark.timeout(300)]
 
 
-def test_the_registry_password_is_read_from_ssm_at_boot_never_the_user_data(tmp_path: Path, moto_url: str, docker_host: str, leak_secrets: Any,
+def test_the_registry_password_is_read_from_ssm_at_boot_never_the_user_data(tmp_path: Path, moto_url: str, docker_host: str, leak_secrets: Any, lab_env: dict[str, Any],
                                                                             vm_containers: list[str]) -> None:  # noqa: F811
     import boto3
 
     app, region = f"s18reg{uuid.uuid4().hex[:6]}", random.choice(REGIONS)
     password = leak_secrets.values["LEAK_REGISTRY_PASSWORD"] = f"leak-registry-pw-{uuid.uuid4().hex}"
     clients = {s: boto3.client(s, endpoint_url=moto_url, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing") for s in ("ec2", "ssm")}
-    with private_registry(docker_host, tmp_path / "registry", password) as server:
+    with private_registry(lab_env, tmp_path / "registry", password) as server:
         manifest = tmp_path / "portable.yaml"
         manifest.write_text(f"""\
 apiVersion: portable/v1
@@ -50,7 +50,7 @@ kind: Application
 metadata: {{name: {app}}}
 services:
   web:
-    image: {server}/private/web:1
+    image: {server}/lab/web:1
     health: {{http: {{path: /cgi-bin/health, port: 8080}}, interval: 1s}}  # healthy in a second, not the image's 30 s
 targets:
   aws:
@@ -84,7 +84,7 @@ targets:
 
             sent = base64.b64decode(attribute["UserData"]["Value"]).decode()
             assert f"fetch_secret _registry-password {name}" in sent  # the parameter's name, not the value
-            anonymous = subprocess.run(["docker", "-H", docker_host, "pull", f"{server}/private/web:1"], env=dict(os.environ, DOCKER_CONFIG=str(tmp_path / "anon")),
+            anonymous = subprocess.run(["docker", "-H", docker_host, "pull", f"{server}/lab/web:1"], env=dict(os.environ, DOCKER_CONFIG=str(tmp_path / "anon")),
                                        capture_output=True, text=True, timeout=120)
             assert anonymous.returncode != 0  # the registry really refuses anonymous pulls
             vm_containers.append(f"vm-{app}-web")

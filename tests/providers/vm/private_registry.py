@@ -1,7 +1,9 @@
-"""A second Distribution registry on loopback that demands a password (htpasswd), holding
-lab/web:1 as <server>/private/web:1: what a VM must log in to before it can pull. The lab's
-own registry has no auth, so tests of registry logins start this one (the lab's
-`docker-registry` binary), as tests/e2e/test_cd_registry_login.py does."""
+"""A second Distribution registry on loopback that demands a password (htpasswd): what a VM
+must log in to before it can pull. The lab's own registry has no auth, so tests of registry
+logins start this one (the lab's `docker-registry` binary), as tests/e2e/test_cd_registry_login.py
+does. It serves the lab registry's storage read-only (maintenance readonly, no upload purging),
+so the lab's images are there at once (`<server>/lab/web:1`) without a push of their layers
+(a push took 30 s of a loaded machine)."""
 from __future__ import annotations
 
 import contextlib
@@ -13,22 +15,27 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 USER = "portable"
 
 
 @contextlib.contextmanager
-def private_registry(docker_host: str, root: Path, password: str) -> Iterator[str]:
-    """The registry's server (127.0.0.1:PORT), user USER with `password`; stopped afterwards."""
+def private_registry(lab_env: dict[str, Any], root: Path, password: str) -> Iterator[str]:
+    """The registry's server (127.0.0.1:PORT), user USER with `password`, holding what the lab
+    registry holds (e.g. lab/web:1); stopped afterwards."""
     import crypt  # noqa: PLC0415 - deprecated, but the only bcrypt at hand; the registry wants bcrypt
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    (root / "data").mkdir(parents=True)
+    root.mkdir(parents=True)
+    storage = Path(lab_env.get("LAB_RUN") or os.environ.get("LAB_RUN", "/tmp/portable-lab")) / "registry" / "data"
+    assert storage.is_dir(), f"the lab registry's storage {storage} is missing"
     (root / "htpasswd").write_text(f"{USER}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
     (root / "config.yml").write_text(
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: " + str(root / "data") + "\n"
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: " + str(storage) + "\n"
+        "  maintenance:\n    uploadpurging:\n      enabled: false\n    readonly:\n      enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: lab\n    path: {root / 'htpasswd'}\n"
     )
     server = f"127.0.0.1:{port}"
@@ -45,13 +52,9 @@ def private_registry(docker_host: str, root: Path, password: str) -> Iterator[st
                 pass
             assert time.monotonic() < deadline, "the private registry did not start"
             time.sleep(0.3)
-        env = dict(os.environ, DOCKER_HOST=docker_host, DOCKER_CONFIG=str(root / "client"))
-        subprocess.run(["docker", "login", "-u", USER, "--password-stdin", server], input=password, text=True, env=env, check=True, capture_output=True, timeout=60)
-        subprocess.run(["docker", "tag", "lab/web:1", f"{server}/private/web:1"], env=env, check=True, capture_output=True, timeout=60)
-        subprocess.run(["docker", "push", f"{server}/private/web:1"], env=env, check=True, capture_output=True, timeout=300)
-        subprocess.run(["docker", "rmi", f"{server}/private/web:1"], env=env, capture_output=True, timeout=60)
         yield server
     finally:
-        subprocess.run(["docker", "-H", docker_host, "rmi", "-f", f"{server}/private/web:1"], capture_output=True, timeout=60)
+        host = lab_env.get("LAB_DOCKER_HOST") or os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        subprocess.run(["docker", "-H", host, "rmi", f"{server}/lab/web:1"], capture_output=True, timeout=60)  # the tag a test's pull left
         proc.terminate()
         proc.wait(timeout=30)
