@@ -27,6 +27,7 @@ from typing import Any
 
 from pyVmomi import vim
 
+from portable.engine.cancel import pause
 from portable.errors import Problem, TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
@@ -96,7 +97,7 @@ def _run(session: Session, vm: Any, auth: Any, script: str, what: str) -> int:
             return int(found[0].exitCode or 0)
         if time.monotonic() > deadline:
             raise TargetError(f"{what} did not finish within {int(STEP_TIMEOUT)}s")
-        time.sleep(delay)
+        pause(delay)  # Ctrl-C ends the wait, as in every other poll loop
         delay = min(delay * 1.5, 2.0)
 
 
@@ -150,7 +151,7 @@ def push_secrets(
         if time.monotonic() > deadline:
             raise TargetError(f"could not write the secrets of {name} into VM {vm_name} within {timeout:.0f}s: {last}",
                               hint="the template needs VMware Tools (open-vm-tools) and the guest account the target names")
-        time.sleep(2)
+        pause(2)
     incoming = f"{GUEST_ROOT}/secrets/.incoming-{uuid.uuid4().hex[:8]}"
     _upload(session, settings, vm, vm_name, auth, data, incoming)
     code = _run(session, vm, auth, write_script(spec, incoming), what)
