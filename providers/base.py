@@ -46,6 +46,7 @@ class Capability(str, Enum):
     QUIESCE = "quiesce"  # DataSource: stop and restart the services that write to volumes
     RESTORE_VOLUMES = "restore_volumes"  # DataDestination: write an archive into a volume through the API
     RESTORE_AT_BOOT = "restore_at_boot"  # DataDestination: translate() carries app.restores (init container, first boot)
+    RESTORE_FED = "restore_fed"  # with RESTORE_AT_BOOT: the first start waits while the deploy hands over archives portable opened (no URL, key or plaintext copy on the target)
     RESTORE_RUNNING = "restore_running"  # DataDestination: restore_volume into the deployed app, its writers stopped by the target (`portable restore`)
     EXPORT_IMAGES = "export_images"  # ImageSource: hand out an image as a `docker save` stream
     IMPORT_IMAGES = "import_images"  # ImageMover: load images the target lacks from an ImageSource
@@ -67,6 +68,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.QUIESCE: "stop its writers (--quiesce)",
     Capability.RESTORE_VOLUMES: "restore volume data in place",
     Capability.RESTORE_AT_BOOT: "restore volume data at first start",
+    Capability.RESTORE_FED: "take volume data handed over during its deploy",
     Capability.RESTORE_RUNNING: "restore volume data into the deployed app",
     Capability.EXPORT_IMAGES: "hand out its images",
     Capability.IMPORT_IMAGES: "load images from another target",

@@ -1,5 +1,6 @@
-"""The POSIX sh that fills a volume from its archives on targets that restore from inside:
-a Kubernetes init container, a VM's first boot. Docker restores through its API instead.
+"""The POSIX sh that fills a volume from archives it fetches by URL, on targets that restore
+from inside at first boot (aws, libcloud with --plaintext-transit). Docker restores through
+its API; Kubernetes and vSphere are handed the archives during the deploy (`is_fed`).
 
 Idempotent: a marker named after the last archive's checksum makes reruns (pod restarts,
 reboots) a no-op, and a volume that already holds data is never overwritten. Each archive's
@@ -11,6 +12,13 @@ import shlex
 from collections.abc import Mapping, Sequence
 
 MARKER = ".portable-restored"
+
+
+def is_fed(archives: Sequence[Mapping[str, object]]) -> bool:
+    """A migration hands these archives over itself during the deploy (each names a file on
+    the machine running portable, not a URL): the target's first start waits for them
+    instead of fetching them (Kubernetes' init containers, vSphere's guest uploads)."""
+    return bool(archives) and all(a.get("local") for a in archives)
 
 
 def render_restore_script(volume: str, mount: str, archives: Sequence[Mapping[str, object]]) -> str:

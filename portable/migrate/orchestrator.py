@@ -9,6 +9,7 @@ leaves A serving with its data untouched.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -54,11 +55,11 @@ def stateful_volumes(app: App) -> list[str]:
     return [v for v in app.manifest.volumes if v in used]
 
 
-# destinations whose restore from inside runs, and is waited for, during the deploy step
-# (Kubernetes' rollout waits for the init containers; vSphere's first-start delivery is
-# portable's own guest upload): their unsealed transit copies are deleted when the migration
-# ends. A VM's first boot (aws, libcloud) is not observed: refused without --plaintext-transit.
-OBSERVED_AT_DEPLOY = frozenset({"kubernetes", "vsphere"})
+# A destination that restores from inside at first start either waits while the deploy hands
+# it the archives portable opened here (RESTORE_FED: Kubernetes' init containers fed through
+# exec, vSphere's guest uploads), so nothing sealed needs opening on the target; or its VMs
+# fetch them by URL at first boot (aws, libcloud), which portable does not see finish and
+# which cannot open a sealed archive: refused without --plaintext-transit.
 
 
 def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, volumes: bool, quiesce: bool, remote_blobs: bool = True, plaintext_transit: bool = False) -> None:
@@ -77,7 +78,7 @@ def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, vol
                 f"target `{dst.target_name}` ({dst_provider.name}) restores volumes from inside, at first start, and cannot read archives kept on this machine",
                 hint="pass --blob-store s3://BUCKET/PREFIX (or set PORTABLE_BLOB_STORE) so the destination can fetch them",
             )
-        if Capability.RESTORE_VOLUMES not in dst_provider.capabilities and dst_provider.name not in OBSERVED_AT_DEPLOY and not plaintext_transit:
+        if not {Capability.RESTORE_VOLUMES, Capability.RESTORE_FED} & dst_provider.capabilities and not plaintext_transit:
             raise InputError(
                 f"target `{dst.target_name}` ({dst_provider.name}) restores volumes at its instances' first boot, which cannot open sealed archives and which portable does not see finish, so an unsealed copy would stay in the blob store",
                 hint="pass --plaintext-transit to accept that copy (server-side encrypted on S3, its URL valid for the deploy timeout, left for you to delete), or migrate without volumes and run portable restore over SSH",
@@ -326,11 +327,13 @@ class Migration:
         self.journal.archives = archives
         return {"archives": archives}
 
-    def _restore_app(self, archives: list[dict[str, Any]]) -> App:
-        """The destination app, carrying for each volume its archives in the order to apply."""
-        restores: dict[str, list[dict[str, str]]] = {}
+    def _restore_app(self, archives: list[dict[str, Any]], opened: Mapping[str, Path] | None = None) -> App:
+        """The destination app, carrying for each volume its archives in the order to apply:
+        by URL, or (`opened`: archive key -> its plaintext here) as files the deploy hands over."""
+        restores: dict[str, list[dict[str, Any]]] = {}
         for a in archives:
-            restores.setdefault(a["volume"], []).append({"url": a["url"], "sha256": a["sha256"], "key": a["key"], "phase": a["phase"], "deleted": a.get("deleted_paths", [])})
+            where = {"local": str(opened[a["key"]])} if opened is not None else {"url": a["url"]}
+            restores.setdefault(a["volume"], []).append({**where, "sha256": a["sha256"], "key": a["key"], "phase": a["phase"], "deleted": a.get("deleted_paths", [])})
         return dataclasses.replace(self._pinned_dst(), restores=restores)
 
     def _transit(self, archives: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -351,8 +354,9 @@ class Migration:
         return out
 
     def _drop_transit(self) -> None:
-        """Deletes the unsealed transit copies (a destination that restores during its deploy has read them)."""
-        if self.dst_provider.name not in OBSERVED_AT_DEPLOY:
+        """Deletes unsealed transit copies a destination has read during its deploy (recorded
+        by an earlier version's run being resumed: fed destinations make none now)."""
+        if Capability.RESTORE_FED not in self.dst_provider.capabilities:
             return  # a VM's first boot, not observed (--plaintext-transit): left, as the refusal said
         for key in (self.journal.steps.get("deploy") or {}).get("transit_keys", []):
             try:
@@ -370,6 +374,8 @@ class Migration:
 
     def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
         destination = self._api_restorer()
+        if destination is None and Capability.RESTORE_FED in self.dst_provider.capabilities:
+            return self._deploy_fed(archives)
         app = self._restore_app(archives if destination is not None else self._transit(archives))
         if destination is not None:
             pre_restored = self.journal.output("precopy").get("restored", False)
@@ -378,6 +384,17 @@ class Migration:
                     continue  # already on the destination since the first pass
                 self._restore_once("deploy", destination, app, a, delta=a["phase"] == "final")
         result = self.api.deploy_app(self.session, app, progress=self.progress, timeout=self.timeout, kind="migrate", message=self._message())
+        return {"revision": result.revision}
+
+    def _deploy_fed(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
+        """The deploy of a destination whose new instances wait for their archives: each is
+        opened here (0600 scratch files, removed when the deploy returns) and handed over by
+        the provider while it waits for them, so the key and the plaintext never leave this
+        machine and no URL reaches the target."""
+        with contextlib.ExitStack() as stack:
+            opened = {str(a["key"]): stack.enter_context(self._plaintext(a)) for a in archives}
+            app = self._restore_app(archives, opened)
+            result = self.api.deploy_app(self.session, app, progress=self.progress, timeout=self.timeout, kind="migrate", message=self._message())
         return {"revision": result.revision}
 
     def _message(self) -> str:

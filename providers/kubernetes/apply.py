@@ -19,6 +19,7 @@ from portable.plan.resources import Resource
 from portable.providers.base import ApplyContext
 from portable.providers.kubernetes import naming as n
 from portable.providers.kubernetes.client import Kube
+from portable.providers.kubernetes.feed import feeder_for
 from portable.providers.kubernetes.rollout import wait_for_rollout, wait_until_gone
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of
@@ -122,8 +123,9 @@ class Applier:
         ctx.progress(f"{resource.kind}/{resource.name}: {verb}")
         self.kube.apply(obj, force=self.force_conflicts(ctx) or _imperative_drift(action))
         if resource.kind in WORKLOADS:
+            feeder = feeder_for(self.kube, namespace, obj, ctx.app, resource.service, ctx.progress)
             wait_for_rollout(self.kube, resource.kind, namespace, resource.name, timeout=self.rollout_timeout(ctx), progress=ctx.progress,
-                             service=resource.service)
+                             service=resource.service, each_poll=feeder.step if feeder is not None else None)
 
     def _refuse_another_apps(self, kind: str, namespace: str, name: str, app: str) -> None:
         """Two apps sharing a namespace must not take over each other's objects.

@@ -69,3 +69,17 @@ def exit_status(status: bytes) -> tuple[int, str]:
         return int(codes[0]), message
     said = re.search(r"exit (?:status|code) (\d+)", message)  # other servers say it in words
     return (int(said.group(1)) if said and said.group(1) != "0" else 1), message
+
+
+def run_to_end(ws: Any) -> tuple[int, str]:
+    """Reads a command's output to its end: (exit code, what it printed on stderr, else what
+    the server said). For commands fed through stdin, whose stdout is not wanted."""
+    errors: list[bytes] = []
+    status = b""
+    for channel, payload in frames(ws):
+        if channel == STDERR:
+            errors.append(payload)
+        elif channel == ERROR:
+            status += payload
+    code, message = exit_status(status)
+    return code, b"".join(errors).decode("utf-8", "replace").strip() or message

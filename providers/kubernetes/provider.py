@@ -35,7 +35,7 @@ class KubernetesProvider(KubernetesOwned, KubernetesRestore, KubernetesExec, Bas
     name: ClassVar[str] = "kubernetes"
     default_parallelism: ClassVar[int] = 64  # as kubectl apply: the apiserver takes every object at once
     drift_hints: ClassVar[Mapping[str, str]] = HINTS
-    # migrated volumes are filled by an init container (see workload.restore_containers)
+    # migrated volumes are filled in an init container, fed by portable (feed.py, workload.restore_containers)
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.VOLUMES,
         Capability.PUBLIC_HTTP,
@@ -46,6 +46,7 @@ class KubernetesProvider(KubernetesOwned, KubernetesRestore, KubernetesExec, Bas
         Capability.EXPORT_VOLUMES,
         Capability.QUIESCE,
         Capability.RESTORE_AT_BOOT,
+        Capability.RESTORE_FED,  # the init containers wait; the rollout wait feeds them through exec (feed.py)
         Capability.RESTORE_RUNNING,  # portable restore: a helper pod per claim, writers scaled down (restore.py)
         Capability.LIST_OWNED,  # portable gc (owned.py)
         Capability.EXEC,  # portable exec (exec.py)

@@ -27,7 +27,7 @@ from portable.manifest.app import App
 from portable.providers.base import Progress
 from portable.providers.kubernetes import naming as n
 from portable.providers.kubernetes.data import MOUNT, KubernetesData
-from portable.providers.kubernetes.pod_exec import ERROR, STDERR, STDIN, exit_status, frames, open_exec
+from portable.providers.kubernetes.pod_exec import STDIN, open_exec, run_to_end
 from portable.providers.kubernetes.translate import namespace_of
 
 CHUNK = 1 << 18
@@ -110,7 +110,7 @@ class KubernetesRestore(KubernetesData):
                     for chunk in metered(iter(lambda: fh.read(CHUNK), b""), progress, f"volume {claim} -> pod {pod_name}",
                                          total=archive.stat().st_size):
                         ws.write_channel(STDIN, chunk)
-                code, said = self._finish(ws)
+                code, said = run_to_end(ws)
             finally:
                 ws.close()
             if code:
@@ -121,16 +121,3 @@ class KubernetesRestore(KubernetesData):
     def _open_exec_stdin(self, ns: str, pod: str, command: list[str]) -> Any:
         return open_exec(self.kube, ns, pod, command, stdin=True, refused=f"cannot write volume data into pod {ns}/{pod}: the API server could not exec into it",
                          hint="exec needs a kubelet that runs the pod")
-
-    @staticmethod
-    def _finish(ws: Any) -> tuple[int, str]:
-        """Reads the command's output to its end: (exit code, what it printed on stderr)."""
-        errors: list[bytes] = []
-        status = b""
-        for channel, payload in frames(ws):
-            if channel == STDERR:
-                errors.append(payload)
-            elif channel == ERROR:
-                status += payload
-        code, message = exit_status(status)
-        return code, b"".join(errors).decode("utf-8", "replace").strip() or message

@@ -82,8 +82,9 @@ def replicas_ready(obj: dict[str, Any]) -> tuple[int, int]:
 
 
 def wait_for_rollout(kube: Kube, kind: str, namespace: str, name: str, *, timeout: float, progress: Progress,
-                     service: str | None = None) -> None:
+                     service: str | None = None, each_poll: Callable[[], None] | None = None) -> None:
     """Returns once the workload is fully rolled out; raises HealthCheckError on timeout.
+    `each_poll` runs between polls (a migration's archives fed into waiting pods, feed.py).
 
     Each changed status line is one progress line; for `service` it also carries the
     replicas ready so far, so the live table counts 0/2, 1/2, 2/2 as the pods come up."""
@@ -103,6 +104,8 @@ def wait_for_rollout(kube: Kube, kind: str, namespace: str, name: str, *, timeou
             last_line = line
         if done:
             return
+        if each_poll is not None:
+            each_poll()
         if kind == "StatefulSet" and time.monotonic() - start > 2:
             unstick_statefulset(kube, obj, kicked)
         if fatal or time.monotonic() >= deadline:

@@ -12,7 +12,9 @@ from typing import Any
 from portable.manifest.app import App
 from portable.manifest.model import Health, Service
 from portable.manifest.units import format_millicores
-from portable.data.restore_script import render_restore_script
+from portable.data.restore_script import is_fed, render_restore_script
+from portable.providers.kubernetes.feed import MOUNT as FEED_MOUNT
+from portable.providers.kubernetes.feed import wait_script
 from portable.providers.hardening import runtime_security
 from portable.providers.kubernetes import naming as n
 
@@ -155,13 +157,15 @@ def restore_containers(app: App, svc: Service, image: str) -> list[dict[str, Any
         archives = list(app.restores.get(volume, ()))
         if not archives:
             continue
-        script = render_restore_script(volume, "/portable-restore", archives)
+        # a migration's sealed archives are fed by portable through the API server (feed.py);
+        # only --plaintext-transit style archives named by URL are fetched by the script itself
+        script = wait_script(volume, archives) if is_fed(archives) else render_restore_script(volume, FEED_MOUNT, archives)
         out.append({
             "name": n.dns_name("restore", volume),
             "image": image,
             "imagePullPolicy": "IfNotPresent",
             "command": ["sh", "-c", script],
-            "volumeMounts": [{"name": volume, "mountPath": "/portable-restore"}],
+            "volumeMounts": [{"name": volume, "mountPath": FEED_MOUNT}],
             "securityContext": {"allowPrivilegeEscalation": False},
         })
     return out

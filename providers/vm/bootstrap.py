@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from portable.data.restore_script import render_restore_script
+from portable.data.restore_script import is_fed, render_restore_script
 from portable.providers.hardening import docker_flags
 from portable.providers.vm.group import group_disks
 from portable.providers.vm.secret_fetch import REGISTRY_PASSWORD, fetch_lines
@@ -200,7 +200,7 @@ def render_bootstrap(
     for vol in spec["volumes"]:
         out.append(f"mkdir -p \"$ROOT/volumes/{vol['volume']}\"")
         archives = (restores or {}).get(vol["volume"])
-        if archives:
+        if archives and not is_fed(archives):  # fed ones are uploaded by portable before this runs (vSphere)
             out += restore_step(vol["volume"], archives)
     if secret_source is not None:  # read at boot from the cloud's secret store, or pushed: no value here
         out += fetch_lines(spec, secret_source, registry_password=registry is not None)

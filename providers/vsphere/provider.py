@@ -52,6 +52,7 @@ class VsphereProvider(VsphereOwned, VsphereExec, VsphereRestore, VsphereQuiesce,
     base_capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
          Capability.EXPORT_VOLUMES, Capability.RESTORE_AT_BOOT, Capability.RESTORE_RUNNING,
+         Capability.RESTORE_FED,  # a new VM waits while portable uploads the archives through VMware Tools (restore.py)
          Capability.QUIESCE,  # the writers' containers stopped in their guests through VMware Tools (quiesce.py)
          Capability.DATA_CHANNEL,  # guest operations with the guest account, checked while planning (data.py)
          Capability.LIST_OWNED,  # portable gc (owned.py)

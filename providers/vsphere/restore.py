@@ -133,9 +133,15 @@ class VsphereRestore(VsphereData):
         self._set_restore_key(owned_vm, vm_name, "done")
 
     def _fetch(self, archive: Mapping[str, Any], scratch: Path, volume: str) -> Path:
-        """The archive on this machine (from the blob store's URL), its checksum checked."""
-        dest = scratch / f"{uuid.uuid4().hex[:8]}.tar.gz"
+        """The archive on this machine, its checksum checked: the plaintext the migration opened
+        here (`local`), or a copy fetched from the blob store's URL."""
         what = str(archive.get("key") or f"an archive of volume {volume}")  # never the URL: it may be presigned
+        if archive.get("local"):
+            opened = Path(str(archive["local"]))
+            if file_sha256(opened) != archive["sha256"]:
+                raise MigrationError(f"{what} does not match its checksum: it was changed or truncated; run the migration again")
+            return opened
+        dest = scratch / f"{uuid.uuid4().hex[:8]}.tar.gz"
         try:
             with urllib.request.urlopen(str(archive["url"]), timeout=60) as response, open(dest, "wb") as out:  # noqa: S310 - file:// or the blob store's https
                 while chunk := response.read(1 << 20):

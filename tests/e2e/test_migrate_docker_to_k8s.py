@@ -1,18 +1,17 @@
-"""A stateful app moves from the Docker engine to the lab's Kubernetes (issue 8).
+"""A stateful app moves from the Docker engine to the lab's Kubernetes (issues 8, 18).
 
 The app lands on the lab's real node (kubelet + containerd): the data is really exported from
-Docker into archives in an S3 blob store (moto), the StatefulSet on Kubernetes carries the init
-container that restores exactly those archives (URL and checksum) before the service starts,
-that init container really downloads them in a pod (moto is reached at the node's address,
-LAB_K8S_NODE_MOTO_URL) and the file written on Docker is in the pod's volume, the workload
-passes its real readiness probe, and Docker is retired.
+Docker into archives in an S3 blob store (moto), sealed there; the StatefulSet carries an init
+container that names those archives by checksum only (no URL, no key) and waits while portable
+writes them, opened on this machine, into it through the API server's exec; moto is reached
+at loopback only, which the node's pods cannot reach, so nothing in the cluster fetched
+anything; the file written on Docker is in the pod's volume, the workload passes its real
+readiness probe, and Docker is retired.
 """
 from __future__ import annotations
 
 import json
-import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +67,7 @@ def kubectl(kubeconfig: str, *args: str) -> str:
 
 
 def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig: str, moto_url: str, real_node: Any, lab: Any, registry: str) -> None:
-    # one URL for moto that this host and the node's pods both reach (the presigned URLs go to the pod)
-    s3_url = lab.require("k8s_node", "moto")["LAB_K8S_NODE_MOTO_URL"]
+    s3_url = moto_url  # loopback: this host reaches it, the node's pods do not (they are fed, they fetch nothing)
     assert real_node.target_settings["node_selector"] == {"portable.dev/lab-node": "real"}  # as MANIFEST spells it
     images = ensure_images()
     force_remove_app(APP)
@@ -93,20 +91,21 @@ def test_stateful_app_moves_from_docker_to_kubernetes(tmp_path: Path, kubeconfig
         # this migration's archives are in the blob store
         journal, s3, keys = this_migrations_archives(tmp_path, moto_url, APP)
         assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
-        # sealed at rest; the init container read unsealed transit copies, deleted when the migration ended
+        # sealed at rest; no unsealed copy was ever written to the blob store
         assert all(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read(15) == b"PORTABLE-SEALED" for k in keys)
         assert s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{APP}/transit/").get("KeyCount") == 0
+        assert "written into pod kv-0 (checksums verified in the pod)" in result.stdout + result.stderr
 
-        # the StatefulSet restores exactly those archives before the service starts
+        # the StatefulSet names exactly those archives by checksum, and no URL, key or local file
         sts = json.loads(kubectl(kubeconfig, "-n", APP, "get", "statefulset", "kv", "-o", "json"))
         inits = sts["spec"]["template"]["spec"]["initContainers"]
         assert [c["name"] for c in inits] == ["restore-data"]
         script = inits[0]["command"][-1]
         for archive in journal["archives"]:
             assert archive["key"] in script and archive["sha256"] in script
-        # the URLs live for the deploy's timeout + 5 min, not days (SigV4's X-Amz-Expires, or SigV2's Expires=epoch)
-        lives = [int(e) for e in re.findall(r"X-Amz-Expires=(\d+)", script)] or [int(e) - int(time.time()) for e in re.findall(r"[?&]Expires=(\d+)", script)]
-        assert len(lives) == 4 and all(e <= 300 + 300 for e in lives), lives  # wget's URL and curl's, per archive
+        spec_text = json.dumps(sts["spec"])
+        assert "://" not in spec_text and "Amz" not in spec_text and "Signature" not in spec_text, script
+        assert ".unsealed-" not in spec_text and str(tmp_path) not in spec_text, script
         assert inits[0]["volumeMounts"] == [{"name": "data", "mountPath": "/portable-restore"}]
         assert sts["status"].get("availableReplicas") == 1
 

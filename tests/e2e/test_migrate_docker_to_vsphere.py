@@ -10,6 +10,7 @@ volume, then says `done`. The guest then holds exactly the files Docker had; Doc
 """
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from docker_support import Cli, ensure_images, force_remove_app
-from migration_support import this_migrations_archives
+from migration_support import BUCKET, this_migrations_archives
 from test_migrate_vsphere_to_docker import checksums_in, guest_container, guest_image, vm_names
 
 pytestmark = [pytest.mark.lab("docker", "vcsim", "moto"), pytest.mark.timeout(900)]
@@ -67,6 +68,11 @@ def app_containers() -> list[str]:
 
 def guest_restore_key(vcsim: Any, vm_name: str) -> str | None:
     """guestinfo.portable.restore of the VM, read through the vSphere API as vCenter shows it."""
+    return vm_extra_config(vcsim, vm_name).get("guestinfo.portable.restore")
+
+
+def vm_extra_config(vcsim: Any, vm_name: str) -> dict[str, str]:
+    """The VM's extraConfig (guestinfo user data included), read through the vSphere API."""
     import ssl
 
     from pyVim.connect import Disconnect, SmartConnect
@@ -76,7 +82,7 @@ def guest_restore_key(vcsim: Any, vm_name: str) -> str | None:
     try:
         view = si.content.viewManager.CreateContainerView(si.content.rootFolder, [vim.VirtualMachine], True)
         [vm] = [v for v in view.view if v.name == vm_name]
-        return next((str(o.value) for o in vm.config.extraConfig if o.key == "guestinfo.portable.restore"), None)
+        return {str(o.key): str(o.value) for o in vm.config.extraConfig}
     finally:
         Disconnect(si)
 
@@ -124,9 +130,14 @@ def test_stateful_app_moves_from_docker_to_vsphere_vms_with_its_data(tmp_path: P
         assert "X-Amz-Signature" not in moved.stdout + moved.stderr  # presigned URLs are not shown
 
         # the guest holds exactly the files Docker had, from this migration's two archives
-        journal, _, keys = this_migrations_archives(tmp_path, moto_url, APP)
+        journal, s3, keys = this_migrations_archives(tmp_path, moto_url, APP)
         assert [k.rsplit("/", 1)[1] for k in keys] == ["data.base.tar.gz", "data.final.tar.gz"], keys
+        # sealed at rest and opened on this machine only: no unsealed copy, no URL in the VM's metadata
+        assert all(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read(15) == b"PORTABLE-SEALED" for k in keys)
+        assert s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{APP}/transit/").get("KeyCount") == 0
         [vm] = vm_names(cli, manifest)
+        metadata = json.dumps(vm_extra_config(vcsim, vm))
+        assert moto_url.split("://", 1)[1] not in metadata and "Amz" not in metadata and ".unsealed-" not in metadata, metadata[:2000]
         guest = guest_container(vm)
         assert checksums_in(guest, GUEST_VOLUME) == written
         last = journal["archives"][-1]["sha256"]
