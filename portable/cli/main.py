@@ -425,9 +425,10 @@ def targets(file: str, output: str, no_check: bool) -> None:
 @click.option("--dns-service", default=None, help="The public service the record points at (default: the only service with a public port).")
 @click.option("--timeout", default=300.0, show_default=True)
 @click.option("--plaintext-transit", is_flag=True, envvar="PORTABLE_PLAINTEXT_TRANSIT", help="Let a destination whose VMs restore at first boot (aws, libcloud) fetch an unsealed copy of the archives (see docs/security.md).")
+@click.option("--encryption-key", envvar="PORTABLE_ENCRYPTION_KEY", default=None, help="Seal the migration's archives with env:VAR, file:PATH (32 bytes: raw, hex or base64) or kms:KEY_ID_OR_ALIAS (default: the app's key in the state store); see docs/security.md.")
 @output_option
 @_handle_errors
-def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, dns_service: str | None, timeout: float, plaintext_transit: bool, output: str) -> None:
+def migrate(file: str, state: str | None, source: str, destination: str, yes: bool, quiesce: bool, keep_source: bool, keep_failed: bool, dry_run: bool, blob_store: str | None, dns_record: str | None, dns_zone: str | None, dns_provider: str, dns_service: str | None, timeout: float, plaintext_transit: bool, encryption_key: str | None, output: str) -> None:
     """Move the running app to another target with its data (resumable)."""
     from portable.migrate.api import cutover_from_flags, preview
     from portable.migrate.api import migrate as run_migration
@@ -436,7 +437,7 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
     cut = cutover_from_flags(dns_record, dns_zone, dns_provider, dns_service)
     session = Session.open(file, env=_env(), state=state)
     if dry_run or not yes:
-        shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store, cutover=cut, plaintext_transit=plaintext_transit)
+        shown = preview(session, source, destination, quiesce=quiesce, blob_store=blob_store, cutover=cut, plaintext_transit=plaintext_transit, encryption_key=encryption_key)
         if output == "json" and dry_run:  # the preview as the plan's JSON (docs/schemas/plan.schema.json) and the volumes
             return emit_json({"to": destination, "plan": shown.plan.to_dict(), "volumes": list(shown.volumes)})
         click.echo(f"on {destination}:", err=output == "json")
@@ -449,7 +450,8 @@ def migrate(file: str, state: str | None, source: str, destination: str, yes: bo
 
     started = time.monotonic()
     with progress() as report:
-        result = run_migration(session, source, destination, blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout, plaintext_transit=plaintext_transit)
+        result = run_migration(session, source, destination, blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cut, progress=report, timeout=timeout, plaintext_transit=plaintext_transit,
+                               encryption_key=encryption_key)
     if output == "json":
         from portable.cli.verbs import migrate_document
 

@@ -84,6 +84,15 @@ def check_spec(spec: str | None) -> None:
         raise InputError("--encryption-key takes env:VAR, file:PATH or kms:KEY_ID_OR_ALIAS")
 
 
+def check_key(spec: str | None, env: Any = None) -> None:
+    """Refuses, while planning, an --encryption-key that could not be read when the first
+    archive is sealed: a malformed spec, an unset variable, a missing file or one that does not
+    hold 32 bytes. A KMS key is asked for only when it is used."""
+    check_spec(spec)
+    if spec is not None and not spec.startswith("kms:"):
+        _given(spec, env)
+
+
 def _given(spec: str, env: Any) -> DataKey:
     kind, _, rest = spec.partition(":")
     if kind == "env":
@@ -151,6 +160,10 @@ class ArchiveKeys:
 
     def __repr__(self) -> str:
         return f"ArchiveKeys(spec={self.spec!r}, app={self.app!r})"  # the spec names a source, never a key
+
+    def check(self) -> None:
+        """check_key of this run's --encryption-key (while planning)."""
+        check_key(self.spec, self._env)
 
     def sealing(self) -> DataKey:
         """A key for a new archive (under KMS a fresh data key per archive)."""

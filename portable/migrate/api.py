@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from portable.data.archive import write_archive
-from portable.data.archive_keys import ArchiveKeys
+from portable.data.archive_keys import ArchiveKeys, check_key
 from portable.engine.interrupted import Interrupted
 from portable.engine.progress import metered
 from portable.errors import InputError
@@ -53,10 +53,11 @@ def cutover_from_flags(record: str | None, zone: str | None, provider: str = "ro
 
 
 def preview(path: str | Path | Session = DEFAULT_FILE, source: str = "local", destination: str = "", *, state: Any = None, env: Mapping[str, str] | None = None, quiesce: bool = False, blob_store: str | None = None, cutover: Cutover | None = None,
-            plaintext_transit: bool = False) -> MigrationPreview:
+            plaintext_transit: bool = False, encryption_key: str | None = None) -> MigrationPreview:
     """What `migrate` would do, checked as far as it can be without changing anything."""
     if not destination:
         raise InputError("migrate needs a destination target (--to)")
+    check_key(encryption_key, env)  # a wrong --encryption-key: exit 2 before anything is read
     session = Session.open(path, env=env, state=state)
     src = session.app(source)
     volumes = stateful_volumes(src)
@@ -84,14 +85,15 @@ def migrate(
     progress: Progress = _quiet,
     timeout: float = 300.0,
     plaintext_transit: bool = False,
+    encryption_key: str | None = None,
 ) -> MigrationResult:
     """Moves the app from `source` to `destination` with its volumes (resumable); its archives
-    are sealed with the app's key, and `plaintext_transit` accepts the unsealed copy a VM's
-    first boot fetches (see docs/security.md)."""
+    are sealed with `encryption_key` (env:VAR, file:PATH, kms:KEY) or the app's key, and
+    `plaintext_transit` accepts the unsealed copy a VM's first boot fetches (docs/security.md)."""
     if not destination:
         raise InputError("migrate needs a destination target (--to)")
     return Migration(path, source, destination, state=state, env=env, blob_store=blob_store, quiesce=quiesce, keep_source=keep_source, keep_failed=keep_failed, cutover=cutover, progress=progress, timeout=timeout,
-                     plaintext_transit=plaintext_transit).run()
+                     plaintext_transit=plaintext_transit, encryption_key=encryption_key).run()
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,7 @@ class Migration:
         timeout: float = 300.0,
         fresh: bool = False,
         plaintext_transit: bool = False,
+        encryption_key: str | None = None,
     ) -> None:
         from portable import api
 
@@ -177,7 +178,7 @@ class Migration:
         base = self.src.base_dir / ".portable"
         self.blobs = open_blob_store(blob_store, base / "archives")
         self.scratch = base / "tmp"  # archives of a remote blob store are staged here
-        self.keys = ArchiveKeys(None, self.src.name, lambda: self.session.store().app_key(self.src.name), env)  # sealed with the app's key
+        self.keys = ArchiveKeys(encryption_key, self.src.name, lambda: self.session.store().app_key(self.src.name), env)  # --encryption-key, else the app's key
         self.plaintext_transit = plaintext_transit
         self.journal = Journal.open(base / "migrations", self.src.name, source, destination, fresh=fresh)
         self.quiesce = quiesce
@@ -231,6 +232,7 @@ class Migration:
 
     def _plan(self) -> dict[str, Any]:
         self.dst.check_secrets()
+        self.keys.check()  # an unreadable --encryption-key stops the run before the source is touched
         problems = self.session.capability_problems(self.dst.target_name)
         if problems:
             raise CapabilityError("\n".join(p.render() for p in problems))

@@ -82,7 +82,7 @@ class KubernetesSettings(BaseModel):
     tolerations: list[Toleration] = Field(default_factory=list, description="tolerations of every pod portable runs (services and helpers)")
     restore_image: str = Field(
         default_factory=lambda: os.environ.get("PORTABLE_RESTORE_IMAGE", "busybox:1.36"),
-        description="image of the init container that restores migrated volumes (needs sh, wget, sha256sum, tar)",
+        description="image of the init container that restores migrated volumes (needs sh, head, sha256sum, tar)",
     )
 
     @field_validator("rollout_timeout")

@@ -171,6 +171,39 @@ def test_unhealthy_destination_leaves_source_serving(setup: dict) -> None:
         assert docker_on(ctx["host_b"], *kind, "--filter", label).stdout.split() == [], kind
 
 
+def test_migrate_seals_with_the_given_encryption_key(setup: dict) -> None:
+    """--encryption-key env:VAR: an unset variable stops the run while planning (exit 2, A
+    untouched, nothing on B); set, the archives are sealed with that key, which opens them."""
+    import base64
+    import os
+
+    from portable.data.sealed import header_of
+
+    ctx = setup
+    cli: Cli = ctx["cli"]
+    before = _deploy_with_data(ctx)
+    refused = cli.run("migrate", "-f", ctx["manifest"], "--state", str(cli.state), "--from", "a", "--to", "b", "--yes", "--quiesce",
+                      "--encryption-key", "env:MIGRATE_KEY_UNSET")
+    assert refused.returncode == 2, refused.stderr + refused.stdout
+    assert "--encryption-key env:MIGRATE_KEY_UNSET names a variable that is not set" in refused.stderr
+    label = f"label=io.portable.app={ctx['app']}"
+    assert docker_on(ctx["host_b"], "ps", "-aq", "--filter", label).stdout.split() == []
+    assert wait_for(f"http://127.0.0.1:{ctx['port_a']}/cgi-bin/count").startswith("count=")  # A never stopped serving
+    key = base64.b64encode(os.urandom(32)).decode()
+    moved = cli.run("migrate", "-f", ctx["manifest"], "--state", str(cli.state), "--from", "a", "--to", "b", "--yes", "--quiesce",
+                    "--encryption-key", "env:MIGRATE_KEY", extra_env={"MIGRATE_KEY": key})
+    assert moved.returncode == 0, moved.stderr + moved.stdout
+    assert key not in moved.stdout + moved.stderr
+    after = checksums(ctx["host_b"], f"{ctx['app']}-kv-1")
+    assert after["./files/blob"] == before["./files/blob"] and after["./files/note.txt"] == before["./files/note.txt"]
+    archives = list(Path(ctx["manifest"]).parent.glob(".portable/archives/*/*/data.*.tar.gz"))
+    assert archives
+    for path in archives:
+        assert header_of(path)["key"] == {"kind": "env", "name": "MIGRATE_KEY"}  # the variable's name, never its value
+        with ArchiveKeys("env:MIGRATE_KEY", ctx["app"], lambda: b"", {"MIGRATE_KEY": key}).plaintext(path, path.parent / "opened", expect_sealed=True) as plain:
+            verify_archive(plain)
+
+
 def test_a_migration_reads_the_manifest_once(setup: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """One session per command: the plan, the deploy on B and the retirement of A all work
     on the manifest parsed at the start (it used to be read four or more times)."""

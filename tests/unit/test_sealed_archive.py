@@ -153,3 +153,19 @@ def test_chunk_boundaries_round_trip_and_a_dropped_last_chunk_is_caught(tmp_path
         with pytest.raises(MigrationError, match="changed, truncated or damaged"):
             unseal_file(tmp_path / "sealed", tmp_path / "opened", key)
         assert not (tmp_path / "opened").exists()
+
+
+def test_an_unreadable_key_is_refused_while_planning(tmp_path: Path) -> None:
+    """check_key (migrate's plan step): the same sentences the first seal would give, before it."""
+    from portable.data.archive_keys import check_key
+
+    with pytest.raises(InputError, match="env:NOPE names a variable that is not set"):
+        check_key("env:NOPE", {})
+    with pytest.raises(InputError, match="cannot be read"):
+        check_key(f"file:{tmp_path / 'missing.key'}", {})
+    short = tmp_path / "short.key"
+    short.write_bytes(os.urandom(31))
+    with pytest.raises(InputError):
+        check_key(f"file:{short}", {})
+    check_key("env:K", {"K": base64.b64encode(os.urandom(32)).decode()})  # readable: no error
+    check_key(None)  # the app's key from the state store
