@@ -424,7 +424,7 @@ def targets(file: str, output: str, no_check: bool) -> None:
 @click.option("--dns-provider", default="route53", show_default=True, help="route53, libcloud:<driver>, or a target that declares its DNS service (targets.<t>.dns).")
 @click.option("--dns-service", default=None, help="The public service the record points at (default: the only service with a public port).")
 @click.option("--timeout", default=300.0, show_default=True)
-@click.option("--plaintext-transit", is_flag=True, envvar="PORTABLE_PLAINTEXT_TRANSIT", help="Let a destination whose VMs restore at first boot (aws, libcloud) fetch an unsealed copy of the archives (see docs/security.md).")
+@click.option("--plaintext-transit", is_flag=True, envvar="PORTABLE_PLAINTEXT_TRANSIT", help="Let the destination fetch an unsealed copy of the archives by URL (needed for a VM first boot on aws, and on libcloud without `ssh`; see docs/security.md).")
 @click.option("--encryption-key", envvar="PORTABLE_ENCRYPTION_KEY", default=None, help="Seal the migration's archives with env:VAR, file:PATH (32 bytes: raw, hex or base64) or kms:KEY_ID_OR_ALIAS (default: the app's key in the state store); see docs/security.md.")
 @output_option
 @_handle_errors

@@ -57,9 +57,13 @@ def stateful_volumes(app: App) -> list[str]:
 
 # A destination that restores from inside at first start either waits while the deploy hands
 # it the archives portable opened here (RESTORE_FED: Kubernetes' init containers fed through
-# exec, vSphere's guest uploads), so nothing sealed needs opening on the target; or its VMs
-# fetch them by URL at first boot (aws, libcloud), which portable does not see finish and
-# which cannot open a sealed archive: refused without --plaintext-transit.
+# exec, vSphere's guest uploads, libcloud nodes over SSH), so nothing sealed needs opening on
+# the target; or its VMs fetch them by URL at first boot (aws; libcloud without `ssh`), which
+# portable does not see finish and which cannot open a sealed archive: refused without
+# --plaintext-transit. With that flag
+# every such destination fetches an unsealed transit copy by URL; the ones whose deploy waits
+# for that fetch have it deleted when the migration ends.
+OBSERVED_AT_DEPLOY = frozenset({"kubernetes", "vsphere"})
 
 
 def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, volumes: bool, quiesce: bool, remote_blobs: bool = True, plaintext_transit: bool = False) -> None:
@@ -356,9 +360,9 @@ class Migration:
         return out
 
     def _drop_transit(self) -> None:
-        """Deletes unsealed transit copies a destination has read during its deploy (recorded
-        by an earlier version's run being resumed: fed destinations make none now)."""
-        if Capability.RESTORE_FED not in self.dst_provider.capabilities:
+        """Deletes the unsealed transit copies a destination read during its deploy (Kubernetes'
+        rollout waits for its init containers; vSphere's upload is portable's own)."""
+        if self.dst_provider.name not in OBSERVED_AT_DEPLOY:
             return  # a VM's first boot, not observed (--plaintext-transit): left, as the refusal said
         for key in (self.journal.steps.get("deploy") or {}).get("transit_keys", []):
             try:
@@ -376,8 +380,8 @@ class Migration:
 
     def _deploy(self, archives: list[dict[str, Any]]) -> dict[str, Any]:
         destination = self._api_restorer()
-        if destination is None and Capability.RESTORE_FED in self.dst_provider.capabilities:
-            return self._deploy_fed(archives)
+        if destination is None and Capability.RESTORE_FED in self.dst_provider.capabilities and not self.plaintext_transit:
+            return self._deploy_fed(archives)  # --plaintext-transit asks for the URL fetch instead
         app = self._restore_app(archives if destination is not None else self._transit(archives))
         if destination is not None:
             pre_restored = self.journal.output("precopy").get("restored", False)

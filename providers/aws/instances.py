@@ -36,6 +36,7 @@ from portable.providers.vm import (
     group_disks,
     instance_user_data,
 )
+from portable.providers.vm.archive_push import fed_volumes, push_archives
 from portable.providers.vm.secret_push import needs_channel
 
 UBUNTU_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
@@ -180,6 +181,8 @@ class Ec2GroupBackend:
                 call(self.clients.ec2.attach_volume, InstanceId=iid, VolumeId=vid, Device=device, action=f"attach volume {vid} to", what=f"instance {iid}")
             if attach:
                 self._wait("volume_in_use", f"the volumes of {group.name}", self.ctx.timeout, delay=3, VolumeIds=[v for _, v, _ in attach])
+            if fed_volumes(self.app, group) and self.settings.ssh is not None:
+                self._push_archives(group, created)
         except BaseException:
             if created:
                 self.ctx.progress(f"{group.name}: could not start every instance; terminating {', '.join(created)}")
@@ -187,6 +190,26 @@ class Ec2GroupBackend:
             raise
         found = call(self.clients.ec2.describe_instances, InstanceIds=created, action="read", what=f"instances of {group.name}")
         return [as_ref(i) for r in found["Reservations"] for i in r["Instances"]]
+
+    def _push_archives(self, group: Resource, created: Sequence[str]) -> None:
+        """A migration's archives written over SSH into the new instances while their bootstrap
+        waits (providers/vm/archive_push.py): no URL, key or unsealed copy in the user data."""
+        from portable.providers.vm.ssh import Host, SshChannel
+        from portable.providers.vm.ssh_settings import ssh_roles
+
+        ssh_roles("aws")  # paramiko, or the `pip install` to run
+        assert self.settings.ssh is not None
+        channel = SshChannel(self.clients.target, self.settings.ssh, self.settings.key_name, self.app.base_dir)
+        found = call(self.clients.ec2.describe_instances, InstanceIds=list(created), action="read", what=f"instances of {group.name}")
+
+        def console(iid: str) -> str:
+            out = call(self.clients.ec2.get_console_output, InstanceId=iid, action="read the console of", what=f"instance {iid}")
+            return str(out.get("Output") or "")
+
+        hosts = [Host(i["InstanceId"], group.name, int(T.tag_dict(i.get("Tags")).get(T.REPLICA, "0")), i.get("PublicIpAddress"), i.get("PrivateIpAddress"),
+                      console=lambda iid=i["InstanceId"]: console(iid))
+                 for r in found["Reservations"] for i in r["Instances"]]
+        push_archives(channel, self.app, group, hosts, timeout=self.timeout, pause=cancel.pause, progress=self.ctx.progress)
 
     def wait_healthy(self, group: Resource, instances: Sequence[InstanceRef], timeout: float) -> None:
         ids = [i.id for i in instances]

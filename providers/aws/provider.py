@@ -37,7 +37,8 @@ from portable.providers.vm.drift import live_of, managed_of
 
 # what SSH to the instances adds (providers/aws/data.py); declared only when `ssh` and `key_name` are set
 SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL, Capability.RESTORE_RUNNING,
-                       Capability.EXEC})  # portable exec: docker exec over SSH (exec.py)
+                       Capability.EXEC,  # portable exec: docker exec over SSH (exec.py)
+                       Capability.RESTORE_FED})  # a migration's archives written over SSH while the first boot waits (vm/archive_push.py)
 WITHOUT_SSH = "set `key_name` (the EC2 key pair the instances are launched with) and `ssh` (user, key_file, address) on the target"
 
 
@@ -51,8 +52,9 @@ class AwsProvider(AwsOwned, AwsExec, BaseProvider):
     }
     default_parallelism: ClassVar[int] = 8  # EC2's request rate limits; throttling is retried anyway
     drift_hints: ClassVar[Mapping[str, str]] = DRIFT_HINTS
-    # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
-    # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
+    # migrated volumes are filled at first boot: written over SSH while the bootstrap waits
+    # (RESTORE_FED, with `ssh`), else fetched by the bootstrap from the archives' URLs
+    # (--plaintext-transit; an S3/HTTP blob store the instances can reach)
     base_capabilities = frozenset({
         Capability.VOLUMES, Capability.PUBLIC_HTTP, Capability.PUBLIC_TCP, Capability.LOAD_BALANCER,
         Capability.LOGS, Capability.RESTORE_AT_BOOT, Capability.LIST_OWNED,

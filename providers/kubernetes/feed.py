@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from portable.data.restore_script import MARKER, is_fed
+from portable.data.fed_restore import ALREADY_DONE, NOT_OVER_DATA, begin_lines, deleted_lines, end_lines, final_marker, wait_lines
+from portable.data.restore_script import is_fed
 from portable.engine.progress import metered
 from portable.errors import MigrationError, TargetError
 from portable.manifest.app import App
@@ -31,44 +32,15 @@ from portable.providers.kubernetes.client import Kube
 from portable.providers.kubernetes.pod_exec import STDIN, open_exec, run_to_end
 
 MOUNT = "/portable-restore"  # where the init container mounts the claim
-FEEDING = ".portable-feeding"  # present while portable writes archives: the claim's data is not the user's
 UPLOAD = ".portable-upload"
-WAIT_LIMIT_S = 3600  # a pod nobody feeds gives up (and is restarted by the kubelet, waiting again)
 CHUNK = 1 << 18
-NOT_OVER_DATA = 4  # the feed command's exit code when the claim already holds data
-
-
-def final_marker(archives: Sequence[Mapping[str, Any]]) -> str:
-    return f"{MARKER}-{str(archives[-1]['sha256'])[:16]}"
-
-
-def _holds_data(dest: str) -> str:
-    """sh test: the directory holds something other than lost+found and portable's own files."""
-    return f'[ -n "$(ls -A {dest} 2>/dev/null | grep -v "^lost+found$" | grep -v "^\\.portable-")" ]'
 
 
 def wait_script(volume: str, archives: Sequence[Mapping[str, Any]]) -> str:
     """The init container's sh: done when restored or when the claim holds data; else wait
     (bounded) for portable to write the last archive's marker."""
-    q = shlex.quote
-    marker = f"{MOUNT}/{final_marker(archives)}"
-    named = [f"# portable writes: {a.get('key', '?')} (sha256 {a['sha256']})" for a in archives]
-    return "\n".join([
-        "set -eu",
-        *named,
-        f"if [ -e {q(marker)} ]; then echo {q(f'portable: volume {volume} already restored')}; exit 0; fi",
-        f"if [ ! -e {MOUNT}/{FEEDING} ] && {_holds_data(MOUNT)}; then",
-        f"  echo {q(f'portable: volume {volume} already holds data; not restoring over it')}; exit 0",
-        "fi",
-        f"echo {q(f'portable: volume {volume} waits for its {len(archives)} archive(s), written through the API server')}",
-        "i=0",
-        f"until [ -e {q(marker)} ]; do",
-        "  i=$((i + 1))",
-        f"  if [ \"$i\" -gt {WAIT_LIMIT_S} ]; then echo {q(f'portable: no archive of volume {volume} arrived within {WAIT_LIMIT_S}s')} >&2; exit 1; fi",
-        "  sleep 1",
-        "done",
-        f"echo {q(f'portable: volume {volume} restored')}",
-    ]) + "\n"
+    return "\n".join(["set -eu", 'give_up() { echo "portable: $*" >&2; exit 1; }',
+                      *wait_lines(volume, archives, MOUNT, channel="through the API server", give_up="give_up")]) + "\n"
 
 
 def feed_command(archive: Mapping[str, Any], size: int, *, first: bool, last: bool, marker: str) -> list[str]:
@@ -77,24 +49,15 @@ def feed_command(archive: Mapping[str, Any], size: int, *, first: bool, last: bo
     remove a delta's deleted paths; after the last one, the marker that ends the wait."""
     q = shlex.quote
     sha = str(archive["sha256"])
-    lines = ["set -eu", f"cd {MOUNT}"]
-    if first:
-        lines += [
-            f"if [ -e {q(marker)} ]; then exit 0; fi",
-            f"if [ ! -e {FEEDING} ] && {_holds_data('.')}; then exit {NOT_OVER_DATA}; fi",
-            f"touch {FEEDING}",
-        ]
+    lines = ["set -eu", f"cd {MOUNT}", *(begin_lines(marker) if first else [])]
     lines += [
         f"head -c {size} > {UPLOAD}",
         f"echo {q(sha + '  ' + UPLOAD)} | sha256sum -c - >/dev/null || {{ rm -f {UPLOAD}; echo 'the archive does not match its checksum' >&2; exit 3; }}",
         f"tar -xzf {UPLOAD} -C .",
         f"rm -f {UPLOAD}",
+        *deleted_lines([str(p) for p in (archive.get("deleted") or [])]),
+        *(end_lines(marker) if last else []),
     ]
-    deleted = [str(p) for p in (archive.get("deleted") or [])]
-    if deleted:
-        lines.append("rm -rf -- " + " ".join(q(p) for p in deleted))
-    if last:
-        lines += [f"rm -f {FEEDING} .portable-index.json", f"touch {q(marker)}"]
     return ["sh", "-c", "\n".join(lines)]
 
 
@@ -147,6 +110,8 @@ class RestoreFeeder:
                 code, said = run_to_end(ws)
             finally:
                 ws.close()
+            if code == ALREADY_DONE:
+                return
             if code == NOT_OVER_DATA:
                 self.progress(f"volume {volume}: claim of pod {pod} already holds data; not restored over it")
                 return

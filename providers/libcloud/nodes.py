@@ -27,6 +27,7 @@ from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.listing import all_nodes
 from portable.providers.libcloud.naming import node_name, parse_node_name
 from portable.providers.libcloud.secrets import push_to_nodes, pushes_secrets, secret_source
+from portable.providers.vm.archive_push import fed_volumes
 from portable.providers.vm import (
     InstanceRef,
     disk_name,
@@ -185,7 +186,7 @@ class LibcloudGroupBackend:
             for r, disk, device in attach:
                 call(self.driver.attach_volume, by_replica[r], vols[disk], device=device, action=f"attach volume {disk} to", what=f"instance {by_replica[r].id}")
             self.account.volumes(self.app).wait_attached(self.app.name, [d for _, d, _ in attach], self.timeout)
-            if group.spec["secrets"] and pushes_secrets(self.account.settings):
+            if (group.spec["secrets"] and pushes_secrets(self.account.settings)) or fed_volumes(self.app, group):
                 live = {n.id: n for n in self._nodes([InstanceRef(n.id, r, "") for n, r in created])}
                 push_to_nodes(self.account.settings, self.account.target_name, self.driver, self.app, group,
                               [(live.get(n.id, n), r) for n, r in created], timeout=self.timeout, pause=self.ctx.pause, progress=self.ctx.progress)

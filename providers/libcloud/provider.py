@@ -35,7 +35,8 @@ from portable.providers.vm.drift import live_of, managed_of
 
 
 # what SSH to the nodes adds (providers/libcloud/data.py); declared only when `ssh` and `key_name` are set
-SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL, Capability.RESTORE_RUNNING})
+SSH_ROLES = frozenset({Capability.EXPORT_VOLUMES, Capability.QUIESCE, Capability.DATA_CHANNEL, Capability.RESTORE_RUNNING,
+                       Capability.RESTORE_FED})  # a migration's archives written over SSH while the first boot waits (vm/archive_push.py)
 WITHOUT_SSH = "set `key_name` (the key pair the nodes are created with) and `ssh` (user, key_file, address) on the target"
 
 
@@ -57,8 +58,9 @@ class LibcloudProvider(LibcloudOwned, LibcloudExec, BaseProvider):
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        # migrated volumes are filled at first boot by the bootstrap (providers/vm), from the
-        # archives' URLs, which the instances must be able to fetch (an S3/HTTP blob store)
+        # migrated volumes are filled at first boot: written over SSH while the bootstrap waits
+        # (RESTORE_FED, with `ssh`), else fetched by the bootstrap from the archives' URLs
+        # (--plaintext-transit; an S3/HTTP blob store the instances can reach)
         # portable exec: docker exec over SSH (exec.py), on any driver whose nodes take the key pair
         execs = {Capability.EXEC} if self.settings.ssh is not None and self.settings.key_name else set()
         if Capability.VOLUMES in self.profile.capabilities:

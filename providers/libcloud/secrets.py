@@ -118,22 +118,10 @@ def _run_with_stdin(transport: Any, command: str, data: bytes) -> tuple[int, str
         channel.close()
 
 
-def push_to_nodes(
-    settings: LibcloudSettings,
-    target: str,
-    driver: Any,
-    app: App,
-    group: Resource,
-    nodes: Sequence[tuple[Any, int]],  # (libcloud node, replica), running
-    *,
-    timeout: float,
-    pause: Callable[[float], None],
-    progress: Callable[[str], None],
-) -> None:
-    """push_secrets to libcloud nodes: the SSH channel of the target's `ssh` settings, host keys
+def ssh_to_nodes(settings: LibcloudSettings, target: str, driver: Any, app: App, group: Resource,
+                 nodes: Sequence[tuple[Any, int]]) -> tuple[Any, list[Any]]:
+    """The SSH channel of the target's `ssh` settings and a Host per (node, replica), host keys
     from the console where the driver returns it (EC2), else trusted on first use."""
-    if not needs_channel(group.spec, settings.registry) or not pushes_secrets(settings):
-        return
     from portable.providers.vm.ssh_settings import ssh_roles
 
     ssh_roles("libcloud")  # paramiko, or the `pip install` to run
@@ -149,7 +137,34 @@ def push_to_nodes(
 
     hosts = [Host(n.id, group.name, r, (list(n.public_ips or []) or [None])[0], (list(n.private_ips or []) or [None])[0], console=console(n))
              for n, r in nodes]
-    push_secrets(channel, app, group, hosts, timeout=timeout, pause=pause, progress=progress, registry=settings.registry)
+    return channel, hosts
+
+
+def push_to_nodes(
+    settings: LibcloudSettings,
+    target: str,
+    driver: Any,
+    app: App,
+    group: Resource,
+    nodes: Sequence[tuple[Any, int]],  # (libcloud node, replica), running
+    *,
+    timeout: float,
+    pause: Callable[[float], None],
+    progress: Callable[[str], None],
+) -> None:
+    """After boot, over SSH: the group's secrets (push_secrets), then the migration archives
+    its nodes wait for (vm/archive_push.py)."""
+    from portable.providers.vm.archive_push import fed_volumes, push_archives
+
+    secrets = needs_channel(group.spec, settings.registry) and pushes_secrets(settings)
+    archives = bool(fed_volumes(app, group)) and settings.ssh is not None
+    if not secrets and not archives:
+        return
+    channel, hosts = ssh_to_nodes(settings, target, driver, app, group, nodes)
+    if secrets:
+        push_secrets(channel, app, group, hosts, timeout=timeout, pause=pause, progress=progress, registry=settings.registry)
+    if archives:
+        push_archives(channel, app, group, hosts, timeout=timeout, pause=pause, progress=progress)
 
 
 def push_secrets(

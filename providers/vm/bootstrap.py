@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from portable.data.fed_restore import wait_lines
 from portable.data.restore_script import is_fed, render_restore_script
 from portable.providers.hardening import docker_flags
 from portable.providers.vm.group import group_disks
@@ -99,6 +100,7 @@ wait_ready() {
 
 
 _RESTORE_DEST = "/portable-restore"
+RESTORE_WAITING = "restore-waiting-"  # + volume, under the bootstrap's root: the volume waits to be fed
 
 
 def restore_step(volume: str, archives: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -118,6 +120,15 @@ def restore_step(volume: str, archives: Sequence[Mapping[str, Any]]) -> list[str
         f"printf '%s' {encoded} | base64 -d >{path}",
         f"ROOT=\"$ROOT\" sh {path} || fail \"could not restore volume {volume} from its archives\"",
     ]
+
+
+def fed_wait_step(volume: str, archives: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Lines that hold the bootstrap, once the volume's disk is mounted, until portable has
+    written the migration's archives into it (over SSH, providers/vm/archive_push.py; vSphere
+    has written them before the bootstrap was let go): no URL, key or plaintext copy in the
+    user data. `$ROOT/restore-waiting-<volume>` tells the feeder the volume is in place."""
+    return wait_lines(volume, archives, f'"$ROOT/volumes/{volume}"', channel="by portable", give_up="fail",
+                      ready_flag=f'"$ROOT/{RESTORE_WAITING}{volume}"')
 
 
 def _seconds(value: float) -> str:
@@ -200,8 +211,8 @@ def render_bootstrap(
     for vol in spec["volumes"]:
         out.append(f"mkdir -p \"$ROOT/volumes/{vol['volume']}\"")
         archives = (restores or {}).get(vol["volume"])
-        if archives and not is_fed(archives):  # fed ones are uploaded by portable before this runs (vSphere)
-            out += restore_step(vol["volume"], archives)
+        if archives:
+            out += fed_wait_step(vol["volume"], archives) if is_fed(archives) else restore_step(vol["volume"], archives)
     if secret_source is not None:  # read at boot from the cloud's secret store, or pushed: no value here
         out += fetch_lines(spec, secret_source, registry_password=registry is not None)
     for ref in spec["secrets"] if secret_source is None else ():

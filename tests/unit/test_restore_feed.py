@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from portable.manifest import load_app
-from portable.providers.kubernetes.feed import MOUNT, NOT_OVER_DATA, feed_command, final_marker, wait_script
+from portable.data.fed_restore import NOT_OVER_DATA, final_marker
+from portable.providers.kubernetes.feed import MOUNT, feed_command, wait_script
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import translate
 
@@ -124,3 +125,28 @@ def _manifest(tmp: Path) -> Path:
     path = tmp / "portable.yaml"
     path.write_text(MANIFEST)
     return path
+
+
+def test_a_vm_bootstrap_waits_with_its_volume_in_place_until_portable_has_written_it(tmp_path: Path) -> None:
+    """providers/vm/bootstrap.fed_wait_step: the flag the SSH feeder looks for, then the wait."""
+    import os
+
+    from portable.providers.vm.bootstrap import RESTORE_WAITING, fed_wait_step
+
+    root = tmp_path / "root"
+    (root / "volumes" / "data").mkdir(parents=True)
+    _, record = archive(tmp_path, "data.full.tar.gz", {"a.txt": b"one"})
+    script = "\n".join(["set -eu", 'fail() { echo "failed: $*" >&2; exit 1; }', *fed_wait_step("data", [record])])
+    waiting = subprocess.Popen(["sh", "-c", script], env={"ROOT": str(root), "PATH": os.environ["PATH"]}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        flag = root / f"{RESTORE_WAITING}data"
+        deadline = time.monotonic() + 10
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert flag.exists() and waiting.poll() is None
+        (root / "volumes" / "data" / final_marker([record])).touch()
+        out, err = waiting.communicate(timeout=10)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 0, err
+    assert b"volume data restored" in out and not flag.exists()

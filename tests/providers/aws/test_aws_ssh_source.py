@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
 
 from ssh_source import (  # noqa: E402
-    MOTO_UBUNTU_AMI, SshApp, archive_checksums, backup_archives, checksums, container_running, deployed, docker_volume_checksums, new_app,
+    MOTO_UBUNTU_AMI, SshApp, archive_checksums, backup_archives, checksums, container_running, deployed, docker_volume_checksums, fed_migration, new_app,
     refused_before_anything_changes, secrets_absent, service_sees, ssh_yaml, target_yaml, write_data,
 )
 
@@ -180,6 +180,12 @@ def test_migrate_docker_to_aws_restores_the_data_at_first_boot_in_the_instance(a
     assert container_running(docker_host, f"vm-{aws_app.app}-web") is True
     ps = subprocess.run(["docker", "-H", docker_host, "ps", "-a", "--filter", f"label=io.portable.app={aws_app.app}", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
     assert ps.stdout.split() == []  # Docker retired
+
+
+def test_migrate_docker_to_aws_feeds_the_sealed_archives_over_ssh(aws_app: SshApp, docker_host: str, moto_url: str) -> None:
+    """Without --plaintext-transit (issue 18): the instance's bootstrap waits and portable writes
+    the archives it opened into it over SSH (ssh_source.fed_migration)."""
+    fed_migration(aws_app, docker_host, moto_url)
 
 
 def test_restore_puts_a_backup_back_into_the_running_instance_over_ssh(aws_app: SshApp, docker_host: str) -> None:

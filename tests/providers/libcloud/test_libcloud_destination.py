@@ -2,7 +2,13 @@
 moto (through the test-only namespace proxy), archives in S3 (moto), and the node's real user
 data, run in its lab host at the private address moto assigned (tests/providers/vm/instance_host.py),
 restores them before the service starts. The test of docs/migration.md's libcloud "restore (as
-migration destination)" cell; aws has the same one in tests/providers/aws/test_aws_ssh_source.py."""
+migration destination)" cell; aws has the same one in tests/providers/aws/test_aws_ssh_source.py.
+
+Without --plaintext-transit (issue 18) the node is fed over SSH: each node moto records is
+booted as a lab host while the migration runs (test_libcloud_secrets_pushed.Booter), its
+bootstrap waits with the data disk in place, and portable writes the archives it opened on
+this machine into the volume; the user data names them by checksum only, no unsealed copy is
+written to the blob store."""
 from __future__ import annotations
 
 import io
@@ -19,7 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
 
 from ns_proxy import NamespaceProxy  # noqa: E402
-from ssh_source import MOTO_UBUNTU_AMI, SshApp, checksums, container_running, new_app, ssh_yaml, target_yaml, write_data  # noqa: E402
+from ssh_source import MOTO_UBUNTU_AMI, SshApp, checksums, container_running, fed_migration, new_app, ssh_yaml, target_yaml, write_data  # noqa: E402
 
 pytestmark = [pytest.mark.lab("moto", "docker", "registry", "images", "dbimages"), pytest.mark.timeout(900)]
 
@@ -72,3 +78,8 @@ def test_migrate_docker_to_libcloud_restores_the_data_at_first_boot_in_the_node(
     ps = subprocess.run(["docker", "-H", docker_host, "ps", "-a", "--filter", f"label=io.portable.app={cloud_app.app}", "--format", "{{.Names}}"],
                         capture_output=True, text=True, timeout=60)
     assert ps.stdout.split() == []  # Docker retired
+
+
+
+def test_migrate_docker_to_libcloud_feeds_the_sealed_archives_over_ssh(cloud_app: SshApp, docker_host: str, moto_url: str) -> None:
+    fed_migration(cloud_app, docker_host, moto_url)

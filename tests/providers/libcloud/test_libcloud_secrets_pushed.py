@@ -24,8 +24,6 @@ import base64
 import gzip
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,9 +32,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vm"))
 
-from instance_host import InstanceHost  # noqa: E402
 from ns_proxy import NamespaceProxy  # noqa: E402
-from ssh_source import MOTO_UBUNTU_AMI, REGISTRY, SshApp, free_loopback_address, new_app, ssh_yaml  # noqa: E402
+from ssh_source import MOTO_UBUNTU_AMI, REGISTRY, Booter, SshApp, new_app, ssh_yaml  # noqa: E402
 
 pytestmark = [pytest.mark.lab("moto", "docker", "registry", "images"), pytest.mark.timeout(600)]
 
@@ -71,42 +68,6 @@ targets:
     key_name: {app.key_name}
     ssh: {ssh_yaml(app.key_file)}
 """
-
-
-class Booter(threading.Thread):
-    """Brings every new running node of the app up as a lab host (its user data run), as the
-    cloud would boot it, while the deploy waits to push the secrets."""
-
-    def __init__(self, app: SshApp) -> None:
-        super().__init__(daemon=True)
-        self.app = app
-        self.seen: set[str] = set()
-        self.hosts: dict[str, InstanceHost] = {}
-        self.errors: list[str] = []
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                for inst in self.app.instances(("running",)):
-                    iid = inst["InstanceId"]
-                    if iid not in self.seen:
-                        self.seen.add(iid)
-                        self.hosts[iid] = self.app.labs.start(iid, bind=free_loopback_address())
-            except Exception as exc:  # noqa: BLE001 - reported by the test
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                return
-            time.sleep(0.3)
-
-    def booted(self, iid: str, timeout: float = 120) -> InstanceHost:
-        deadline = time.monotonic() + timeout
-        while iid not in self.hosts and time.monotonic() < deadline and not self.errors:
-            time.sleep(0.3)
-        assert not self.errors, self.errors
-        host = self.hosts.get(iid)
-        assert host is not None and host.bootstrap is not None, f"node {iid} was not booted"
-        assert host.bootstrap.returncode == 0, host.bootstrap.stdout[-2000:] + host.bootstrap.stderr[-2000:]
-        return host
 
 
 def user_data(app: SshApp, iid: str) -> str:

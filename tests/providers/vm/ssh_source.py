@@ -10,6 +10,8 @@ import random
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,3 +253,83 @@ def secrets_absent(key_file: Path, *texts: str) -> None:
     for text in texts:
         for line in lines:
             assert line not in text, "a line of the private key leaked"
+
+
+class Booter(threading.Thread):
+    """Brings every new running node of the app up as a lab host (its user data run), as the
+    cloud would boot it, while the deploy waits to push the secrets."""
+
+    def __init__(self, app: SshApp) -> None:
+        super().__init__(daemon=True)
+        self.app = app
+        self.seen: set[str] = set()
+        self.hosts: dict[str, InstanceHost] = {}
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                for inst in self.app.instances(("running",)):
+                    iid = inst["InstanceId"]
+                    if iid not in self.seen:
+                        self.seen.add(iid)
+                        self.hosts[iid] = self.app.labs.start(iid, bind=free_loopback_address())
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            time.sleep(0.3)
+
+    def booted(self, iid: str, timeout: float = 120) -> InstanceHost:
+        deadline = time.monotonic() + timeout
+        while iid not in self.hosts and time.monotonic() < deadline and not self.errors:
+            time.sleep(0.3)
+        assert not self.errors, self.errors
+        host = self.hosts.get(iid)
+        assert host is not None and host.bootstrap is not None, f"node {iid} was not booted"
+        assert host.bootstrap.returncode == 0, host.bootstrap.stdout[-2000:] + host.bootstrap.stderr[-2000:]
+        return host
+
+
+def fed_migration(app: SshApp, docker_host: str, moto_url: str) -> None:
+    """Docker -> app.target without --plaintext-transit: each node is booted as a lab host while
+    the migration runs (Booter), its bootstrap waits with the volume in place, and portable
+    writes the archives it opened here into it over SSH (providers/vm/archive_push.py). The
+    blob store is on loopback, which the lab host cannot reach: nothing on the node fetches."""
+    import base64
+    import gzip
+
+    import boto3
+
+    app.env["AWS_ENDPOINT_URL"] = moto_url
+    done = app.cli("deploy", "-t", "local", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = write_data(app.dir / "seed")
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        tar.add(app.dir / "seed", arcname=".")
+    filled = subprocess.run(["docker", "-H", docker_host, "run", "-i", "--rm", "-v", f"{app.app}_data:/v", "lab/busybox:1", "/bin/busybox", "tar", "-C", "/v", "-xf", "-"],
+                            input=packed.getvalue(), capture_output=True, timeout=120)
+    assert filled.returncode == 0, filled.stderr
+    booter = Booter(app)
+    booter.start()
+    try:
+        moved = app.cli("migrate", "--from", "local", "--to", app.target, "--quiesce", "--yes", "--blob-store", f"s3://portable-archives/{app.app}")
+        assert moved.returncode == 0, moved.stdout + moved.stderr + "\n".join(booter.errors)
+        assert f"{app.app} now runs on {app.target}." in moved.stdout
+        assert "over SSH (2 archive(s), checked as they streamed)" in moved.stdout + moved.stderr, moved.stdout + moved.stderr
+        [node] = [i["InstanceId"] for i in app.instances(("running",))]
+        host = booter.booted(node)
+        assert host.bootstrap is not None and "portable: volume data restored" in host.bootstrap.stdout, host.bootstrap.stdout[-2000:]
+        assert checksums(host.volume("data")) == written
+        assert container_running(docker_host, f"vm-{app.app}-web") is True
+    finally:
+        booter.stop.set()
+    # the user data names the archives by checksum: no URL, no key; no unsealed copy was made
+    raw = base64.b64decode(app.ec2.describe_instance_attribute(InstanceId=node, Attribute="userData")["UserData"]["Value"])
+    text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode()
+    assert "portable writes: " in text and "portable-archives" not in text and "X-Amz" not in text and "Signature=" not in text
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    stored = [o["Key"] for o in s3.list_objects_v2(Bucket="portable-archives", Prefix=app.app + "/").get("Contents", [])]
+    assert stored and not [k for k in stored if "/transit/" in k], stored
+    assert all(s3.get_object(Bucket="portable-archives", Key=k)["Body"].read(15) == b"PORTABLE-SEALED" for k in stored if k.endswith(".tar.gz"))
