@@ -85,7 +85,7 @@ def check_roles(src: App, src_provider: Any, dst: App, dst_provider: Any, *, vol
         if not {Capability.RESTORE_VOLUMES, Capability.RESTORE_FED} & dst_provider.capabilities and not plaintext_transit:
             raise InputError(
                 f"target `{dst.target_name}` ({dst_provider.name}) restores volumes at its instances' first boot, which cannot open sealed archives and which portable does not see finish, so an unsealed copy would stay in the blob store",
-                hint="pass --plaintext-transit to accept that copy (server-side encrypted on S3, its URL valid for the deploy timeout, left for you to delete), or migrate without volumes and run portable restore over SSH",
+                hint="set `key_name` and `ssh` on the target so portable writes the archives over SSH while the first boot waits, or pass --plaintext-transit to accept that copy (server-side encrypted on S3, its URL valid for the deploy timeout, left for you to delete)",
             )
         check_data_channel(src_provider, src, "migration", quiesce=quiesce)  # last: it reaches the source's instances (SSH)
 
