@@ -276,9 +276,18 @@ def build_guest_image() -> str:
 
 def final_index(tour: Tour, source: str, destination: str, s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     """Per-file SHA-256 the hop's last archive records: the volume as exported at the quiesce."""
+    from portable.data.archive_keys import ArchiveKeys
+    from portable.state import open_store
+
     journal = tour.journal(source, destination)
     last = journal["archives"][-1]
-    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/{last['key']}")["Body"].read()
+    sealed = s3.get_object(Bucket=bucket, Key=f"{prefix}/{last['key']}")["Body"].read()
+    assert sealed.startswith(b"PORTABLE-SEALED")  # sealed at rest with the app's key
+    stored = tour.dir / f"{source}-{destination}.sealed"
+    stored.write_bytes(sealed)
+    keys = ArchiveKeys(None, tour.app, lambda: open_store(str(tour.state)).app_key(tour.app))
+    with keys.plaintext(stored, tour.dir / "opened", expect_sealed=True) as plain:
+        body = plain.read_bytes()
     assert hashlib.sha256(body).hexdigest() == last["sha256"]
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         member = tar.extractfile(".portable-index.json")

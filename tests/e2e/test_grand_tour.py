@@ -118,7 +118,9 @@ def vm_names(tour: Tour) -> list[str]:
     return [i["name"] for s in json.loads(status.stdout)["services"] for i in s["instances"]]
 
 
-# a VM's first boot restores from an unsealed transit copy it fetches by URL: accepted, as a user must (docs/security.md)
+# the tour boots each VM's lab host after its hop (moto runs no guest), so the aws and libcloud
+# first boots fetch an unsealed transit copy by URL (docs/security.md); the default, archives
+# written over SSH while the first boot waits, is proven by ssh_source.fed_migration
 FIRST_BOOT = {"PORTABLE_PLAINTEXT_TRANSIT": "1"}
 migrations: list[Migration] = []  # every migrate this run, for the secrets check at the end
 
