@@ -86,6 +86,8 @@ class OwnedVm:
     cpus: int
     memory_mb: int
     devices: list[Any] = field(default_factory=list)
+    stamped: bool = True  # False: only the clone-time option marks it, a run was cut before stamping it
+
 
     @property
     def kind(self) -> str:
@@ -176,6 +178,7 @@ class Marks:
                     cpus=int(props.get("config.hardware.numCPU") or 0),
                     memory_mb=int(props.get("config.hardware.memoryMB") or 0),
                     devices=list(props.get("config.hardware.device") or []),
+                    stamped=any(c.key in by_key for c in props.get("customValue") or []),
                 )
             )
         return sorted(out, key=lambda o: o.name)

@@ -271,6 +271,18 @@ class VsphereProvider(VsphereOwned, VsphereExec, VsphereRestore, VsphereQuiesce,
         return VsphereGroupBackend(self.session, self.marks, self.placement(), self.settings, app, self.datastore_name(), ctx.progress,
                                    first_start=first_start if app.restores else None)
 
+    @staticmethod
+    def _without_unfinished_clones(backend: VsphereGroupBackend, group: Resource, owned: list[OwnedVm], ctx: ApplyContext) -> list[OwnedVm]:
+        """Removes the group's VMs that only their clone-time option marks: a run was cut between
+        the clone and its stamping, so nothing after the clone (power-on, first boot) is known
+        to have happened; they are cloned again rather than adopted half-made."""
+        unfinished = [o for o in owned if o.service == group.name and not o.stamped]
+        if not unfinished:
+            return owned
+        ctx.progress(f"{group.name}: removing {', '.join(o.name for o in unfinished)}, cloned by a run that was cut before it finished them")
+        backend.terminate(group, backend.instances(group, unfinished))
+        return [o for o in owned if o not in unfinished]
+
     def _apply_group(self, action: Action, ctx: ApplyContext) -> None:
         backend = self._backend(ctx.app, ctx)
         owned = self.marks.owned_vms(ctx.app.name)
@@ -282,6 +294,7 @@ class VsphereProvider(VsphereOwned, VsphereExec, VsphereRestore, VsphereQuiesce,
         group = action.desired
         if group is None:
             raise TargetError(f"{action.op} of {action.key} needs its desired spec")
+        owned = self._without_unfinished_clones(backend, group, owned, ctx)
         current = backend.instances(group, owned)
         revision = group.spec["revision"]
         same = [i for i in current if i.revision == revision]
