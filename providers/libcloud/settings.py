@@ -55,8 +55,8 @@ class LibcloudSettings(VmSettings):
         None, description="how portable reaches the nodes over SSH to read volumes and stop writers (needs `key_name`); without it, an app with volumes cannot leave this target"
     )
     allow_secrets_in_metadata: bool = Field(
-        False, description="without `ssh`, deploy an app that mounts secrets anyway, their values in the nodes' user data "
-        "(readable through the cloud API; `plan` warns); by default that app is refused while planning"
+        False, description="without `ssh`, deploy an app that mounts secrets (or a target whose `registry.password_from` the nodes log in with) "
+        "anyway, the values in the nodes' user data (readable through the cloud API; `plan` warns); by default refused while planning"
     )
     credentials_file: str | None = Field(
         None, description="JSON object of the driver's credential constructor arguments ({\"key\": ..., \"secret\": ...}), passed as keyword arguments; relative to the manifest"

@@ -75,8 +75,8 @@ class VsphereSettings(VmSettings):
     )
     guest_password_env: str = Field("VSPHERE_GUEST_PASSWORD", description="environment variable holding that account's password")
     allow_secrets_in_metadata: bool = Field(
-        False, description="without the guest account, deploy an app that mounts secrets anyway, their values in guestinfo "
-        "(the VMs' extraConfig, readable through the vSphere API; `plan` warns); by default that app is refused while planning"
+        False, description="without the guest account, deploy an app that mounts secrets (or a target whose `registry.password_from` the VMs log in with) "
+        "anyway, the values in guestinfo (the VMs' extraConfig, readable through the vSphere API; `plan` warns); by default refused while planning"
     )
     cpus: int = Field(1, ge=1, le=768, description="vCPUs when a service sets no `resources.cpu`")
     memory_mb: int = Field(1024, ge=4, description="memory (MiB) when a service sets no `resources.memory`")

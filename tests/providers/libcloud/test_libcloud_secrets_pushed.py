@@ -181,6 +181,26 @@ def test_without_ssh_an_app_with_secrets_is_refused_while_planning(cloud_app: Ss
     assert security_groups(app) == []
 
 
+def test_without_ssh_a_registry_password_alone_is_refused_while_planning(cloud_app: SshApp) -> None:
+    """No secret in the app, only the registry password the nodes log in with: refused the same
+    way, at targets.cloud.registry.password_from, its value never shown, nothing on moto."""
+    app = cloud_app
+    app.env["LEAK_REGISTRY_PASSWORD"] = "registry-pw-not-shown"
+    text = app.manifest.read_text()
+    no_secrets = text.replace("    secrets:\n      - name: api-token\n        path: " + SECRET_PATH + "\n", "")
+    no_secrets = no_secrets.replace("secrets:\n  api-token:\n    from: env:LEAK_API_TOKEN\n", "")
+    assert "api-token" not in no_secrets
+    no_secrets = no_secrets.replace("    key_name:", "    registry: {server: '" + REGISTRY + "', username: ci, password_from: 'env:LEAK_REGISTRY_PASSWORD'}\n    key_name:", 1)
+    app.manifest.write_text(no_secrets)
+    without_ssh(app)
+    for done in (app.cli("plan", "-t", "cloud"), app.cli("deploy", "-t", "cloud", "--yes")):
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "targets.cloud.registry.password_from: target `cloud` has no `ssh`, so the registry password would ride in the nodes' user data" in done.stderr, done.stderr
+        assert "services.web.secrets" not in done.stderr
+        assert "Traceback" not in done.stderr and "registry-pw-not-shown" not in done.stdout + done.stderr
+    assert app.instances(("pending", "running", "stopped")) == []  # nothing created on moto
+
+
 def test_allow_secrets_in_metadata_deploys_them_in_the_user_data_with_the_warning(cloud_app: SshApp) -> None:
     app = cloud_app
     app.env["LEAK_API_TOKEN"] = "accepted-in-user-data"
