@@ -30,7 +30,7 @@ from portable.plan.resources import Resource
 from portable.providers.libcloud.connect import call
 from portable.providers.libcloud.settings import LibcloudSettings
 from portable.providers.vm.secret_fetch import PUSHED
-from portable.providers.vm.secret_push import NOT_STARTED, delivered_values, needs_channel, payload, services_with_secrets, write_script
+from portable.providers.vm.secret_push import NOT_STARTED, delivered_values, needs_channel, payload, services_with_secrets, until_written, write_script
 from portable.providers.vm.settings import RegistryLogin, logs_in
 
 SSH_TIMEOUT = 60.0  # one push: the payload is a few lines
@@ -183,30 +183,21 @@ def push_secrets(
     does not within `timeout` seconds."""
     if not needs_channel(group.spec, registry):
         return
-    from paramiko import SSHException
-
     from portable.providers.vm.ssh import AS_ROOT
 
     data = payload(delivered_values(app, group.spec, registry))
     command = f"{AS_ROOT} $S sh -c {shlex.quote(write_script(group.spec))}"
     deadline = time.monotonic() + timeout
     for host in hosts:
-        last = "it did not answer"
-        while True:
-            try:
-                with channel.connect(host) as transport:
-                    code, err = _run_with_stdin(transport, command, data)
-                if code == 0:
-                    progress(f"{group.name}: secrets written to {host.id} over SSH")
-                    break
-                if code != NOT_STARTED:
-                    raise TargetError(f"could not write the secrets of {group.name} to node {host.id} over SSH (exit {code}): {err or 'no message'}")
-                last = "its bootstrap had not started"
-            except InputError as exc:  # not reachable yet, or not speaking SSH yet: the node is booting
-                last = exc.message
-            except (OSError, EOFError, SSHException) as exc:  # its SSH server closed on us while starting
-                last = f"the SSH connection was closed ({type(exc).__name__})"
-            if time.monotonic() > deadline:
-                raise TargetError(f"could not write the secrets of {group.name} to node {host.id} over SSH within {timeout:.0f}s: {last}")
-            pause(2)
+        def written(transport: Any, host: Any = host) -> bool:
+            code, err = _run_with_stdin(transport, command, data)
+            if code == 0:
+                progress(f"{group.name}: secrets written to {host.id} over SSH")
+                return True
+            if code != NOT_STARTED:
+                raise TargetError(f"could not write the secrets of {group.name} to node {host.id} over SSH (exit {code}): {err or 'no message'}")
+            return False
+
+        until_written(channel, host, written, deadline=deadline, pause=pause, waiting="its bootstrap had not started",
+                      failed=f"could not write the secrets of {group.name} to node {host.id} over SSH within {timeout:.0f}s")
 

@@ -22,11 +22,11 @@ from portable.data.archive import restore_tar_stream
 from portable.data.fed_restore import ALREADY_DONE, NOT_OVER_DATA, begin_lines, deleted_lines, end_lines, final_marker
 from portable.data.restore_script import is_fed
 from portable.engine.progress import metered
-from portable.errors import InputError, TargetError
+from portable.errors import TargetError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 from portable.providers.vm.bootstrap import RESTORE_WAITING
-from portable.providers.vm.secret_push import GUEST_ROOT, NOT_STARTED
+from portable.providers.vm.secret_push import GUEST_ROOT, NOT_STARTED, until_written
 from portable.providers.vm.ssh_data import volume_dir
 
 
@@ -58,29 +58,14 @@ def push_archives(
     volumes = fed_volumes(app, group)
     if not volumes:
         return
-    from paramiko import SSHException
-
     from portable.providers.vm.ssh import AS_ROOT
 
     deadline = time.monotonic() + timeout
     for host in hosts:
         for volume, archives in volumes.items():
-            last = "it did not answer"
-            while True:
-                try:
-                    with channel.connect(host) as transport:
-                        done = _feed_one(channel, transport, AS_ROOT, host, group.name, volume, archives, progress)
-                    if done:
-                        break
-                    last = "its bootstrap had not reached the volume"
-                except InputError as exc:  # not reachable yet, or not speaking SSH yet: the node is booting
-                    last = exc.message
-                except (OSError, EOFError, SSHException) as exc:  # its SSH server closed on us while starting
-                    last = f"the SSH connection was closed ({type(exc).__name__})"
-                if time.monotonic() > deadline:
-                    raise TargetError(f"could not write volume {volume} of {group.name} to node {host.id} over SSH within {timeout:.0f}s: {last}")
-                pause(2)
-
+            until_written(channel, host, lambda t, h=host, v=volume, arch=archives: _feed_one(channel, t, AS_ROOT, h, group.name, v, arch, progress),
+                          deadline=deadline, pause=pause, waiting="its bootstrap had not reached the volume",
+                          failed=f"could not write volume {volume} of {group.name} to node {host.id} over SSH within {timeout:.0f}s")
 
 def _feed_one(channel: Any, transport: Any, as_root: str, host: Any, group: str, volume: str, archives: Sequence[Mapping[str, Any]],
               progress: Callable[[str], None]) -> bool:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import base64
 import re
 import shlex
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from portable.manifest.app import App
@@ -86,3 +87,28 @@ def write_script(spec: Mapping[str, Any], source: str | None = None, *, root: st
         "",
     ]
     return "\n".join(lines)
+
+
+def until_written(channel: Any, host: Any, attempt: Callable[[Any], bool], *, deadline: float, pause: Callable[[float], None],
+                  waiting: str, failed: str) -> None:
+    """Runs `attempt(transport)` on `host` over SSH until it returns True; a node that is not
+    reachable, not speaking SSH yet or closing on us is still booting, and so is one for which
+    `attempt` returns False (`waiting` says why). Past `deadline`: TargetError `failed: why`."""
+    from paramiko import SSHException
+
+    from portable.errors import InputError, TargetError
+
+    last = "it did not answer"
+    while True:
+        try:
+            with channel.connect(host) as transport:
+                if attempt(transport):
+                    return
+            last = waiting
+        except InputError as exc:  # not reachable yet, or not speaking SSH yet: the node is booting
+            last = exc.message
+        except (OSError, EOFError, SSHException) as exc:  # its SSH server closed on us while starting
+            last = f"the SSH connection was closed ({type(exc).__name__})"
+        if time.monotonic() > deadline:
+            raise TargetError(f"{failed}: {last}")
+        pause(2)
