@@ -118,6 +118,9 @@ def main() -> None:
         print(f"kubectl cp      : {k:6.2f} s median, peak RSS {max(m for _, m in runs['kubectl cp'])} MiB, {args.mb} MB of plain files")
         print(f"ratio portable/kubectl: {p / k:.2f}")
     finally:
+        # the reader pod is not portable's: it holds the claim, which destroy waits to see gone
+        subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", APP, "delete", "pod", "reader", "--ignore-not-found", "--grace-period=0", "--force"],
+                       capture_output=True)
         subprocess.run(["portable", "destroy", "-f", str(manifest), "-t", "k8s", "--yes", "--volumes"], capture_output=True, env=env)
         subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", APP, "--ignore-not-found", "--wait=false"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)

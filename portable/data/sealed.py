@@ -73,7 +73,7 @@ class SealWriter(io.RawIOBase):
 
     close() writes the last chunk (flagged last, possibly empty) and closes `out`."""
 
-    def __init__(self, out: IO[bytes], data_key: DataKey) -> None:
+    def __init__(self, out: IO[bytes] | io.RawIOBase, data_key: DataKey) -> None:
         self._out = out
         self._cipher = _aesgcm(data_key.key)
         self._prefix = os.urandom(8)
