@@ -1,8 +1,8 @@
 """A thread-safe connection to one cluster: kubeconfig/in-cluster login and generic REST verbs.
 
 Objects are handled as plain dicts through the official client's ApiClient (auth, TLS,
-connection pool) with a static table of the kinds portable manages: no discovery round
-trips, the same code path for every kind, and server-side apply for all of them.
+connection pool) with a static table of the kinds portable manages (kinds.py): no discovery
+round trips, the same code path for every kind, and server-side apply for all of them.
 Transient failures are retried with exponential backoff and jitter, honouring Retry-After.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -20,41 +19,10 @@ from portable.engine import cancel
 from portable.engine.retry import budgeted, marked, stop_after_budget
 from portable.errors import AuthError, InputError, TransientError
 from portable.providers.kubernetes.errors import map_exception, map_http_error
+from portable.providers.kubernetes.kinds import EXTRA_KINDS, KINDS, KindInfo
+from portable.providers.kubernetes.kinds import MANAGED_KINDS as MANAGED_KINDS  # re-exported: where callers have always found it
 from portable.providers.kubernetes.naming import FIELD_MANAGER
 from portable.providers.kubernetes.settings import KubernetesSettings
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    api_version: str
-    plural: str
-    namespaced: bool = True
-
-    def base(self) -> str:
-        return "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-
-
-KINDS: dict[str, KindInfo] = {
-    "Namespace": KindInfo("v1", "namespaces", namespaced=False),
-    "Secret": KindInfo("v1", "secrets"),
-    "ConfigMap": KindInfo("v1", "configmaps"),
-    "PersistentVolumeClaim": KindInfo("v1", "persistentvolumeclaims"),
-    "Service": KindInfo("v1", "services"),
-    "Deployment": KindInfo("apps/v1", "deployments"),
-    "StatefulSet": KindInfo("apps/v1", "statefulsets"),
-    "HorizontalPodAutoscaler": KindInfo("autoscaling/v2", "horizontalpodautoscalers"),
-    "PodDisruptionBudget": KindInfo("policy/v1", "poddisruptionbudgets"),
-    "Ingress": KindInfo("networking.k8s.io/v1", "ingresses"),
-}
-# the kinds observe lists (and so the only kinds prune/destroy ever delete)
-MANAGED_KINDS = tuple(k for k in KINDS if k != "Namespace")
-# read-only kinds used by status/rollout
-EXTRA_KINDS: dict[str, KindInfo] = {
-    "Pod": KindInfo("v1", "pods"),
-    "Event": KindInfo("v1", "events"),
-    "ReplicaSet": KindInfo("apps/v1", "replicasets"),
-    "Node": KindInfo("v1", "nodes", namespaced=False),
-}
 
 
 def describe(kind: str, name: str, namespace: str | None) -> str:

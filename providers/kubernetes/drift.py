@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portable.plan.drift import REMOVED
+from portable.plan.resources import Resource
 from portable.providers.kubernetes.naming import FIELD_MANAGER
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
@@ -52,6 +53,12 @@ def managed_of(kind: str, obj: Mapping[str, Any]) -> dict[str, Any]:
     out["resources"] = {f"{part}.{name}": _amount(value) for part, amounts in sorted((main.get("resources") or {}).items())
                         for name, value in sorted((amounts or {}).items())}
     return out
+
+
+def desired_fields(resource: Resource) -> dict[str, Any]:
+    """What the managed fields of a desired Resource should be, read from its spec as from a
+    live object: the provider's `managed_fields`, and the no-change check's (reader.py)."""
+    return managed_of(resource.kind, resource.spec)
 
 
 def other_appliers(obj: Mapping[str, Any]) -> list[str]:

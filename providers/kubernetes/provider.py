@@ -1,7 +1,7 @@
 """The `kubernetes` provider: the contract's methods, wired to the modules that do the work.
 
 translate.py (pure objects), apply.py (server-side apply + rollout wait), observe below
-(labelled objects, read back with their digest annotation), status.py, render.py.
+(labelled objects, one list per kind, read by observed.py), status.py, render.py.
 """
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ from portable.providers.kubernetes import naming as n
 from portable.providers.kubernetes import render as render_mod
 from portable.providers.kubernetes import status as status_mod
 from portable.providers.kubernetes.apply import Applier
-from portable.providers.kubernetes.client import MANAGED_KINDS, Kube
+from portable.providers.kubernetes.client import Kube
+from portable.providers.kubernetes.kinds import MANAGED_KINDS
 from portable.providers.kubernetes.owned import KubernetesOwned
 from portable.providers.kubernetes.exec import KubernetesExec
-from portable.providers.kubernetes.drift import HINTS, managed_of, other_appliers
+from portable.providers.kubernetes.drift import HINTS, desired_fields
+from portable.providers.kubernetes.observed import observed_from
 from portable.providers.kubernetes.preflight import preflight
 from portable.providers.kubernetes.settings import KubernetesSettings
 from portable.providers.kubernetes.translate import namespace_of, translate
@@ -83,27 +85,7 @@ class KubernetesProvider(KubernetesOwned, KubernetesRestore, KubernetesExec, Bas
         selector = n.app_selector(app.name)
         with ThreadPoolExecutor(len(MANAGED_KINDS)) as pool:
             listed = list(pool.map(lambda kind: (kind, self.kube.list(kind, namespace, selector)), MANAGED_KINDS))
-        out = []
-        for kind, items in listed:
-            for obj in items:
-                meta = obj["metadata"]
-                annotations = meta.get("annotations") or {}
-                out.append(Observed(
-                    kind=kind,
-                    name=meta["name"],
-                    digest=annotations.get(n.DIGEST),
-                    stateful=kind == "PersistentVolumeClaim",
-                    service=(meta.get("labels") or {}).get(n.SERVICE_LABEL),
-                    info={
-                        "namespace": meta.get("namespace"),
-                        "uid": meta.get("uid"),
-                        "resourceVersion": meta.get("resourceVersion"),
-                        "immutable": annotations.get(n.IMMUTABLE),
-                        "appliers": other_appliers(obj),
-                    },
-                    live=managed_of(kind, obj),
-                ))
-        return out
+        return observed_from(listed)
 
     def plan_warnings(self, app: App) -> list[str]:
         """Manifest fields Kubernetes cannot express, said loudly (as kompose does) with where."""
@@ -117,7 +99,7 @@ class KubernetesProvider(KubernetesOwned, KubernetesRestore, KubernetesExec, Bas
 
     def managed_fields(self, resource: Resource) -> Mapping[str, Any]:
         """replicas, image, env, ports, resources of a workload (drift.py)."""
-        return managed_of(resource.kind, resource.spec)
+        return desired_fields(resource)
 
     def needs_replace(self, observed: Observed, desired: Resource) -> bool:
         """Workloads whose selector, claim templates or service name changed cannot be updated."""
