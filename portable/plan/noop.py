@@ -13,10 +13,13 @@ the plan's warnings, and an HMAC, under the app's own key in the state store, of
 path reads to compute what it wants: portable's code (each source file's size and mtime), the
 working directory, the whole environment, and the bytes of the files it reads (the manifest,
 the `.env` beside it, the security policy, secret files). Apps whose plan depends on more
-(images built or pinned from a registry, compose files, restores) get no witness.
+(images built or pinned from a registry, or a target that pushes to one, compose files,
+restores) get no witness; a reader's `engine_for` refuses what it cannot reach as the SDK
+does (Kubernetes: in-cluster, proxies, exec and auth-provider logins), and records no secret.
 
 The check reads the witness, recomputes that HMAC, finds the state's revisions to be those
-(nothing recorded since: no deploy, scale, restart or run still applying), with those resources, observes the target (one list call per kind) and
+(nothing recorded since: no deploy, scale, restart or run still applying), with those resources, observes the target (one list call per kind;
+on Kubernetes also the pull Secrets its preflight looks for) and
 runs the very diff the full path runs (`compute_plan`, with the provider's managed fields for
 drift) against those resources. It answers only a plan with no action and no drift; anything
 else (a change, drift, an error, a lock held) answers None and the full path runs as before.
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 SWITCH = "PORTABLE_NOOP_CHECK"
 FORMAT = 2
 #: provider -> module that observes without the SDK: observe(engine, app), managed_of, HINTS, engine_for(provider)
-READERS = {"docker": "portable.providers.docker.reader"}
+READERS = {"docker": "portable.providers.docker.reader", "kubernetes": "portable.providers.kubernetes.reader"}
 POLICY_FILE = "portable-policy.yaml"  # portable.check.policy.POLICY_FILE (not imported: it loads pydantic)
 
 
@@ -183,8 +186,10 @@ def _remember(session: Session, target: str, state: object, the_plan: Plan) -> N
     reader_name = READERS.get(provider.name)
     if reader_name is None or not isinstance(store, SqliteStateStore) or getattr(loaded, "conversion", None) is not None:
         return
-    if app.images or app.restores or any(svc.build is not None for svc in app.services.values()):
-        return  # images pinned or built from a registry, volumes restored: read at plan time elsewhere
+    from portable.delivery.pin import pushing_registry
+
+    if app.images or app.restores or any(svc.build is not None for svc in app.services.values()) or pushing_registry(app) is not None:
+        return  # images pinned or built from a registry (logged into even when nothing is pinned), volumes restored: read at plan time elsewhere
     if the_plan.images:
         return
     engine = importlib.import_module(reader_name).engine_for(provider)
