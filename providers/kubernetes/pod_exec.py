@@ -38,7 +38,15 @@ def open_exec(kube: Kube, ns: str, pod: str, command: list[str], *, refused: str
 
 
 def frames(ws: Any) -> Iterator[tuple[int, bytes]]:
-    """(channel, payload) of each data frame the server sends, until it closes the stream."""
+    """(channel, payload) of each data frame the server sends, until it closes the stream.
+
+    Read off the socket in large pieces (_RawFrames) while the SDK's reader holds nothing yet:
+    websocket-client reads a frame in several small reads and copies it twice, which made a
+    100 MB volume's 3,600 frames cost 0.8 s of CPU (issue 19). Otherwise its reader is used."""
+    raw = _RawFrames.of(ws)
+    if raw is not None:
+        yield from raw
+        return
     from websocket import ABNF
 
     while True:
@@ -49,6 +57,76 @@ def frames(ws: Any) -> Iterator[tuple[int, bytes]]:
         if not data or opcode not in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT):
             continue
         yield data[0], bytes(data[1:])
+
+
+class _RawFrames:
+    """RFC 6455 frames read from the websocket's own socket, a megabyte at a time.
+
+    Handles what a server sends: unmasked (or masked) frames, fragmented messages, pings
+    (answered through the SDK's sender) and the close frame."""
+
+    READ = 1 << 20
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+        self._sock = ws.sock.sock
+        self._buf = bytearray()
+        self._pos = 0
+
+    @classmethod
+    def of(cls, ws: Any) -> _RawFrames | None:
+        conn = getattr(ws, "sock", None)
+        buffered = getattr(conn, "frame_buffer", None)
+        if conn is None or getattr(conn, "sock", None) is None or buffered is None:
+            return None
+        if buffered.recv_buffer or not buffered.needs_header() or getattr(conn.cont_frame, "recving_frames", None):
+            return None  # the SDK's reader has started on a frame: only it can finish it
+        return cls(ws)
+
+    def _take(self, n: int) -> bytes:
+        while len(self._buf) - self._pos < n:
+            if self._pos:
+                del self._buf[: self._pos]
+                self._pos = 0
+            chunk = self._sock.recv(self.READ)
+            if not chunk:
+                raise ConnectionError("the API server closed the exec stream mid-frame")
+            self._buf += chunk
+        out = bytes(self._buf[self._pos: self._pos + n])
+        self._pos += n
+        return out
+
+    def _frame(self) -> tuple[bool, int, bytes]:
+        b1, b2 = self._take(2)
+        length = b2 & 0x7F
+        if length == 126:
+            length = int.from_bytes(self._take(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self._take(8), "big")
+        mask = self._take(4) if b2 & 0x80 else b""
+        payload = self._take(length)
+        if mask:
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return bool(b1 & 0x80), b1 & 0x0F, payload
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        message: list[bytes] = []
+        while True:
+            fin, opcode, payload = self._frame()
+            if opcode == 0x8:  # close
+                return
+            if opcode == 0x9:  # ping
+                self._ws.sock.pong(payload)
+                continue
+            if opcode == 0xA:  # pong
+                continue
+            message.append(payload)
+            if not fin:
+                continue
+            data = b"".join(message) if len(message) > 1 else message[0]
+            message = []
+            if data:
+                yield data[0], data[1:]
 
 
 def exit_status(status: bytes) -> tuple[int, str]:
