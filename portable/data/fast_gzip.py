@@ -10,6 +10,8 @@ primed with the previous block's last 32 KiB as dictionary (so the ratio stays t
 stream), and ended with a sync flush, which closes it on a byte boundary without ending the
 stream. A 128 KiB segment of a block whose first 8 KiB do not shrink by 1/10 at level 1 (random bytes, media,
 data compressed already) is written at level 0: deflate's stored blocks, copied, not searched.
+Each worker writes its block once the one before is written, so what
+the caller's file does with the bytes (hashing, sealing, the disk) runs beside the caller too.
 One empty final block and the gzip trailer (CRC-32 and size of the whole input) close it.
 
 The result is one ordinary gzip member: `gzip -d`, busybox `tar xz`, Python's `gzip` and a
@@ -59,7 +61,7 @@ class ParallelGzipWriter(io.RawIOBase):
         self._out = out
         self._level = level
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="gzip")
-        self._pending: deque[Future[bytes]] = deque()
+        self._pending: deque[Future[None]] = deque()
         self._buf = bytearray()
         self._dictionary = b""
         self._crc = 0
@@ -81,10 +83,20 @@ class ParallelGzipWriter(io.RawIOBase):
     def _submit(self, block: bytes) -> None:
         self._crc = zlib.crc32(block, self._crc)
         self._size += len(block)
-        self._pending.append(self._pool.submit(_deflate, block, self._dictionary, self._level))
+        previous = self._pending[-1] if self._pending else None
+        self._pending.append(self._pool.submit(self._deflate_and_write, block, self._dictionary, previous))
         self._dictionary = block[-WINDOW:]
         while len(self._pending) >= IN_FLIGHT:
-            self._out.write(self._pending.popleft().result())
+            self._pending.popleft().result()
+
+    def _deflate_and_write(self, block: bytes, dictionary: bytes, previous: Future[None] | None) -> None:
+        """In a worker: deflates, then writes once the block before is written. What `out` does
+        with the bytes (hashing, sealing, the disk) then also runs beside the caller's thread.
+        No deadlock: the pool runs tasks in the order given, so `previous` is running or done."""
+        data = _deflate(block, dictionary, self._level)
+        if previous is not None:
+            previous.result()  # re-raises the earlier block's failure: nothing is written out of order
+        self._out.write(data)
 
     def close(self) -> None:
         if self.closed:
@@ -94,7 +106,7 @@ class ParallelGzipWriter(io.RawIOBase):
                 self._submit(bytes(self._buf))
                 self._buf = bytearray()
             while self._pending:
-                self._out.write(self._pending.popleft().result())
+                self._pending.popleft().result()
             self._out.write(zlib.compressobj(self._level, zlib.DEFLATED, -zlib.MAX_WBITS).flush(zlib.Z_FINISH))  # the final, empty block
             self._out.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
         finally:
