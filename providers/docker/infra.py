@@ -138,13 +138,15 @@ def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: s
     with guard.routing(app.name, service):
         for c in existing:
             progress(f"stopping front proxy {name}")
-            containers.stop_and_remove(client, c["Id"], name, 2)
+            with guard.gate(app.name).changing():
+                containers.stop_and_remove(client, c["Id"], name, 2)
         if action.op == "delete":
             return
         res = action.desired
         assert res is not None
         progress(f"starting front proxy {name} on port {res.spec['published']}")
-        proxy.create_proxy(client, app, res, target)
+        with guard.gate(app.name).changing():
+            proxy.create_proxy(client, app, res, target)
         # only replicas serving this proxy's port: an older replica (another port, or one left
         # by an earlier run) would give it an empty target set; the new ones route when healthy
         published = res.spec["published"]

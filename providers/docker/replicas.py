@@ -23,6 +23,7 @@ from portable.manifest.app import App
 from portable.plan.resources import Resource, spec_digest
 
 from portable.providers.docker import containers, naming, proxy
+from portable.providers.docker.endpoint_gate import EndpointGate
 from portable.providers.docker.engine import retried
 from portable.providers.docker.images import ensure_image
 
@@ -39,7 +40,8 @@ class RolloutGuard:
     include; `failures` keeps a revision's first failure so its sibling replicas fail fast;
     `images` the tags found or made on the engine (one inspect per tag, not per replica);
     `attempted` the replicas an apply already began (a retry looks for what it left);
-    `routes` the target set this run last gave each proxy's route (the same one is not sent twice).
+    `routes` the target set this run last gave each proxy's route (the same one is not sent twice);
+    `gate(app)` keeps renames apart from starts and stops on the app's network (endpoint_gate.py).
     """
 
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -49,10 +51,15 @@ class RolloutGuard:
     images: set[str] = field(default_factory=set)
     attempted: set[str] = field(default_factory=set)
     routes: dict[tuple[str, str], tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    _gates: dict[str, EndpointGate] = field(default_factory=dict)
 
     def _lock(self, key: str) -> threading.RLock:
         with self._guard:
             return self._locks.setdefault(key, threading.RLock())
+
+    def gate(self, app: str) -> EndpointGate:
+        with self._guard:
+            return self._gates.setdefault(app, EndpointGate())
 
     def rolling(self, app: str, service: str) -> threading.RLock:
         return self._lock(f"rolling:{app}/{service}")
@@ -108,7 +115,8 @@ def roll_replica(
         if _name(found) == canonical:
             current = found
         else:  # a replacement left behind by an interrupted run
-            containers.stop_and_remove(client, found["Id"], _name(found), 0)
+            with guard.gate(app.name).changing():
+                containers.stop_and_remove(client, found["Id"], _name(found), 0)
     if current is not None and current["Labels"].get(naming.LABEL_REVISION) == res.digest and current["State"] == "running":
         emit(progress, f"{canonical} already runs this revision", service=service or None, step=f"{canonical} already runs this revision")
         return
@@ -132,9 +140,11 @@ def roll_replica(
                              timeout=timeout, progress=progress, guard=guard)
     if current is not None:
         progress(f"stopping previous {canonical}")
-        containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
+        with guard.gate(app.name).changing():
+            containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
         guard.retiring.discard(current["Id"])
-        retried(f"renaming {canonical}{naming.NEXT_SUFFIX} to {canonical}", lambda: client.api.rename(cid, canonical))
+        with guard.gate(app.name).renaming():
+            retried(f"renaming {canonical}{naming.NEXT_SUFFIX} to {canonical}", lambda: client.api.rename(cid, canonical))
 
 
 def _start_replica(
@@ -150,7 +160,8 @@ def _start_replica(
     emit(progress, f"starting {name} ({spec['image']})", service=service or None, step=f"starting {name}")  # the live table's step
     cid = containers.create_replica(client, app, res, name, target, bind_address)
     try:
-        containers.start(client, cid, name)
+        with guard.gate(app.name).changing():
+            containers.start(client, cid, name)
         data = containers.wait_healthy(client, cid, name, timeout)
         said = f"{name} finished its work (exit 0)" if data["State"].get("Status") == "exited" else f"{name} is healthy"
         emit(progress, said, service=service or None, step=said)
@@ -165,13 +176,15 @@ def _start_replica(
                 raise
     except HealthCheckError as exc:
         guard.failures.setdefault(_template_key(res), exc)
-        containers.stop_and_remove(client, cid, name, 0)
+        with guard.gate(app.name).changing():
+            containers.stop_and_remove(client, cid, name, 0)
         if current is not None:
             exc.message += f"; {canonical} keeps serving the previous revision"
             exc.args = (exc.message,)
         raise
     except BaseException:
-        containers.stop_and_remove(client, cid, name, 0)
+        with guard.gate(app.name).changing():
+            containers.stop_and_remove(client, cid, name, 0)
         raise
     return cid
 
@@ -193,7 +206,8 @@ def _retire(client: docker.DockerClient, app: App, service: str, found: list[dic
             raise
     for c in found:
         emit(progress, f"stopping {_name(c)}", service=service or None, step=f"stopping {_name(c)}")
-        containers.stop_and_remove(client, c["Id"], _name(c), grace)
+        with guard.gate(app.name).changing():
+            containers.stop_and_remove(client, c["Id"], _name(c), grace)
     guard.retiring.difference_update(ids)
 
 
