@@ -21,6 +21,7 @@ from portable.data.sealed import DataKey, SealWriter
 from portable.errors import MigrationError
 
 INDEX_NAME = ".portable-index.json"
+_COPY_MB: dict[str, Any] = {"copybufsize": 1 << 20}  # TarFile's (typeshed does not list it): each file copied a megabyte at a time
 FORMAT = "portable-volume/v1"
 
 
@@ -138,8 +139,7 @@ def write_archive(volume: str, tar_chunks: Iterable[bytes], dest: Path, *, strip
     plain = _HashingWriter(SealWriter(stored, key)) if key is not None else stored
     # level 1, in parallel, incompressible blocks stored: archives sit on the critical path of a
     # quiesced migration; speed beats ratio (fast_gzip.py)
-    with plain, ParallelGzipWriter(plain, level=1) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as out:
-        out.copybufsize = 1 << 20
+    with plain, ParallelGzipWriter(plain, level=1) as gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20, **_COPY_MB) as out:
         for member in source:
             member.name = _strip_root(member.name, strip)
             if member.name in (".", INDEX_NAME):
