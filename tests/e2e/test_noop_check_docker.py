@@ -7,14 +7,13 @@ a variable the manifest interpolates, a `.env` beside it.
 """
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from docker_support import Cli, ensure_images, force_remove_app
+from noop_support import in_process_argv, steady_environ
 
 pytestmark = [pytest.mark.lab("docker"), pytest.mark.timeout(600)]
 
@@ -36,20 +35,6 @@ services:
 """
 HEAVY = ("pydantic", "docker", "requests", "yaml", "portable.api")
 
-# runs the CLI in this interpreter and prints which heavy modules it imported
-IN_PROCESS = """
-import sys
-from portable.cli.main import main
-sys.argv = ["portable", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print("imported:", ",".join(m for m in %r if m in sys.modules))
-sys.exit(code)
-""" % (HEAVY,)
 
 
 @pytest.fixture
@@ -70,9 +55,8 @@ def in_process(cli: Cli, *args: str, extra_env: dict[str, str] | None = None) ->
     """`portable ARGS` run by this interpreter, every run of a test alike (the witness covers the
     whole environment: a version manager's shim adds to PATH, pytest names the phase), printing
     what it imported."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # pytest changes it between setup and call
-    return subprocess.run([sys.executable, "-c", IN_PROCESS, *args, "--state", str(cli.state)], capture_output=True, text=True,
-                          env={**env, **cli.env, **(extra_env or {})}, timeout=300)
+    return subprocess.run(in_process_argv(HEAVY, *args, "--state", str(cli.state)), capture_output=True, text=True,
+                          env={**steady_environ(), **cli.env, **(extra_env or {})}, timeout=300)
 
 
 def test_unchanged_answered_light_and_changes_still_show(deployed: tuple[Cli, Path]) -> None:

@@ -9,15 +9,14 @@ every step (CI's budget).
 """
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from noop_support import in_process_argv, steady_environ
 
 pytestmark = [pytest.mark.lab("k8s"), pytest.mark.timeout(300)]
 
@@ -43,20 +42,6 @@ targets:
 """
 HEAVY = ("pydantic", "kubernetes", "urllib3", "requests", "tenacity", "portable.api")
 
-# runs the CLI in this interpreter and prints which heavy modules it imported
-IN_PROCESS = """
-import sys
-from portable.cli.main import main
-sys.argv = ["portable", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print("imported:", ",".join(m for m in %r if m in sys.modules))
-sys.exit(code)
-""" % (HEAVY,)
 
 
 class Run:
@@ -66,11 +51,10 @@ class Run:
     def __init__(self, folder: Path, manifest: Path) -> None:
         self.manifest = manifest
         self.state = folder / "state.db"
-        base = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # pytest changes it between phases
-        self.env = {**base, "XDG_CACHE_HOME": str(folder / "cache"), "GREETING": "one"}
+        self.env = {**steady_environ(), "XDG_CACHE_HOME": str(folder / "cache"), "GREETING": "one"}
 
     def __call__(self, verb: str, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-c", IN_PROCESS, verb, "-f", str(self.manifest), "-t", "k8s", "--state", str(self.state), *args]
+        argv = in_process_argv(HEAVY, verb, "-f", str(self.manifest), "-t", "k8s", "--state", str(self.state), *args)
         return subprocess.run(argv, capture_output=True, text=True, env={**self.env, **(extra_env or {})}, timeout=240)
 
 
