@@ -19,7 +19,7 @@ from portable.manifest.app import App
 from portable.plan.plan import Action
 from portable.plan.resources import Resource
 
-from portable.providers.docker import containers, naming, proxy, replicas
+from portable.providers.docker import naming, proxy, replicas
 from portable.providers.docker.engine import created_once, engine_call, retried
 from portable.providers.docker.images import ensure_image
 
@@ -138,8 +138,7 @@ def apply_proxy(client: docker.DockerClient, app: App, action: Action, target: s
     with guard.routing(app.name, service):
         for c in existing:
             progress(f"stopping front proxy {name}")
-            with guard.gate(app.name).changing():
-                containers.stop_and_remove(client, c["Id"], name, 2)
+            replicas.stop_and_remove(client, guard, app.name, c["Id"], name, 2)
         if action.op == "delete":
             return
         res = action.desired

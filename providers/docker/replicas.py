@@ -72,6 +72,12 @@ def _template_key(res: Resource) -> str:
     return spec_digest("template", res.service or "", {k: v for k, v in res.spec.items() if k != "replica"})
 
 
+def stop_and_remove(client: docker.DockerClient, guard: RolloutGuard, app: str, cid: str, name: str, grace: float | None) -> None:
+    """containers.stop_and_remove, kept apart from renames on the app's network (endpoint_gate.py)."""
+    with guard.gate(app).changing():
+        containers.stop_and_remove(client, cid, name, grace)
+
+
 def _find(client: docker.DockerClient, app: str, resource: str) -> list[dict[str, Any]]:
     filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
                          f"{naming.LABEL_RESOURCE}={resource}"]}
@@ -115,8 +121,7 @@ def roll_replica(
         if _name(found) == canonical:
             current = found
         else:  # a replacement left behind by an interrupted run
-            with guard.gate(app.name).changing():
-                containers.stop_and_remove(client, found["Id"], _name(found), 0)
+            stop_and_remove(client, guard, app.name, found["Id"], _name(found), 0)
     if current is not None and current["Labels"].get(naming.LABEL_REVISION) == res.digest and current["State"] == "running":
         emit(progress, f"{canonical} already runs this revision", service=service or None, step=f"{canonical} already runs this revision")
         return
@@ -140,8 +145,7 @@ def roll_replica(
                              timeout=timeout, progress=progress, guard=guard)
     if current is not None:
         progress(f"stopping previous {canonical}")
-        with guard.gate(app.name).changing():
-            containers.stop_and_remove(client, current["Id"], canonical, spec["stop_grace_s"])
+        stop_and_remove(client, guard, app.name, current["Id"], canonical, spec["stop_grace_s"])
         guard.retiring.discard(current["Id"])
         with guard.gate(app.name).renaming():
             retried(f"renaming {canonical}{naming.NEXT_SUFFIX} to {canonical}", lambda: client.api.rename(cid, canonical))
@@ -176,15 +180,13 @@ def _start_replica(
                 raise
     except HealthCheckError as exc:
         guard.failures.setdefault(_template_key(res), exc)
-        with guard.gate(app.name).changing():
-            containers.stop_and_remove(client, cid, name, 0)
+        stop_and_remove(client, guard, app.name, cid, name, 0)
         if current is not None:
             exc.message += f"; {canonical} keeps serving the previous revision"
             exc.args = (exc.message,)
         raise
     except BaseException:
-        with guard.gate(app.name).changing():
-            containers.stop_and_remove(client, cid, name, 0)
+        stop_and_remove(client, guard, app.name, cid, name, 0)
         raise
     return cid
 
@@ -206,8 +208,7 @@ def _retire(client: docker.DockerClient, app: App, service: str, found: list[dic
             raise
     for c in found:
         emit(progress, f"stopping {_name(c)}", service=service or None, step=f"stopping {_name(c)}")
-        with guard.gate(app.name).changing():
-            containers.stop_and_remove(client, c["Id"], _name(c), grace)
+        stop_and_remove(client, guard, app.name, c["Id"], _name(c), grace)
     guard.retiring.difference_update(ids)
 
 
