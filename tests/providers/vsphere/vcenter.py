@@ -119,18 +119,38 @@ def network_key(content: Any, name: str) -> str:
     return str(next(n for n in dc.network if n.name == name).key)
 
 
+def task_field(content: Any, task: Any, path: str) -> Any:
+    """One property of a task's info, read by path through the property collector.
+
+    Reading `task.info` whole fails in pyVmomi whenever vcsim names a non-ManagedEntity (the
+    datastore browser of a search) as the task's `entity`, which it does once the task runs;
+    the product's `Session.wait_for_task` reads by path for the same reason.
+    """
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=task)], propSet=[pc.PropertySpec(type=vim.Task, pathSet=[path])])
+    result = content.propertyCollector.RetrievePropertiesEx([spec], pc.RetrieveOptions())
+    for obj in result.objects if result is not None else []:
+        for prop in obj.propSet or []:
+            if prop.name == path:
+                return prop.val
+    return None
+
+
 def datastore_files(content: Any, datastore: str, folder: str) -> list[str]:
     """Files under `[datastore] folder` (recursively); [] when the folder does not exist."""
     dc = content.rootFolder.childEntity[0]
     ds = next(d for d in dc.datastore if d.name == datastore)
     task = ds.browser.SearchDatastoreSubFolders_Task(datastorePath=f"[{datastore}] {folder}", searchSpec=vim.host.DatastoreBrowser.SearchSpec(matchPattern=["*"]))
-    while task.info.state in ("queued", "running"):
+    while (state := task_field(content, task, "info.state")) in ("queued", "running"):
         threading.Event().wait(0.1)
-    if task.info.state == "error":
-        if isinstance(task.info.error, vim.fault.FileNotFound):
+    if state == "error":
+        error = task_field(content, task, "info.error")
+        fault = getattr(error, "fault", error)
+        if isinstance(fault, vim.fault.FileNotFound):
             return []
-        raise task.info.error
-    return sorted(f"{r.folderPath}{'' if r.folderPath.endswith('/') else '/'}{f.path}" for r in task.info.result for f in r.file or [])
+        raise fault
+    results = task_field(content, task, "info.result") or []
+    return sorted(f"{r.folderPath}{'' if r.folderPath.endswith('/') else '/'}{f.path}" for r in results for f in r.file or [])
 
 
 @dataclass
