@@ -6,7 +6,6 @@ Exit 0 when no unwaived finding is at or above --fail-on, 2 otherwise; nothing i
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -33,6 +32,8 @@ def check_command(main: ModuleType) -> click.Command:
     def check(file: str, target: str, output: str, policy_file: str | None, fail_on: str) -> None:
         """Check the manifest against the security policy, for one target (reads no target)."""
         from portable.check import check_app, load_policy, policy_for
+        from pathlib import Path
+
         from portable.check.report import json_report, sarif_report, text_report
         from portable.check.run import failing
         from portable.session import Session

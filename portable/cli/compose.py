@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -94,6 +93,8 @@ def import_command(files: tuple[str, ...], output: str | None, profiles: tuple[s
 
 
 def _import(files: tuple[str, ...], output: str | None, profiles: tuple[str, ...], strict: bool, force: bool, as_json: bool = False) -> None:
+    from pathlib import Path
+
     from portable.compose.emit import manifest_text
     from portable.compose.manifest import compose_conversion, relocate
     from portable.errors import ManifestError

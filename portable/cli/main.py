@@ -7,7 +7,6 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -95,6 +94,8 @@ def _env() -> dict[str, str] | None:
     env_file = click.get_current_context().find_root().params.get("env_file")
     if not env_file:
         return None
+    from pathlib import Path
+
     from portable.manifest.interpolate import read_dotenv
 
     if not os.path.isfile(env_file):
@@ -122,6 +123,8 @@ def cli(debug: bool, env_file: str | None, progress_mode: str | None) -> None:
 @_handle_errors
 def init(name: str | None, file: str, output: str) -> None:
     """Write a starter portable.yaml."""
+    from pathlib import Path
+
     from portable.cli.starter import starter_name, write_starter
 
     path = write_starter(Path(file), name)
@@ -163,6 +166,8 @@ def render(file: str, target: str, outdir: str | None, explain: bool, format: st
         from portable.cli.compose import print_explain
 
         return print_explain(file, target, format)
+    from pathlib import Path
+
     out = Path(outdir or os.path.join("rendered", target))
     existing = next((p for p in (out, *out.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():

@@ -4,7 +4,6 @@ Rich is imported only when something is printed, to keep `portable --help` fast.
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,8 @@ import click
 
 
 def emit_json(data: Any) -> None:
+    import json  # not at the top: `--help` never needs it
+
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
@@ -25,6 +26,8 @@ def fail(message: str, code: int, *, as_json: bool | None = None, error: BaseExc
         ctx = click.get_current_context(silent=True)
         as_json = ctx is not None and "json" in (ctx.params.get("output"), ctx.params.get("format"))
     if as_json:
+        import json
+
         click.echo(json.dumps(error_document(message, code, error), sort_keys=True), err=True)
     else:
         click.echo(f"error: {message}", err=True)

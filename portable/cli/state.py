@@ -6,7 +6,6 @@ imports the state package (and a team store's SDK) only when a command runs.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from types import ModuleType
 
 import click
@@ -31,6 +30,8 @@ def state_group(main: ModuleType) -> click.Group:
     @_handle_errors
     def state_list(file: str, state: str | None, output: str) -> None:
         """Every app and target in the store with its newest revision, and held locks."""
+        from pathlib import Path
+
         from portable.state import open_store
 
         store = open_store(state, Path(file))
@@ -71,6 +72,8 @@ def state_group(main: ModuleType) -> click.Group:
     @_handle_errors
     def state_unlock(lock_id: str, file: str, state: str | None, output: str) -> None:
         """Release a lock by its id (its holder is gone, or the repair is done)."""
+        from pathlib import Path
+
         from portable.state import open_store
 
         info = open_store(state, Path(file)).unlock(lock_id)
@@ -95,6 +98,8 @@ def state_group(main: ModuleType) -> click.Group:
 
         Commands run with PORTABLE_LOCK_ID set to its id work under it; everyone else waits or
         fails naming it."""
+        from pathlib import Path
+
         from portable.state import EXCLUSIVE, open_store
 
         store = open_store(state, Path(file))
@@ -124,6 +129,8 @@ def state_group(main: ModuleType) -> click.Group:
     @_handle_errors
     def state_migrate(file: str, state: str | None, destination: str, lock_timeout: float, output: str) -> None:
         """Copy every app's history into another store, verified; the source is left as it is."""
+        from pathlib import Path
+
         from portable.state import open_store, open_store_url
         from portable.state.copy import copy_store
 
