@@ -21,12 +21,14 @@ from portable.errors import HealthCheckError
 from portable.manifest.app import App
 from portable.plan.resources import Resource
 
-from portable.providers.docker import naming
+from portable.providers.docker import health_probe, naming
 from portable.providers.docker.engine import created_once, engine_call, retried
 
 SECONDS_NS = 1_000_000_000
 STEADY_WITHOUT_HEALTH_S = 2.0  # a container without a health check counts as up after this long running
 POLL_S = 0.25  # between inspections once a container's health check has run (or its steady time is up)
+PROBE_FIRST_S = 0.1  # the gap after portable's first run of a health check that failed; grows x1.5
+PROBE_MAX_S = 1.0  # ... up to this
 RESTART_POLICY = {
     "always": {"Name": "always"},
     "unless-stopped": {"Name": "unless-stopped"},
@@ -179,14 +181,16 @@ def inspect(client: docker.DockerClient, cid: str, name: str) -> dict[str, Any]:
 def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: float) -> dict[str, Any]:
     """Returns the container's inspect data once healthy; raises HealthCheckError with its output.
 
-    Inspected right after its start (a container that exited at once fails fast), then not
-    before the first moment its answer can change: its first health check (one interval after
-    it started), or the end of its steady time; every POLL_S from then on. Healthy is seen as
-    soon as when polling from the start, with a few inspects per container instead of one every
-    POLL_S: 20 containers starting at once made the engine answer 400 inspects besides starting
-    them."""
+    Inspected right after its start (a container that exited at once fails fast). With a health
+    check, its test is also run by portable itself (health_probe.py) at once and then at growing
+    gaps (PROBE_FIRST_S, x1.5, at most PROBE_MAX_S), so the wait ends when the service answers,
+    not one engine interval later; only the engine makes it unhealthy. Without one, the next
+    look is at the end of its steady time, then every POLL_S: a few inspects per container
+    instead of one every POLL_S (20 containers starting at once made the engine answer 400
+    inspects besides starting them)."""
     deadline = time.monotonic() + timeout
     first = True
+    probe_gap = PROBE_FIRST_S
     while True:
         data = inspect(client, cid, name)
         state = data["State"]
@@ -206,6 +210,8 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
                 return data
             if health.get("Status") == "unhealthy":
                 raise HealthCheckError(f"container {name} is unhealthy", details=failure_details(client, cid, data))
+            if health_probe.verdict(client, data):
+                return data
         elif state.get("Running") and _running_for(state) >= STEADY_WITHOUT_HEALTH_S:
             return data
         if time.monotonic() > deadline:
@@ -213,9 +219,12 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
                 f"container {name} did not become healthy within {timeout:.0f}s",
                 details=failure_details(client, cid, data),
             )
-        pause = _until_it_can_change(data) if first else POLL_S
+        if health is not None and state.get("Running"):
+            pause, probe_gap = probe_gap, min(probe_gap * 1.5, PROBE_MAX_S)
+        else:
+            pause = max(_until_it_can_change(data) if first else POLL_S, POLL_S)
         first = False
-        cancel.pause(min(max(pause, POLL_S), max(deadline - time.monotonic(), POLL_S)))
+        cancel.pause(min(pause, max(deadline - time.monotonic(), POLL_S)))
 
 
 def _until_it_can_change(data: Mapping[str, Any]) -> float:

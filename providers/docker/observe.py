@@ -12,7 +12,7 @@ import docker
 from portable.manifest.app import App
 from portable.plan.resources import InstanceStatus, Observed, ServiceStatus
 
-from portable.providers.docker import naming
+from portable.providers.docker import health_probe, naming
 from portable.providers.docker.engine import retried
 from portable.providers.docker.observed import observed_from
 
@@ -37,8 +37,7 @@ def status_of(client: docker.DockerClient, app: App, host: str) -> list[ServiceS
         service = labels.get(naming.LABEL_SERVICE, "")
         data = retried("inspecting a container", lambda cid=c["Id"]: client.api.inspect_container(cid))
         state = data["State"]
-        health = state.get("Health")
-        healthy = None if health is None else health.get("Status") == "healthy"
+        healthy = health_probe.verdict(client, data)  # "starting" but answering its check is healthy, as deploy saw it
         nets = data["NetworkSettings"].get("Networks") or {}
         address = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), None)
         by_service.setdefault(service, []).append(

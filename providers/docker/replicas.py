@@ -22,7 +22,7 @@ from portable.errors import HealthCheckError
 from portable.manifest.app import App
 from portable.plan.resources import Resource, spec_digest
 
-from portable.providers.docker import containers, naming, proxy
+from portable.providers.docker import containers, health_probe, naming, proxy
 from portable.providers.docker.endpoint_gate import EndpointGate
 from portable.providers.docker.engine import retried
 from portable.providers.docker.images import ensure_image
@@ -266,7 +266,8 @@ def route(client: docker.DockerClient, app: App, service: str, health_path: str 
 
 
 def healthy_members(client: docker.DockerClient, app: str, service: str, exclude: set[str]) -> list[Member]:
-    """The service's running replicas that are healthy (or have no check)."""
+    """The service's running replicas that are healthy (or have no check): the engine says so,
+    or says "starting" and their check passes now (health_probe.py)."""
     filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
                          f"{naming.LABEL_SERVICE}={service}"], "status": ["running"]}
     found = retried(f"listing replicas of {app}/{service}", lambda: client.api.containers(filters=filters))
@@ -275,8 +276,7 @@ def healthy_members(client: docker.DockerClient, app: str, service: str, exclude
         if summary["Id"] in exclude:
             continue
         data = containers.inspect(client, summary["Id"], _name(summary))
-        health = data["State"].get("Health")
-        if health is not None and health.get("Status") != "healthy":
+        if health_probe.verdict(client, data) is False:  # "starting" counts once its check passes
             continue
         labels = data["Config"]["Labels"] or {}
         # the replica's own DNS alias survives restarts (an IP may not); the IP is the fallback
