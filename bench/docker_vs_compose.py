@@ -57,6 +57,10 @@ OPS = ("deploy", "no-op", "env change", "teardown")
 #: issue 19's "done when": the most portable may take, as a fraction of compose v2's time.
 TARGETS = {"deploy": 0.9, "teardown": 1.0}
 NOOP_BUDGET_S = 0.3
+#: the round being run: part of every app, project and network name, so that a network the
+#: engine keeps for good with a stale endpoint (Docker 20.10, see `run`) costs its own round's
+#: teardown and is not reused, and refused again, by every later round
+ROUND = [0]
 
 
 def run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, again_on: str = "") -> None:
@@ -106,7 +110,7 @@ class Poller(threading.Thread):
 # ----------------------------------------------------------------------------- the apps
 def manifest(app: str, n: int, port: int, greeting: str) -> str:
     """The app as a portable user writes it."""
-    lines = ["apiVersion: portable/v1", "kind: Application", "metadata:", f"  name: bench-{app}-p{os.getpid()}", "services:"]
+    lines = ["apiVersion: portable/v1", "kind: Application", "metadata:", f"  name: bench-{app}-p{os.getpid()}r{ROUND[0]}", "services:"]
     for i in range(n):
         lines += [f"  s{i:02d}:", f"    image: {WEB if app == 'health' else PLAIN}", "    env:", f"      GREETING: \"{greeting}\"", f"      INDEX: \"{i}\"",
                   "    ports:", "      - port: 8080", "        protocol: http",
@@ -173,8 +177,12 @@ class Compose:
     def __init__(self, binary: list[str], name: str, work: Path, app: str, n: int, port: int, project: str) -> None:
         self.name, self.work, self.app, self.n, self.port = name, work, app, n, port
         self.file = work / "compose.yaml"
-        self.cmd = [*binary, "-p", project, "-f", str(self.file)]
+        self.binary, self.project = binary, project
         self.can_wait = name.startswith("compose v2")
+
+    @property
+    def cmd(self) -> list[str]:
+        return [*self.binary, "-p", f"{self.project}r{ROUND[0]}", "-f", str(self.file)]
 
     def _write(self, greeting: str) -> None:
         self.file.write_text(yaml.safe_dump(compose_doc(self.app, self.n, self.port, greeting), sort_keys=False))
@@ -274,7 +282,8 @@ def bench_app(app: str, n: int, rounds: int, proxy_image: str, ports: int, noop_
         loads: dict[str, list[float]] = {op: [] for op in (*OPS, "plan")}
         cpu: dict[str, list[float]] = {**{t.name: [] for t, _ in tools}, "plan": []}
         plans = noop_phase(tools, rounds, samples, loads, cpu)
-        for _ in range(0 if noop_only else rounds):
+        for number in range(0 if noop_only else rounds):
+            ROUND[0] = number + 1
             for tool, url in tools:
                 times, fails, start = one_round(tool, url, loads)
                 for op, t in times.items():
