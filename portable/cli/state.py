@@ -30,11 +30,9 @@ def state_group(main: ModuleType) -> click.Group:
     @_handle_errors
     def state_list(file: str, state: str | None, output: str) -> None:
         """Every app and target in the store with its newest revision, and held locks."""
-        from pathlib import Path
-
         from portable.state import open_store
 
-        store = open_store(state, Path(file))
+        store = open_store(state, file)
         revs = list(store.deployments())
         locks = store.locks()
         if output == "json":
@@ -72,11 +70,9 @@ def state_group(main: ModuleType) -> click.Group:
     @_handle_errors
     def state_unlock(lock_id: str, file: str, state: str | None, output: str) -> None:
         """Release a lock by its id (its holder is gone, or the repair is done)."""
-        from pathlib import Path
-
         from portable.state import open_store
 
-        info = open_store(state, Path(file)).unlock(lock_id)
+        info = open_store(state, file).unlock(lock_id)
         if output == "json":
             from portable.cli.jsonout import lock_document
 
@@ -98,11 +94,9 @@ def state_group(main: ModuleType) -> click.Group:
 
         Commands run with PORTABLE_LOCK_ID set to its id work under it; everyone else waits or
         fails naming it."""
-        from pathlib import Path
-
         from portable.state import EXCLUSIVE, open_store
 
-        store = open_store(state, Path(file))
+        store = open_store(state, file)
         if exclusive:
             app, on = EXCLUSIVE, EXCLUSIVE
         else:
@@ -129,12 +123,10 @@ def state_group(main: ModuleType) -> click.Group:
     @_handle_errors
     def state_migrate(file: str, state: str | None, destination: str, lock_timeout: float, output: str) -> None:
         """Copy every app's history into another store, verified; the source is left as it is."""
-        from pathlib import Path
-
         from portable.state import open_store, open_store_url
         from portable.state.copy import copy_store
 
-        source = open_store(state, Path(file))
+        source = open_store(state, file)
         target_store = open_store_url(destination)
         with progress() as report:
             result = copy_store(source, target_store, wait=lock_timeout, progress=report)

@@ -19,10 +19,10 @@ __all__ = ["EXCLUSIVE", "LockInfo", "Revision", "SqliteStateStore", "StateStore"
 SCHEMES = "a file path, sqlite:///PATH, postgresql://USER@HOST/DB?schema=NAME or s3://BUCKET/PREFIX"
 
 
-def default_state_path(manifest: Path) -> Path:
+def default_state_path(manifest: str | Path) -> Path:
     """`.portable/state.db` beside the manifest, unless PORTABLE_STATE says otherwise."""
     env = os.environ.get("PORTABLE_STATE")
-    return Path(env) if env else manifest.resolve().parent / ".portable" / "state.db"
+    return Path(env) if env else Path(manifest).resolve().parent / ".portable" / "state.db"
 
 
 def _shown(url: str) -> str:
@@ -63,7 +63,7 @@ def open_store_url(url: str) -> StateStore:
     raise InputError(f"unknown state store scheme {scheme}:// in {_shown(text)}", hint=f"use {SCHEMES}")
 
 
-def open_store(path: str | Path | None, manifest: Path | None = None) -> StateStore:
+def open_store(path: str | Path | None, manifest: str | Path | None = None) -> StateStore:
     """The store at `path` (a file path or a URL), else the default file beside `manifest`."""
     if path is None:
         if manifest is None:

@@ -228,20 +228,13 @@ def wait_healthy(client: docker.DockerClient, cid: str, name: str, timeout: floa
 
 
 def _until_it_can_change(data: Mapping[str, Any]) -> float:
-    """Seconds from now to the container's first health check, or to the end of its steady
-    time without one (the engine's clock, read from StartedAt, may be ahead of ours: at most one
-    interval). A crash before then shows as an exit or a restart at that inspect."""
+    """Seconds from now to the end of a container's steady time without a health check (the
+    engine's clock, read from StartedAt, may be ahead of ours). A crash before then shows as an
+    exit or a restart at that inspect. Containers with a check are probed instead (wait_healthy)."""
     state = data["State"]
     if not state.get("Running"):
         return POLL_S
-    check = (data.get("Config") or {}).get("Healthcheck") or {}
-    if check.get("Test") and check["Test"][0] != "NONE":
-        first_check = (int(check.get("Interval") or 0) or 30 * SECONDS_NS) / SECONDS_NS  # the engine's default interval: 30 s
-    elif state.get("Health") is None:
-        first_check = STEADY_WITHOUT_HEALTH_S
-    else:
-        return POLL_S
-    return min(first_check - _running_for(state), first_check)
+    return min(STEADY_WITHOUT_HEALTH_S - _running_for(state), STEADY_WITHOUT_HEALTH_S)
 
 
 def _running_for(state: Mapping[str, Any]) -> float:
