@@ -551,7 +551,12 @@ def main() -> None:
     from portable.cli.interrupt import route_sigint_to_main_thread
 
     route_sigint_to_main_thread()  # Ctrl-C stops any command at once, whatever its threads do
-    cli(prog_name="portable")
+    try:
+        cli(prog_name="portable")  # ends in SystemExit with the command's status
+    finally:
+        from portable.cli.quick_exit import skip_the_final_collection
+
+        skip_the_final_collection()
 
 
 if __name__ == "__main__":
