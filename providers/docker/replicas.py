@@ -220,21 +220,15 @@ def retire_replica(client: docker.DockerClient, app: App, resource: str, service
     the proxy first: nothing would be left to route to, and on a destroy that exec into the
     proxy (seconds on a loaded engine) delayed the replica's stop and the proxy's own, the
     last two of the teardown; the proxy answers 502 instead of 404 until it goes."""
-    if not service:
-        found = _find(client, app.name, resource)
-        if found:
-            _retire(client, app, "", found, None, timeout, progress, guard,
-                    reroute=_others_serve(client, app.name, "", {c["Id"] for c in found} | guard.retiring))
-        return
     # one list of the service's containers answers both questions (a destroy of 20 services ran
     # 40 list calls at once before the first stop, and its stops went out over 0.3 s)
-    siblings = _service_containers(client, app.name, service)
+    siblings = _service_containers(client, app.name, service or "")
     found = [c for c in siblings if (c.get("Labels") or {}).get(naming.LABEL_RESOURCE) == resource]
     found = found or _find(client, app.name, resource)  # one without the service label is still removed
     if found:
         leaving = {c["Id"] for c in found} | guard.retiring
         others = any(c.get("State") == "running" and c["Id"] not in leaving for c in siblings)
-        _retire(client, app, service, found, None, timeout, progress, guard, reroute=others)
+        _retire(client, app, service or "", found, None, timeout, progress, guard, reroute=others)
 
 
 def _service_containers(client: docker.DockerClient, app: str, service: str) -> list[dict[str, Any]]:
@@ -242,14 +236,6 @@ def _service_containers(client: docker.DockerClient, app: str, service: str) -> 
     filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
                          f"{naming.LABEL_SERVICE}={service}"]}
     return retried(f"listing replicas of {app}/{service}", lambda: client.api.containers(all=True, filters=filters))  # type: ignore[no-any-return]
-
-
-def _others_serve(client: docker.DockerClient, app: str, service: str, leaving: set[str]) -> bool:
-    """Whether a running replica of `service` other than those `leaving` remains."""
-    filters = {"label": [f"{naming.LABEL_APP}={app}", f"{naming.LABEL_KIND}={naming.KIND_CONTAINER}",
-                         f"{naming.LABEL_SERVICE}={service}"], "status": ["running"]}
-    found = retried(f"listing replicas of {app}/{service}", lambda: client.api.containers(filters=filters))
-    return any(c["Id"] not in leaving for c in found)
 
 
 @dataclass(frozen=True)
